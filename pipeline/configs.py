@@ -1,0 +1,92 @@
+"""The one configuration module: names, paths, thresholds, training and Beam settings.
+
+Every runner (Beam, Airflow), the data step, the benchmark and the tests read their
+defaults from here; environment variables override the paths so the same code runs on a
+laptop and in a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PIPELINE_NAME = "cifar10"
+MODEL_NAME = "cifar10"  # the TF Serving model name: <serving_root>/<MODEL_NAME>/<version>/
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# --- data -------------------------------------------------------------------------------
+DATA_ROOT_ENV = "CIFAR10_DATA_ROOT"
+OUTPUT_ROOT_ENV = "CIFAR10_OUTPUT_ROOT"
+# On these machines the real CIFAR-10 subset sits beside the clone.
+SHARED_DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "cifar-10-batches-py"
+DOWNLOAD_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cifar10-tfx"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_DIRNAME = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+META_FILE = "batches.meta"
+
+EVAL_FRACTION = 0.1  # share of the training batches held out for early stopping
+SPLIT_SEED = 42
+TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
+SPAN_DIR_PREFIX = "span-"
+SPAN_MANIFEST = "manifest.json"
+
+# --- paths (under one output root unless overridden) ------------------------------------
+DEFAULT_OUTPUT_ROOT = Path(os.environ.get(OUTPUT_ROOT_ENV, REPO_ROOT / "outputs"))
+SCHEMA_PATH = REPO_ROOT / "schema" / "schema.pbtxt"
+
+
+def examples_root(output_root: Path) -> Path:
+    """Where the data step writes input spans (span-N/<split>/*.tfrecord)."""
+    return Path(output_root) / "examples"
+
+
+def pipeline_root(output_root: Path) -> Path:
+    return Path(output_root) / "pipelines" / PIPELINE_NAME
+
+
+def metadata_path(output_root: Path) -> Path:
+    """ML Metadata SQLite file, kept under the pipeline root."""
+    return pipeline_root(output_root) / "metadata.sqlite"
+
+
+def serving_root(output_root: Path) -> Path:
+    """TF Serving model base path; models land in <serving_root>/<MODEL_NAME>/<version>/."""
+    return Path(output_root) / "serving"
+
+
+# --- training -----------------------------------------------------------------------------
+TRAIN_EPOCHS = 15
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-3
+EARLY_STOPPING_PATIENCE = 3
+DROPOUT_RATE = 0.3
+TRAIN_SEED = 42
+
+# --- blessing -----------------------------------------------------------------------------
+ACCURACY_METRIC = "sparse_categorical_accuracy"
+ACCURACY_LOWER_BOUND = 0.30  # absolute floor on the test split
+ACCURACY_MAX_DROP = 0.01  # a candidate may be at most this much below the baseline
+
+# --- Beam ---------------------------------------------------------------------------------
+DEFAULT_DIRECT_RUNNING_MODE = "in_memory"  # or multi_processing / multi_threading
+DEFAULT_DIRECT_NUM_WORKERS = 1
+
+
+def beam_pipeline_args(
+    running_mode: str = DEFAULT_DIRECT_RUNNING_MODE,
+    num_workers: int = DEFAULT_DIRECT_NUM_WORKERS,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """DirectRunner args by default; any args naming another runner pass through untouched."""
+    extra = list(extra or [])
+    if any(a.startswith("--runner") for a in extra):
+        return extra
+    return [
+        f"--direct_running_mode={running_mode}",
+        f"--direct_num_workers={num_workers}",
+        *extra,
+    ]

@@ -1,0 +1,145 @@
+"""The CIFAR-10 TFX pipeline *definition*: components and their wiring, no runner code.
+
+Beam (``beam_runner.py``) and Airflow (``airflow_dags/``) both call :func:`create_pipeline`
+with the same arguments; only the orchestrator differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.proto import example_gen_pb2, range_config_pb2
+
+from models import features
+from pipeline import configs
+from pipeline.components.anomalies_gate import AnomaliesGate
+from pipeline.components.atomic_pusher import AtomicPusher
+
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.model.run_fn"
+
+
+def input_config() -> example_gen_pb2.Input:
+    """One pattern per split; ``{SPAN}`` lets ExampleGen pick the latest (or a given) span."""
+    return example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(
+            name=split, pattern=f"{configs.SPAN_DIR_PREFIX}{{SPAN}}/{split}/*")
+        for split in (configs.TRAIN_SPLIT, configs.EVAL_SPLIT, configs.TEST_SPLIT)
+    ])
+
+
+def eval_config(accuracy_lower_bound: float, accuracy_max_drop: float) -> tfma.EvalConfig:
+    """Bless on test-split accuracy: an absolute floor plus "no worse than the baseline"."""
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_lower_bound}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -accuracy_max_drop}),
+    )
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name=features.SIGNATURE_EXAMPLES,
+            label_key=features.LABEL_KEY,
+            prediction_key=features.OUTPUT_PROBABILITIES,
+            preprocessing_function_names=[],
+        )],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            # Gate on the overall slice only; per-class slices are reported, not gated.
+            tfma.MetricConfig(
+                class_name="SparseCategoricalAccuracy",
+                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                    slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold)]),
+        ])],
+    )
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    examples_root: str,
+    serving_model_dir: str,
+    metadata_connection_config: Any,
+    beam_pipeline_args: list[str],
+    schema_path: str | None = str(configs.SCHEMA_PATH),
+    span: int | None = None,
+    train_hparams: dict[str, Any] | None = None,
+    train_steps: int | None = None,
+    accuracy_lower_bound: float = configs.ACCURACY_LOWER_BOUND,
+    accuracy_max_drop: float = configs.ACCURACY_MAX_DROP,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """Build the pipeline.
+
+    ``schema_path``: curated schema to import; ``None`` infers one with SchemaGen (first run).
+    ``span``: a fixed input span; ``None`` takes the latest.
+    """
+    range_config = None
+    if span is not None:
+        range_config = range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=span,
+                                                      end_span_number=span))
+    example_gen = tfx.components.ImportExampleGen(
+        input_base=examples_root, input_config=input_config(), range_config=range_config)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=[configs.TRAIN_SPLIT], transform=[configs.TRAIN_SPLIT, configs.EVAL_SPLIT]),
+    )
+    transform.add_upstream_node(anomalies_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[configs.TRAIN_SPLIT], num_steps=train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=[configs.EVAL_SPLIT]),
+        custom_config=train_hparams or {},
+    )
+
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=eval_config(accuracy_lower_bound, accuracy_max_drop),
+        example_splits=[configs.TEST_SPLIT],
+    )
+
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)),
+    ).with_id("Pusher")
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+                    transform, trainer, model_resolver, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args,
+    )

@@ -1,0 +1,34 @@
+"""Package definition for the CIFAR-10 TFX pipeline.
+
+Exact versions live in ``constraints.txt`` (the lock); here we state only what
+each extra needs so ``pip install .`` stays lean and ``.[airflow]`` adds Airflow.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="cifar10-tfx",
+    version="0.1.0",
+    description="CIFAR-10 image classification as a TFX production pipeline",
+    python_requires=">=3.10,<3.11",
+    packages=find_packages(
+        include=["pipeline*", "models*", "ingest*", "serving*", "rollout*", "bench*"]),
+    py_modules=["beam_runner"],
+    package_data={"": ["*.pbtxt"]},
+    install_requires=[
+        "tfx==1.16.0",
+        "apache-beam[gcp]==2.61.0",
+        "tensorflow-serving-api==2.16.1",
+        "tf-keras~=2.16.0",
+        "requests",
+    ],
+    extras_require={
+        "airflow": ["apache-airflow==2.10.5"],
+        "dev": ["pytest", "pytest-timeout", "ruff"],
+    },
+    entry_points={
+        "console_scripts": [
+            "cifar10-pipeline=beam_runner:main",
+        ],
+    },
+)
