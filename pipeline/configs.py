@@ -81,12 +81,18 @@ def beam_pipeline_args(
     num_workers: int = DEFAULT_DIRECT_NUM_WORKERS,
     extra: list[str] | None = None,
 ) -> list[str]:
-    """DirectRunner args by default; any args naming another runner pass through untouched."""
+    """Beam args for every component.
+
+    DirectRunner settings unless ``extra`` names another runner, whose args pass through
+    untouched. ``--setup_file`` ships this project to remote workers (Dataflow/Flink/Spark)
+    and stops TFX from building a throwaway TFX sdist for every component.
+    """
     extra = list(extra or [])
-    if any(a.startswith("--runner") for a in extra):
-        return extra
-    return [
+    args = [] if any(a.startswith("--runner") for a in extra) else [
         f"--direct_running_mode={running_mode}",
         f"--direct_num_workers={num_workers}",
-        *extra,
     ]
+    if not any(a.startswith(("--setup_file", "--extra_package", "--requirements_file"))
+               for a in extra):
+        args.append(f"--setup_file={REPO_ROOT / 'setup.py'}")
+    return args + extra

@@ -1,0 +1,76 @@
+"""A real tf.Transform AnalyzeAndTransform over a few PNG examples, shared by the model tests.
+
+It produces exactly what the Transform component hands to the Trainer: a transform graph
+directory and transformed examples, so ``run_fn`` can be exercised without the pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+from tfx.types import standard_artifacts
+from tfx_bsl.public import tfxio
+
+from ingest.spans import to_example
+from models import features, preprocessing
+from pipeline import configs
+
+
+def raw_examples(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, *features.IMAGE_SHAPE), dtype=np.uint8)
+    labels = rng.integers(0, features.NUM_CLASSES, size=n)
+    return images, labels, [to_example(i, int(lab)).SerializeToString()
+                            for i, lab in zip(images, labels, strict=True)]
+
+
+@pytest.fixture(scope="session")
+def transform_output(tmp_path_factory) -> dict:
+    """Run AnalyzeAndTransform on 48 images; write the graph and transformed train/eval."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    work = tmp_path_factory.mktemp("tft")
+    schema = text_format.Parse(configs.SCHEMA_PATH.read_text(), schema_pb2.Schema())
+    images, labels, serialized = raw_examples(48)
+    raw_tfxio = tfxio.TFExampleBeamRecord(physical_format="tfrecord", schema=schema,
+                                          raw_record_column_name=None)
+    graph_dir = work / "transform_graph"
+    examples_dir = work / "transformed"
+    with beam.Pipeline() as p, tft_beam.Context(temp_dir=str(work / "tmp")):
+        decoded = p | beam.Create(serialized) | raw_tfxio.BeamSource()
+        transform_fn = (decoded, raw_tfxio.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(
+            preprocessing.preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(str(graph_dir))
+    # Raw metadata, as the Transform component writes it next to the graph.
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
+                               str(graph_dir / tft.TFTransformOutput.RAW_METADATA_DIR))
+    # Transform phase with the written graph, as the Transform component materializes it.
+    tft_output = tft.TFTransformOutput(str(graph_dir))
+    parsed = tf.io.parse_example(tf.constant(serialized), tft_output.raw_feature_spec())
+    transformed = tft_output.transform_features_layer()(parsed)
+    coder = tft.coders.ExampleProtoCoder(tft_output.transformed_metadata.schema)
+    rows = [{k: v[i].numpy() for k, v in transformed.items()} for i in range(len(serialized))]
+    for split, part in (("train", rows[:40]), ("eval", rows[40:])):
+        out = examples_dir / f"Split-{split}"
+        out.mkdir(parents=True)
+        with tf.io.TFRecordWriter(str(out / "data.tfrecord")) as writer:
+            for row in part:
+                writer.write(coder.encode(row))
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(examples_dir)
+    artifact.split_names = '["train", "eval"]'
+    return {"graph_dir": str(graph_dir), "examples": artifact, "images": images,
+            "labels": labels, "serialized": serialized, "work": Path(work)}
+
+
+def split_files(artifact, split: str) -> list[str]:
+    return [os.path.join(artifact.uri, f"Split-{split}", "*")]
