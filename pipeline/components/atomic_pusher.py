@@ -3,7 +3,9 @@
 The stock Pusher copies files straight into ``<base>/<version>/``; a crash mid-copy leaves a
 half-written version a model server may try to load. Here the copy goes to a hidden staging
 folder (TF Serving ignores non-numeric names) and is renamed into place, so a version is
-complete or absent. A version number that already exists is bumped instead of skipped.
+complete or absent. A version number that already exists is bumped instead of skipped, and
+a model that is already served (same SavedModel fingerprint) is not pushed twice: an
+unchanged re-run must not make a "new" version that would start a pointless canary.
 """
 
 from __future__ import annotations
@@ -20,9 +22,31 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+FINGERPRINT_FILE = "fingerprint.pb"  # written by tf.saved_model.save since TF 2.12
+
+
+def find_served_copy(model_path: str, base_directory: str) -> tuple[str, int] | None:
+    """An existing version whose SavedModel fingerprint equals ``model_path``'s, if any."""
+    source = os.path.join(model_path, FINGERPRINT_FILE)
+    if not os.path.isfile(source) or not os.path.isdir(base_directory):
+        return None
+    with open(source, "rb") as f:
+        want = f.read()
+    for name in sorted(os.listdir(base_directory), key=lambda n: (len(n), n)):
+        candidate = os.path.join(base_directory, name, FINGERPRINT_FILE)
+        if name.isdigit() and os.path.isfile(candidate):
+            with open(candidate, "rb") as f:
+                if f.read() == want:
+                    return os.path.join(base_directory, name), int(name)
+    return None
+
 
 def publish_atomically(model_path: str, base_directory: str, version: int) -> tuple[str, int]:
-    """Copy ``model_path`` to ``<base>/<version>`` via a staging dir + rename; returns the path."""
+    """Copy ``model_path`` to ``<base>/<version>`` via a staging dir + rename; returns the
+    path and version (of the existing copy when this exact model is already served)."""
+    existing = find_served_copy(model_path, base_directory)
+    if existing:
+        return existing
     os.makedirs(base_directory, exist_ok=True)
     while os.path.exists(os.path.join(base_directory, str(version))):
         version += 1

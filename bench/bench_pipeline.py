@@ -1,0 +1,116 @@
+"""Pipeline overhead benchmark: (a) the full TFX pipeline, (b) the same job as plain Keras,
+(c) an unchanged, cached re-run; all on the same data, seed and epochs, in one invocation.
+
+    .venv/bin/python -m bench.bench_pipeline [--epochs 10] [--limit N]
+
+Each phase runs in its own process so its peak RSS is its own. Times are wall seconds of
+the whole process (imports included) and of the work alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline import configs
+
+_ACC = re.compile(r"test accuracy \(candidate\):\s+([0-9.]+)")
+_TOTAL = re.compile(r"^total: ([0-9.]+)s", re.M)
+_PEAK = re.compile(r"PEAK_RSS_KB=(\d+)")
+_ROW = re.compile(r"^(\S+)\s+(COMPLETE|CACHED|FAILED)\s+([0-9.]+)$", re.M)
+
+
+def run_phase(cmd: list[str]) -> dict:
+    """Run one phase in its own process; wall time, its peak RSS and its stdout."""
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "bench.peak_rss", *cmd], cwd=configs.REPO_ROOT,
+                          capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"phase failed: {' '.join(cmd)}")
+    peak_kb = int(_PEAK.findall(proc.stderr)[-1])
+    return {"wall": wall, "peak_mb": peak_kb / 1024, "stdout": proc.stdout}
+
+
+def pipeline_cmd(args: argparse.Namespace, out: Path) -> list[str]:
+    cmd = [sys.executable, "beam_runner.py", "--data-root", args.data_root,
+           "--output-root", str(out), "--epochs", str(args.epochs)]
+    return cmd + (["--limit", str(args.limit)] if args.limit else [])
+
+
+def parse_pipeline(stdout: str) -> dict:
+    acc = _ACC.search(stdout)
+    return {"work": float(_TOTAL.search(stdout).group(1)),
+            "accuracy": float(acc.group(1)) if acc else float("nan"),
+            "components": {m.group(1): (m.group(2), float(m.group(3)))
+                           for m in _ROW.finditer(stdout)}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", default=str(configs.SHARED_DATA_ROOT))
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--limit", type=int, help="cap train/test images (default: all)")
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        out = Path(tmp)
+        print(f"(b) plain Keras, {args.epochs} epochs ...", flush=True)
+        plain_cmd = [sys.executable, "-m", "bench.plain_keras", "--data-root", args.data_root,
+                     "--epochs", str(args.epochs), "--export-dir", str(out / "plain")]
+        if args.limit:
+            plain_cmd += ["--limit", str(args.limit)]
+        plain = run_phase(plain_cmd)
+        plain.update(json.loads(plain["stdout"].strip().splitlines()[-1]))
+        print(f"(a) TFX pipeline, {args.epochs} epochs ...", flush=True)
+        first = run_phase(pipeline_cmd(args, out / "tfx"))
+        first.update(parse_pipeline(first["stdout"]))
+        print("(c) cached re-run ...", flush=True)
+        cached = run_phase(pipeline_cmd(args, out / "tfx"))
+        cached.update(parse_pipeline(cached["stdout"]))
+
+    results = {
+        "epochs": args.epochs, "limit": args.limit,
+        "plain": {k: plain[k] for k in ("wall", "seconds", "accuracy", "peak_mb")},
+        "pipeline": {k: first[k] for k in ("wall", "work", "accuracy", "peak_mb", "components")},
+        "cached": {k: cached[k] for k in ("wall", "work", "peak_mb", "components")},
+    }
+    print_report(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def print_report(r: dict) -> None:
+    pl, pi, ca = r["plain"], r["pipeline"], r["cached"]
+    print("\n| run | wall s (process) | work s | test accuracy | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| (b) plain Keras | {pl['wall']:.1f} | {pl['seconds']:.1f} | {pl['accuracy']:.4f} "
+          f"| {pl['peak_mb']:.0f} |")
+    print(f"| (a) TFX pipeline | {pi['wall']:.1f} | {pi['work']:.1f} | {pi['accuracy']:.4f} "
+          f"| {pi['peak_mb']:.0f} |")
+    print(f"| (c) cached re-run | {ca['wall']:.1f} | {ca['work']:.1f} | - "
+          f"| {ca['peak_mb']:.0f} |")
+    print()
+    print(f"pipeline / plain (process wall): {pi['wall'] / pl['wall']:.2f}")
+    print(f"pipeline / plain (work only):    {pi['work'] / pl['seconds']:.2f}")
+    print(f"cached / first (process wall):   {ca['wall'] / pi['wall']:.2f}")
+    print(f"cached / first (pipeline only):  {ca['work'] / pi['work']:.2f}")
+    print(f"accuracy gap (plain - pipeline): {100 * (pl['accuracy'] - pi['accuracy']):+.1f} points")
+    print("\n| component | first run s | cached re-run |")
+    print("|---|---:|---|")
+    for node, (_state, secs) in pi["components"].items():
+        c_state, c_secs = ca["components"].get(node, ("-", 0.0))
+        print(f"| {node} | {secs:.1f} | {c_state} {c_secs:.1f}s |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

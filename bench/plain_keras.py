@@ -1,0 +1,70 @@
+"""The baseline the pipeline is measured against: the same job as a plain Keras script.
+
+Same data (ingest.cifar10), same train/eval split, same model builder, same seed, epochs,
+batch size and early stopping; evaluates on the test batch and exports a SavedModel. No
+TFX, no Beam, no statistics, validation or blessing.
+
+    python -m bench.plain_keras --data-root DIR --epochs 10 --export-dir /tmp/plain
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from pipeline import configs  # noqa: E402
+
+
+def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: str,
+                     limit: int | None = None) -> dict:
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from ingest import cifar10, spans
+    from models.model import build_model
+
+    t0 = time.monotonic()
+    train_all = cifar10.load_train(data_root)
+    test = cifar10.load_test(data_root)
+    if limit:
+        train_all = cifar10.Batch(train_all.images[:limit], train_all.labels[:limit])
+        test = cifar10.Batch(test.images[:limit], test.labels[:limit])
+    train, evaluation = spans.split_train_eval(train_all, configs.EVAL_FRACTION,
+                                               configs.SPLIT_SEED)
+    keras.utils.set_random_seed(configs.TRAIN_SEED)
+    scale = lambda b: b.images.astype("float32") / 255.0  # noqa: E731
+    model = build_model(configs.LEARNING_RATE, configs.DROPOUT_RATE)
+    model.fit(
+        tf.data.Dataset.from_tensor_slices((scale(train), train.labels))
+        .shuffle(len(train), seed=configs.TRAIN_SEED).batch(batch_size),
+        validation_data=(scale(evaluation), evaluation.labels), batch_size=batch_size,
+        epochs=epochs, verbose=2,
+        callbacks=[keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=configs.EARLY_STOPPING_PATIENCE,
+            restore_best_weights=True)])
+    _, accuracy = model.evaluate(scale(test), test.labels, batch_size=batch_size, verbose=0)
+    model.save(export_dir, save_format="tf")
+    return {"seconds": time.monotonic() - t0, "accuracy": float(accuracy)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", default=str(configs.SHARED_DATA_ROOT))
+    p.add_argument("--epochs", type=int, default=configs.TRAIN_EPOCHS)
+    p.add_argument("--batch-size", type=int, default=configs.BATCH_SIZE)
+    p.add_argument("--limit", type=int)
+    p.add_argument("--export-dir", required=True)
+    args = p.parse_args(argv)
+    result = train_and_export(args.data_root, args.epochs, args.batch_size, args.export_dir,
+                              args.limit)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
