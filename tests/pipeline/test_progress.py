@@ -1,0 +1,26 @@
+"""Progress lines from TFX's node log records."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from pipeline import progress
+
+
+def record(msg, *args):
+    return logging.LogRecord("absl", logging.INFO, __file__, 1, msg, args, None)
+
+
+def test_progress_lines_and_durations():
+    out = io.StringIO()
+    tracker = progress.ComponentProgress(out)
+    tracker.emit(record("node %s is running.", "Transform"))
+    tracker.emit(record("A cached execution %d is used.", 7))
+    tracker.emit(record("node %s is finished.", "Transform"))
+    tracker.emit(record("something else %s", "x"))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("Transform ... running")
+    assert "Transform ... done in" in lines[1] and lines[1].endswith("(cached)")
+    assert tracker.durations["Transform"] >= 0
