@@ -119,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     failure = None
     try:
-        runner_cls = _runner_class(args.orchestrator)
-        runner_cls().run(tfx_pipeline)
+        _runner_class(args.orchestrator)().run(tfx_pipeline)
     except Exception as e:  # noqa: BLE001 - any component failure ends the run with a message
         failure = e
     result = summary.read_run(configs.metadata_path(output_root))
@@ -135,11 +134,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _runner_class(name: str):
-    from tfx import v1 as tfx
+    """BeamDagRunner (the default) or TFX's LocalDagRunner."""
+    if name == "local":
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    return tfx.orchestration.LocalDagRunner if name == "local" else \
-        __import__("tfx.orchestration.beam.beam_dag_runner",
-                   fromlist=["BeamDagRunner"]).BeamDagRunner
+        return LocalDagRunner
+    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
+    return BeamDagRunner
 
 
 def _root_message(error: BaseException) -> str:
