@@ -21,6 +21,9 @@ setup(
         "tensorflow-serving-api==2.16.1",
         "tf-keras~=2.16.0",
         "requests",
+        "aiohttp",
+        "prometheus-client",
+        "pyyaml",
     ],
     extras_require={
         "airflow": ["apache-airflow==2.10.5"],
@@ -29,6 +32,9 @@ setup(
     entry_points={
         "console_scripts": [
             "cifar10-pipeline=beam_runner:main",
+            "cifar10-serve=serving.server:main",
+            "cifar10-rollout=rollout.cli:main",
+            "cifar10-release=rollout.release:main",
         ],
     },
 )

@@ -12,7 +12,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from models import features
@@ -51,7 +51,7 @@ def build_model(learning_rate: float = 1e-3, dropout_rate: float = 0.3) -> keras
     return model
 
 
-def _dataset(fn_args: tfx.components.FnArgs, file_pattern: list[str],
+def _dataset(fn_args: FnArgs, file_pattern: list[str],
              tf_transform_output: tft.TFTransformOutput, batch_size: int,
              shuffle: bool, seed: int) -> tf.data.Dataset:
     return fn_args.data_accessor.tf_dataset_factory(
@@ -104,7 +104,7 @@ def make_signatures(model: keras.Model,
     }
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """Train the reference CNN on transformed examples and export it for serving."""
     hp = {**DEFAULT_HPARAMS, **(fn_args.custom_config or {})}
     keras.utils.set_random_seed(int(hp["seed"]))

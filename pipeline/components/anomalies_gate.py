@@ -9,10 +9,10 @@ reaches training (and therefore never the Pusher).
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
 from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
+from tfx.types.standard_artifacts import ExampleAnomalies
 
 ANOMALIES_FILE = "SchemaDiff.pb"  # file name ExampleValidator writes per split
 
@@ -39,7 +39,7 @@ def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
 
 
 @component
-def AnomaliesGate(anomalies: InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies]) -> None:
+def AnomaliesGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:
     """Raise DataAnomaliesError if any split has anomalies."""
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     found = describe_anomalies(anomalies.uri, splits)

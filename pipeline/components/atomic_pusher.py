@@ -15,7 +15,7 @@ import shutil
 import time
 from typing import Any
 
-from tfx import v1 as tfx
+from tfx.components import Pusher
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import pusher_pb2
@@ -86,7 +86,7 @@ class AtomicPusherExecutor(pusher_executor.Executor):
                          pushed_version=str(version))
 
 
-class AtomicPusher(tfx.components.Pusher):
+class AtomicPusher(Pusher):
     """The standard Pusher component, run by :class:`AtomicPusherExecutor`."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)
