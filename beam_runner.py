@@ -74,39 +74,45 @@ def hparams(args: argparse.Namespace) -> dict:
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    """Prepare the span, run the pipeline, print the summary; returns the exit code."""
+def prepare_input(args: argparse.Namespace):
+    """Find the raw data and write (or reuse) the input span; raises ``CifarDataError``.
+
+    Shared by every runner (this one and the Airflow DAG's first task).
+    """
     from ingest import cifar10, spans
 
-    output_root = Path(args.output_root).resolve()
-    serving_root = Path(args.serving_root or configs.serving_root(output_root)).resolve()
-    try:
-        data_root = cifar10.resolve_data_root(args.data_root, dict(os.environ))
-        print(f"data root: {data_root}")
-        span = spans.prepare_span(data_root, configs.examples_root(output_root),
-                                  limit=args.limit, force_new=args.new_span)
-    except cifar10.CifarDataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"input span {span.span} ({'reused' if span.reused else 'written'}): "
-          + ", ".join(f"{k}={v}" for k, v in span.counts.items()))
+    data_root = cifar10.resolve_data_root(args.data_root, dict(os.environ))
+    print(f"data root: {data_root}")
+    return spans.prepare_span(data_root, configs.examples_root(output_root(args)),
+                              limit=args.limit, force_new=args.new_span)
 
-    from tfx.orchestration import metadata
 
-    from pipeline import progress, summary
+def output_root(args: argparse.Namespace) -> Path:
+    return Path(args.output_root).resolve()
+
+
+def serving_model_dir(args: argparse.Namespace) -> Path:
+    """``<serving_root>/<MODEL_NAME>``: the Pusher's base directory."""
+    root = Path(args.serving_root or configs.serving_root(output_root(args))).resolve()
+    return root / configs.MODEL_NAME
+
+
+def build_pipeline(args: argparse.Namespace, metadata_connection_config=None):
+    """The pipeline for these flags; every runner (Beam, Local, Airflow) builds it here."""
     from pipeline.pipeline import create_pipeline
 
-    pipeline_root = configs.pipeline_root(output_root)
-    log_file = output_root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    tracker = progress.install(log_file)
-    print(f"pipeline root: {pipeline_root}  (full log: {log_file})")
-    tfx_pipeline = create_pipeline(
+    root = output_root(args)
+    if metadata_connection_config is None:
+        from tfx.orchestration import metadata
+
+        metadata_connection_config = metadata.sqlite_metadata_connection_config(
+            str(configs.metadata_path(root)))
+    return create_pipeline(
         pipeline_name=configs.PIPELINE_NAME,
-        pipeline_root=str(pipeline_root),
-        examples_root=str(configs.examples_root(output_root)),
-        serving_model_dir=str(serving_root / configs.MODEL_NAME),
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            str(configs.metadata_path(output_root))),
+        pipeline_root=str(configs.pipeline_root(root)),
+        examples_root=str(configs.examples_root(root)),
+        serving_model_dir=str(serving_model_dir(args)),
+        metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=args.beam_args,
         schema_path=None if args.infer_schema else str(configs.SCHEMA_PATH),
         span=args.span,
@@ -116,13 +122,34 @@ def run(args: argparse.Namespace) -> int:
         accuracy_max_drop=args.accuracy_max_drop,
         enable_cache=not args.no_cache,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the span, run the pipeline, print the summary; returns the exit code."""
+    from ingest import cifar10
+
+    try:
+        span = prepare_input(args)
+    except cifar10.CifarDataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"input span {span.span} ({'reused' if span.reused else 'written'}): "
+          + ", ".join(f"{k}={v}" for k, v in span.counts.items()))
+
+    from pipeline import progress, summary
+
+    root = output_root(args)
+    log_file = root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    tracker = progress.install(log_file)
+    print(f"pipeline root: {configs.pipeline_root(root)}  (full log: {log_file})")
+    tfx_pipeline = build_pipeline(args)
     started = time.monotonic()
     failure = None
     try:
         _runner_class(args.orchestrator)().run(tfx_pipeline)
     except Exception as e:  # noqa: BLE001 - any component failure ends the run with a message
         failure = e
-    result = summary.read_run(configs.metadata_path(output_root))
+    result = summary.read_run(configs.metadata_path(root))
     print()
     print(summary.format_table(result, tracker.durations))
     print(f"total: {time.monotonic() - started:.1f}s")

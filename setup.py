@@ -26,7 +26,7 @@ setup(
         "pyyaml",
     ],
     extras_require={
-        "airflow": ["apache-airflow==2.10.5"],
+        "airflow": ["apache-airflow[postgres,cncf.kubernetes]==2.10.5"],
         "dev": ["pytest", "pytest-timeout", "ruff"],
     },
     entry_points={

@@ -131,5 +131,8 @@ def rollout_state_dir(output_root: Path) -> Path:
 
 # --- Airflow ------------------------------------------------------------------------------
 AIRFLOW_DAG_ID = PIPELINE_NAME
+PIPELINE_ARGS_ENV = "CIFAR10_PIPELINE_ARGS"  # beam_runner.py flags for the DAG's pipeline
+BEAM_ARGS_ENV = "CIFAR10_BEAM_ARGS"  # Beam args, e.g. --runner=FlinkRunner ...
+AIRFLOW_RETRIES_ENV = "CIFAR10_AIRFLOW_RETRIES"
 AIRFLOW_SCHEDULE = "@daily"
 PIPELINE_IMAGE = "cifar10-tfx-pipeline:0.1.0"  # image built from deploy/airflow/Dockerfile

@@ -33,7 +33,8 @@ _STATE_NAMES = {0: "UNKNOWN", 1: "NEW", 2: "RUNNING", 3: "COMPLETE", 4: "FAILED"
 
 
 def _latest_run_context(store):
-    runs = store.get_contexts_by_type("pipeline_run")
+    # "pipeline_run": IR-based runners (Beam, Local); "run": AirflowDagRunner's launcher.
+    runs = store.get_contexts_by_type("pipeline_run") + store.get_contexts_by_type("run")
     return max(runs, key=lambda c: c.create_time_since_epoch) if runs else None
 
 
@@ -63,8 +64,10 @@ def read_run(metadata_db: Path) -> RunSummary:
         executions = sorted(store.get_executions_by_context(run.id),
                             key=lambda e: e.create_time_since_epoch)
         for execution in executions:
+            fallback = (execution.properties["component_id"].string_value
+                        if "component_id" in execution.properties else str(execution.type))
             node = next((node_names[c.id] for c in store.get_contexts_by_execution(execution.id)
-                         if c.id in node_names), str(execution.type))
+                         if c.id in node_names), fallback)
             summary.components[node] = _STATE_NAMES.get(execution.last_known_state, "?")
             summary.durations[node] = (execution.last_update_time_since_epoch
                                        - execution.create_time_since_epoch) / 1000.0

@@ -1,0 +1,66 @@
+"""The CIFAR-10 TFX pipeline as an Airflow DAG: one task per TFX component.
+
+Same ``create_pipeline(...)``, module code and configuration as ``beam_runner.py``; only the
+orchestrator differs (TFX's AirflowDagRunner). A ``prepare_input_span`` task runs first and
+turns new raw data into an input span; ImportExampleGen then takes the latest span.
+Settings come from the environment (see ``cifar10_airflow_settings.py``).
+
+Parsing stays cheap and side-effect free (tfx#4381): the module code is named by dotted
+paths, so TFX packages no user-module wheel, and ``--setup_file`` in the Beam args stops the
+Beam executors from building a TFX sdist (at task run time, never at parse). Parsing creates
+no file or folder. The TFX import itself takes 20-40 s, hence the raised
+``dagbag_import_timeout`` in every Airflow config that parses this file.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TF: the model is a tf-keras model
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cifar10_airflow_settings as settings  # noqa: E402  (the DAG folder is on sys.path)
+from airflow.models.dag import DAG  # noqa: E402
+from airflow.operators.python import PythonOperator  # noqa: E402
+from ml_metadata.proto import metadata_store_pb2  # noqa: E402
+from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
+    AirflowDagRunner,
+    AirflowPipelineConfig,
+)
+
+import beam_runner  # noqa: E402
+from pipeline import configs  # noqa: E402
+
+
+def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
+    """TFX's ``sqlite_metadata_connection_config`` minus its ``makedirs``: parsing must not
+    write to the output root (the scheduler may not even mount it); the first task creates
+    the folder."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = path
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+    return config
+
+
+def create_dag() -> DAG:
+    """Build the TFX pipeline exactly as beam_runner does and compile it into a DAG."""
+    args = settings.runner_args()
+    tfx_pipeline = beam_runner.build_pipeline(
+        args, sqlite_metadata_config(str(configs.metadata_path(beam_runner.output_root(args)))))
+    dag = AirflowDagRunner(
+        AirflowPipelineConfig(airflow_dag_config=settings.dag_config())).run(tfx_pipeline)
+    dag.doc_md = __doc__
+
+    component_roots = [task for task in dag.tasks if not task.upstream_task_ids]
+    prepare = PythonOperator(task_id=settings.PREPARE_TASK_ID,
+                             python_callable=settings.prepare_input_span, dag=dag)
+    prepare >> component_roots  # bad input data: no component runs at all
+    for task_id in settings.NO_RETRY_TASKS:
+        dag.get_task(task_id).retries = 0
+    return dag
+
+
+dag = create_dag()
+if dag.dag_id != configs.AIRFLOW_DAG_ID:  # AirflowDagRunner names the DAG after the pipeline
+    raise RuntimeError(f"DAG id {dag.dag_id!r} is not configs.AIRFLOW_DAG_ID")

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Run the CIFAR-10 DAG here, in a real local Airflow: a throwaway AIRFLOW_HOME with SQLite
+# and the SequentialExecutor, `airflow db migrate`, `airflow dags test` on a tiny subset, then
+# every task's state and where the model went. Exits non-zero unless every task succeeded.
+#
+# Environment (all optional):
+#   CIFAR10_DATA_ROOT      raw cifar-10-batches-py folder (default: ../shared subset or download)
+#   CIFAR10_OUTPUT_ROOT    spans, artifacts, models (default: <workdir>/outputs)
+#   CIFAR10_PIPELINE_ARGS  beam_runner.py flags (default: a tiny run, see below)
+#   CIFAR10_BEAM_ARGS      Beam args for every component
+#   AIRFLOW_TEST_WORKDIR   where AIRFLOW_HOME, outputs and the full log go (default: mktemp -d)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+bash scripts/bootstrap.sh dev,airflow
+py="$repo/.venv/bin/python"
+
+work="${AIRFLOW_TEST_WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/cifar10-airflow.XXXXXX")}"
+mkdir -p "$work"
+work="$(cd "$work" && pwd)"
+# Never the caller's Airflow: its own home, config and metadata DB.
+export AIRFLOW_HOME="$work/airflow"
+export AIRFLOW_CONFIG="$AIRFLOW_HOME/airflow.cfg"
+export AIRFLOW__CORE__DAGS_FOLDER="$repo/airflow_dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR=SequentialExecutor
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
+# Importing TFX takes 20-40 s; Airflow's default import timeout is 30 s.
+export AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=300
+export AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT=300
+export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
+export CIFAR10_OUTPUT_ROOT="${CIFAR10_OUTPUT_ROOT:-$work/outputs}"
+export CIFAR10_PIPELINE_ARGS="${CIFAR10_PIPELINE_ARGS:---limit 300 --epochs 1 --accuracy-lower-bound 0}"
+export CIFAR10_AIRFLOW_RETRIES="${CIFAR10_AIRFLOW_RETRIES:-0}"  # a local test fails fast
+export PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2
+export TMPDIR="$work/tmp"  # TF's autograph and Beam's temp files stay with the run
+mkdir -p "$TMPDIR"
+
+dag_id="$("$py" -c 'from pipeline import configs; print(configs.AIRFLOW_DAG_ID)')"
+log="$work/dags-test.log"
+echo "airflow home: $AIRFLOW_HOME"
+echo "outputs:      $CIFAR10_OUTPUT_ROOT"
+echo "pipeline:     $CIFAR10_PIPELINE_ARGS ${CIFAR10_BEAM_ARGS:+-- $CIFAR10_BEAM_ARGS}"
+mkdir -p "$AIRFLOW_HOME"
+"$repo/.venv/bin/airflow" db migrate >"$work/db-migrate.log" 2>&1 \
+  || { echo "airflow db migrate failed; see $work/db-migrate.log" >&2; exit 1; }
+
+echo "airflow dags test $dag_id (full log: $log)"
+start=$(date +%s)
+set +e
+"$repo/.venv/bin/airflow" dags test "$dag_id" 2>&1 | tee "$log" | awk '
+  /Marking task as [A-Z_]+\./ {
+    match($0, /task_id=[^,]+/); task = substr($0, RSTART + 8, RLENGTH - 8)
+    match($0, /Marking task as [A-Z_]+/); state = substr($0, RSTART + 16, RLENGTH - 16)
+    printf "  %-32s %s\n", task, state; fflush()
+  }'
+rc=${PIPESTATUS[0]}
+set -e
+echo "airflow dags test exited $rc after $(( $(date +%s) - start )) s"
+if [ "$rc" -ne 0 ]; then  # the first failed task's exception, without the traceback
+  echo "first error:"
+  awk '/ERROR - Task failed with exception/ { tb = 1; next }
+       tb && /^[^ \t[]/ && !/^Traceback/ { msg = 1 }
+       msg && (/^\[/ || /^Traceback/ || ++n > 15) { exit }
+       msg { print "  " $0 }' "$log"
+fi
+
+# The final word: task states from Airflow's metadata DB, and the pushed model.
+"$py" - "$AIRFLOW_HOME/airflow.db" "$dag_id" "$rc" <<'EOF'
+import sqlite3
+import sys
+
+import beam_runner
+from airflow_dags import cifar10_airflow_settings as settings
+from pipeline import configs, summary
+
+db, dag_id, rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with sqlite3.connect(db) as conn:
+    run = conn.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC "
+                       "LIMIT 1", (dag_id,)).fetchone()
+    states = conn.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND "
+                          "run_id = ? ORDER BY end_date IS NULL, end_date",
+                          (dag_id, run[0] if run else "")).fetchall()
+print(f"\ndag run: {run[0] if run else '-'}  state: {run[1] if run else 'none'}")
+for task, state in states:
+    print(f"  {task:32s} {state or 'none'}")
+args = settings.runner_args()
+metadata_db = configs.metadata_path(beam_runner.output_root(args))
+if metadata_db.exists():  # the same summary table as the Beam runner, from ML Metadata
+    print("\n" + summary.format_table(summary.read_run(metadata_db)))
+serving = beam_runner.serving_model_dir(args)
+models = sorted(p.parent for p in serving.glob("*/saved_model.pb"))
+print(f"models in {serving}: " + (", ".join(p.name for p in models) or "none"))
+ok = rc == 0 and bool(states) and all(state == "success" for _, state in states)
+print("OK: every task succeeded" if ok else "FAILED: not every task succeeded")
+sys.exit(0 if ok else 1)
+EOF

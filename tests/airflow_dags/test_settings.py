@@ -1,0 +1,81 @@
+"""The DAG's settings and its input-span task, without Airflow (quick)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import beam_runner
+from airflow_dags import cifar10_airflow_settings as settings
+from ingest import cifar10
+from pipeline import configs
+from tests.cifar_fixtures import write_cifar_layout
+
+
+def test_defaults_are_beam_runners_defaults():
+    args = settings.runner_args({})
+    assert args.epochs == configs.TRAIN_EPOCHS
+    assert args.limit is None and args.span is None
+    assert args.beam_args == configs.beam_pipeline_args()
+
+
+def test_pipeline_and_beam_args_from_the_environment():
+    args = settings.runner_args({
+        settings.PIPELINE_ARGS_ENV: "--limit 300 --epochs 1 --accuracy-lower-bound 0",
+        settings.BEAM_ARGS_ENV: "--runner=FlinkRunner --flink_master=flink:8081",
+    })
+    assert (args.limit, args.epochs, args.accuracy_lower_bound) == (300, 1, 0.0)
+    assert args.beam_args == configs.beam_pipeline_args(
+        extra=["--runner=FlinkRunner", "--flink_master=flink:8081"])
+    assert not any(a.startswith("--direct_") for a in args.beam_args)
+
+
+def test_beam_args_join_those_already_after_the_separator():
+    args = settings.runner_args({settings.PIPELINE_ARGS_ENV: "--epochs 2 -- --a=1",
+                                 settings.BEAM_ARGS_ENV: "--b=2"})
+    assert args.beam_args[-2:] == ["--a=1", "--b=2"]
+
+
+def test_bad_settings_raise_instead_of_exiting():
+    """argparse calls sys.exit; a DAG processor must see an import error, not die."""
+    with pytest.raises(settings.SettingsError, match=settings.PIPELINE_ARGS_ENV):
+        settings.runner_args({settings.PIPELINE_ARGS_ENV: "--epochs many"})
+    with pytest.raises(settings.SettingsError, match=settings.RETRIES_ENV):
+        settings.dag_config({settings.RETRIES_ENV: "two"})
+
+
+def test_dag_config():
+    config = settings.dag_config({settings.RETRIES_ENV: "0"})
+    assert config["schedule"] == configs.AIRFLOW_SCHEDULE
+    assert config["catchup"] is False
+    assert config["max_active_runs"] == config["max_active_tasks"] == 1
+    assert config["default_args"]["retries"] == 0
+    assert settings.dag_config({})["default_args"]["retries"] == settings.DEFAULT_RETRIES
+
+
+def test_serving_model_dir(tmp_path):
+    args = settings.runner_args({settings.PIPELINE_ARGS_ENV: f"--output-root {tmp_path}"})
+    assert beam_runner.serving_model_dir(args) == (
+        configs.serving_root(tmp_path) / configs.MODEL_NAME)
+
+
+def test_prepare_input_span_writes_then_reuses(tmp_path, monkeypatch):
+    data = write_cifar_layout(tmp_path / "raw", per_batch=4, n_test=6)
+    out = tmp_path / "out"
+    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(data))
+    monkeypatch.setenv(settings.PIPELINE_ARGS_ENV, f"--output-root {out}")
+    first = settings.prepare_input_span()
+    assert first["span"] == 1 and not first["reused"]
+    assert first["counts"] == {"train": 18, "eval": 2, "test": 6}
+    assert Path(first["path"]) == configs.examples_root(out) / "span-1"
+    assert configs.metadata_path(out).parent.is_dir(), "the DAG leaves this to the first task"
+    assert settings.prepare_input_span()["reused"]
+
+
+def test_prepare_input_span_fails_on_missing_data(tmp_path, monkeypatch):
+    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(tmp_path / "absent"))
+    monkeypatch.setenv(settings.PIPELINE_ARGS_ENV, f"--output-root {tmp_path / 'out'}")
+    with pytest.raises(cifar10.CifarDataError, match="does not exist"):
+        settings.prepare_input_span()
+    assert not (tmp_path / "out").exists(), "bad data: nothing written"
