@@ -1,0 +1,329 @@
+"""Serving overhead benchmark: the same model and images through (a) an in-process call of
+the SavedModel signature, (b) gRPC Predict and (c) REST :predict of ``cifar10-serve``.
+
+    .venv/bin/python -m bench.bench_serving [--model-dir DIR] [--duration 2] [--rounds 2]
+
+Model: the newest pipeline-pushed version under configs.serving_root(DEFAULT_OUTPUT_ROOT) if
+there is one, else ``--model-dir``, else an untrained model of the reference CNN's shape with
+the same signatures. The server runs in its own process (as in production), the clients in
+this one. The machine is shared, so each row is measured in interleaved rounds and the best
+round kept. Request bodies are built once, outside the timed loop: the numbers measure the
+server and the wire, not client-side encoding. Each row is compared with the raw call of the
+same signature at the same batch size and concurrency: ``serving_images`` (uint8 tensor) for
+gRPC and REST-uint8, ``serving_image_bytes`` (PNG bytes) for REST-b64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+
+from models import features  # noqa: E402
+from pipeline import configs  # noqa: E402
+from serving.model_paths import list_versions  # noqa: E402
+
+
+@dataclass
+class Result:
+    mode: str
+    batch: int
+    clients: int
+    images_per_s: float
+    p50_ms: float
+    p99_ms: float
+    raw_key: str
+
+
+def find_model(explicit: str | None) -> tuple[Path, str]:
+    base = configs.serving_root(configs.DEFAULT_OUTPUT_ROOT) / configs.MODEL_NAME
+    versions = list_versions(base)
+    if versions:
+        v = max(versions)
+        return versions[v], f"pipeline-made, {versions[v]}"
+    if explicit:
+        return Path(explicit), f"--model-dir {explicit}"
+    return build_reference_shaped(Path(tempfile.mkdtemp(prefix="bench-model-")) / "1"), \
+        "untrained reference CNN (no pipeline model found)"
+
+
+def build_reference_shaped(path: Path) -> Path:
+    """The reference CNN (untrained) behind the pipeline's three signatures, minus Transform
+    (PNG decode and /255 stand in for it)."""
+    import tensorflow as tf
+
+    from models.model import build_model
+
+    model = build_model()
+    names = tf.constant(features.LABEL_NAMES)
+
+    def predict_encoded(encoded):
+        images = tf.map_fn(lambda b: tf.reshape(tf.io.decode_png(b, channels=3),
+                                                features.IMAGE_SHAPE),
+                           encoded, fn_output_signature=tf.uint8)
+        probs = model(tf.cast(images, tf.float32) / 255.0, training=False)
+        ids = tf.argmax(probs, axis=-1)
+        return {features.OUTPUT_PROBABILITIES: probs, features.OUTPUT_CLASS_IDS: ids,
+                features.OUTPUT_CLASSES: tf.gather(names, ids)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)])
+    def serve_examples(examples):
+        parsed = tf.io.parse_example(
+            examples, {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})
+        return predict_encoded(parsed[features.IMAGE_KEY])
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)])
+    def serve_images(images):
+        return predict_encoded(tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string))
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name=features.INPUT_IMAGE_BYTES)])
+    def serve_image_bytes(image_bytes):
+        return predict_encoded(image_bytes)
+
+    model.save(str(path), save_format="tf", signatures={
+        features.SIGNATURE_EXAMPLES: serve_examples.get_concrete_function(),
+        features.SIGNATURE_IMAGES: serve_images.get_concrete_function(),
+        features.SIGNATURE_IMAGE_BYTES: serve_image_bytes.get_concrete_function()})
+    return path
+
+
+def load_images(n: int) -> np.ndarray:
+    if (configs.SHARED_DATA_ROOT / configs.TEST_BATCH).is_file():
+        from ingest import cifar10
+
+        return cifar10.load_test(configs.SHARED_DATA_ROOT).images[:n]
+    return np.random.default_rng(0).integers(0, 256, (n, *features.IMAGE_SHAPE), np.uint8)
+
+
+def png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def drive(call: Callable[[], None], clients: int, duration: float,
+          warmup: int = 3) -> tuple[int, float, list[float]]:
+    """Run ``call`` from ``clients`` threads for ``duration`` s; (calls, seconds, latencies)."""
+    for _ in range(warmup):
+        call()
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    start_gate = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def worker(lat: list[float]) -> None:
+        start_gate.wait()
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= deadline[0]:
+                return
+            call()
+            lat.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=worker, args=(lat,)) for lat in latencies]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    deadline[0] = t0 + duration
+    start_gate.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    flat = [x for lat in latencies for x in lat]
+    return len(flat), elapsed, flat
+
+
+def grpc_caller(target: str, request) -> Callable[[], None]:
+    """Predict over one channel per client thread (as separate client processes would)."""
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    local = threading.local()
+
+    def call() -> None:
+        stub = getattr(local, "stub", None)
+        if stub is None:
+            stub = local.stub = prediction_service_pb2_grpc.PredictionServiceStub(
+                grpc.insecure_channel(target))
+        stub.Predict(request, timeout=60)
+
+    return call
+
+
+def rest_caller(url: str, body: bytes) -> Callable[[], None]:
+    """POST a prebuilt JSON body over a keep-alive connection per client thread (plain
+    ``http.client``: far less client overhead than ``requests``), parse the answer."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    local = threading.local()
+    where = urlsplit(url)
+    path = f"/v1/models/{configs.MODEL_NAME}:predict"
+    headers = {"Content-Type": "application/json"}
+
+    def call() -> None:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = http.client.HTTPConnection(where.hostname, where.port,
+                                                           timeout=60)
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"REST {resp.status}: {payload[:200]!r}")
+        json.loads(payload)
+
+    return call
+
+
+def batch_sizes(rest_url: str) -> str:
+    """How many rows the batching server merged per model call (from its own metrics)."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(rest_url + configs.PROMETHEUS_PATH, timeout=30).text
+    total = calls = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "model_server_model_call_batch_size_sum":
+                total += sample.value
+            elif sample.name == "model_server_model_call_batch_size_count":
+                calls += sample.value
+    return (f"batching server: {calls:.0f} model calls, {total / max(calls, 1):.2f} rows per "
+            "call on average (batch-1 requests merged within a 2 ms window)")
+
+
+def start_server(base: Path, extra: list[str]) -> tuple[subprocess.Popen, str, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serving", "--model_base_path", str(base), "--port", "0",
+         "--rest_api_port", "0", "--file_system_poll_wait_seconds", "0", "--log_level",
+         "WARNING", *extra],
+        cwd=configs.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r"gRPC at (\S+), REST at (\S+)", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    return proc, m.group(1), m.group(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model-dir", help="a SavedModel version dir (if no pipeline model exists)")
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="interleaved repetitions per row; the best is reported")
+    p.add_argument("--clients", type=int, default=4, help="concurrent clients")
+    p.add_argument("--batches", default="1,32")
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args(argv)
+
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    model_dir, origin = find_model(args.model_dir)
+    print(f"model: {origin}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    if model_dir.parent.name.startswith("bench-model-"):  # built here: remove it too
+        atexit.register(shutil.rmtree, model_dir.parent, ignore_errors=True)
+    base = work / configs.MODEL_NAME
+    base.mkdir()
+    (base / "1").symlink_to(model_dir.resolve(), target_is_directory=True)
+    batches = [int(b) for b in args.batches.split(",")]
+    images = load_images(max(batches))
+    pngs = [png(i) for i in images]
+
+    loaded = tf.saved_model.load(str(model_dir))
+    sig_images = loaded.signatures[features.SIGNATURE_IMAGES]
+    sig_bytes = loaded.signatures[features.SIGNATURE_IMAGE_BYTES]
+
+    servers = {"plain": start_server(base, []),
+               "batching": start_server(base, ["--enable_batching", "--batching_window_ms",
+                                               "2", "--max_batch_size", "64"])}
+    results: list[Result] = []
+    try:
+        for batch in batches:
+            imgs = images[:batch]
+            uint8 = tf.constant(imgs)
+            encoded = tf.constant(np.array(pngs[:batch], dtype=object))
+            grpc_req = predict_pb2.PredictRequest()
+            grpc_req.model_spec.name = configs.MODEL_NAME
+            grpc_req.model_spec.signature_name = features.SIGNATURE_IMAGES
+            grpc_req.inputs[features.INPUT_IMAGES].CopyFrom(tf.make_tensor_proto(imgs))
+            rest_uint8 = json.dumps({"signature_name": features.SIGNATURE_IMAGES,
+                                     "inputs": imgs.tolist()}).encode()
+            rest_b64 = json.dumps({"signature_name": features.SIGNATURE_IMAGE_BYTES,
+                                   "instances": [{"b64": base64.b64encode(b).decode()}
+                                                 for b in pngs[:batch]]}).encode()
+            for clients in sorted({1, args.clients}):
+                modes = [
+                    ("raw uint8", "raw uint8", partial(sig_images, images=uint8)),
+                    ("raw png", "raw png", partial(sig_bytes, image_bytes=encoded)),
+                    ("gRPC uint8", "raw uint8", grpc_caller(servers["plain"][1], grpc_req)),
+                    ("REST b64 png", "raw png", rest_caller(servers["plain"][2], rest_b64)),
+                    ("REST uint8 json", "raw uint8",
+                     rest_caller(servers["plain"][2], rest_uint8)),
+                ]
+                if batch == 1 and clients > 1:
+                    modes.append(("gRPC uint8 +batching", "raw uint8",
+                                  grpc_caller(servers["batching"][1], grpc_req)))
+                best: dict[str, Result] = {}
+                for _ in range(args.rounds):  # interleaved rounds, best kept: less noise
+                    for mode, raw_key, call in modes:
+                        n, secs, lat = drive(call, clients, args.duration)
+                        q = np.percentile(np.array(lat) * 1000, [50, 99])
+                        r = Result(mode, batch, clients, n * batch / secs, float(q[0]),
+                                   float(q[1]), raw_key)
+                        if mode not in best or r.images_per_s > best[mode].images_per_s:
+                            best[mode] = r
+                        print(f"  {mode:<22} batch {batch:>2} clients {clients}: "
+                              f"{r.images_per_s:8.1f} img/s", flush=True)
+                results.extend(best[mode] for mode, _, _ in modes)
+        batching_note = batch_sizes(servers["batching"][2])
+    finally:
+        for proc, _, _ in servers.values():
+            proc.terminate()
+            proc.wait(30)
+
+    raw = {(r.mode, r.batch, r.clients): r for r in results if r.mode.startswith("raw")}
+    header = (f"{'mode':<22} {'batch':>5} {'clients':>7} {'images/s':>10} {'÷raw':>6} "
+              f"{'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8}")
+    print(f"\nServing benchmark ({origin}; best of {args.rounds} x {args.duration:g} s per row; "
+          f"{os.cpu_count()} CPUs)\n" + header + "\n" + "-" * len(header))
+    for r in results:
+        base_r = raw[(r.raw_key, r.batch, r.clients)]
+        ratio = r.images_per_s / base_r.images_per_s
+        added = r.p50_ms - base_r.p50_ms
+        print(f"{r.mode:<22} {r.batch:>5} {r.clients:>7} {r.images_per_s:>10.1f} "
+              f"{ratio:>6.2f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+              f"{'' if r.mode.startswith('raw') else f'{added:+.2f}':>8}")
+    print(batching_note)
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Which model versions are loaded, which label points where, and which version a request gets.
+
+``reconcile`` is one file-system poll: for each configured model it lists the complete
+version dirs, asks the version policy which to serve, loads the new ones *first* and only
+then retires the ones the policy dropped (TF Serving's availability-preserving order). If no
+wanted version could be loaded, the old ones stay, so a broken push never empties a model.
+
+``apply_config`` swaps in a new model config (from ``--model_config_file``). Version labels
+must point at available versions, as in TF Serving, unless ``allow_unavailable_labels``; a
+config whose labels do not fit is rejected with :class:`ConfigError` and the previous labels
+stay in force. Requests resolve through :meth:`acquire`, which counts them on the version so
+that a retired version is dropped only after its last request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving import model_config
+from serving.batching import BatchingOptions
+from serving.errors import invalid, not_found
+from serving.model_config import ConfigError, ModelEntry
+from serving.model_paths import SAVED_MODEL_FILE, list_versions
+from serving.servable import AVAILABLE, END, Servable
+
+log = logging.getLogger("serving.manager")
+_HISTORY = 16  # retired/failed versions remembered per model for status calls
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: str
+    error_code: str = "OK"
+    error_message: str = ""
+
+
+class ModelManager:
+    def __init__(self, entries: Mapping[str, ModelEntry], *,
+                 allow_unavailable_labels: bool = False,
+                 batching: BatchingOptions | None = None,
+                 on_batch: Callable[[str, int, int], None] | None = None) -> None:
+        self.allow_unavailable_labels = allow_unavailable_labels
+        self._batching = batching
+        self._on_batch = on_batch
+        self._entries: dict[str, ModelEntry] = dict(entries)
+        self._labels: dict[str, dict[str, int]] = {}
+        self._live: dict[str, dict[int, Servable]] = {}  # AVAILABLE versions
+        self._known: dict[str, dict[int, Servable]] = {}  # everything, for status
+        self._failed: dict[tuple[str, int], float] = {}  # (model, version) -> pb mtime
+        self._lock = threading.Lock()  # guards the dicts above; never held during a load
+        self._reconcile_lock = threading.Lock()  # one reconcile / config swap at a time
+        self._poller: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- state changes ------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """One file-system poll over every configured model."""
+        with self._reconcile_lock:
+            self._reconcile_locked()
+
+    def apply_config(self, entries: Mapping[str, ModelEntry]) -> None:
+        """Serve ``entries`` from now on; raises ConfigError if their labels cannot apply."""
+        with self._reconcile_lock:
+            with self._lock:
+                self._entries = dict(entries)
+            self._reconcile_locked()
+            problems = []
+            with self._lock:
+                for name, entry in entries.items():
+                    live = self._live.get(name, {})
+                    for label, version in entry.labels.items():
+                        if version not in live and not self.allow_unavailable_labels:
+                            problems.append(f"{name}: label '{label}' -> version {version}, "
+                                            f"which is not available (available: "
+                                            f"{sorted(live)})")
+                if problems:
+                    self._labels = {k: v for k, v in self._labels.items() if k in entries}
+                    raise ConfigError("version labels refer to unavailable versions "
+                                      "(use --allow_version_labels_for_unavailable_models): "
+                                      + "; ".join(problems))
+                self._labels = {name: dict(e.labels) for name, e in entries.items()}
+
+    def _reconcile_locked(self) -> None:
+        with self._lock:
+            entries = dict(self._entries)
+            dropped = [n for n in self._live if n not in entries]
+        for name in dropped:
+            self._retire_all(name)
+        for entry in entries.values():
+            self._reconcile_model(entry)
+
+    def _reconcile_model(self, entry: ModelEntry) -> None:
+        on_disk = list_versions(entry.base_path)
+        wanted = entry.policy.select(on_disk)
+        with self._lock:
+            live = dict(self._live.get(entry.name, {}))
+        for version in sorted(wanted - set(live)):
+            servable = self._load(entry.name, version, on_disk[version])
+            if servable is not None:
+                live[version] = servable
+        with self._lock:
+            self._live[entry.name] = live
+        if not wanted & set(live) and wanted:
+            log.error("%s: none of versions %s could be loaded; keeping %s", entry.name,
+                      sorted(wanted), sorted(live))
+            return
+        for version in sorted(set(live) - wanted):
+            self._retire(entry.name, version)
+
+    def _load(self, name: str, version: int, path: Path) -> Servable | None:
+        pb = path / SAVED_MODEL_FILE
+        try:
+            mtime = pb.stat().st_mtime
+        except OSError:
+            return None
+        if self._failed.get((name, version)) == mtime:
+            return None  # failed before and unchanged since: do not retry every poll
+        on_batch = None
+        if self._on_batch is not None:
+            on_batch = lambda rows, n=name, v=version: self._on_batch(n, v, rows)  # noqa: E731
+        servable = Servable(name, version, path, self._batching, on_batch)
+        self._remember(servable)
+        log.info("loading %s version %d from %s", name, version, path)
+        try:
+            servable.load()
+        except Exception as exc:  # a bad model must never take the server down
+            self._failed[(name, version)] = mtime
+            log.error("failed to load %s version %d: %s", name, version, exc)
+            return None
+        self._failed.pop((name, version), None)
+        log.info("%s version %d is AVAILABLE (signatures: %s)", name, version,
+                 ", ".join(sorted(servable.signatures)))
+        return servable
+
+    def _remember(self, servable: Servable) -> None:
+        with self._lock:
+            known = self._known.setdefault(servable.name, {})
+            known[servable.version] = servable
+            ended = sorted(v for v, s in known.items() if s.state == END)
+            for v in ended[:-_HISTORY]:
+                del known[v]
+
+    def _retire(self, name: str, version: int) -> None:
+        with self._lock:
+            servable = self._live.get(name, {}).pop(version, None)
+        if servable is None:
+            return
+        log.info("unloading %s version %d (%d requests in flight)", name, version,
+                 servable.in_flight)
+        # Waits for in-flight requests off the poll thread; new requests no longer see it.
+        threading.Thread(target=servable.retire, name=f"retire-{name}-{version}",
+                         daemon=True).start()
+
+    def _retire_all(self, name: str) -> None:
+        with self._lock:
+            versions = list(self._live.get(name, {}))
+        for version in versions:
+            self._retire(name, version)
+        with self._lock:
+            self._live.pop(name, None)
+
+    # -- polling ------------------------------------------------------------------------------
+    def start_polling(self, file_system_poll_s: float, config_file: Path | None = None,
+                      config_poll_s: float = 0.0, config_bytes: bytes | None = None) -> None:
+        """Poll the base paths (and re-read the config file) in a background thread.
+
+        As in TF Serving, 0 means no further polling (the startup load was the one poll).
+        ``config_bytes`` is the config text already applied, so only changes trigger a reload.
+        """
+        if config_file is None:
+            config_poll_s = 0.0
+        if file_system_poll_s <= 0 and config_poll_s <= 0:
+            return
+        self._stop.clear()
+        self._poller = threading.Thread(
+            target=self._poll_loop,
+            args=(file_system_poll_s, config_file, config_poll_s, config_bytes),
+            name="model-poller", daemon=True)
+        self._poller.start()
+
+    def _poll_loop(self, fs_s: float, config_file: Path | None, config_s: float,
+                   last: bytes | None) -> None:
+        now = time.monotonic()
+        next_fs = now + fs_s if fs_s > 0 else math.inf
+        next_cfg = now + config_s if config_s > 0 else math.inf
+        while not self._stop.wait(max(0.0, min(next_fs, next_cfg) - time.monotonic())):
+            now = time.monotonic()
+            if now >= next_cfg:
+                next_cfg = now + config_s
+                last = self._reread_config(config_file, last)
+            if now >= next_fs:
+                next_fs = now + fs_s
+                try:
+                    self.reconcile()
+                except Exception:  # keep polling whatever happens on disk
+                    log.exception("file system poll failed")
+
+    def _reread_config(self, path: Path, last: bytes | None) -> bytes | None:
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            log.error("cannot read model config %s: %s; keeping the current config", path, exc)
+            return last
+        if text == last:
+            return last
+        try:
+            entries = model_config.parse(text.decode(), relative_to=path.resolve().parent)
+            self.apply_config(entries)
+            log.info("model config %s re-read: %s", path, describe(entries))
+        except (ConfigError, UnicodeDecodeError) as exc:
+            log.error("model config %s rejected, keeping the previous one: %s", path, exc)
+        return text
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=10)
+            self._poller = None
+
+    # -- requests -----------------------------------------------------------------------------
+    def acquire(self, name: str, version: int | None = None,
+                label: str | None = None) -> Servable:
+        """The servable a request asks for, counted as in flight (``release()`` it after)."""
+        if version is not None and label:
+            raise invalid("model spec may set version or version_label, not both")
+        with self._lock:
+            if name not in self._entries:
+                raise not_found(f"Servable not found for request: Latest({name})")
+            live = self._live.get(name, {})
+            if label:
+                labels = self._labels.get(name, {})
+                if label not in labels:
+                    raise not_found(f"Unrecognized servable version label: {label}")
+                version = labels[label]
+            if version is not None:
+                servable = live.get(version)
+                if servable is not None and servable.try_acquire():
+                    return servable
+                what = f"label '{label}' -> version {version}" if label else f"version {version}"
+                raise not_found(f"Servable not found for request: Specific({name}, {version})"
+                                f" ({what} is not available)")
+            for v in sorted(live, reverse=True):
+                if live[v].try_acquire():
+                    return live[v]
+        raise not_found(f"Servable not found for request: Latest({name})")
+
+    def status(self, name: str, version: int | None = None,
+               label: str | None = None) -> list[VersionStatus]:
+        """ModelVersionStatus entries, newest first, like GetModelStatus."""
+        with self._lock:
+            if name not in self._entries:
+                raise not_found(f"Could not find any versions of model {name}")
+            if label:
+                if label not in self._labels.get(name, {}):
+                    raise not_found(f"Unrecognized servable version label: {label}")
+                version = self._labels[name][label]
+            known = dict(self._known.get(name, {}))
+        if version is not None:
+            if version not in known:
+                raise not_found(f"Could not find version {version} of model {name}")
+            known = {version: known[version]}
+        out = []
+        for v in sorted(known, reverse=True):
+            s = known[v]
+            code = "UNKNOWN" if s.error else "OK"
+            out.append(VersionStatus(v, s.state, code, s.error))
+        return out
+
+    # -- introspection ------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._entries)
+
+    def entries(self) -> dict[str, ModelEntry]:
+        with self._lock:
+            return dict(self._entries)
+
+    def labels(self, name: str) -> dict[str, int]:
+        with self._lock:
+            return dict(self._labels.get(name, {}))
+
+    def available_versions(self) -> dict[str, list[int]]:
+        with self._lock:
+            return {n: sorted(v for v, s in live.items() if s.state == AVAILABLE)
+                    for n, live in self._live.items()}
+
+    def shutdown(self) -> None:
+        self.stop()
+        for name in self.model_names():
+            self._retire_all(name)
+
+
+def describe(entries: Mapping[str, ModelEntry]) -> str:
+    return "; ".join(f"{e.name} <- {e.base_path} ({e.policy.describe()}"
+                     + (f", labels {dict(e.labels)}" if e.labels else "") + ")"
+                     for e in entries.values())

@@ -1,0 +1,111 @@
+"""Batching: merge/split of request tensors and the window that merges concurrent calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from serving.batching import Batcher, BatchingOptions, batchable, merge, split, stack_key
+
+
+def test_merge_and_split_round_trip():
+    a = {"x": np.arange(6).reshape(2, 3), "s": np.array([b"a", b"b"], dtype=object)}
+    b = {"x": np.arange(3).reshape(1, 3), "s": np.array([b"c"], dtype=object)}
+    merged, sizes = merge([a, b])
+    assert sizes == [2, 1]
+    assert merged["x"].shape == (3, 3)
+    parts = split({"y": merged["x"] * 2, "s": merged["s"]}, sizes)
+    np.testing.assert_array_equal(parts[0]["y"], a["x"] * 2)
+    np.testing.assert_array_equal(parts[1]["y"], b["x"] * 2)
+    assert parts[1]["s"].tolist() == [b"c"]
+
+
+def test_split_rejects_outputs_without_batch_dim():
+    with pytest.raises(ValueError):
+        split({"y": np.zeros(4)}, [2, 1])
+    with pytest.raises(ValueError):
+        split({"y": np.float32(1.0)}, [1])
+
+
+def test_stack_key_separates_incompatible_requests():
+    assert stack_key({"x": np.zeros((1, 3))}) == stack_key({"x": np.ones((5, 3))})
+    assert stack_key({"x": np.zeros((1, 3))}) != stack_key({"x": np.zeros((1, 4))})
+    assert stack_key({"x": np.zeros((1, 3))}) != stack_key({"x": np.zeros((1, 3), np.int32)})
+    assert not batchable({"x": np.float32(1)})
+    assert not batchable({"x": np.zeros(2), "y": np.zeros(3)})
+
+
+def _run_concurrently(batcher: Batcher, requests: list[dict]) -> list:
+    results: list = [None] * len(requests)
+    barrier = threading.Barrier(len(requests))
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = batcher.run(requests[i])
+        except Exception as exc:  # noqa: BLE001 - inspected by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    return results
+
+
+def test_concurrent_requests_are_merged_and_answered_individually():
+    calls: list[int] = []
+
+    def model(inputs):
+        calls.append(len(inputs["x"]))
+        if (inputs["x"] < 0).any():
+            raise ValueError("negative input")
+        return {"y": inputs["x"] * 10, "n": inputs["x"][:, 0] + 1}
+
+    batcher = Batcher(model, BatchingOptions(window_ms=200, max_batch_size=64))
+    try:
+        requests = [{"x": np.full((i % 3 + 1, 2), i)} for i in range(8)]
+        results = _run_concurrently(batcher, requests)
+    finally:
+        batcher.close()
+    for req, res in zip(requests, results, strict=True):
+        np.testing.assert_array_equal(res["y"], req["x"] * 10)
+        np.testing.assert_array_equal(res["n"], req["x"][:, 0] + 1)
+    assert sum(calls) == sum(len(r["x"]) for r in requests)
+    assert len(calls) < len(requests), f"no merging happened: calls {calls}"
+
+
+def test_a_bad_request_fails_alone():
+    def model(inputs):
+        if (inputs["x"] < 0).any():
+            raise ValueError("negative input")
+        return {"y": inputs["x"] + 1}
+
+    batcher = Batcher(model, BatchingOptions(window_ms=200, max_batch_size=64))
+    try:
+        requests = [{"x": np.array([[1.0]])}, {"x": np.array([[-1.0]])}, {"x": np.array([[2.0]])}]
+        results = _run_concurrently(batcher, requests)
+    finally:
+        batcher.close()
+    assert isinstance(results[1], ValueError)
+    assert results[0]["y"].tolist() == [[2.0]] and results[2]["y"].tolist() == [[3.0]]
+
+
+def test_max_batch_size_caps_a_merged_call():
+    calls: list[int] = []
+
+    def model(inputs):
+        calls.append(len(inputs["x"]))
+        time.sleep(0.01)
+        return {"y": inputs["x"]}
+
+    batcher = Batcher(model, BatchingOptions(window_ms=100, max_batch_size=4))
+    try:
+        _run_concurrently(batcher, [{"x": np.zeros((1, 1))} for _ in range(10)])
+    finally:
+        batcher.close()
+    assert max(calls) <= 4 and sum(calls) == 10
