@@ -1,0 +1,32 @@
+"""The README's example client against the project's server on the pipeline-made model."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import configs
+from serving import example_client
+
+pytestmark = pytest.mark.slow  # needs the pipeline-made model (shared session fixture)
+
+
+def test_client_gets_the_same_classes_over_grpc_and_rest(pipeline_server, capsys):
+    code = example_client.main(["--grpc", pipeline_server.grpc_target,
+                                "--rest", pipeline_server.rest_url,
+                                "--label", configs.STABLE_LABEL, "--count", "4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "model cifar10 version 1" in out
+    assert "gRPC and REST agree" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 4
+    from models import features
+    assert all(r[2] in features.LABEL_NAMES and r[2] == r[3] for r in rows)
+
+
+def test_client_reports_an_unknown_label_and_exits_1(pipeline_server, capsys):
+    code = example_client.main(["--grpc", pipeline_server.grpc_target,
+                                "--rest", pipeline_server.rest_url,
+                                "--label", "no-such-label", "--count", "1"])
+    assert code == 1
+    assert "no-such-label" in capsys.readouterr().err
