@@ -14,7 +14,7 @@ setup(
     packages=find_packages(
         include=["pipeline*", "models*", "ingest*", "serving*", "rollout*", "bench*"]),
     py_modules=["beam_runner"],
-    package_data={"": ["*.pbtxt"]},
+    package_data={"": ["*.pbtxt", "*.yaml"]},
     install_requires=[
         "tfx==1.16.0",
         "apache-beam[gcp]==2.61.0",
@@ -24,6 +24,8 @@ setup(
         "aiohttp",
         "prometheus-client",
         "pyyaml",
+        "scipy",
+        "pillow",
     ],
     extras_require={
         "airflow": ["apache-airflow[postgres,cncf.kubernetes]==2.10.5"],

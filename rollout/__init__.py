@@ -1,0 +1,1 @@
+"""Model continuous delivery: canary rollout, live monitoring, automatic promote/rollback."""

@@ -1,0 +1,60 @@
+"""Small REST helpers against a TF Serving compatible server (ours or the real one)."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from pipeline import configs
+
+
+def version_state(rest_url: str, version: int, model: str = configs.MODEL_NAME,
+                  timeout: float = 5.0) -> str | None:
+    """The server's state for one version (e.g. 'AVAILABLE', 'LOADING'); None if unknown."""
+    try:
+        response = requests.get(f"{rest_url.rstrip('/')}/v1/models/{model}/versions/{version}",
+                                timeout=timeout)
+    except requests.RequestException:
+        return None
+    if response.status_code != 200:
+        return None
+    for status in response.json().get("model_version_status", []):
+        if str(status.get("version")) == str(version):
+            return status.get("state")
+    return None
+
+
+def wait_until_available(rest_url: str, version: int, timeout: float = 120.0,
+                         model: str = configs.MODEL_NAME, poll: float = 0.5) -> bool:
+    """Poll until ``version`` is AVAILABLE (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if version_state(rest_url, version, model) == "AVAILABLE":
+            return True
+        time.sleep(poll)
+    return False
+
+
+def warm_up(rest_url: str, version: int, requests_count: int = 5,
+            model: str = configs.MODEL_NAME) -> int:
+    """Send a few predict calls straight to ``version`` so its first real requests do not
+    pay for graph tracing (TF Serving does the same with SavedModel warmup records);
+    returns how many succeeded."""
+    import numpy as np
+
+    from models import features
+
+    body = {"signature_name": features.SIGNATURE_IMAGES,
+            "instances": [{features.INPUT_IMAGES: np.zeros(features.IMAGE_SHAPE,
+                                                           np.uint8).tolist()}]}
+    ok = 0
+    for _ in range(requests_count):
+        try:
+            response = requests.post(
+                f"{rest_url.rstrip('/')}/v1/models/{model}/versions/{version}:predict",
+                json=body, timeout=30)
+            ok += response.status_code == 200
+        except requests.RequestException:
+            pass
+    return ok

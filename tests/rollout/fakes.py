@@ -1,0 +1,107 @@
+"""In-test stand-ins for the model server (REST + gRPC), recording which label or version
+each request asked for; enough to test the router without TensorFlow models."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections import Counter
+from concurrent import futures
+
+import grpc
+from aiohttp import web
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from pipeline import configs
+
+PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+)|"
+                  r"/labels/(?P<label>[^/:]+))?(?P<verb>:[a-z]+)?$")
+
+
+class FakeModelServer:
+    """Answers predict calls with class ``versions[label]`` (so the class says who served);
+    labels listed in ``failing`` answer 500 / INTERNAL."""
+
+    def __init__(self, versions: dict[str, int], failing: set[str] = frozenset()) -> None:
+        self.versions = dict(versions)
+        self.failing = set(failing)
+        self.rest_paths: Counter = Counter()
+        self.grpc_specs: Counter = Counter()
+        self._lock = threading.Lock()
+
+    # REST ---------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.rest_paths[request.path] += 1
+        match = PATH.match(request.path)
+        if not match:
+            return web.json_response({"error": "not found"}, status=404)
+        if request.method == "GET":
+            return web.json_response({"model_version_status": [
+                {"version": str(v), "state": "AVAILABLE"} for v in self.versions.values()]})
+        label = match["label"] or match["version"] or "default"
+        if label in self.failing:
+            return web.json_response({"error": "boom"}, status=500)
+        version = int(match["version"] or self.versions.get(label, 0))
+        n = len(json.loads(await request.read()).get("instances", [1]))
+        return web.json_response({"predictions": [{"class_ids": version % 10}] * n})
+
+    # gRPC ---------------------------------------------------------------------------------
+    def _predict(self, request, context):
+        spec = request.model_spec
+        key = spec.version_label or (str(spec.version.value) if spec.HasField("version")
+                                     else "default")
+        with self._lock:
+            self.grpc_specs[key] += 1
+        if key in self.failing:
+            context.abort(grpc.StatusCode.INTERNAL, "boom")
+        version = self.versions.get(key, int(key) if key.isdigit() else 0)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = spec.name
+        response.model_spec.version.value = version
+        response.outputs["class_ids"].dtype = 9  # DT_INT64
+        response.outputs["class_ids"].tensor_shape.dim.add().size = 1
+        response.outputs["class_ids"].int64_val.append(version % 10)
+        return response
+
+    def start(self) -> FakeModelServer:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            self._runner = web.AppRunner(app)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, configs.SERVING_HOST, 0)
+            self._loop.run_until_complete(site.start())
+            self.rest_port = site._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        servicer = prediction_service_pb2_grpc.PredictionServiceServicer()
+        servicer.Predict = self._predict
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(4))
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, self._grpc)
+        self.grpc_port = self._grpc.add_insecure_port(f"{configs.SERVING_HOST}:0")
+        self._grpc.start()
+        return self
+
+    def stop(self) -> None:
+        self._grpc.stop(None)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{configs.SERVING_HOST}:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{configs.SERVING_HOST}:{self.grpc_port}"

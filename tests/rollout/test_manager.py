@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import configs
+from rollout import manager as manager_module
+from rollout import model_config
+from rollout.manager import CRASH_ENV, RolloutError, RolloutManager
+from rollout.policy import load_policy
+from rollout.state import read_state
+
+
+def served(manager: RolloutManager) -> model_config.ServedVersions:
+    return model_config.read(manager.config_path)
+
+
+def test_a_full_rollout_moves_labels_and_records_every_decision(manager):
+    manager.init(1, actor="alice", reason="first")
+    assert served(manager).labels == {configs.STABLE_LABEL: 1}
+    manager.start(2, actor="bob")
+    assert served(manager).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+    assert served(manager).versions == [1, 2]
+    assert manager.state().weight == manager.policy.weight_steps[0]
+    for expected in manager.policy.weight_steps[1:]:
+        assert manager.step().weight == expected
+    state = manager.promote(metrics={"canary": {"error_rate": 0.0}})
+    assert (state.stable, state.canary, state.weight, state.retired) == (2, None, 0, [1])
+    assert served(manager).labels == {configs.STABLE_LABEL: 2}
+    assert served(manager).versions == [2]
+    history = manager.history()
+    assert [r["action"] for r in history] == ["init", "start", "step", "step", "promote"]
+    assert history[0]["actor"] == "alice" and history[1]["actor"] == "bob"
+    assert history[-1]["metrics"] == {"canary": {"error_rate": 0.0}}
+    assert all(r["time"] and r["reason"] for r in history)
+
+
+def test_rollback_retires_the_canary_and_keeps_stable(manager):
+    manager.init(1)
+    manager.start(2, weight=50)
+    state = manager.rollback(reason="error rate 100%")
+    assert (state.stable, state.canary, state.retired) == (1, None, [2])
+    assert served(manager).labels == {configs.STABLE_LABEL: 1}
+    assert manager.history()[-1]["reason"] == "error rate 100%"
+
+
+@pytest.mark.parametrize("operation, message", [
+    (lambda m: m.start(2), "no stable version yet"),
+    (lambda m: m.promote(), "cannot promote: no canary rollout in progress"),
+    (lambda m: m.rollback(), "cannot roll back: no canary rollout in progress"),
+    (lambda m: m.step(), "cannot step: no canary rollout in progress"),
+    (lambda m: m.init(9), "unknown version 9.*versions on disk: 1, 2, 3"),
+])
+def test_operations_that_do_not_apply_say_why(manager, operation, message):
+    with pytest.raises(RolloutError, match=message):
+        operation(manager)
+    assert manager.history() == []
+
+
+def test_start_checks_version_weight_and_a_running_rollout(manager):
+    manager.init(1)
+    with pytest.raises(RolloutError, match="already stable"):
+        manager.start(1)
+    with pytest.raises(RolloutError, match="weight must be a percentage"):
+        manager.start(2, weight=150)
+    manager.start(2)
+    with pytest.raises(RolloutError, match="rollout of version 2 is in progress"):
+        manager.start(3)
+    manager.step(weight=100)
+    with pytest.raises(RolloutError, match="last step"):
+        manager.step()
+
+
+def test_a_crash_between_the_state_and_config_writes_is_finished_by_the_next_reader(
+        manager, monkeypatch):
+    manager.init(1)
+    real_write = manager_module.atomic_io.write_text_atomic
+
+    def crash_on_config(path, text):
+        if path == manager.config_path:
+            raise KeyboardInterrupt("killed after the state write")
+        real_write(path, text)
+
+    monkeypatch.setattr(manager_module.atomic_io, "write_text_atomic", crash_on_config)
+    with pytest.raises(KeyboardInterrupt):
+        manager.start(2)
+    monkeypatch.setattr(manager_module.atomic_io, "write_text_atomic", real_write)
+    # The config still shows the old, valid state; the state records the pending decision.
+    assert served(manager).labels == {configs.STABLE_LABEL: 1}
+    assert read_state(manager.paths.state).pending["action"] == "start"
+    fresh = RolloutManager(manager.output_root, manager.policy)  # "a new process"
+    state = fresh.state()
+    assert (state.canary, state.weight, state.pending) == (2, 10, None)
+    assert served(fresh).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+    assert [r["action"] for r in fresh.history()] == ["init", "start"]
+    fresh.state()  # recovering twice must not duplicate the history line
+    assert len(fresh.history()) == 2
+
+
+@pytest.mark.parametrize("crash_after", ["state", "config", "history"])
+def test_a_killed_cli_process_resumes_in_the_next_one(output_root, crash_after):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def cli(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "rollout.cli", "--output-root", str(output_root), *args],
+            env={**env, **extra_env}, capture_output=True, text=True, cwd=configs.REPO_ROOT,
+            timeout=60)
+
+    assert cli("init", "1").returncode == 0
+    killed = cli("start", "2", **{CRASH_ENV: crash_after})
+    assert killed.returncode == 86, killed.stderr  # died between two writes
+    resumed = cli("status", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    state = json.loads(resumed.stdout)
+    assert (state["stable"], state["canary"], state["pending"]) == (1, 2, None)
+    manager = RolloutManager(output_root, load_policy())
+    assert served(manager).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+    assert [r["action"] for r in manager.history()] == ["init", "start"]
+    assert cli("promote").returncode == 0
+    assert manager.state().stable == 2
+
+
+def test_an_existing_base_path_is_kept_when_labels_move(manager):
+    """In a container the models are mounted elsewhere (deploy/serving: /models/cifar10)."""
+    manager.config_path.parent.mkdir(parents=True, exist_ok=True)
+    manager.config_path.write_text(model_config.render(
+        model_config.ServedVersions("/models/cifar10", stable=None)))
+    manager.init(1)
+    manager.start(2)
+    assert served(manager).base_path == "/models/cifar10"
+    assert served(manager).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
