@@ -26,8 +26,11 @@ fi
 PY=.venv/bin/python
 export TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
 rm -rf "$ROOT"
+LOG="${ROOT%/}.log"  # TF/Beam chatter goes here; the terminal shows the release steps
+mkdir -p "$(dirname "$LOG")" && : > "$LOG"
+echo "[demo] output root $ROOT; full log $LOG"
 started=$(date +%s)
-release() { "$PY" -m rollout.release --output-root "$ROOT" --window "$WINDOW" "$@"; }
+release() { "$PY" -m rollout.release --output-root "$ROOT" --window "$WINDOW" "$@" 2>>"$LOG"; }
 banner() { printf '\n======== %s ========\n' "$*"; }
 
 banner "1/3 first release: train on a new span, bless, push, deploy as stable"
@@ -57,4 +60,7 @@ banner "status"
 echo
 echo "good model: exit $good (0 = promoted); faulty model: exit $faulty (3 = rolled back)"
 echo "demo wall time: $(( $(date +%s) - started )) s"
-[ "$good" -eq 0 ] && [ "$faulty" -eq 3 ]
+if [ "$good" -eq 0 ] && [ "$faulty" -eq 3 ]; then exit 0; fi
+echo "[demo] unexpected outcome; last lines of $LOG:" >&2
+tail -n 30 "$LOG" >&2
+exit 1
