@@ -67,6 +67,17 @@ def install(log_file: Path, stream: TextIO = sys.stdout) -> ComponentProgress:
     warnings_handler = logging.StreamHandler(sys.stderr)
     warnings_handler.setLevel(logging.ERROR)
     absl_logger.addHandler(warnings_handler)
+    # Beam and TF log through the root logger too (Python's default "WARNING:name:msg" on
+    # stderr): same split, full text to the file, only errors to the terminal. Plain stream
+    # handlers only, so a host's own handlers (pytest's capture, Airflow's) stay.
+    for logger in (logging.getLogger(), logging.getLogger("tensorflow")):
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        if logger.name == "tensorflow":  # TF attaches its own stderr handler
+            logger.propagate = False
+        logger.addHandler(file_handler)
+        logger.addHandler(warnings_handler)
     progress = ComponentProgress(stream)
     absl_logger.addHandler(progress)
     return progress
