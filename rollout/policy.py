@@ -6,7 +6,7 @@ time with a message naming the key, not halfway through a canary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +19,51 @@ class PolicyError(ValueError):
     """The policy file is missing, malformed or inconsistent."""
 
 
+# The values live only in the policy file (configs.ROLLOUT_POLICY_PATH); these classes
+# give them types. A custom policy file may set only some keys: the rest come from the
+# shipped file.
+
+
 @dataclass(frozen=True)
 class AnalysisPolicy:
-    window_seconds: float = 20.0
-    min_requests: int = 30
-    max_wait_windows: int = 6
-    max_error_rate: float = 0.05
-    max_error_rate_increase: float = 0.02
-    max_p99_latency_ratio: float = 2.0
-    min_p99_latency_ms: float = 1000.0
-    min_latency_requests: int = 100
-    max_prediction_divergence: float = 0.85
-    max_top_class_share: float = 0.6
-    min_feedback: int = 50
-    max_accuracy_drop: float = 0.12
+    window_seconds: float
+    min_requests: int
+    max_wait_windows: int
+    max_error_rate: float
+    max_error_rate_increase: float
+    max_p99_latency_ratio: float
+    min_p99_latency_ms: float
+    min_latency_requests: int
+    max_prediction_divergence: float
+    max_top_class_share: float
+    min_feedback: int
+    max_accuracy_drop: float
 
 
 @dataclass(frozen=True)
 class DriftPolicy:
-    enabled: bool = True
-    sample_rate: float = 0.25
-    window_images: int = 300
-    min_images: int = 200
-    threshold: float = 0.07
-    check_every: int = 25
-    cooldown_seconds: float = 300.0
-    on_drift: str = "alert"
+    enabled: bool
+    sample_rate: float
+    window_images: int
+    min_images: int
+    threshold: float
+    check_every: int
+    cooldown_seconds: float
+    on_drift: str
 
 
 @dataclass(frozen=True)
 class RouterPolicy:
-    state_poll_seconds: float = 0.5
-    upstream_timeout_seconds: float = 30.0
+    state_poll_seconds: float
+    upstream_timeout_seconds: float
 
 
 @dataclass(frozen=True)
 class Policy:
-    weight_steps: tuple[int, ...] = (10, 50, 100)
-    analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
-    drift: DriftPolicy = field(default_factory=DriftPolicy)
-    router: RouterPolicy = field(default_factory=RouterPolicy)
+    weight_steps: tuple[int, ...]
+    analysis: AnalysisPolicy
+    drift: DriftPolicy
+    router: RouterPolicy
 
     def next_weight(self, weight: int) -> int | None:
         """The step after ``weight``; None when ``weight`` is already the last step."""
@@ -70,33 +75,48 @@ class Policy:
         return replace(self, analysis=replace(self.analysis, window_seconds=float(seconds)))
 
 
-def _section(cls: type, raw: Any, name: str) -> Any:
+_TYPES = {"float": float, "int": int, "bool": bool, "str": str}
+_SECTIONS = {"analysis": AnalysisPolicy, "drift": DriftPolicy, "router": RouterPolicy}
+
+
+def _section(cls: type, raw: Any, shipped: dict[str, Any], name: str) -> Any:
     if raw is None:
-        return cls()
+        raw = {}
     if not isinstance(raw, dict):
         raise PolicyError(f"policy: '{name}' must be a mapping, got {type(raw).__name__}")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise PolicyError(f"policy: unknown key(s) in '{name}': {', '.join(unknown)}")
+    merged = {**shipped, **raw}
+    missing = sorted(set(known) - set(merged))
+    if missing:
+        raise PolicyError(f"policy: missing key(s) in '{name}': {', '.join(missing)}")
     values = {}
-    for key, value in raw.items():
-        default = getattr(cls(), key)
+    for key, f in known.items():
+        value = merged[key]
         try:
-            values[key] = type(default)(value)
+            values[key] = _TYPES[str(f.type)](value)
         except (TypeError, ValueError) as e:
             raise PolicyError(f"policy: '{name}.{key}' = {value!r}: {e}") from e
     return cls(**values)
+
+
+def _shipped() -> dict[str, Any]:
+    """The shipped policy file, parsed: the defaults of every key."""
+    raw = yaml.safe_load(Path(configs.ROLLOUT_POLICY_PATH).read_text())
+    return raw if isinstance(raw, dict) else {}
 
 
 def parse_policy(raw: Any) -> Policy:
     """Build a :class:`Policy` from parsed YAML, checking the values make sense."""
     if not isinstance(raw, dict):
         raise PolicyError("policy: the file must hold a mapping")
-    unknown = sorted(set(raw) - {"weight_steps", "analysis", "drift", "router"})
+    unknown = sorted(set(raw) - {"weight_steps", *_SECTIONS})
     if unknown:
         raise PolicyError(f"policy: unknown top-level key(s): {', '.join(unknown)}")
-    steps = raw.get("weight_steps", list(Policy.weight_steps))
+    shipped = _shipped()
+    steps = raw.get("weight_steps", shipped.get("weight_steps"))
     if (not isinstance(steps, list) or not steps
             or not all(isinstance(w, int) and 0 < w <= 100 for w in steps)):
         raise PolicyError(f"policy: weight_steps must be a list of percentages in (0, 100], "
@@ -104,12 +124,9 @@ def parse_policy(raw: Any) -> Policy:
     if steps != sorted(set(steps)) or steps[-1] != 100:
         raise PolicyError(f"policy: weight_steps must increase strictly and end at 100, "
                           f"got {steps!r}")
-    policy = Policy(
-        weight_steps=tuple(steps),
-        analysis=_section(AnalysisPolicy, raw.get("analysis"), "analysis"),
-        drift=_section(DriftPolicy, raw.get("drift"), "drift"),
-        router=_section(RouterPolicy, raw.get("router"), "router"),
-    )
+    sections = {name: _section(cls, raw.get(name), shipped.get(name) or {}, name)
+                for name, cls in _SECTIONS.items()}
+    policy = Policy(weight_steps=tuple(steps), **sections)
     if policy.drift.on_drift not in ("alert", "retrain"):
         raise PolicyError(f"policy: drift.on_drift must be 'alert' or 'retrain', "
                           f"got {policy.drift.on_drift!r}")

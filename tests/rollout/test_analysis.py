@@ -1,18 +1,20 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pipeline import configs
 from rollout import analysis
 from rollout.analysis import VersionStats
-from rollout.policy import AnalysisPolicy
+from rollout.policy import load_policy
 from rollout.router_metrics import RouterMetrics
 
 MODEL = configs.MODEL_NAME
-POLICY = AnalysisPolicy(min_requests=50, min_latency_requests=50, max_error_rate=0.05,
-                        max_error_rate_increase=0.02, max_p99_latency_ratio=2.0,
-                        min_p99_latency_ms=100,
-                        max_prediction_divergence=0.2, min_feedback=20, max_accuracy_drop=0.1)
+POLICY = replace(load_policy().analysis, min_requests=50, min_latency_requests=50,
+                 max_error_rate=0.05, max_error_rate_increase=0.02, max_p99_latency_ratio=2.0,
+                 min_p99_latency_ms=100, max_prediction_divergence=0.2, min_feedback=20,
+                 max_accuracy_drop=0.1, max_top_class_share=0.6)
 
 
 def traffic(metrics: RouterMetrics, label: str, version: int, n: int, classes=range(10),
@@ -119,8 +121,8 @@ def test_accuracy_on_labelled_feedback():
 
 def test_a_one_class_canary_counts_as_collapsed_even_when_models_disagree_anyway():
     """Weak models disagree a lot (high divergence); collapse is checked on its own."""
-    loose = AnalysisPolicy(min_requests=50, max_prediction_divergence=1.0,
-                           max_top_class_share=0.6)
+    loose = replace(POLICY, min_requests=50, max_prediction_divergence=1.0,
+                    max_top_class_share=0.6)
     m = RouterMetrics()
     traffic(m, configs.STABLE_LABEL, 1, 400, classes=[1, 1, 5, 8, 8, 9])
     traffic(m, configs.CANARY_LABEL, 2, 100, classes=[3])

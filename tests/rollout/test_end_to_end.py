@@ -16,7 +16,7 @@ from pipeline import configs
 from rollout import analysis
 from rollout.loadgen import LoadGenerator
 from rollout.manager import RolloutManager
-from rollout.policy import AnalysisPolicy, load_policy
+from rollout.policy import load_policy
 from rollout.router import Router
 from rollout.serving_client import wait_until_available, warm_up
 from rollout.watch import CanaryWatch, http_metrics
@@ -38,8 +38,8 @@ def stack(tmp_path_factory, tiny_models):
     install_version(root, tiny_models["error"], 2)
     install_version(root, tiny_models["brightness"], 3)
     base = load_policy()
-    policy = replace(base, weight_steps=(20, 50, 100), analysis=AnalysisPolicy(
-        window_seconds=WINDOW, min_requests=15, max_wait_windows=3))
+    policy = replace(base, weight_steps=(20, 50, 100), analysis=replace(
+        base.analysis, window_seconds=WINDOW, min_requests=15, max_wait_windows=3))
     manager = RolloutManager(root, policy)
     manager.init(1, actor="test")
     server = ModelServer(model_config_file=manager.config_path, grpc_port=0, rest_port=0,

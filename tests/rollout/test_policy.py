@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import yaml
 
 from pipeline import configs
-from rollout.policy import Policy, PolicyError, load_policy, parse_policy
+from rollout.policy import PolicyError, load_policy, parse_policy
 
 
 def test_the_shipped_policy_loads_and_its_steps_end_at_full_traffic():
@@ -15,7 +17,7 @@ def test_the_shipped_policy_loads_and_its_steps_end_at_full_traffic():
 
 
 def test_next_weight_walks_the_steps_then_stops():
-    policy = Policy(weight_steps=(10, 50, 100))
+    policy = replace(load_policy(), weight_steps=(10, 50, 100))
     assert policy.next_weight(0) == 10
     assert policy.next_weight(10) == 50
     assert policy.next_weight(50) == 100
@@ -53,3 +55,13 @@ def test_values_override_defaults(tmp_path):
     assert policy.weight_steps == (5, 100)
     assert policy.analysis.window_seconds == 3.0 and policy.analysis.min_requests == 7
     assert policy.with_window(9).analysis.window_seconds == 9.0
+
+
+def test_a_partial_policy_takes_the_other_keys_from_the_shipped_file():
+    shipped = load_policy()
+    custom = parse_policy({"analysis": {"window_seconds": 5}, "drift": {"on_drift": "retrain"}})
+    assert custom.analysis.window_seconds == 5.0
+    assert custom.analysis.min_requests == shipped.analysis.min_requests
+    assert custom.drift.on_drift == "retrain"
+    assert custom.drift.threshold == shipped.drift.threshold
+    assert custom.weight_steps == shipped.weight_steps

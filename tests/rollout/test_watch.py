@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pipeline import configs
 from rollout.manager import RolloutManager
-from rollout.policy import AnalysisPolicy, Policy
+from rollout.policy import load_policy
 from rollout.router_metrics import RouterMetrics
 from rollout.watch import CanaryWatch
 
@@ -43,8 +45,9 @@ class SimulatedTraffic:
 
 
 def make(manager_root, **analysis) -> RolloutManager:
-    policy = Policy(weight_steps=(10, 50, 100),
-                    analysis=AnalysisPolicy(window_seconds=10, min_requests=20, **analysis))
+    base = load_policy()
+    policy = replace(base, weight_steps=(10, 50, 100), analysis=replace(
+        base.analysis, window_seconds=10, min_requests=20, **analysis))
     manager = RolloutManager(manager_root, policy)
     manager.init(1)
     manager.start(2)
