@@ -49,8 +49,9 @@ faulty=${PIPESTATUS[0]}
 set -e
 
 banner "input drift: held-back test images, then inverted ones, vs the training statistics"
-"$PY" -m rollout.cli --output-root "$ROOT" drift || true
-"$PY" -m rollout.cli --output-root "$ROOT" drift --shift inverted || true
+# The verdict is on stdout; TF's start-up chatter and the alert's log line go to $LOG.
+"$PY" -m rollout.cli --output-root "$ROOT" drift 2>>"$LOG" || true
+"$PY" -m rollout.cli --output-root "$ROOT" drift --shift inverted 2>>"$LOG" || true
 
 banner "rollout history"
 "$PY" -m rollout.cli --output-root "$ROOT" history | cut -c1-160
