@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import base64
-import io
 import json
 import os
 import re
@@ -39,6 +38,7 @@ import numpy as np  # noqa: E402
 
 from models import features  # noqa: E402
 from pipeline import configs  # noqa: E402
+from serving.image_codec import encode_png  # noqa: E402
 from serving.model_paths import list_versions  # noqa: E402
 
 
@@ -113,14 +113,6 @@ def load_images(n: int) -> np.ndarray:
 
         return cifar10.load_test(configs.SHARED_DATA_ROOT).images[:n]
     return np.random.default_rng(0).integers(0, 256, (n, *features.IMAGE_SHAPE), np.uint8)
-
-
-def png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def drive(call: Callable[[], None], clients: int, duration: float,
@@ -253,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     (base / "1").symlink_to(model_dir.resolve(), target_is_directory=True)
     batches = [int(b) for b in args.batches.split(",")]
     images = load_images(max(batches))
-    pngs = [png(i) for i in images]
+    pngs = [encode_png(i) for i in images]
 
     loaded = tf.saved_model.load(str(model_dir))
     sig_images = loaded.signatures[features.SIGNATURE_IMAGES]

@@ -8,19 +8,12 @@ the drift sample or class counts.
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any
 
 import numpy as np
 
 from models import features
-
-
-def decode_image_bytes(data: bytes) -> np.ndarray:
-    """PNG/JPEG bytes -> uint8 [32, 32, 3]."""
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.uint8)
+from serving.image_codec import decode_image
 
 
 def _image_from_example(serialized: bytes) -> np.ndarray | None:
@@ -28,7 +21,7 @@ def _image_from_example(serialized: bytes) -> np.ndarray | None:
 
     example = example_pb2.Example.FromString(serialized)
     values = example.features.feature[features.IMAGE_KEY].bytes_list.value
-    return decode_image_bytes(values[0]) if values else None
+    return decode_image(values[0]) if values else None
 
 
 def _b64(value: Any) -> bytes | None:
@@ -64,7 +57,7 @@ def images_from_rest(body: dict[str, Any]) -> np.ndarray | None:
         raw = _b64(value)
         if raw is not None:
             image = (_image_from_example(raw) if key == features.INPUT_EXAMPLES
-                     else decode_image_bytes(raw))
+                     else decode_image(raw))
         else:
             image = np.asarray(value, dtype=np.float64)
             if image.shape != features.IMAGE_SHAPE:
@@ -122,7 +115,7 @@ def images_from_grpc(request) -> np.ndarray | None:
         images = _ndarray(inputs[features.INPUT_IMAGES])
         return images.astype(np.uint8) if images.shape[1:] == features.IMAGE_SHAPE else None
     if features.INPUT_IMAGE_BYTES in inputs:
-        return np.stack([decode_image_bytes(b)
+        return np.stack([decode_image(b)
                          for b in inputs[features.INPUT_IMAGE_BYTES].string_val])
     if features.INPUT_EXAMPLES in inputs:
         images = [_image_from_example(b) for b in inputs[features.INPUT_EXAMPLES].string_val]

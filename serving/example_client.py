@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import sys
 from pathlib import Path
 
@@ -23,17 +22,12 @@ from pipeline import configs
 
 def test_images(data_root: Path, count: int) -> tuple[list[bytes], list[str]]:
     """The first ``count`` images of the CIFAR-10 test batch as PNG bytes, with true labels."""
-    from PIL import Image
-
     from ingest import cifar10
     from models import features
+    from serving.image_codec import encode_png
 
     batch = cifar10.load_test(data_root)
-    pngs = []
-    for image in batch.images[:count]:
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="PNG")
-        pngs.append(buffer.getvalue())
+    pngs = [encode_png(image) for image in batch.images[:count]]
     return pngs, [features.LABEL_NAMES[int(y)] for y in batch.labels[:count]]
 
 

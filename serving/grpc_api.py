@@ -34,6 +34,13 @@ def _abort(context: grpc.ServicerContext, err: ServingError):
     context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN), err.message)
 
 
+def _answered_by(model_spec, name: str, result) -> None:
+    """Echo the model, the version actually used and the signature, as TF Serving does."""
+    model_spec.name = name
+    model_spec.version.value = result.version
+    model_spec.signature_name = result.signature
+
+
 def _examples(request_input) -> list[bytes]:
     """Serialized tf.Examples of an ``Input`` (context merged in, as TF Serving does)."""
     which = request_input.WhichOneof("kind")
@@ -63,9 +70,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     t, version, label, request.model_spec.signature_name,
                     lambda sig: tensor_proto.to_arrays(request.inputs))
                 response = predict_pb2.PredictResponse()
-                response.model_spec.name = name
-                response.model_spec.version.value = result.version
-                response.model_spec.signature_name = result.signature
+                _answered_by(response.model_spec, name, result)
                 for key, proto in tensor_proto.to_protos(result.outputs,
                                                          request.output_filter).items():
                     response.outputs[key].CopyFrom(proto)
@@ -81,9 +86,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                                                request.model_spec.signature_name,
                                                _examples(request.input))
                 response = classification_pb2.ClassificationResponse()
-                response.model_spec.name = name
-                response.model_spec.version.value = result.version
-                response.model_spec.signature_name = result.signature
+                _answered_by(response.model_spec, name, result)
                 classes = result.outputs.get("classes")
                 scores = result.outputs.get("scores")
                 if scores is not None:

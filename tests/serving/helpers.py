@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import io
 import time
 from collections.abc import Callable
 
 import grpc
 import numpy as np
-from PIL import Image
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -20,6 +18,7 @@ from tensorflow_serving.apis import (
 
 from models import features
 from pipeline import configs
+from serving.image_codec import encode_png as png  # the suites' short name
 
 
 def sample_images(n: int, seed: int = 0) -> np.ndarray:
@@ -32,12 +31,6 @@ def sample_images(n: int, seed: int = 0) -> np.ndarray:
             return images[:n]
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(n, *features.IMAGE_SHAPE), dtype=np.uint8)
-
-
-def png(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def b64(data: bytes) -> dict[str, str]:
