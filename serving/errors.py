@@ -11,34 +11,41 @@ import re
 
 _FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}")
 
-# TF Serving's HTTP mapping of absl/grpc status codes (http_rest_api_handler / util).
+# TF Serving's HTTP mapping of status codes (model_servers/http_server.cc ToHTTPStatusCode).
 HTTP_STATUS = {
     "OK": 200,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
     "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "OUT_OF_RANGE": 400,
+    "DEADLINE_EXCEEDED": 504,
     "NOT_FOUND": 404,
     "ALREADY_EXISTS": 409,
-    "RESOURCE_EXHAUSTED": 413,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
     "UNIMPLEMENTED": 501,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
     "INTERNAL": 500,
-    "UNKNOWN": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+    "UNAUTHENTICATED": 401,
 }
 
 
 class ServingError(Exception):
     """A request failed with a TF Serving status code (``NOT_FOUND``, ``INVALID_ARGUMENT``…)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, http_status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self._http = http_status
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 500)
+        """TF Serving's HTTP status for the code (or an explicit one, e.g. 413)."""
+        return self._http or HTTP_STATUS.get(self.code, 500)
 
 
 def invalid(message: str) -> ServingError:
@@ -59,8 +66,10 @@ def from_exception(exc: BaseException) -> ServingError:
         name = _TF_CODES.get(exc.error_code, "UNKNOWN")
         message = _FUNCTION_NODE.sub("", exc.message.split("\n")[0]).strip()
         return ServingError(name, message or type(exc).__name__)
-    if isinstance(exc, (ValueError, TypeError)):
-        return invalid(str(exc))
+    if isinstance(exc, (ValueError, TypeError, RecursionError)):
+        return invalid(str(exc) or type(exc).__name__)
+    if isinstance(exc, MemoryError):
+        return ServingError("RESOURCE_EXHAUSTED", "out of memory while handling the request")
     return ServingError("INTERNAL", f"{type(exc).__name__}: {exc}")
 
 

@@ -1,11 +1,12 @@
 """Query a running model server (ours or real TF Serving) the way any client would.
 
-Sends real CIFAR-10 test images (or your own PNG/JPEG files) over gRPC with the official
-``tensorflow_serving.apis`` stub and over REST with ``{"b64": ...}`` bytes, and prints both
-answers side by side. Nothing here imports the server: it is a client, like yours.
+Sends images (PNG/JPEG files) over gRPC with the official ``tensorflow_serving.apis`` stub
+and over REST with ``{"b64": ...}`` bytes, and prints both answers side by side. Nothing
+here imports the server or the project: it is a client, like yours. Signature, input and
+output names are flags; a project wrapper can set their defaults (``main(argv, defaults)``).
 
-    python -m serving.example_client                      # 5 test images, localhost ports
-    python -m serving.example_client --image cat.png --label stable
+    python -m serving.example_client --model cifar10 --signature serving_image_bytes \\
+        --input image_bytes --output classes --image cat.png [--label stable]
 """
 
 from __future__ import annotations
@@ -13,88 +14,93 @@ from __future__ import annotations
 import argparse
 import base64
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from pipeline import configs
-
-
-def test_images(data_root: Path, count: int) -> tuple[list[bytes], list[str]]:
-    """The first ``count`` images of the CIFAR-10 test batch as PNG bytes, with true labels."""
-    from ingest import cifar10
-    from models import features
-    from serving.image_codec import encode_png
-
-    batch = cifar10.load_test(data_root)
-    pngs = [encode_png(image) for image in batch.images[:count]]
-    return pngs, [features.LABEL_NAMES[int(y)] for y in batch.labels[:count]]
+from serving import defaults as serving_defaults
 
 
-def predict_grpc(target: str, model: str, images: list[bytes], label: str | None,
-                 version: int | None, timeout: float) -> tuple[int, list[str]]:
+def predict_grpc(target: str, model: str, images: list[bytes], *, signature: str,
+                 input_key: str, output_key: str, label: str | None = None,
+                 version: int | None = None, timeout: float = 10.0) -> tuple[int, list[str]]:
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from models import features
-
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
-    request.model_spec.signature_name = features.SIGNATURE_IMAGE_BYTES
+    request.model_spec.signature_name = signature
     if label:
         request.model_spec.version_label = label
     elif version:
         request.model_spec.version.value = version
-    request.inputs[features.INPUT_IMAGE_BYTES].CopyFrom(
-        tf.make_tensor_proto(images, dtype=tf.string))
+    request.inputs[input_key].CopyFrom(tf.make_tensor_proto(images, dtype=tf.string))
     with grpc.insecure_channel(target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         response = stub.Predict(request, timeout=timeout)
-    classes = tf.make_ndarray(response.outputs[features.OUTPUT_CLASSES])
-    return response.model_spec.version.value, [c.decode() for c in classes]
+    values = tf.make_ndarray(response.outputs[output_key]).reshape(-1)
+    return response.model_spec.version.value, [_text(v) for v in values]
 
 
-def predict_rest(url: str, model: str, images: list[bytes], label: str | None,
-                 version: int | None, timeout: float) -> list[str]:
+def predict_rest(url: str, model: str, images: list[bytes], *, signature: str,
+                 input_key: str, output_key: str, label: str | None = None,
+                 version: int | None = None, timeout: float = 10.0) -> list[str]:
     import requests
-
-    from models import features
 
     path = f"/v1/models/{model}"
     path += f"/labels/{label}" if label else f"/versions/{version}" if version else ""
-    body = {"signature_name": features.SIGNATURE_IMAGE_BYTES,
-            "instances": [{"b64": base64.b64encode(png).decode()} for png in images]}
+    body = {"signature_name": signature,
+            "instances": [{input_key: {"b64": base64.b64encode(img).decode()}}
+                          for img in images]}
     reply = requests.post(f"{url}{path}:predict", json=body, timeout=timeout)
     if reply.status_code != 200:
         raise RuntimeError(f"REST {reply.status_code}: {reply.text}")
-    return [row[features.OUTPUT_CLASSES] for row in reply.json()["predictions"]]
+    rows = reply.json()["predictions"]
+    return [_text(row[output_key] if isinstance(row, dict) else row) for row in rows]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def build_parser(defaults: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
+    d = {"grpc": f"{serving_defaults.LOOPBACK}:{serving_defaults.GRPC_PORT}",
+         "rest": f"http://{serving_defaults.LOOPBACK}:{serving_defaults.REST_PORT}",
+         "model": "default", "signature": "serving_default", "input": None,
+         "output": None, **(defaults or {})}
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--grpc", default=f"{configs.SERVING_HOST}:{configs.GRPC_PORT}",
-                   help="gRPC target host:port")
-    p.add_argument("--rest", default=f"http://{configs.SERVING_HOST}:{configs.REST_PORT}",
-                   help="REST base URL")
-    p.add_argument("--model", default=configs.MODEL_NAME)
+    p.add_argument("--grpc", default=d["grpc"], help="gRPC target host:port")
+    p.add_argument("--rest", default=d["rest"], help="REST base URL")
+    p.add_argument("--model", default=d["model"])
+    p.add_argument("--signature", default=d["signature"])
+    p.add_argument("--input", default=d["input"], required=d["input"] is None,
+                   help="input alias taking encoded image bytes")
+    p.add_argument("--output", default=d["output"], required=d["output"] is None,
+                   help="output alias to print")
     p.add_argument("--label", help="version label, e.g. stable or canary")
     p.add_argument("--version", type=int, help="a specific version")
-    p.add_argument("--image", action="append", type=Path, help="PNG/JPEG file (repeatable)")
-    p.add_argument("--count", type=int, default=5, help="test images when no --image")
-    p.add_argument("--data-root", type=Path, default=configs.SHARED_DATA_ROOT)
+    p.add_argument("--image", action="append", type=Path, default=[],
+                   help="PNG/JPEG file (repeatable)")
     p.add_argument("--timeout", type=float, default=10.0)
-    args = p.parse_args(argv)
+    return p
 
+
+def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = None,
+         images: list[bytes] | None = None, truth: list[str] | None = None) -> int:
+    """Run the client; a wrapper may pass ``images`` (and their ``truth``) instead of files."""
+    args = build_parser(defaults).parse_args(argv)
     try:
         if args.image:
-            images, truth = [path.read_bytes() for path in args.image], ["?"] * len(args.image)
-        else:
-            images, truth = test_images(args.data_root, args.count)
-        version, by_grpc = predict_grpc(args.grpc, args.model, images, args.label, args.version,
-                                        args.timeout)
-        by_rest = predict_rest(args.rest, args.model, images, args.label, args.version,
-                               args.timeout)
+            images = [path.read_bytes() for path in args.image]
+            truth = ["?"] * len(images)
+        if not images:
+            raise ValueError("no images: pass --image FILE")
+        truth = truth or ["?"] * len(images)
+        names = dict(signature=args.signature, input_key=args.input, output_key=args.output,
+                     label=args.label, version=args.version, timeout=args.timeout)
+        version, by_grpc = predict_grpc(args.grpc, args.model, images, **names)
+        by_rest = predict_rest(args.rest, args.model, images, **names)
     except Exception as e:  # noqa: BLE001 - a client prints what went wrong and exits 1
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
@@ -102,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'#':>3}  {'true':10s} {'gRPC':10s} {'REST':10s}")
     for i, (t, g, r) in enumerate(zip(truth, by_grpc, by_rest, strict=True)):
         print(f"{i:>3}  {t:10s} {g:10s} {r:10s}")
-    agree = np.array_equal(by_grpc, by_rest)
+    agree = by_grpc == by_rest
     print("gRPC and REST agree" if agree else "gRPC and REST DISAGREE")
     return 0 if agree else 1
 

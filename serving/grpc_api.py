@@ -1,143 +1,149 @@
 """gRPC front end: TF Serving's ``PredictionService`` and ``ModelService``.
 
 Built on the servicer base classes generated in ``tensorflow_serving.apis`` so the wire
-protocol is TF Serving's own; clients use the official stubs unchanged. Errors abort the
-call with TF Serving's status codes (NOT_FOUND, INVALID_ARGUMENT, ...). Regress and
-MultiInference are left to the base class (UNIMPLEMENTED).
+protocol is TF Serving's own; clients use the official stubs unchanged. Every method is
+linear: resolve and lease the version, run :mod:`serving.inference`, fill the response.
+Errors abort the call with TF Serving's status codes and messages.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import grpc
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
-from serving import tensor_proto
-from serving.errors import ServingError
+from serving import inference, tensor_proto
+from serving.errors import ServingError, invalid
 from serving.request_handler import RequestHandler
 
 SIGNATURE_DEF_FIELD = "signature_def"
+_STATUS = {code.name: code for code in grpc.StatusCode}
 
 
 def _spec(model_spec) -> tuple[str, int | None, str | None]:
-    version = model_spec.version.value if model_spec.HasField("version") else None
-    return model_spec.name, version, (model_spec.version_label or None)
+    which = model_spec.WhichOneof("version_choice")
+    version = model_spec.version.value if which == "version" else None
+    label = model_spec.version_label if which == "version_label" else None
+    return model_spec.name, version, label
 
 
 def _abort(context: grpc.ServicerContext, err: ServingError):
-    context.abort(getattr(grpc.StatusCode, err.code, grpc.StatusCode.UNKNOWN), err.message)
+    context.abort(_STATUS.get(err.code, grpc.StatusCode.UNKNOWN), err.message)
 
 
-def _answered_by(model_spec, name: str, result) -> None:
-    """Echo the model, the version actually used and the signature, as TF Serving does."""
+def _echo(model_spec, name: str, version: int, signature: str | None) -> None:
+    """TF Serving's MakeModelSpec: the model, the version that answered, the signature."""
     model_spec.name = name
-    model_spec.version.value = result.version
-    model_spec.signature_name = result.signature
-
-
-def _examples(request_input) -> list[bytes]:
-    """Serialized tf.Examples of an ``Input`` (context merged in, as TF Serving does)."""
-    which = request_input.WhichOneof("kind")
-    if which == "example_list":
-        return [e.SerializeToString() for e in request_input.example_list.examples]
-    if which == "example_list_with_context":
-        lwc = request_input.example_list_with_context
-        out = []
-        for ex in lwc.examples:
-            merged = type(ex)()
-            merged.CopyFrom(lwc.context)
-            merged.MergeFrom(ex)
-            out.append(merged.SerializeToString())
-        return out
-    return []
+    if signature is not None:
+        model_spec.signature_name = signature
+    model_spec.version.value = version
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, handler: RequestHandler) -> None:
+    def __init__(self, handler: RequestHandler, tensor_content: bool = False) -> None:
         self.handler = handler
+        self.tensor_content = tensor_content
 
-    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+    def _serve(self, api: str, request, context, body: Callable):
         name, version, label = _spec(request.model_spec)
         try:
-            with self.handler.track("grpc", "predict", name) as t:
-                result = self.handler.predict(
-                    t, version, label, request.model_spec.signature_name,
-                    lambda sig: tensor_proto.to_arrays(request.inputs))
-                response = predict_pb2.PredictResponse()
-                _answered_by(response.model_spec, name, result)
-                for key, proto in tensor_proto.to_protos(result.outputs,
-                                                         request.output_filter).items():
-                    response.outputs[key].CopyFrom(proto)
-                return response
+            with self.handler.track("grpc", api, name) as t, \
+                    self.handler.lease(t, version, label) as servable:
+                return body(t, servable, name)
         except ServingError as err:
             _abort(context, err)
 
+    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        def body(t, servable, name):
+            sig = inference.signature_for_predict(servable, request.model_spec.signature_name)
+            t.signature = sig.name
+            inputs = tensor_proto.to_arrays(request.inputs)
+            t.batch = _rows(inputs)
+            outputs = inference.predict(servable, sig, inputs, request.output_filter,
+                                        self.handler.run_options)
+            response = predict_pb2.PredictResponse()
+            _echo(response.model_spec, name, servable.version, sig.name)
+            for key, value in outputs.items():
+                response.outputs[key].CopyFrom(tensor_proto.to_proto(value, self.tensor_content))
+            return response
+
+        return self._serve("predict", request, context, body)
+
     def Classify(self, request, context):  # noqa: N802
-        name, version, label = _spec(request.model_spec)
+        def body(t, servable, name):
+            sig, result = inference.classify(servable, request.model_spec.signature_name,
+                                             request.input, self.handler.run_options)
+            t.signature, t.batch = sig.name, len(result.classifications)
+            response = classification_pb2.ClassificationResponse()
+            _echo(response.model_spec, name, servable.version, sig.name)
+            response.result.CopyFrom(result)
+            return response
+
+        return self._serve("classify", request, context, body)
+
+    def Regress(self, request, context):  # noqa: N802
+        def body(t, servable, name):
+            sig, result = inference.regress(servable, request.model_spec.signature_name,
+                                            request.input, self.handler.run_options)
+            t.signature, t.batch = sig.name, len(result.regressions)
+            response = regression_pb2.RegressionResponse()
+            _echo(response.model_spec, name, servable.version, sig.name)
+            response.result.CopyFrom(result)
+            return response
+
+        return self._serve("regress", request, context, body)
+
+    def MultiInference(self, request, context):  # noqa: N802
+        first = request.tasks[0].model_spec if request.tasks else None
+        if first is None:
+            _abort(context, invalid("MultiInferenceRequest must contain at least one task."))
+        name, version, label = _spec(first)
         try:
-            with self.handler.track("grpc", "classify", name) as t:
-                result = self.handler.classify(t, version, label,
-                                               request.model_spec.signature_name,
-                                               _examples(request.input))
-                response = classification_pb2.ClassificationResponse()
-                _answered_by(response.model_spec, name, result)
-                classes = result.outputs.get("classes")
-                scores = result.outputs.get("scores")
-                if scores is not None:
-                    _check_2d(scores, "scores")
-                if classes is not None:
-                    _check_2d(classes, "classes")
-                n = t.batch
-                for i in range(n):
-                    row = response.result.classifications.add()
-                    k = (scores if scores is not None else classes).shape[1]
-                    for j in range(k):
-                        cls = row.classes.add()
-                        if classes is not None:
-                            label_value = classes[i, j]
-                            cls.label = (label_value.decode() if isinstance(label_value, bytes)
-                                         else str(label_value))
-                        if scores is not None:
-                            cls.score = float(scores[i, j])
-                return response
+            with self.handler.track("grpc", "multi_inference", name) as t, \
+                    self.handler.lease(t, version, label) as servable:
+                return inference.multi_inference(servable, request, self.handler.run_options)
         except ServingError as err:
             _abort(context, err)
 
     def GetModelMetadata(self, request, context):  # noqa: N802
-        name, version, label = _spec(request.model_spec)
-        try:
-            with self.handler.track("grpc", "metadata", name) as t:
-                fields = list(request.metadata_field)
-                if fields != [SIGNATURE_DEF_FIELD]:
-                    raise ServingError("INVALID_ARGUMENT",
-                                       "Metadata field(s) not supported: "
-                                       f"{fields}; use ['{SIGNATURE_DEF_FIELD}']")
-                used, sig_map = self.handler.metadata(t, version, label)
-                response = get_model_metadata_pb2.GetModelMetadataResponse()
-                response.model_spec.name = name
-                response.model_spec.version.value = used
-                response.metadata[SIGNATURE_DEF_FIELD].Pack(sig_map)
-                return response
-        except ServingError as err:
-            _abort(context, err)
+        def body(t, servable, name):
+            fields = list(request.metadata_field)
+            if not fields:
+                raise invalid("GetModelMetadataRequest must specify at least one "
+                              "metadata_field")
+            for field in fields:
+                if field != SIGNATURE_DEF_FIELD:
+                    raise invalid(f"Metadata field {field} is not supported")
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            _echo(response.model_spec, name, servable.version, None)
+            response.metadata[SIGNATURE_DEF_FIELD].Pack(servable.signature_def_map)
+            return response
+
+        if not request.HasField("model_spec"):
+            _abort(context, invalid("Missing ModelSpec"))
+        return self._serve("metadata", request, context, body)
 
 
-def _check_2d(arr, key: str) -> None:
-    if arr.ndim != 2:
-        raise ServingError("INVALID_ARGUMENT",
-                           f"classification output '{key}' must be [batch, classes], "
-                           f"got shape {list(arr.shape)}")
+def _rows(inputs) -> int:
+    sizes = {v.shape[0] if v.ndim else 0 for v in inputs.values()}
+    return sizes.pop() if len(sizes) == 1 else 0
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, handler: RequestHandler) -> None:
+    def __init__(self, handler: RequestHandler,
+                 reload_config: Callable[[object], None] | None = None) -> None:
         self.handler = handler
+        self._reload = reload_config
 
     def GetModelStatus(self, request, context):  # noqa: N802
         name, version, label = _spec(request.model_spec)
@@ -154,14 +160,29 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         except ServingError as err:
             _abort(context, err)
 
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        """Swap in a new ModelServerConfig, as TF Serving's ModelService does."""
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            with self.handler.track("grpc", "reload_config", ""):
+                if self._reload is None:
+                    raise ServingError("UNIMPLEMENTED", "config reload is not enabled")
+                self._reload(request.config)
+        except ServingError as err:
+            response.status.error_code = _error_code(err.code)
+            response.status.error_message = err.message
+            _abort(context, err)
+        return response
+
 
 def _error_code(name: str) -> int:
     """tensorflow.error.Code uses the same numbers as gRPC status codes."""
-    return getattr(grpc.StatusCode, name, grpc.StatusCode.UNKNOWN).value[0]
+    return _STATUS.get(name, grpc.StatusCode.UNKNOWN).value[0]
 
 
-def add_to_server(server: grpc.Server, handler: RequestHandler) -> None:
+def add_to_server(server: grpc.Server, handler: RequestHandler,
+                  reload_config: Callable[[object], None] | None = None) -> None:
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(handler), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(handler), server)
-
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(handler, reload_config), server)

@@ -4,10 +4,10 @@ Parsed with TF Serving's own proto (``tensorflow_serving.config.model_server_con
 a file that works here works in the real server and the other way round. ``to_text`` writes
 the same format, for tools (the rollout CLI, tests) that move version labels around.
 
-One extension: a relative ``base_path`` is resolved against the config file's folder, so a
-config kept beside the models (``<serving_root>/models.config``) can say ``base_path:
-"cifar10"``. Real TF Serving would resolve it against its working directory; the
-production config under ``deploy/serving/`` uses absolute paths.
+The checks are TF Serving's (``server_core.cc``): every ``base_path`` must be absolute,
+``model_platform`` must be set (to ``tensorflow``), a model may be listed once. Remote
+file systems (``gs://``, ``s3://``, ``hdfs://``) are refused with a message naming them:
+this server reads local paths only.
 """
 
 from __future__ import annotations
@@ -58,7 +58,11 @@ def _policy(cfg) -> VersionPolicy:
 
 
 def parse(text: str, relative_to: Path | None = None) -> dict[str, ModelEntry]:
-    """Parse a ``ModelServerConfig`` text proto into ``{name: ModelEntry}``."""
+    """Parse a ``ModelServerConfig`` text proto into ``{name: ModelEntry}``.
+
+    ``relative_to`` is accepted for old callers and ignored: relative base paths are an
+    error, as in TF Serving.
+    """
     from tensorflow_serving.config import model_server_config_pb2
 
     proto = model_server_config_pb2.ModelServerConfig()
@@ -66,41 +70,56 @@ def parse(text: str, relative_to: Path | None = None) -> dict[str, ModelEntry]:
         text_format.Parse(text, proto)
     except text_format.ParseError as exc:
         raise ConfigError(f"cannot parse model config: {exc}") from exc
+    return from_proto(proto)
+
+
+def from_proto(proto) -> dict[str, ModelEntry]:
+    """Entries of a ``ModelServerConfig`` message (file contents or a reload request)."""
     if proto.WhichOneof("config") == "custom_model_config":
-        raise ConfigError("custom_model_config is not supported; use model_config_list")
+        raise ConfigError("ModelServer does not yet support custom model config.")
     entries: dict[str, ModelEntry] = {}
     for cfg in proto.model_config_list.config:
+        if cfg.name in entries:
+            raise ConfigError(f"Illegal to list model {cfg.name} multiple times in config "
+                              "list")
         try:
             name = check_model_name(cfg.name)
             policy = _policy(cfg)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-        if name in entries:
-            raise ConfigError(f"model {name!r} is configured twice")
         if not cfg.base_path:
             raise ConfigError(f"model {name!r} has no base_path")
-        if cfg.model_platform not in ("", "tensorflow"):
-            raise ConfigError(f"model {name!r}: unsupported platform {cfg.model_platform!r}")
+        if "://" in cfg.base_path:
+            raise ConfigError(f"model {name!r}: base_path {cfg.base_path!r} is on a remote "
+                              "file system, which this server does not support (local paths "
+                              "only)")
+        if not Path(cfg.base_path).is_absolute():
+            raise ConfigError(f"Expected model {name} to have an absolute path or URI; got "
+                              f"base_path()={cfg.base_path}")
+        if not cfg.model_platform:
+            raise ConfigError("Illegal setting neither ModelServerConfig::model_type "
+                              "(deprecated) nor ModelServerConfig::model_platform, model name "
+                              f"is {name}")
+        if cfg.model_platform != "tensorflow":
+            raise ConfigError(f"model {name!r}: unsupported platform {cfg.model_platform!r} "
+                              "(only 'tensorflow')")
         for label, version in cfg.version_labels.items():
             if not _LABEL.match(label):
                 raise ConfigError(f"model {name!r}: invalid version label {label!r}")
             if version < 0:
                 raise ConfigError(f"model {name!r}: label {label!r} -> negative version")
-        base = Path(cfg.base_path)
-        if not base.is_absolute() and relative_to is not None:
-            base = Path(relative_to) / base
-        entries[name] = ModelEntry(name, base, policy, dict(cfg.version_labels))
+        entries[name] = ModelEntry(name, Path(cfg.base_path), policy, dict(cfg.version_labels))
     return entries
 
 
 def load_file(path: Path | str) -> dict[str, ModelEntry]:
-    """Read and parse a config file; relative base paths resolve beside the file."""
+    """Read and parse a config file."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read model config {path}: {exc}") from exc
-    return parse(text, relative_to=path.resolve().parent)
+    return parse(text)
 
 
 def to_text(entries: Mapping[str, ModelEntry]) -> str:

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving import model_config
-from serving.batching import BatchingOptions
 from serving.errors import invalid, not_found
 from serving.model_config import ConfigError, ModelEntry
 from serving.model_paths import SAVED_MODEL_FILE, list_versions
-from serving.servable import AVAILABLE, END, Servable
+from serving.servable import AVAILABLE, END, LoadOptions, Servable
 
 log = logging.getLogger("serving.manager")
 _HISTORY = 16  # retired/failed versions remembered per model for status calls
@@ -44,11 +43,15 @@ class VersionStatus:
 class ModelManager:
     def __init__(self, entries: Mapping[str, ModelEntry], *,
                  allow_unavailable_labels: bool = False,
-                 batching: BatchingOptions | None = None,
-                 on_batch: Callable[[str, int, int], None] | None = None) -> None:
+                 load_options: LoadOptions | None = None,
+                 on_batch: Callable[[str, int, int], None] | None = None,
+                 max_load_retries: int = 0, load_retry_interval_s: float = 60.0) -> None:
         self.allow_unavailable_labels = allow_unavailable_labels
-        self._batching = batching
+        self.load_options = load_options or LoadOptions()
+        self.max_load_retries = max(0, max_load_retries)
+        self.load_retry_interval_s = load_retry_interval_s
         self._on_batch = on_batch
+        self._changed = threading.Condition()  # notified after every poll / load
         self._entries: dict[str, ModelEntry] = dict(entries)
         self._labels: dict[str, dict[str, int]] = {}
         self._live: dict[str, dict[int, Servable]] = {}  # AVAILABLE versions
@@ -58,12 +61,23 @@ class ModelManager:
         self._reconcile_lock = threading.Lock()  # one reconcile / config swap at a time
         self._poller: threading.Thread | None = None
         self._stop = threading.Event()
+        self._polls = 0
 
     # -- state changes ------------------------------------------------------------------------
     def reconcile(self) -> None:
         """One file-system poll over every configured model."""
         with self._reconcile_lock:
             self._reconcile_locked()
+
+    @property
+    def polls(self) -> int:
+        """How many file-system polls have completed (lets callers wait for the next one)."""
+        return self._polls
+
+    def wait_for_poll(self, after: int, timeout: float) -> bool:
+        """Block until poll number ``after + 1`` has completed (False on timeout)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._polls > after, timeout)
 
     def apply_config(self, entries: Mapping[str, ModelEntry]) -> None:
         """Serve ``entries`` from now on; raises ConfigError if their labels cannot apply."""
@@ -95,6 +109,9 @@ class ModelManager:
             self._retire_all(name)
         for entry in entries.values():
             self._reconcile_model(entry)
+        with self._changed:
+            self._polls += 1
+            self._changed.notify_all()
 
     def _reconcile_model(self, entry: ModelEntry) -> None:
         on_disk = list_versions(entry.base_path)
@@ -125,19 +142,50 @@ class ModelManager:
         on_batch = None
         if self._on_batch is not None:
             on_batch = lambda rows, n=name, v=version: self._on_batch(n, v, rows)  # noqa: E731
-        servable = Servable(name, version, path, self._batching, on_batch)
-        self._remember(servable)
-        log.info("loading %s version %d from %s", name, version, path)
-        try:
-            servable.load()
-        except Exception as exc:  # a bad model must never take the server down
-            self._failed[(name, version)] = mtime
-            log.error("failed to load %s version %d: %s", name, version, exc)
+        for attempt in range(self.max_load_retries + 1):
+            if attempt:
+                log.info("retrying the load of %s version %d (retry %d of %d)", name, version,
+                         attempt, self.max_load_retries)
+                if self._stop.wait(max(0.0, self.load_retry_interval_s)):
+                    break
+            servable = Servable(name, version, path, self.load_options, on_batch)
+            self._remember(servable)
+            log.info("loading %s version %d from %s", name, version, path)
+            try:
+                servable.load()
+            except Exception as exc:  # a bad model must never take the server down
+                log.error("failed to load %s version %d: %s", name, version, exc)
+                continue
+            self._failed.pop((name, version), None)
+            log.info("%s version %d is AVAILABLE (signatures: %s)", name, version,
+                     ", ".join(sorted(servable.signatures)))
+            return servable
+        self._failed[(name, version)] = mtime
+        return None
+
+    def startup_problem(self) -> str | None:
+        """TF Serving's start-up verdict once every model settled: the models whose latest
+        wanted version failed to load (None when all are AVAILABLE or still waiting)."""
+        problems = []
+        with self._lock:
+            for name in self._entries:
+                if self._live.get(name):
+                    continue
+                known = self._known.get(name, {})
+                failed = [s for v, s in sorted(known.items()) if s.state == END and s.error]
+                if failed:
+                    s = failed[-1]
+                    problems.append(f"{{name: {name} version: {s.version}}} due to error: "
+                                    f"{s.error_code}: {s.error}")
+        if not problems:
             return None
-        self._failed.pop((name, version), None)
-        log.info("%s version %d is AVAILABLE (signatures: %s)", name, version,
-                 ", ".join(sorted(servable.signatures)))
-        return servable
+        return (f"{len(problems)} model(s) did not become available: {{"
+                + "".join(f"{{{p}}}, " for p in problems) + "}")
+
+    def unavailable_models(self) -> list[str]:
+        """Configured models with no AVAILABLE version yet."""
+        with self._lock:
+            return sorted(n for n in self._entries if not self._live.get(n))
 
     def _remember(self, servable: Servable) -> None:
         with self._lock:
@@ -228,24 +276,29 @@ class ModelManager:
     def acquire(self, name: str, version: int | None = None,
                 label: str | None = None) -> Servable:
         """The servable a request asks for, counted as in flight (``release()`` it after)."""
+        if not name:
+            raise invalid("ModelSpec has no name specified.")
         if version is not None and label:
-            raise invalid("model spec may set version or version_label, not both")
+            raise invalid(f"Both model version ({version}) and model version label ({label}) "
+                          "cannot be supplied.")
         with self._lock:
             if name not in self._entries:
-                raise not_found(f"Servable not found for request: Latest({name})")
+                what = (f"Specific({name}, {version})" if version is not None
+                        else f"Latest({name})")
+                if label:
+                    raise invalid(f"Unrecognized servable version label: {label}")
+                raise not_found(f"Servable not found for request: {what}")
             live = self._live.get(name, {})
             if label:
                 labels = self._labels.get(name, {})
                 if label not in labels:
-                    raise not_found(f"Unrecognized servable version label: {label}")
+                    raise invalid(f"Unrecognized servable version label: {label}")
                 version = labels[label]
             if version is not None:
                 servable = live.get(version)
                 if servable is not None and servable.try_acquire():
                     return servable
-                what = f"label '{label}' -> version {version}" if label else f"version {version}"
-                raise not_found(f"Servable not found for request: Specific({name}, {version})"
-                                f" ({what} is not available)")
+                raise not_found(f"Servable not found for request: Specific({name}, {version})")
             for v in sorted(live, reverse=True):
                 if live[v].try_acquire():
                     return live[v]
@@ -254,12 +307,14 @@ class ModelManager:
     def status(self, name: str, version: int | None = None,
                label: str | None = None) -> list[VersionStatus]:
         """ModelVersionStatus entries, newest first, like GetModelStatus."""
+        if not name:
+            raise invalid("Missing model name in request.")
         with self._lock:
             if name not in self._entries:
                 raise not_found(f"Could not find any versions of model {name}")
             if label:
                 if label not in self._labels.get(name, {}):
-                    raise not_found(f"Unrecognized servable version label: {label}")
+                    raise invalid(f"Unrecognized servable version label: {label}")
                 version = self._labels[name][label]
             known = dict(self._known.get(name, {}))
         if version is not None:
@@ -269,7 +324,7 @@ class ModelManager:
         out = []
         for v in sorted(known, reverse=True):
             s = known[v]
-            code = "UNKNOWN" if s.error else "OK"
+            code = (s.error_code or "UNKNOWN") if s.error else "OK"
             out.append(VersionStatus(v, s.state, code, s.error))
         return out
 

@@ -1,20 +1,67 @@
-"""The on-disk layout TF Serving reads: ``<base_path>/<version>/saved_model.pb``.
+"""The on-disk layout TF Serving reads and the REST URLs it answers, in one place.
 
-Only complete, numbered version directories count: the Pusher (and anyone copying a model
-in) writes to a temporary or dot-named folder and renames it into place, so a folder that is
-not all digits, or that has no ``saved_model.pb`` yet, is skipped until it is complete.
-Model names never become paths on their own: they come from the config or the command line,
-are checked here, and requests only look names up in the loaded set.
+Disk: ``<base_path>/<version>/saved_model.pb``. Only complete, numbered version directories
+count: the Pusher (and anyone copying a model in) writes to a temporary or dot-named folder
+and renames it into place, so a folder that is not all digits, or that has no
+``saved_model.pb`` yet, is skipped until it is complete.
+
+URLs: TF Serving's two REST patterns (``http_rest_api_util``), case-insensitive as there:
+``POST /v1/models/<name>[/versions/<n>|/labels/<l>]:<classify|regress|predict>`` and
+``GET /v1/models[/<name>][/versions/<n>|/labels/<l>][/metadata]``. The name and label are
+percent-decoded. Model names never become paths: requests only look names up in the set
+of configured models, so ``..%2F..`` in a URL is just an unknown model.
+
+Exported for reuse (the rollout router): :func:`list_versions`, :func:`parse_model_url`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 SAVED_MODEL_FILE = "saved_model.pb"
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _VERSION_DIR = re.compile(r"^[0-9]{1,18}$")
+
+PREDICTION_URL = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+    r":(classify|regress|predict)", re.IGNORECASE)
+STATUS_URL = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
+    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ModelUrl:
+    """A parsed ``/v1/models/...`` path: ``verb`` is predict/classify/regress for POSTs,
+    ``metadata`` or ``status`` for GETs (the matched text, so case is preserved)."""
+
+    name: str
+    version: str | None
+    label: str | None
+    verb: str
+
+
+def parse_model_url(method: str, path: str) -> ModelUrl | None:
+    """Match ``path`` the way TF Serving does for ``method`` (None: malformed request)."""
+    if method == "POST":
+        m = PREDICTION_URL.fullmatch(path)
+        if not m:
+            return None
+        name, version, label, verb = m.groups()
+    elif method == "GET":
+        m = STATUS_URL.fullmatch(path)
+        if not m:
+            return None
+        name, version, label, sub = m.groups()
+        verb = "metadata" if sub == "metadata" else "status"
+    else:
+        return None
+    return ModelUrl(unquote(name or ""), version, None if label is None else unquote(label),
+                    verb)
 
 
 def check_model_name(name: str) -> str:
@@ -29,7 +76,7 @@ def is_version_dir_name(name: str) -> bool:
     return bool(_VERSION_DIR.match(name))
 
 
-def list_versions(base_path: Path) -> dict[int, Path]:
+def list_versions(base_path: Path | str) -> dict[int, Path]:
     """Complete version dirs under ``base_path`` (digits, holding saved_model.pb)."""
     base = Path(base_path)
     found: dict[int, Path] = {}

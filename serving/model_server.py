@@ -3,35 +3,46 @@
 Tests, the benchmark and the rollout demo use it directly::
 
     with ModelServer(model_base_path=..., grpc_port=0, rest_port=0) as server:
-        requests.get(f"{server.rest_url}/v1/models/cifar10")
+        requests.get(f"{server.rest_url}/v1/models/default")
 
-``start()`` loads the initial versions before it returns (as tensorflow_model_server does
-before it opens its ports), then keeps polling the base paths and the config file.
+``start()`` does what ``tensorflow_model_server`` does before it opens its ports: load the
+initial versions and wait until every configured model has one AVAILABLE (a base path that
+does not exist yet is polled for); if a model's version fails to load it raises
+:class:`StartupError` with TF Serving's message. Then it binds gRPC (TCP and/or a Unix
+socket) and REST, and keeps polling the base paths and the config file.
+
+In-process port convention: ``0`` picks a free port, ``None`` disables the listener (the
+CLI maps TF Serving's ``--port=0`` / ``--rest_api_port=0`` to ``None``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import TextIO
 
 import grpc
 
-from pipeline import configs
-from serving import grpc_api, model_config
+from serving import defaults, grpc_api, model_config
 from serving.batching import BatchingOptions
+from serving.errors import ServingError
+from serving.inference import RunOptions
 from serving.metrics import RequestLog, ServerMetrics
 from serving.model_config import ConfigError, ModelEntry
 from serving.model_manager import ModelManager, describe
 from serving.request_handler import RequestHandler
 from serving.rest_api import RestServer
+from serving.servable import LoadOptions
 
 log = logging.getLogger("serving.server")
 
 
 class StartupError(RuntimeError):
-    """The server cannot start (bad config, missing base path, port taken)."""
+    """The server cannot start (bad config, a model that failed to load, port taken)."""
 
 
 def _grpc_address(host: str, port: int) -> str:
@@ -39,40 +50,61 @@ def _grpc_address(host: str, port: int) -> str:
 
 
 class ModelServer:
-    def __init__(self, *, model_name: str = configs.MODEL_NAME,
+    def __init__(self, *, model_name: str = "default",
                  model_base_path: Path | str | None = None,
                  model_config_file: Path | str | None = None,
-                 host: str = configs.SERVING_HOST,
-                 grpc_port: int = configs.GRPC_PORT,
-                 rest_port: int = configs.REST_PORT,
-                 model_config_poll_seconds: float = configs.MODEL_CONFIG_POLL_SECONDS,
-                 file_system_poll_seconds: float = configs.FILE_SYSTEM_POLL_SECONDS,
+                 host: str = defaults.LOOPBACK,
+                 grpc_port: int | None = defaults.GRPC_PORT,
+                 rest_port: int | None = defaults.REST_PORT,
+                 grpc_socket_path: str | None = None,
+                 grpc_channel_arguments: Sequence[tuple[str, int | str]] = (),
+                 model_config_poll_seconds: float = defaults.MODEL_CONFIG_POLL_SECONDS,
+                 file_system_poll_seconds: float = defaults.FILE_SYSTEM_POLL_SECONDS,
                  allow_version_labels_for_unavailable_models: bool = False,
                  enable_batching: bool = False,
                  batching: BatchingOptions | None = None,
-                 max_request_bytes: int = configs.MAX_REQUEST_BYTES,
-                 metrics_path: str = configs.PROMETHEUS_PATH,
+                 load_options: LoadOptions | None = None,
+                 max_load_retries: int = 0,
+                 load_retry_interval_seconds: float = 60.0,
+                 rest_timeout_ms: int = 0,
+                 enable_cors: bool = False,
+                 max_request_bytes: int = defaults.MAX_REQUEST_BYTES,
+                 metrics_path: str | None = defaults.PROMETHEUS_PATH,
                  request_log: bool | TextIO = False,
-                 max_workers: int = 16) -> None:
+                 max_workers: int = 16,
+                 startup_timeout: float | None = None) -> None:
         if model_base_path is None and model_config_file is None:
-            model_base_path = configs.serving_root(configs.DEFAULT_OUTPUT_ROOT) / model_name
+            raise ValueError("Both model_base_path and model_config_file are empty!")
         self.model_name = model_name
         self.model_base_path = Path(model_base_path) if model_base_path else None
         self.model_config_file = Path(model_config_file) if model_config_file else None
         self.host = host
         self.grpc_port, self.rest_port = grpc_port, rest_port
+        self.grpc_socket_path = grpc_socket_path
+        self.grpc_channel_arguments = list(grpc_channel_arguments)
         self.model_config_poll_seconds = model_config_poll_seconds
         self.file_system_poll_seconds = file_system_poll_seconds
         self.max_request_bytes = max_request_bytes
         self.metrics_path = metrics_path
         self.max_workers = max_workers
+        self.startup_timeout = startup_timeout
+        self.enable_cors = enable_cors
         self.metrics = ServerMetrics()
         self.request_log = RequestLog.from_flag(request_log)
-        batching_opts = (batching or BatchingOptions()) if enable_batching else None
+        options = load_options or LoadOptions()
+        if enable_batching:
+            options = LoadOptions(options.tags, options.session_config,
+                                  batching or BatchingOptions(), options.enable_warmup,
+                                  options.warmup_iterations, options.method_check)
         self.manager = ModelManager(
             {}, allow_unavailable_labels=allow_version_labels_for_unavailable_models,
-            batching=batching_opts, on_batch=self.metrics.observe_batch)
-        self.handler = RequestHandler(self.manager, self.metrics, self.request_log)
+            load_options=options, on_batch=self.metrics.observe_batch,
+            max_load_retries=max_load_retries,
+            load_retry_interval_s=load_retry_interval_seconds)
+        self.handler = RequestHandler(self.manager, self.metrics, self.request_log,
+                                      RunOptions(rest_timeout_ms, options.method_check))
+        self.grpc_handler = RequestHandler(self.manager, self.metrics, self.request_log,
+                                           RunOptions(0, options.method_check))
         self._pool: futures.ThreadPoolExecutor | None = None
         self._grpc: grpc.Server | None = None
         self._rest: RestServer | None = None
@@ -81,6 +113,8 @@ class ModelServer:
     # -- addresses ----------------------------------------------------------------------------
     @property
     def grpc_target(self) -> str:
+        if self.grpc_port is None:
+            return f"unix:{self.grpc_socket_path}"
         return _grpc_address(self._client_host, self.grpc_port)
 
     @property
@@ -98,64 +132,125 @@ class ModelServer:
         if self.model_config_file is not None:
             try:
                 raw = self.model_config_file.read_bytes()
-                entries = model_config.parse(raw.decode(),
-                                             relative_to=self.model_config_file.resolve().parent)
-            except (OSError, UnicodeDecodeError, ConfigError) as exc:
-                raise StartupError(f"model config {self.model_config_file}: {exc}") from exc
-            if not entries:
-                raise StartupError(f"model config {self.model_config_file} lists no models")
+                entries = model_config.parse(raw.decode())
+            except OSError as exc:
+                raise StartupError(f"NOT_FOUND: {self.model_config_file}; "
+                                   f"{exc.strerror or exc}") from exc
+            except UnicodeDecodeError as exc:
+                raise StartupError(f"INVALID_ARGUMENT: Invalid protobuf file: "
+                                   f"'{self.model_config_file}'") from exc
+            except ConfigError as exc:
+                what = ("Invalid protobuf file: '" + str(self.model_config_file) + "'"
+                        if "cannot parse" in str(exc) else str(exc))
+                raise StartupError(f"INVALID_ARGUMENT: {what}") from exc
             return entries, raw
         assert self.model_base_path is not None
         try:
             return model_config.single_model(self.model_name, self.model_base_path), None
         except ValueError as exc:
-            raise StartupError(str(exc)) from exc
+            raise StartupError(f"INVALID_ARGUMENT: {exc}") from exc
 
     def start(self) -> ModelServer:
         entries, raw = self._initial_config()
-        for entry in entries.values():
-            if not entry.base_path.is_dir():
-                raise StartupError(f"model base path {entry.base_path} (model {entry.name!r}) "
-                                   "does not exist or is not a directory")
         try:
             self.manager.apply_config(entries)
         except ConfigError as exc:
             self.manager.shutdown()
-            raise StartupError(str(exc)) from exc
+            raise StartupError(f"INVALID_ARGUMENT: {exc}") from exc
         log.info("serving %s", describe(entries))
-        self._pool = futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="rest")
-        self._grpc = grpc.server(
-            futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="grpc"),
-            options=[("grpc.so_reuseport", 0),  # else a taken port is silently shared
-                     ("grpc.max_receive_message_length", self.max_request_bytes),
-                     ("grpc.max_send_message_length", -1)])
-        grpc_api.add_to_server(self._grpc, self.handler)
-        address = _grpc_address(self.host, self.grpc_port)
-        try:
-            bound = self._grpc.add_insecure_port(address)
-        except RuntimeError as exc:
-            bound, reason = 0, exc
-        else:
-            reason = "address in use or not available"
-        if not bound:
-            self._cleanup()
-            raise StartupError(f"cannot bind gRPC port {address}: {reason}")
-        self.grpc_port = bound
-        self._grpc.start()
-        self._rest = RestServer(self.handler, self.host, self.rest_port, self._pool,
-                                max_request_bytes=self.max_request_bytes,
-                                metrics_path=self.metrics_path, healthy=self.health)
-        try:
-            self.rest_port = self._rest.start()
-        except OSError as exc:
-            self._rest = None
-            self._cleanup()
-            raise StartupError(f"cannot bind REST port {self.host}:{self.rest_port}: "
-                               f"{exc.strerror or exc}") from exc
         self.manager.start_polling(self.file_system_poll_seconds, self.model_config_file,
                                    self.model_config_poll_seconds, raw)
+        try:
+            self._wait_for_models()
+            self._bind()
+        except BaseException:
+            self._cleanup()
+            raise
         self._started = True
         return self
+
+    def _wait_for_models(self) -> None:
+        """Block until every model has an AVAILABLE version (TF Serving's start-up wait)."""
+        deadline = None if self.startup_timeout is None else \
+            time.monotonic() + self.startup_timeout
+        announced = False
+        while True:
+            problem = self.manager.startup_problem()
+            if problem:
+                raise StartupError(f"UNKNOWN: {problem}")
+            waiting = self.manager.unavailable_models()
+            if not waiting:
+                return
+            if not announced:
+                log.warning("waiting for models %s: no loadable version under their base "
+                            "paths yet", waiting)
+                announced = True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise StartupError(f"UNKNOWN: {len(waiting)} model(s) did not become "
+                                   f"available within {self.startup_timeout} s: {waiting}")
+            polls = self.manager.polls
+            if self.file_system_poll_seconds <= 0:
+                if left is None:
+                    threading.Event().wait()  # TF Serving: waits forever for a version
+                time.sleep(max(0.0, left or 0.0))
+                continue
+            self.manager.wait_for_poll(polls, 1.0 if left is None else min(left, 1.0))
+
+    def _bind(self) -> None:
+        self._pool = futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="rest")
+        if self.grpc_port is not None or self.grpc_socket_path:
+            self._start_grpc()
+        if self.rest_port is not None:
+            if self.rest_port and self.rest_port == self.grpc_port:
+                log.error("--rest_api_port cannot be same as --port. Please use a different "
+                          "port for HTTP/REST API. Skipped exporting HTTP/REST API.")
+                self.rest_port = None
+                return
+            self._rest = RestServer(self.handler, self.host, self.rest_port, self._pool,
+                                    max_request_bytes=self.max_request_bytes,
+                                    metrics_path=self.metrics_path, healthy=self.health,
+                                    cors=self.enable_cors)
+            try:
+                self.rest_port = self._rest.start()
+            except OSError as exc:
+                self._rest = None
+                raise StartupError(f"cannot bind REST port {self.host}:{self.rest_port}: "
+                                   f"{exc.strerror or exc}") from exc
+
+    def _start_grpc(self) -> None:
+        options = [("grpc.so_reuseport", 0),  # else a taken port is silently shared
+                   ("grpc.max_receive_message_length", self.max_request_bytes),
+                   ("grpc.max_send_message_length", -1)]
+        options += self.grpc_channel_arguments
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="grpc"),
+            options=options)
+        grpc_api.add_to_server(self._grpc, self.grpc_handler, self.reload_config)
+        addresses = []
+        if self.grpc_port is not None:
+            addresses.append(_grpc_address(self.host, self.grpc_port))
+        if self.grpc_socket_path:
+            addresses.append(f"unix:{self.grpc_socket_path}")
+        for address in addresses:
+            try:
+                bound = self._grpc.add_insecure_port(address)
+            except RuntimeError as exc:
+                bound, reason = 0, str(exc)
+            else:
+                reason = "address in use or not available"
+            if not bound:
+                raise StartupError(f"cannot bind gRPC at {address}: {reason}")
+            if not address.startswith("unix:"):
+                self.grpc_port = bound
+        self._grpc.start()
+
+    def reload_config(self, config) -> None:
+        """ModelService.HandleReloadConfigRequest: serve ``config`` from now on."""
+        try:
+            self.manager.apply_config(model_config.from_proto(config))
+        except ConfigError as exc:
+            raise ServingError("INVALID_ARGUMENT", str(exc)) from exc
 
     def health(self) -> tuple[bool, dict]:
         available = self.manager.available_versions()

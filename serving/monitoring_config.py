@@ -2,7 +2,8 @@
 
 The pip package ``tensorflow-serving-api`` does not ship ``monitoring_config_pb2``, so the two
 tiny messages are declared here with TF Serving's package and field numbers; text_format
-then reads exactly the file the real server reads.
+then reads exactly the file the real server reads. As in TF Serving, metrics are exported
+only when ``enable: true``; an empty ``path`` means the default Prometheus path.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
-from pipeline import configs
+from serving.defaults import PROMETHEUS_PATH
 
-_FILE = "cifar10_serving/monitoring_config.proto"
+_FILE = "serving_monitoring/monitoring_config.proto"
 
 
 def _message_class():
@@ -43,14 +44,19 @@ MonitoringConfig = _message_class()
 @dataclass(frozen=True)
 class Monitoring:
     enabled: bool = True
-    path: str = configs.PROMETHEUS_PATH
+    path: str = PROMETHEUS_PATH
+
+    @property
+    def metrics_path(self) -> str | None:
+        """Where the server exposes metrics, or None when monitoring is off."""
+        return self.path if self.enabled else None
 
 
 def parse(text: str) -> Monitoring:
     msg = MonitoringConfig()
     text_format.Parse(text, msg)
     prom = msg.prometheus_config
-    return Monitoring(prom.enable, prom.path or configs.PROMETHEUS_PATH)
+    return Monitoring(prom.enable, prom.path or PROMETHEUS_PATH)
 
 
 def load_file(path: Path | str) -> Monitoring:

@@ -1,78 +1,83 @@
-"""REST front end (aiohttp): TF Serving's ``/v1/models/...`` API plus metrics and health.
+"""REST front end (aiohttp): TF Serving's ``/v1/models/...`` API, plus metrics and health.
 
-Routes, as in TF Serving's HTTP gateway::
+Routes, matched with TF Serving's own patterns (:mod:`serving.model_paths`)::
 
     GET  /v1/models/<name>[/versions/<v>|/labels/<l>]            model status
     GET  /v1/models/<name>[/versions/<v>|/labels/<l>]/metadata   signature defs
     POST /v1/models/<name>[/versions/<v>|/labels/<l>]:predict    row or columnar JSON
-    GET  <prometheus path>                                       Prometheus exposition
-    GET  /healthz                                                200 if any version is up
+    POST /v1/models/<name>[/versions/<v>|/labels/<l>]:classify   {"examples", "context"}
+    POST /v1/models/<name>[/versions/<v>|/labels/<l>]:regress    {"examples", "context"}
+    GET  <prometheus path>      Prometheus exposition (only when monitoring is enabled)
+    GET  /healthz               extension: 200 when any model version is AVAILABLE
 
-Errors are ``{"error": "..."}`` with TF Serving's status mapping (400/404/405/413/...).
-The event loop only moves bytes: JSON decoding, the model call and encoding run in a thread
-pool, so concurrent requests use every core. One extension: predict answers carry an
-``X-Model-Version`` header naming the version that served them (TF Serving sends none;
-portable clients must not rely on it).
+Anything else is TF Serving's ``400 {"error": "Malformed request: <METHOD> <path>"}``.
+Errors use TF Serving's status-to-HTTP mapping. Each request is linear on a pool thread:
+decode the JSON, lease the version, run, encode. The event loop only moves bytes.
+Extensions (documented in docs/serving.md): ``X-Model-Version`` on answers, 413 for
+bodies over ``max_request_bytes``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import socket
-import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any
 
 from aiohttp import web
 from google.protobuf import json_format
 
-from serving import rest_json
-from serving.errors import ServingError, invalid, not_found
+from serving import inference, rest_json
+from serving.aio_thread import LoopThread
+from serving.defaults import HEALTH_PATH, VERSION_HEADER
+from serving.errors import ServingError, invalid
+from serving.examples import input_from_json
+from serving.model_paths import ModelUrl, parse_model_url
 from serving.request_handler import RequestHandler
 
-VERSION_HEADER = "X-Model-Version"
-HEALTH_PATH = "/healthz"
-_MODEL_URL = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?/?$")
 _JSON = "application/json"
+_CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
+                 "Access-Control-Allow-Headers": "Content-Type"}
+Reply = tuple[int, bytes, dict[str, str]]
 
 
-def _json_response(payload, status: int = 200, headers: dict | None = None) -> web.Response:
-    return web.Response(body=json.dumps(payload).encode(), status=status,
-                        content_type=_JSON, headers=headers)
-
-
-def _error(err: ServingError) -> web.Response:
-    return _json_response({"error": err.message}, err.http_status)
+def _error_reply(err: ServingError) -> Reply:
+    return err.http_status, rest_json.dumps({"error": err.message}), {}
 
 
 def _version(text: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit():
-        raise invalid(f"version in the URL must be a non-negative integer, got {text!r}")
-    return int(text)
+    value = int(text)
+    if value >= 2 ** 63:
+        raise invalid(f"Failed to convert version: {text} to numeric.")
+    return value
+
+
+def _signature_name(doc: dict) -> str:
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid("JSON Value: request body not formatted correctly. 'signature_name' key "
+                      "must be a string value.")
+    return name
 
 
 class RestServer:
     """The REST listener on its own event loop thread; :meth:`start` binds synchronously."""
 
     def __init__(self, handler: RequestHandler, host: str, port: int, pool: Executor, *,
-                 max_request_bytes: int, metrics_path: str,
-                 healthy: Callable[[], tuple[bool, dict]]) -> None:
+                 max_request_bytes: int, metrics_path: str | None,
+                 healthy: Callable[[], tuple[bool, dict]], cors: bool = False) -> None:
         self.handler = handler
+        self._cors = _CORS_HEADERS if cors else {}
         self.host, self.port = host, port
         self._pool = pool
         self._max = max_request_bytes
         self._metrics_path = metrics_path
         self._healthy = healthy
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: LoopThread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> int:
@@ -88,137 +93,137 @@ class RestServer:
             raise
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
 
-        def serve() -> None:
-            asyncio.set_event_loop(self._loop)
-            try:
-                app = web.Application(client_max_size=self._max)
-                app.router.add_route("*", "/{tail:.*}", self._dispatch)
-                self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-                self._loop.run_until_complete(self._runner.setup())
-                self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
-            except BaseException as exc:  # reported to start()'s caller
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
-            self._loop.close()
+        async def setup() -> None:
+            app = web.Application(client_max_size=self._max)
+            app.router.add_route("*", "/{tail:.*}", self._dispatch)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await self._runner.setup()
+            await web.SockSite(self._runner, sock).start()
 
-        self._thread = threading.Thread(target=serve, name="rest-server", daemon=True)
+        async def teardown() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        self._thread = LoopThread("rest-server", setup, teardown)
         self._thread.start()
-        ready.wait()
-        if failure:
-            raise failure[0]
         return self.port
 
     def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
 
     # -- routing ------------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        if path == self._metrics_path or path == HEALTH_PATH:
-            if request.method not in ("GET", "HEAD"):
-                return _json_response({"error": f"{request.method} not allowed"}, 405)
-            return self._metrics() if path == self._metrics_path else self._health()
-        m = _MODEL_URL.match(path)
-        if not m:
-            return _error(not_found(f"Malformed request: {request.method} {path}"))
-        verb = m["verb"]
-        if verb is not None and verb not in ("predict", "classify", "regress"):
-            return _error(not_found(f"Malformed request: unknown method ':{verb}'"))
-        want = "POST" if verb else "GET"
-        if request.method != want:
-            return _json_response(
-                {"error": f"Malformed request: {request.method} not allowed on {path}; "
-                          f"use {want}"}, 405, headers={"Allow": want})
-        name, label = m["name"], m["label"]
-        if verb:
-            return await self._predict(request, name, m["version"], label, verb)
-        api = "metadata" if m["metadata"] else "status"
-        return await self._run(self._get_sync, api, name, m["version"], label)
-
-    async def _run(self, fn, *args) -> web.Response:
+        if request.method in ("GET", "HEAD"):
+            if self._metrics_path and path == self._metrics_path:
+                return self._metrics()
+            if path == HEALTH_PATH:
+                return self._health()
+        url = parse_model_url(request.method, path)
+        if url is None or (request.method == "POST"
+                           and url.verb not in ("predict", "classify", "regress")):
+            err = invalid(f"Malformed request: {request.method} {path}")
+            return self._respond(_error_reply(err))
+        body = b""
+        if request.method == "POST":
+            try:
+                body = await self._read_body(request)
+            except ServingError as err:
+                self.handler.count_failure("rest", url.verb, url.name, err)
+                return self._respond(_error_reply(err))
         loop = asyncio.get_running_loop()
-        status, payload, headers = await loop.run_in_executor(self._pool, fn, *args)
+        reply = await loop.run_in_executor(self._pool, self._handle, url, body)
+        return self._respond(reply)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > self._max:
+            raise ServingError("RESOURCE_EXHAUSTED", f"request body of "
+                               f"{request.content_length} bytes exceeds the limit of "
+                               f"{self._max} bytes", http_status=413)
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise ServingError("RESOURCE_EXHAUSTED", f"request body exceeds the limit of "
+                               f"{self._max} bytes", http_status=413) from exc
+
+    def _respond(self, reply: Reply) -> web.Response:
+        status, payload, headers = reply
+        if self._cors:
+            headers = {**headers, **self._cors}
         return web.Response(body=payload, status=status, content_type=_JSON, headers=headers)
 
-    async def _predict(self, request: web.Request, name: str, version: str | None,
-                       label: str | None, verb: str) -> web.Response:
-        try:
-            if request.content_length is not None and request.content_length > self._max:
-                raise ServingError("RESOURCE_EXHAUSTED",
-                                   f"request body of {request.content_length} bytes exceeds "
-                                   f"the limit of {self._max} bytes")
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge as exc:
-                raise ServingError("RESOURCE_EXHAUSTED",
-                                   f"request body exceeds the limit of {self._max} bytes"
-                                   ) from exc
-        except ServingError as err:
-            try:  # counted and logged like any other failed request
-                with self.handler.track("rest", verb, name):
-                    raise err
-            except ServingError:
-                pass
-            return _error(err)
-        return await self._run(self._predict_sync, body, name, version, label, verb)
-
     # -- work, on pool threads ----------------------------------------------------------------
-    def _predict_sync(self, body: bytes, name: str, version: str | None, label: str | None,
-                      verb: str) -> tuple[int, bytes, dict]:
+    def _handle(self, url: ModelUrl, body: bytes) -> Reply:
         try:
-            with self.handler.track("rest", verb, name) as t:
-                if verb != "predict":
-                    raise ServingError(
-                        "UNIMPLEMENTED", f"REST ':{verb}' is not implemented by this server; "
-                        "use ':predict', or gRPC Classify for classification signatures")
-                doc = rest_json.parse_body(body)
-                sig_name = doc.get("signature_name")
-                if sig_name is not None and not isinstance(sig_name, str):
-                    raise invalid("'signature_name' must be a string")
-                row: list[bool] = []
-
-                def decode(sig):
-                    inputs, is_row = rest_json.request_inputs(doc, sig)
-                    row.append(is_row)
-                    return inputs
-
-                result = self.handler.predict(t, _version(version), label, sig_name, decode)
-                payload = json.dumps(rest_json.response_body(result.outputs, row[0])).encode()
-                return 200, payload, {VERSION_HEADER: str(result.version)}
+            if url.verb in ("status", "metadata"):
+                return 200, self._get(url), {}
+            return self._post(url, body)
         except ServingError as err:
-            return err.http_status, json.dumps({"error": err.message}).encode(), {}
+            return _error_reply(err)
 
-    def _get_sync(self, api: str, name: str, version: str | None,
-                  label: str | None) -> tuple[int, bytes, dict]:
-        try:
-            with self.handler.track("rest", api, name) as t:
-                if api == "status":
-                    doc = {"model_version_status": [
-                        {"version": str(s.version), "state": s.state,
-                         "status": {"error_code": s.error_code,
-                                    "error_message": s.error_message}}
-                        for s in self.handler.status(t, _version(version), label)]}
+    def _post(self, url: ModelUrl, body: bytes) -> Reply:
+        handler = self.handler
+        with handler.track("rest", url.verb, url.name) as t:
+            doc = rest_json.parse_body(body)
+            signature_name = _signature_name(doc)
+            if url.verb == "predict":
+                with handler.lease(t, _version(url.version), url.label) as servable:
+                    sig = inference.signature_for_rest(servable, signature_name)
+                    t.signature = sig.name
+                    inputs, row_format = rest_json.request_inputs(doc, sig)
+                    t.batch = _rows(inputs)
+                    outputs = inference.predict(servable, sig, inputs, (), handler.run_options)
+                    answer: Any = rest_json.predict_response(outputs, row_format)
+                    version = servable.version
+            else:
+                from tensorflow_serving.apis import input_pb2
+
+                request_input = input_pb2.Input()
+                input_from_json(doc, request_input)
+                with handler.lease(t, _version(url.version), url.label) as servable:
+                    run = inference.classify if url.verb == "classify" else inference.regress
+                    sig, result = run(servable, signature_name, request_input,
+                                      handler.run_options)
+                    t.signature = sig.name
+                    version = servable.version
+                if url.verb == "classify":
+                    t.batch = len(result.classifications)
+                    answer = rest_json.classify_response(result)
                 else:
-                    used, sig_map = self.handler.metadata(t, _version(version), label)
-                    doc = {"model_spec": {"name": name, "signature_name": "",
-                                          "version": str(used)},
-                           "metadata": {"signature_def": json_format.MessageToDict(
-                               sig_map, preserving_proto_field_name=True)}}
-                return 200, json.dumps(doc).encode(), {}
-        except ServingError as err:
-            return err.http_status, json.dumps({"error": err.message}).encode(), {}
+                    t.batch = len(result.regressions)
+                    answer = rest_json.regress_response(result)
+            return 200, rest_json.dumps(answer), {VERSION_HEADER: str(version)}
+
+    def _get(self, url: ModelUrl) -> bytes:
+        if not url.name:
+            raise invalid("Missing model name in request.")
+        with self.handler.track("rest", url.verb, url.name) as t:
+            if url.verb == "status":
+                from tensorflow_serving.apis import get_model_status_pb2
+
+                response = get_model_status_pb2.GetModelStatusResponse()
+                for s in self.handler.status(t, _version(url.version), url.label):
+                    entry = response.model_version_status.add()
+                    entry.version = s.version
+                    entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(s.state)
+                    entry.status.error_code = _grpc_code(s.error_code)
+                    entry.status.error_message = s.error_message
+                return rest_json.dumps(json_format.MessageToDict(
+                    response, including_default_value_fields=True))
+            with self.handler.lease(t, _version(url.version), url.label) as servable:
+                from tensorflow_serving.apis import model_pb2
+
+                spec = model_pb2.ModelSpec(name=url.name)
+                spec.version.value = servable.version
+                options = dict(including_default_value_fields=True,
+                               preserving_proto_field_name=True)
+                doc = {"model_spec": json_format.MessageToDict(spec, **options),
+                       "metadata": {"signature_def": json_format.MessageToDict(
+                           servable.signature_def_map, **options)}}
+            return rest_json.dumps(doc)
 
     def _metrics(self) -> web.Response:
         self.handler.metrics.refresh(self.handler.manager.available_versions())
@@ -227,5 +232,16 @@ class RestServer:
 
     def _health(self) -> web.Response:
         ok, detail = self._healthy()
-        return _json_response({"status": "ok" if ok else "unavailable", **detail},
-                              200 if ok else 503)
+        payload = rest_json.dumps({"status": "ok" if ok else "unavailable", **detail})
+        return web.Response(body=payload, status=200 if ok else 503, content_type=_JSON)
+
+
+def _rows(inputs) -> int:
+    sizes = {v.shape[0] if v.ndim else 0 for v in inputs.values()}
+    return sizes.pop() if len(sizes) == 1 else 0
+
+
+def _grpc_code(name: str) -> int:
+    import grpc
+
+    return {c.name: c.value[0] for c in grpc.StatusCode}.get(name, 2)

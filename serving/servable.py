@@ -1,68 +1,89 @@
-"""One loaded model version: the SavedModel, its signatures, and a count of the requests
-using it.
+"""One model version: the SavedModel in its session, its signatures, warmup, and a count
+of the requests using it.
 
 A version being retired stops taking new requests at once but is only dropped when the
-last request holding it has finished, so an unload never fails a request in flight.
+last request holding it has finished, so an unload never fails a request in flight. With
+warmup on, the requests recorded in ``assets.extra/tf_serving_warmup_requests`` are
+replayed before the version turns AVAILABLE (TF Serving's model warmup).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from serving.batching import Batcher, BatchingOptions
-from serving.errors import invalid
-from serving.signatures import (
-    DEFAULT_SIGNATURE,
-    Signature,
-    check_inputs,
-    parse_signatures,
-    read_signature_defs,
-)
+from serving.batching import Batcher, BatchingOptions, batchable
+from serving.signatures import Signature, parse_signatures, signature_def_map
+
+log = logging.getLogger("serving.servable")
 
 # TF Serving's ModelVersionStatus states.
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How versions are loaded (TF Serving's SessionBundleConfig, the parts used here)."""
+
+    tags: tuple[str, ...] = ("serve",)
+    session_config: object = None  # a tf ConfigProto, or None for TF's defaults
+    batching: BatchingOptions | None = None
+    enable_warmup: bool = True
+    warmup_iterations: int = 1
+    method_check: bool = False  # --enable_signature_method_name_check
+
+
 class Servable:
-    """A model version; :meth:`load` it, :meth:`lease` it per request, :meth:`retire` it."""
+    """A model version; :meth:`load` it, lease it per request, :meth:`retire` it."""
 
     def __init__(self, name: str, version: int, path: Path,
-                 batching: BatchingOptions | None = None,
+                 options: LoadOptions | None = None,
                  on_batch: Callable[[int], None] | None = None) -> None:
         self.name, self.version, self.path = name, version, Path(path)
+        self.options = options or LoadOptions()
         self.state = START
         self.error = ""
+        self.error_code = "OK"
         self.signature_def_map = None
         self.signatures: dict[str, Signature] = {}
         self._model = None
-        self._batching = batching
         self._on_batch = on_batch
-        self._batchers: dict[str, Batcher] = {}
+        self._batchers: dict[tuple, Batcher] = {}
         self._in_flight = 0
         self._cv = threading.Condition()
         self.loaded_at = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------
     def load(self) -> None:
-        """Load the SavedModel (raises on failure, leaving state END with the error)."""
-        import tensorflow as tf
+        """Load the SavedModel and warm it up (raises on failure: state END, error kept)."""
+        from serving import warmup
+        from serving.runtime import LoadedModel
 
         self.state = LOADING
         try:
-            self.signature_def_map = read_signature_defs(self.path)
+            self._model = LoadedModel(self.path, self.options.tags, self.options.session_config)
+            self.signature_def_map = signature_def_map(self._model.meta_graph)
             self.signatures = parse_signatures(self.signature_def_map)
-            self._model = tf.saved_model.load(str(self.path), tags=["serve"])
-            missing = set(self.signatures) - set(self._model.signatures.keys())
-            if missing:
-                raise ValueError(f"signatures {sorted(missing)} not callable after load")
+            if self.options.enable_warmup:
+                replayed = warmup.replay(self, self.options.warmup_iterations)
+                if replayed:
+                    log.info("%s version %d: %d warmup requests replayed", self.name,
+                             self.version, replayed)
         except Exception as exc:
-            self.state, self.error, self._model = END, f"{type(exc).__name__}: {exc}", None
+            from serving.errors import from_exception
+
+            err = from_exception(exc)
+            self.error_code = err.code if err.code != "OK" else "UNKNOWN"
+            self.error = err.message
+            self._close_model()
+            self.state = END
             raise
         self.loaded_at = time.time()
         self.state = AVAILABLE
@@ -94,41 +115,37 @@ class Servable:
                 return False
             self.state = END
             batchers, self._batchers = self._batchers, {}
-            self._model = None
         for b in batchers.values():
             b.close()
+        self._close_model()
         return True
 
+    def _close_model(self) -> None:
+        model, self._model = self._model, None
+        if model is not None:
+            model.close()
+
     # -- inference --------------------------------------------------------------------------
-    def signature(self, name: str | None) -> Signature:
-        name = name or DEFAULT_SIGNATURE
-        sig = self.signatures.get(name)
-        if sig is None:
-            raise invalid(f"Serving signature name: \"{name}\" not found in signature def; "
-                          f"available: {sorted(self.signatures)}")
-        return sig
-
-    def run(self, sig: Signature, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Check ``inputs`` against the signature and run it (through the batcher if on)."""
-        check_inputs(sig, inputs)
-        if self._batching is None:
-            return self._call(sig.name, inputs)
-        with self._cv:
-            batcher = self._batchers.get(sig.name)
-            if batcher is None:
-                batcher = self._batchers[sig.name] = Batcher(
-                    lambda x, n=sig.name: self._call(n, x), self._batching, self._on_batch)
-        return batcher.run(inputs)
-
-    def _call(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import tensorflow as tf
-
+    def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str],
+            timeout_ms: int = 0) -> list[np.ndarray]:
+        """Session::Run on this version (through the batcher when batching is on)."""
         model = self._model
         if model is None:
             raise RuntimeError(f"{self.name} v{self.version} is not loaded")
-        fn = model.signatures[signature_name]
-        out = fn(**{k: tf.constant(v) for k, v in inputs.items()})
-        return {k: v.numpy() for k, v in out.items()}
+        batching = self.options.batching
+        if batching is None or not batchable(feeds):
+            return model.run(feeds, fetches, timeout_ms)
+        key = (tuple(sorted(feeds)), tuple(fetches), timeout_ms)
+        batcher = self._batchers.get(key)
+        if batcher is None:
+            with self._cv:
+                batcher = self._batchers.get(key)
+                if batcher is None:
+                    def call(x, f=tuple(fetches), t=timeout_ms):
+                        return dict(zip(f, model.run(x, f, t), strict=True))
+                    batcher = self._batchers[key] = Batcher(call, batching, self._on_batch)
+        out = batcher.run(feeds)
+        return [out[f] for f in fetches]
 
 
 @contextmanager
