@@ -10,6 +10,7 @@ does nothing cannot pass.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -48,9 +49,11 @@ def yaml_documents(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
 
 
-def manifests() -> list[tuple[Path, dict[str, Any]]]:
+@functools.cache
+def manifests() -> tuple[tuple[Path, dict[str, Any]], ...]:
     """Every Kubernetes object under deploy/ (Kustomizations, compose and Helm values left
-    out: they are not API objects)."""
+    out: they are not API objects). Parsed once per session; tests that mutate a manifest
+    load their own copy."""
     out = []
     for path in repo_files("*.yaml", "*.yml"):
         if DEPLOY not in path.parents:
@@ -58,7 +61,7 @@ def manifests() -> list[tuple[Path, dict[str, Any]]]:
         for doc in yaml_documents(path):
             if "apiVersion" in doc and "kind" in doc and doc["kind"] != "Kustomization":
                 out.append((path, doc))
-    return out
+    return tuple(out)
 
 
 # --- yamllint ------------------------------------------------------------------------------
