@@ -135,11 +135,14 @@ def pad(inputs: dict[str, np.ndarray], rows: int, allowed: tuple[int, ...]) -> i
     return target
 
 
-def split(outputs: Mapping[str, np.ndarray], sizes: list[int]) -> list[dict[str, np.ndarray]]:
-    """Inverse of :func:`merge`: cut every output at the requests' row boundaries."""
+def split(outputs: Mapping[str, np.ndarray], sizes: list[int],
+          padded_to: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Inverse of :func:`merge`: cut every output at the requests' row boundaries (padding
+    rows past the last request, if any, are dropped)."""
     total = sum(sizes)
+    rows = padded_to or total
     for key, value in outputs.items():
-        if value.ndim == 0 or value.shape[0] < total:
+        if value.ndim == 0 or value.shape[0] != rows:
             raise ValueError(f"output '{key}' has no batch dimension of size {total}")
     bounds = np.cumsum([0, *sizes])
     return [{k: v[bounds[i]:bounds[i + 1]] for k, v in outputs.items()}
@@ -241,7 +244,7 @@ class Batcher:
             merged, sizes = merge([p.inputs for p in group])
             size = pad(merged, sum(sizes), self._opts.allowed_batch_sizes)
             try:
-                parts = split(self._run(merged), sizes)
+                parts = split(self._run(merged), sizes, size)
             except Exception:  # noqa: BLE001 - retried one by one below
                 parts = None
             if parts is not None:

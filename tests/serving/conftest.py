@@ -57,8 +57,9 @@ def start_server():
     servers = []
 
     def start(**kwargs) -> ModelServer:
-        opts = dict(grpc_port=0, rest_port=0, file_system_poll_seconds=FAST_POLL,
-                    model_config_poll_seconds=FAST_POLL)
+        opts = dict(model_name=configs.MODEL_NAME, grpc_port=0, rest_port=0,
+                    file_system_poll_seconds=FAST_POLL, model_config_poll_seconds=FAST_POLL,
+                    startup_timeout=60)
         opts.update(kwargs)
         server = ModelServer(**opts).start()
         servers.append(server)

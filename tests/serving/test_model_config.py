@@ -23,10 +23,12 @@ model_config_list {
   }
   config {
     name: "other"
-    base_path: "relative/other"
+    base_path: "/models/other"
+    model_platform: "tensorflow"
     model_version_policy { latest { num_versions: 2 } }
   }
-  config { name: "everything" base_path: "/m/e" model_version_policy { all {} } }
+  config { name: "everything" base_path: "/m/e" model_platform: "tensorflow"
+           model_version_policy { all {} } }
 }
 """
 
@@ -39,12 +41,13 @@ def test_parse_models_policies_and_labels(tmp_path):
     assert c.policy == VersionPolicy(SPECIFIC, versions=frozenset({3, 4}))
     assert dict(c.labels) == {"stable": 3, "canary": 4}
     assert entries["other"].policy == VersionPolicy(LATEST, num_versions=2)
-    assert entries["other"].base_path == tmp_path / "relative" / "other"
+    assert entries["other"].base_path == Path("/models/other")
     assert entries["everything"].policy.kind == ALL
 
 
 def test_default_policy_is_latest_one():
-    entries = model_config.parse('model_config_list { config { name: "m" base_path: "/x" } }')
+    entries = model_config.parse('model_config_list { config { name: "m" base_path: "/x" '
+                                 'model_platform: "tensorflow" } }')
     assert entries["m"].policy == VersionPolicy(LATEST, num_versions=1)
 
 
@@ -54,10 +57,12 @@ def test_to_text_round_trips(tmp_path):
     assert again == entries
 
 
-def test_load_file_resolves_relative_base_beside_the_file(tmp_path):
+def test_relative_base_path_is_refused_as_tf_serving_does(tmp_path):
     path = tmp_path / "models.config"
-    path.write_text('model_config_list { config { name: "cifar10" base_path: "cifar10" } }')
-    assert model_config.load_file(path)["cifar10"].base_path == tmp_path / "cifar10"
+    path.write_text('model_config_list { config { name: "cifar10" base_path: "cifar10" '
+                    'model_platform: "tensorflow" } }')
+    with pytest.raises(ConfigError, match="Expected model cifar10 to have an absolute path"):
+        model_config.load_file(path)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -66,11 +71,16 @@ def test_load_file_resolves_relative_base_beside_the_file(tmp_path):
     ('model_config_list { config { name: "../etc" base_path: "/x" } }', "invalid model name"),
     ('model_config_list { config { name: "a/b" base_path: "/x" } }', "invalid model name"),
     ('model_config_list { config { name: "m" } }', "no base_path"),
-    ('model_config_list { config { name: "m" base_path: "/x" } '
-     'config { name: "m" base_path: "/y" } }', "twice"),
+    ('model_config_list { config { name: "m" base_path: "/x" model_platform: "tensorflow" } '
+     'config { name: "m" base_path: "/y" model_platform: "tensorflow" } }',
+     "Illegal to list model m multiple times"),
+    ('model_config_list { config { name: "m" base_path: "/x" } }',
+     "nor ModelServerConfig::model_platform"),
+    ('model_config_list { config { name: "m" base_path: "gs://bucket/m" '
+     'model_platform: "tensorflow" } }', "remote file system"),
     ('model_config_list { config { name: "m" base_path: "/x" model_platform: "pytorch" } }',
      "platform"),
-    ('model_config_list { config { name: "m" base_path: "/x" '
+    ('model_config_list { config { name: "m" base_path: "/x" model_platform: "tensorflow" '
      'version_labels { key: "bad label" value: 1 } } }', "invalid version label"),
     ('model_config_list { config { name: "m" base_path: "/x" '
      'model_version_policy { specific { } } } }', "at least one version"),

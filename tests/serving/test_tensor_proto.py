@@ -49,5 +49,45 @@ def test_bad_content_is_invalid_argument():
 def test_output_filter():
     out = {"a": np.zeros(1), "b": np.ones(1)}
     assert list(to_protos(out, ["b"])) == ["b"]
-    with pytest.raises(ServingError, match="unknown outputs"):
+    with pytest.raises(ServingError, match="output tensor alias not found"):
         to_protos(out, ["c"])
+
+
+def test_outputs_use_typed_fields_as_tf_serving_does():
+    """Clients read ``outputs["y"].float_val`` (TF Serving's AsProtoField)."""
+    proto = to_proto(np.array([[2.5], [3.0]], np.float32))
+    assert list(proto.float_val) == [2.5, 3.0] and not proto.tensor_content
+    assert list(to_proto(np.array([7], np.int64)).int64_val) == [7]
+    assert list(to_proto(np.array([1, 2], np.uint8)).int_val) == [1, 2]
+    assert list(to_proto(np.array([b"a"], dtype=object)).string_val) == [b"a"]
+    assert to_proto(np.zeros(2, np.float32), as_content=True).tensor_content
+
+
+def test_fewer_values_than_the_shape_repeat_the_last_one():
+    """Tensor::FromProto: the last value fills the shape; none at all means zeros."""
+    proto = tf.make_tensor_proto(np.zeros((2, 2), np.float32))
+    proto.ClearField("tensor_content")
+    proto.float_val.extend([1.0, 2.0])
+    np.testing.assert_array_equal(to_array("x", proto), [[1.0, 2.0], [2.0, 2.0]])
+    proto.ClearField("float_val")
+    np.testing.assert_array_equal(to_array("x", proto), np.zeros((2, 2)))
+    proto.float_val.extend([1.0] * 5)
+    with pytest.raises(ServingError, match="tensor parsing error: x"):
+        to_array("x", proto)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda p: p.tensor_shape.dim.add(size=-3),
+    lambda p: [p.tensor_shape.dim.add(size=1 << 20) for _ in range(3)],
+    lambda p: setattr(p, "dtype", 999),
+    lambda p: setattr(p.tensor_shape, "unknown_rank", True),
+], ids=["negative-dim", "huge-dims", "bad-dtype", "unknown-rank"])
+def test_lying_protos_are_invalid_argument_not_a_crash(mutate):
+    proto = tf.make_tensor_proto([1.0], dtype=tf.float32)
+    proto.ClearField("tensor_content")
+    proto.ClearField("tensor_shape")
+    proto.float_val.append(1.0)
+    mutate(proto)
+    with pytest.raises(ServingError, match="tensor parsing error") as info:
+        to_array("x", proto)
+    assert info.value.code == "INVALID_ARGUMENT"
