@@ -22,10 +22,6 @@ from tfx.components import (
     Transform,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
-from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import (
     example_gen_pb2,
@@ -34,12 +30,12 @@ from tfx.proto import (
     trainer_pb2,
     transform_pb2,
 )
-from tfx.types import Channel, standard_artifacts
 
 from models import features
 from pipeline import configs
 from pipeline.components.anomalies_gate import AnomaliesGate
 from pipeline.components.atomic_pusher import AtomicPusher
+from pipeline.components.baseline_resolver import baseline_model_resolver
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
@@ -122,14 +118,17 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        splits_config=transform_pb2.SplitsConfig(
-            analyze=[configs.TRAIN_SPLIT], transform=[configs.TRAIN_SPLIT, configs.EVAL_SPLIT]),
+        splits_config=transform_pb2.SplitsConfig(analyze=[configs.TRAIN_SPLIT]),
+        # The Trainer applies the transform graph itself (see models/model.py): writing
+        # transformed pixels cost more than decoding PNGs; StatisticsGen covers the data.
+        materialize=False,
+        disable_statistics=True,
     )
     transform.add_upstream_node(anomalies_gate)
 
     trainer = Trainer(
         run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
+        examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=[configs.TRAIN_SPLIT], num_steps=train_steps),
@@ -137,11 +136,7 @@ def create_pipeline(
         custom_config=train_hparams or {},
     )
 
-    model_resolver = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    model_resolver = baseline_model_resolver(candidate=trainer.outputs["model"])
 
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],

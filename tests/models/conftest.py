@@ -1,7 +1,8 @@
 """A real tf.Transform AnalyzeAndTransform over a few PNG examples, shared by the model tests.
 
-It produces exactly what the Transform component hands to the Trainer: a transform graph
-directory and transformed examples, so ``run_fn`` can be exercised without the pipeline.
+It produces exactly what the Trainer receives in the pipeline: Transform's graph directory
+(Transform does not materialize examples) and ExampleGen's raw examples per split, so
+``run_fn`` can be exercised without the pipeline.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def raw_examples(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[by
 
 @pytest.fixture(scope="session")
 def transform_output(tmp_path_factory) -> dict:
-    """Run AnalyzeAndTransform on 48 images; write the graph and transformed train/eval."""
+    """Run AnalyzeDataset on 48 images; write the graph and the raw train/eval examples."""
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
@@ -44,7 +45,7 @@ def transform_output(tmp_path_factory) -> dict:
     raw_tfxio = tfxio.TFExampleBeamRecord(physical_format="tfrecord", schema=schema,
                                           raw_record_column_name=None)
     graph_dir = work / "transform_graph"
-    examples_dir = work / "transformed"
+    examples_dir = work / "examples"
     with beam.Pipeline() as p, tft_beam.Context(temp_dir=str(work / "tmp")):
         decoded = p | beam.Create(serialized) | raw_tfxio.BeamSource()
         transform_fn = (decoded, raw_tfxio.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(
@@ -53,18 +54,13 @@ def transform_output(tmp_path_factory) -> dict:
     # Raw metadata, as the Transform component writes it next to the graph.
     metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
                                str(graph_dir / tft.TFTransformOutput.RAW_METADATA_DIR))
-    # Transform phase with the written graph, as the Transform component materializes it.
-    tft_output = tft.TFTransformOutput(str(graph_dir))
-    parsed = tf.io.parse_example(tf.constant(serialized), tft_output.raw_feature_spec())
-    transformed = tft_output.transform_features_layer()(parsed)
-    coder = tft.coders.ExampleProtoCoder(tft_output.transformed_metadata.schema)
-    rows = [{k: v[i].numpy() for k, v in transformed.items()} for i in range(len(serialized))]
-    for split, part in (("train", rows[:40]), ("eval", rows[40:])):
+    # Raw examples per split, as ExampleGen writes them.
+    for split, part in (("train", serialized[:40]), ("eval", serialized[40:])):
         out = examples_dir / f"Split-{split}"
         out.mkdir(parents=True)
         with tf.io.TFRecordWriter(str(out / "data.tfrecord")) as writer:
-            for row in part:
-                writer.write(coder.encode(row))
+            for record in part:
+                writer.write(record)
     artifact = standard_artifacts.Examples()
     artifact.uri = str(examples_dir)
     artifact.split_names = '["train", "eval"]'

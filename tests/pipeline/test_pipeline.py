@@ -28,8 +28,9 @@ def test_component_graph(tmp_path):
     assert graph["ExampleValidator"] == ["ImportSchemaGen", "StatisticsGen"]
     assert graph["AnomaliesGate"] == ["ExampleValidator"]
     assert "AnomaliesGate" in graph["Transform"], "bad data must stop before Transform"
-    assert graph["Trainer"] == ["ImportSchemaGen", "Transform"]
+    assert graph["Trainer"] == ["ImportExampleGen", "ImportSchemaGen", "Transform"]
     assert graph["Evaluator"] == ["ImportExampleGen", "Trainer", "latest_blessed_model_resolver"]
+    assert graph["latest_blessed_model_resolver"] == ["Trainer"]
     assert graph["Pusher"] == ["Evaluator", "Trainer"]
 
 
