@@ -32,7 +32,7 @@ from tfx.proto import (
 )
 
 from models import features
-from pipeline import configs
+from pipeline import configs, evaluation_metrics
 from pipeline.components.anomalies_gate import AnomaliesGate
 from pipeline.components.atomic_pusher import AtomicPusher
 from pipeline.components.baseline_resolver import baseline_model_resolver
@@ -61,6 +61,9 @@ def eval_config(accuracy_lower_bound: float, accuracy_max_drop: float) -> tfma.E
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             signature_name=features.SIGNATURE_EXAMPLES,
+            # A plain SavedModel signature: without a type, TFMA revives the whole Keras
+            # model (several times) only to find out what kind of model it is.
+            model_type=tfma.TF_GENERIC,
             label_key=features.LABEL_KEY,
             prediction_key=features.OUTPUT_PROBABILITIES,
             preprocessing_function_names=[],
@@ -70,7 +73,7 @@ def eval_config(accuracy_lower_bound: float, accuracy_max_drop: float) -> tfma.E
             tfma.MetricConfig(class_name="ExampleCount"),
             # Gate on the overall slice only; per-class slices are reported, not gated.
             tfma.MetricConfig(
-                class_name="SparseCategoricalAccuracy",
+                class_name="SparseCategoricalAccuracy", module=evaluation_metrics.__name__,
                 per_slice_thresholds=[tfma.PerSliceMetricThreshold(
                     slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold)]),
         ])],
