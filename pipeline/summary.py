@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tensorflow_model_analysis as tfma
 from tfx.orchestration import metadata
@@ -26,16 +27,82 @@ class RunSummary:
     pushed: bool | None = None
     pushed_destination: str | None = None
     failed_checks: list[str] = field(default_factory=list)
+    # The run report's view of the same run (additive; the table above ignores them).
+    run_id: str | None = None
+    run_started: float | None = None  # seconds since the epoch (the run context's creation)
+    executions: list[ExecutionRecord] = field(default_factory=list)
+    artifact_records: dict[int, ArtifactRecord] = field(default_factory=dict)  # by MLMD id
+
+    def output(self, node: str, key: str) -> ArtifactRecord | None:
+        """The first artifact ``node`` published under output ``key`` in this run, if any."""
+        for execution in self.executions:
+            if execution.node == node and execution.outputs.get(key):
+                return self.artifact_records.get(execution.outputs[key][0])
+        return None
+
+
+@dataclass
+class ArtifactRecord:
+    """One MLMD artifact as the report needs it: where it is and what it says about itself."""
+
+    id: int
+    type: str
+    uri: str
+    properties: dict[str, Any] = field(default_factory=dict)  # properties + custom properties
+    created: float = 0.0  # seconds since the epoch
+
+
+@dataclass
+class ExecutionRecord:
+    """One component execution of the run, with its MLMD input/output artifact ids by key."""
+
+    id: int
+    node: str
+    type: str
+    state: str
+    started: float  # seconds since the epoch
+    seconds: float
+    inputs: dict[str, list[int]] = field(default_factory=dict)
+    outputs: dict[str, list[int]] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)  # e.g. the Trainer's custom_config
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A pipeline run as ML Metadata names it (the run context's name is the run id)."""
+
+    run_id: str
+    context_type: str
+    started: float  # seconds since the epoch
 
 
 _STATE_NAMES = {0: "UNKNOWN", 1: "NEW", 2: "RUNNING", 3: "COMPLETE", 4: "FAILED", 5: "CACHED",
                 6: "CANCELED"}
 
 
-def _latest_run_context(store):
+_RUN_CONTEXT_TYPES = ("pipeline_run", "run")
+# Event types that feed an execution (INPUT, INTERNAL_INPUT, DECLARED_INPUT) vs. come out of
+# it (OUTPUT, DECLARED_OUTPUT, INTERNAL_OUTPUT: a Resolver's resolved artifacts).
+_INPUT_EVENTS = {2, 3, 5}
+_OUTPUT_EVENTS = {1, 4, 6}
+
+
+def _run_contexts(store) -> list:
     # "pipeline_run": IR-based runners (Beam, Local); "run": AirflowDagRunner's launcher.
-    runs = store.get_contexts_by_type("pipeline_run") + store.get_contexts_by_type("run")
-    return max(runs, key=lambda c: c.create_time_since_epoch) if runs else None
+    runs = [c for t in _RUN_CONTEXT_TYPES for c in store.get_contexts_by_type(t)]
+    return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+
+
+def _latest_run_context(store):
+    runs = _run_contexts(store)
+    return runs[-1] if runs else None
+
+
+def list_runs(connection_config) -> list[RunRef]:
+    """Every run ML Metadata knows, oldest first."""
+    with metadata.Metadata(connection_config) as m:
+        return [RunRef(c.name, c.type, c.create_time_since_epoch / 1000.0)
+                for c in _run_contexts(m.store)]
 
 
 def overall_accuracy(evaluation_uri: str, model_name: str = "") -> float | None:
@@ -53,13 +120,27 @@ def overall_accuracy(evaluation_uri: str, model_name: str = "") -> float | None:
 
 def read_run(metadata_db: Path) -> RunSummary:
     """Summary of the latest pipeline run recorded in ``metadata_db``."""
+    return read_run_from(metadata.sqlite_metadata_connection_config(str(metadata_db)))
+
+
+def read_run_from(connection_config, run_id: str | None = None) -> RunSummary:
+    """Summary of run ``run_id`` (the latest if None) in any ML Metadata store (SQLite, MySQL).
+
+    Raises ``KeyError`` for an unknown ``run_id``; an empty store gives an empty summary.
+    """
     summary = RunSummary()
-    config = metadata.sqlite_metadata_connection_config(str(metadata_db))
-    with metadata.Metadata(config) as m:
+    with metadata.Metadata(connection_config) as m:
         store = m.store
-        run = _latest_run_context(store)
+        if run_id is None:
+            run = _latest_run_context(store)
+        else:
+            run = next((c for c in _run_contexts(store) if c.name == run_id), None)
+            if run is None:
+                raise KeyError(f"no pipeline run {run_id!r} in ML Metadata")
         if run is None:
             return summary
+        summary.run_id = run.name
+        summary.run_started = run.create_time_since_epoch / 1000.0
         node_names = {c.id: c.name.split(".", 1)[-1] for c in store.get_contexts_by_type("node")}
         executions = sorted(store.get_executions_by_context(run.id),
                             key=lambda e: e.create_time_since_epoch)
@@ -71,10 +152,11 @@ def read_run(metadata_db: Path) -> RunSummary:
             summary.components[node] = _STATE_NAMES.get(execution.last_known_state, "?")
             summary.durations[node] = (execution.last_update_time_since_epoch
                                        - execution.create_time_since_epoch) / 1000.0
-            events = [e for e in store.get_events_by_execution_ids([execution.id])
-                      if e.type == e.OUTPUT]
+            all_events = store.get_events_by_execution_ids([execution.id])
+            events = [e for e in all_events if e.type == e.OUTPUT]
             outputs = store.get_artifacts_by_id([e.artifact_id for e in events])
             summary.artifacts[node] = [a.uri for a in outputs]
+            _record_execution(store, summary, execution, node, all_events)
             for artifact in outputs:
                 props = artifact.custom_properties
                 if "blessed" in props:
@@ -86,6 +168,41 @@ def read_run(metadata_db: Path) -> RunSummary:
                 if Path(artifact.uri, "eval_config.json").exists():
                     _read_evaluation(artifact.uri, summary)
     return summary
+
+
+def _record_execution(store, summary: RunSummary, execution, node: str, events) -> None:
+    """Keep the execution and every artifact it read or wrote (for lineage and the report)."""
+    record = ExecutionRecord(
+        id=execution.id, node=node, type=str(execution.type),
+        state=_STATE_NAMES.get(execution.last_known_state, "?"),
+        started=execution.create_time_since_epoch / 1000.0,
+        seconds=(execution.last_update_time_since_epoch
+                 - execution.create_time_since_epoch) / 1000.0,
+        properties={k: _value(v) for k, v in execution.custom_properties.items()})
+    for event in events:
+        key = event.path.steps[0].key if event.path.steps else ""
+        side = (record.inputs if event.type in _INPUT_EVENTS
+                else record.outputs if event.type in _OUTPUT_EVENTS else None)
+        if side is not None:
+            side.setdefault(key, []).append(event.artifact_id)
+    missing = [e.artifact_id for e in events if e.artifact_id not in summary.artifact_records]
+    for artifact in store.get_artifacts_by_id(missing) if missing else []:
+        props = {k: _value(v) for k, v in artifact.properties.items()}
+        props.update({k: _value(v) for k, v in artifact.custom_properties.items()})
+        summary.artifact_records[artifact.id] = ArtifactRecord(
+            id=artifact.id, type=str(artifact.type), uri=artifact.uri, properties=props,
+            created=artifact.create_time_since_epoch / 1000.0)
+    summary.executions.append(record)
+
+
+def _value(value) -> Any:
+    """An MLMD property value as a plain Python value."""
+    kind = value.WhichOneof("value")
+    if kind == "struct_value":
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(value.struct_value)
+    return getattr(value, kind) if kind else None
 
 
 def _read_evaluation(uri: str, summary: RunSummary) -> None:

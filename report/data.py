@@ -1,0 +1,148 @@
+"""Data facts: split sizes, class balance and image statistics, each split against train.
+
+Class balance and image byte sizes come from StatisticsGen's ``FeatureStats.pb`` (what the
+pipeline itself validated); pixel statistics are computed here from a sample of the span's
+images, because StatisticsGen only sees the PNG bytes. Train is the baseline the other
+splits are compared with, as TFDV compares serving data with training data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from models import features
+from report.examples import read_split
+
+PIXEL_SAMPLE = 500  # images per split for pixel statistics (~0.3 s per split)
+PIXEL_BINS = 32
+
+
+@dataclass
+class SplitStats:
+    """What StatisticsGen recorded for one split."""
+
+    name: str
+    num_examples: int
+    class_counts: list[int]  # per class id, from the label histogram
+    label_missing: int
+    image_missing: int
+    image_avg_bytes: float  # mean PNG size
+    image_unique: int
+
+
+@dataclass
+class PixelStats:
+    """Pixel statistics of a sample of one split's images."""
+
+    name: str
+    sample_size: int
+    mean: list[float]  # per channel R, G, B, in [0, 255]
+    std: list[float]
+    histogram: list[list[float]]  # per channel, PIXEL_BINS densities summing to 1
+    brightness: float  # mean over all channels
+
+
+@dataclass
+class DataFacts:
+    span: int | None = None
+    splits: list[SplitStats] = field(default_factory=list)
+    pixels: list[PixelStats] = field(default_factory=list)
+
+    def split(self, name: str) -> SplitStats | None:
+        return next((s for s in self.splits if s.name == name), None)
+
+
+def class_counts_from_histogram(buckets: list[tuple[float, float, float]],
+                                num_classes: int = features.NUM_CLASSES) -> list[int]:
+    """Per-class counts from TFDV's standard label histogram.
+
+    TFDV has no categorical stats for an int feature without a schema, but its standard
+    histogram over [min, max] with 10 buckets puts each of the ids 0..9 in a bucket of its own
+    (widths of 0.9); counts are spread linearly inside a bucket, so they are rounded. A bucket
+    that holds several ids gives its count to the first (only when min/max are not 0/9).
+    """
+    counts = [0.0] * num_classes
+    for i, (low, high, count) in enumerate(buckets):
+        last = i == len(buckets) - 1
+        ids = [k for k in range(num_classes)
+               if low <= k < high or (last and k == high) or (low == high == k)]
+        if ids:
+            counts[ids[0]] += count
+    return [int(round(c)) for c in counts]
+
+
+def read_statistics(statistics_uri: str, split_names: list[str]) -> list[SplitStats]:
+    """One :class:`SplitStats` per split of a StatisticsGen artifact."""
+    import tensorflow_data_validation as tfdv
+
+    out = []
+    for split in split_names:
+        path = Path(statistics_uri, f"Split-{split}", "FeatureStats.pb")
+        dataset = tfdv.load_stats_binary(str(path)).datasets[0]
+        counts: list[int] = [0] * features.NUM_CLASSES
+        label_missing = image_missing = image_unique = 0
+        image_bytes = 0.0
+        for feature in dataset.features:
+            name = feature.path.step[0] if feature.path.step else feature.name
+            if name == features.LABEL_KEY:
+                stats = feature.num_stats
+                label_missing = int(stats.common_stats.num_missing)
+                standard = next((h for h in stats.histograms if h.type == h.STANDARD), None)
+                if standard is not None:
+                    counts = class_counts_from_histogram(
+                        [(b.low_value, b.high_value, b.sample_count) for b in standard.buckets])
+            elif name == features.IMAGE_KEY:
+                stats = feature.string_stats if feature.HasField("string_stats") else None
+                if stats is not None:
+                    image_missing = int(stats.common_stats.num_missing)
+                    image_bytes = float(stats.avg_length)
+                    image_unique = int(stats.unique)
+                elif feature.HasField("bytes_stats"):
+                    image_missing = int(feature.bytes_stats.common_stats.num_missing)
+                    image_bytes = float(feature.bytes_stats.avg_num_bytes)
+                    image_unique = int(feature.bytes_stats.unique)
+        out.append(SplitStats(split, int(dataset.num_examples), counts, label_missing,
+                              image_missing, image_bytes, image_unique))
+    return out
+
+
+def pixel_stats(examples_uri: str, split: str, sample: int = PIXEL_SAMPLE) -> PixelStats:
+    """Mean, spread and intensity histogram per channel of the first ``sample`` images."""
+    images, _ = read_split(examples_uri, split, limit=sample)
+    if not len(images):
+        raise ValueError(f"split {split!r} has no images")
+    flat = images.reshape(-1, 3).astype(np.float64)
+    hist = [np.histogram(flat[:, c], bins=PIXEL_BINS, range=(0, 256))[0] for c in range(3)]
+    return PixelStats(
+        name=split, sample_size=len(images),
+        mean=[float(v) for v in flat.mean(axis=0)], std=[float(v) for v in flat.std(axis=0)],
+        histogram=[(h / h.sum()).tolist() for h in hist], brightness=float(flat.mean()))
+
+
+def shares(counts: list[int]) -> list[float]:
+    total = sum(counts)
+    return [c / total if total else 0.0 for c in counts]
+
+
+def linf_distance(counts: list[int], baseline: list[int]) -> float:
+    """L-infinity distance of two class distributions: TFDV's drift/skew measure for
+    categorical features."""
+    pairs = zip(shares(counts), shares(baseline), strict=True)
+    return max((abs(a - b) for a, b in pairs), default=0.0)
+
+
+def js_distance(p: list[float], q: list[float]) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) of two histograms."""
+    pa, qa = np.asarray(p, float), np.asarray(q, float)
+    pa, qa = pa / pa.sum(), qa / qa.sum()
+    m = (pa + qa) / 2
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log2(a[mask] / b[mask])))
+
+    return math.sqrt(max(0.0, (kl(pa, m) + kl(qa, m)) / 2))
