@@ -107,10 +107,13 @@ def create_pipeline(
                                                       end_span_number=span))
     example_gen = ImportExampleGen(
         input_base=examples_root, input_config=input_config(), range_config=range_config)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if schema_path:
         schema_gen = ImportSchemaGen(schema_file=schema_path)
+        # With the curated schema, statistics follow its domains (the image is bytes).
+        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"],
+                                       schema=schema_gen.outputs["schema"])
     else:
+        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
         schema_gen = SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = ExampleValidator(
