@@ -24,7 +24,7 @@ def upstream(p):
 
 def test_component_graph(tmp_path):
     graph = upstream(build(tmp_path))
-    assert graph["StatisticsGen"] == ["ImportExampleGen"]
+    assert graph["StatisticsGen"] == ["ImportExampleGen", "ImportSchemaGen"]
     assert graph["ExampleValidator"] == ["ImportSchemaGen", "StatisticsGen"]
     assert graph["AnomaliesGate"] == ["ExampleValidator"]
     assert "AnomaliesGate" in graph["Transform"], "bad data must stop before Transform"
