@@ -11,6 +11,7 @@
     cifar10-rollout route                       run the canary router in the foreground
     cifar10-rollout sync                        rewrite the model config from the state
     cifar10-rollout drift [--shift inverted]    offline drift check of a CIFAR batch
+    cifar10-rollout drift-reference [VERSION]   build a version's drift-signal reference
 
 Exit codes: 0 ok, 1 the operation does not apply (message says why), 2 bad arguments,
 3 drift found (drift command).
@@ -33,6 +34,9 @@ from rollout.alerts import pending_retrain_request
 from rollout.manager import RolloutError, RolloutManager, available_versions
 from rollout.policy import PolicyError, load_policy
 from rollout.state import RolloutState, default_actor
+
+SHIFT_CHOICES = ("none", "brightness", "contrast", "blur", "noise", "jpeg", "grayscale",
+                 "inverted", "darkened", "unlike_cifar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,12 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     command("sync", help="rewrite the model config file from the rollout state")
     drift = command("drift", help="check a batch of CIFAR images for drift against "
                                          "the training statistics (alerts like the router)")
-    drift.add_argument("--batch", default=str(configs.SHARED_DATA_ROOT / configs.TEST_BATCH),
-                       help="CIFAR-10 batch file (default: the held-back test batch)")
-    drift.add_argument("--shift", choices=("none", "inverted", "darkened"), default="none",
-                       help="simulate shifted inputs")
+    drift.add_argument("--batch", help="CIFAR-10 batch file (default: the held-back test "
+                                       "batch of --data-root)")
+    drift.add_argument("--data-root", help=f"cifar-10-batches-py folder (default: "
+                                           f"${configs.DATA_ROOT_ENV}, then the shared subset)")
+    drift.add_argument("--shift", choices=SHIFT_CHOICES, default="none",
+                       help="simulate shifted inputs (rollout/shifts.py)")
     drift.add_argument("--training-stats", help="FeatureStats.pb (default: newest Transform "
                                                 "post_transform_stats under the output root)")
+    reference = command("drift-reference", help="run a version on the test split and save its "
+                                                "drift-signal reference (default: stable)")
+    reference.add_argument("version", type=int, nargs="?")
+    reference.add_argument("--data-root", help="cifar-10-batches-py folder (default: "
+                                               f"${configs.DATA_ROOT_ENV}, then the shared "
+                                               "subset)")
     return p
 
 
@@ -176,6 +188,7 @@ def _run_router(args: argparse.Namespace, manager: RolloutManager) -> int:
 def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
     """Offline drift check; exit 0 quiet, 3 drifted (an alert is recorded as well)."""
     from ingest import cifar10
+    from rollout import shifts
     from rollout.drift import DriftReferenceError
     from rollout.monitoring import drift_monitor_for
 
@@ -183,21 +196,46 @@ def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
         monitor = drift_monitor_for(manager, Path(args.training_stats)
                                     if args.training_stats else None,
                                     actor=args.actor or "cifar10-rollout drift")
-        images = cifar10.load_batch(Path(args.batch)).images
+        batch = Path(args.batch) if args.batch else (
+            cifar10.resolve_data_root(args.data_root, dict(os.environ)) / configs.TEST_BATCH)
+        images = cifar10.load_batch(batch).images
     except (DriftReferenceError, cifar10.CifarDataError) as e:
         raise RolloutError(str(e)) from e
-    images = images[:manager.policy.drift.window_images]
-    if args.shift == "inverted":
-        images = 255 - images
-    elif args.shift == "darkened":
-        images = images // 2
-    reading = monitor.add(images) or monitor.check()
+    images = shifts.apply(args.shift, images[:manager.policy.drift.window_images])
+    probabilities, version = None, None
+    if monitor.signals is not None and monitor.signals.version is not None:
+        from rollout.drift_reference import predict_saved_model
+
+        version = monitor.signals.version
+        probabilities = predict_saved_model(manager.model_dir / str(version), images)
+    reading = monitor.add(images, probabilities, version) or monitor.check()
     verdict = "DRIFT" if reading.drifted else "no drift"
-    print(f"{verdict}: JS distance {reading.distance:.3f} (threshold "
-          f"{manager.policy.drift.threshold}) over {reading.images} images of {args.batch}"
+    print(f"{verdict}: {reading.describe()} of {batch}"
           f"{'' if args.shift == 'none' else f' ({args.shift})'} vs "
-          f"{monitor.reference.source}")
+          f"{monitor.reference.source}"
+          f"{'' if version is None else f' and the drift reference of version {version}'}")
     return 3 if reading.drifted else 0
+
+
+def _drift_reference(args: argparse.Namespace, manager: RolloutManager) -> int:
+    """Build the drift-signal reference of a version (default: stable) from the test split."""
+    from ingest import cifar10
+    from rollout.drift_reference import build_for_version
+
+    version = args.version if args.version is not None else manager.state().stable
+    if version is None:
+        raise RolloutError("no stable version yet; name the version to build a reference for")
+    if version not in available_versions(manager.model_dir):
+        raise RolloutError(f"version {version} is not in {manager.model_dir}")
+    try:
+        root = cifar10.resolve_data_root(args.data_root, dict(os.environ))
+        images = cifar10.load_test(root).images
+    except cifar10.CifarDataError as e:
+        raise RolloutError(str(e)) from e
+    path = build_for_version(manager.paths, manager.model_dir, version, images,
+                             f"version {version} on {root / configs.TEST_BATCH}")
+    print(f"drift reference of version {version}: {path}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -262,6 +300,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_router(args, manager)
     elif cmd == "drift":
         return _check_drift(args, manager)
+    elif cmd == "drift-reference":
+        return _drift_reference(args, manager)
     elif cmd == "sync":
         print(format_status(manager, manager.sync_config()))
     return 0

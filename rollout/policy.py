@@ -47,6 +47,7 @@ class DriftPolicy:
     window_images: int
     min_images: int
     threshold: float
+    score_threshold: float
     check_every: int
     cooldown_seconds: float
     on_drift: str
@@ -132,6 +133,8 @@ def parse_policy(raw: Any) -> Policy:
                           f"got {policy.drift.on_drift!r}")
     if not 0.0 <= policy.drift.sample_rate <= 1.0:
         raise PolicyError("policy: drift.sample_rate must be within [0, 1]")
+    if policy.drift.min_images > policy.drift.window_images:
+        raise PolicyError("policy: drift.min_images must not exceed drift.window_images")
     if policy.analysis.window_seconds <= 0:
         raise PolicyError("policy: analysis.window_seconds must be positive")
     return policy

@@ -11,6 +11,12 @@ directly. A rollout left in progress by a crash is resumed instead of starting a
 ``--inject-faulty constant|error`` skips training and pushes a broken model as if it had
 passed offline evaluation, to show the automatic rollback.
 
+Drift that retrains: ``--if-retrain-requested`` claims the pending retrain request (filed by
+the router on a drift alert with ``on_drift: retrain``) exactly once, runs the loop, and
+marks the request done (promoted/deployed) or failed with the reason (pipeline failure, not
+blessed, rolled back, error; a canary left by an error is rolled back, so stable keeps
+serving). ``--watch`` does that every ``--poll-seconds``, for schedulers without Airflow.
+
 Anything after ``--`` goes to the pipeline runner (beam_runner.py), e.g. ``-- --beam-mode
 multi_processing``. Exit codes: 0 promoted / deployed / nothing to do, 3 rolled back,
 1 pipeline or serving failure, 2 bad input data or arguments.
@@ -20,17 +26,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pipeline import configs  # noqa: E402
-from rollout import alerts, analysis  # noqa: E402
+from rollout import analysis, retrain_requests  # noqa: E402
 from rollout.manager import RolloutError, RolloutManager  # noqa: E402
 from rollout.policy import PolicyError, load_policy  # noqa: E402
 from rollout.synthetic_models import BEHAVIOURS  # noqa: E402
@@ -56,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="roll out the newest version on disk instead of training one")
     p.add_argument("--if-retrain-requested", action="store_true",
                    help="run only when drift monitoring recorded a retrain request")
+    p.add_argument("--watch", action="store_true",
+                   help="keep running: act on each retrain request as it arrives")
+    p.add_argument("--poll-seconds", type=float, default=30.0,
+                   help="--watch: how often to look for a retrain request")
+    p.add_argument("--max-runs", type=int,
+                   help="--watch: stop after this many retrain requests")
+    p.add_argument("--watch-seconds", type=float,
+                   help="--watch: stop after this long (default: until SIGINT/SIGTERM)")
     p.add_argument("--server", help="REST URL of a running model server (else in-process)")
     p.add_argument("--router", help="REST URL of a running canary router (else in-process)")
     p.add_argument("--no-load", action="store_true", help="no built-in load generator")
@@ -63,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-timeout", type=float, default=600.0,
                    help="give up watching after this many seconds")
     return p
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one release ended: exit code, what happened, and why."""
+
+    code: int
+    status: str  # deployed | promoted | rolled_back | nothing | failed | unfinished
+    reason: str
+
+    @property
+    def new_model_serving(self) -> bool:
+        return self.status in ("deployed", "promoted")
 
 
 def say(message: str) -> None:
@@ -136,19 +167,27 @@ def _start_serving(stack: ExitStack, manager: RolloutManager) -> tuple[str, str]
     return server.rest_url, router.rest_url
 
 
-def _start_load(stack: ExitStack, router_url: str, rate: float):
+def data_root(args: argparse.Namespace) -> Path:
+    """--data-root, else $CIFAR10_DATA_ROOT, else the pipeline's default (one rule for the
+    pipeline, the load generator and the drift reference)."""
+    from ingest import cifar10
+
+    return cifar10.resolve_data_root(args.data_root, dict(os.environ))
+
+
+def _start_load(stack: ExitStack, router_url: str, rate: float, root: Path):
     from ingest import cifar10
     from rollout.loadgen import LoadGenerator
 
-    data_root = configs.SHARED_DATA_ROOT
-    test = cifar10.load_batch(Path(data_root) / configs.TEST_BATCH)
+    test = cifar10.load_test(root)
     load = LoadGenerator(router_url, test.images, test.labels, rate_per_second=rate)
     stack.callback(load.stop)
     say(f"load generator: {rate:.0f} req/s of CIFAR-10 test images through the router")
     return load.start()
 
 
-def roll_out(args: argparse.Namespace, manager: RolloutManager, version: int | None) -> int:
+def roll_out(args: argparse.Namespace, manager: RolloutManager,
+             version: int | None) -> Outcome:
     """Canary ``version`` (or resume the rollout in progress) until promote or rollback."""
     from rollout.serving_client import wait_until_available, warm_up
     from rollout.watch import CanaryWatch, describe, http_metrics
@@ -173,14 +212,16 @@ def roll_out(args: argparse.Namespace, manager: RolloutManager, version: int | N
         if not wait_until_available(server_url, canary, timeout=120):
             manager.rollback(actor=ACTOR, reason=f"version {canary} did not load")
             say(f"ROLLED BACK: version {canary} never became AVAILABLE")
-            return EXIT_ROLLED_BACK
+            return Outcome(EXIT_ROLLED_BACK, "rolled_back",
+                           f"version {canary} never became AVAILABLE")
         warm_up(server_url, canary)
         if manager.state().weight == 0:
             manager.step(actor=ACTOR, reason=f"version {canary} AVAILABLE; first weight step")
         say(f"canary {canary} takes {manager.state().weight}% of traffic "
             f"(steps {list(manager.policy.weight_steps)}, window "
             f"{manager.policy.analysis.window_seconds:.0f}s)")
-        load = None if args.no_load else _start_load(stack, router_url, args.load_rate)
+        load = (None if args.no_load
+                else _start_load(stack, router_url, args.load_rate, data_root(args)))
         watch = CanaryWatch(manager, http_metrics(router_url), actor="canary-analysis",
                             say=lambda line: say(line))
         deadline = time.monotonic() + args.load_timeout
@@ -200,26 +241,39 @@ def roll_out(args: argparse.Namespace, manager: RolloutManager, version: int | N
     state = manager.state()
     if final == analysis.PROMOTE:
         say(f"PROMOTED: version {state.stable} is stable (retired: {state.retired})")
-        return 0
+        return Outcome(0, "promoted", f"version {state.stable} promoted to stable")
     if final == analysis.ROLLBACK:
         say(f"ROLLED BACK: version {canary} retired; stable {state.stable} keeps serving")
-        return EXIT_ROLLED_BACK
+        reason = manager.history()[-1].get("reason", "") if manager.history() else ""
+        return Outcome(EXIT_ROLLED_BACK, "rolled_back",
+                       f"canary {canary} rolled back: {reason}".rstrip(": "))
     say(f"no decision yet (rollout of {state.canary} at {state.weight}% left in progress)")
-    return 1
+    return Outcome(1, "unfinished", f"no verdict on canary {state.canary} within "
+                                    f"{args.load_timeout:.0f}s")
 
 
-def run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
-    policy = load_policy(args.policy)
-    if args.window:
-        policy = policy.with_window(args.window)
-    manager = RolloutManager(args.output_root, policy)
-    if args.if_retrain_requested:
-        request = alerts.pending_retrain_request(manager.paths)
-        if request is None:
-            say("no retrain request pending; nothing to do")
-            return 0
-        say(f"retrain requested: {request['reason']}")
-        alerts.consume_retrain_request(manager.paths)
+def build_drift_reference(args: argparse.Namespace, manager: RolloutManager,
+                          version: int) -> None:
+    """The drift-signal reference of ``version`` (test split through the new model), so the
+    router can compare served outputs with it. Best-effort: monitoring, not the release,
+    depends on it."""
+    from ingest import cifar10
+    from rollout.drift_reference import build_for_version
+
+    try:
+        root = data_root(args)
+        test = cifar10.load_test(root)
+        path = build_for_version(manager.paths, manager.model_dir, version, test.images,
+                                 f"version {version} on {root / configs.TEST_BATCH}")
+        say(f"drift reference of version {version}: {path}")
+    except Exception as e:  # noqa: BLE001 - logged; drift falls back to the pixel histogram
+        say(f"warning: no drift reference for version {version}: {e}")
+
+
+def release(args: argparse.Namespace, pipeline_args: list[str],
+            manager: RolloutManager) -> Outcome:
+    """One pass of the loop: resume a rollout, or train (or inject) a version and roll it
+    out."""
     state = manager.state()
     version: int | None = None
     if state.canary is not None:
@@ -234,18 +288,138 @@ def run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
     else:
         code, version = train_and_push(args, pipeline_args)
         if code != 0:
-            return code
+            return Outcome(code, "failed", f"pipeline failed (exit {code}); see its log")
+        if version is not None:
+            build_drift_reference(args, manager, version)
     if state.canary is None:
         if version is None:
-            return 0
+            return Outcome(0, "nothing", "no new model to roll out (not blessed, or "
+                                         "identical to a served version)")
         if state.stable is None:
             manager.init(version, actor=ACTOR, reason="first deployment (nothing to compare)")
             say(f"DEPLOYED: version {version} is the first stable version")
-            return 0
+            return Outcome(0, "deployed", f"version {version} deployed as the first stable")
         if version == state.stable:
             say(f"version {version} is already stable: nothing to roll out")
-            return 0
+            return Outcome(0, "nothing", f"version {version} is already stable")
     return roll_out(args, manager, version)
+
+
+def run_requested(args: argparse.Namespace, pipeline_args: list[str],
+                  manager: RolloutManager) -> Outcome | None:
+    """Claim the pending retrain request, run the loop, record the outcome; None when no
+    request was pending (or another scheduler claimed it first)."""
+    paths = manager.paths
+    owner = f"{ACTOR} pid {os.getpid()}@{socket.gethostname()}"
+    for dead in retrain_requests.recover_dead_claims(paths, ACTOR):
+        say(f"retrain request {dead['id'][:8]} marked failed: {dead['outcome_reason']}")
+    if manager.state().canary is not None:
+        say(f"a rollout of version {manager.state().canary} is in progress; a retrain "
+            "request waits until it ends")
+        return None
+    claimed = retrain_requests.claim(paths, owner)
+    if claimed is None:
+        return None
+    say(f"retrain request {claimed.id[:8]} claimed: {claimed.request.get('reason', '')}")
+    stable = manager.state().stable
+    try:
+        outcome = release(args, pipeline_args, manager)
+    except BaseException as e:
+        reason = f"{type(e).__name__}: {e}"
+        state = manager.state()
+        if state.canary is not None:  # a retrain that failed must leave stable serving
+            manager.rollback(actor=ACTOR, reason=f"retrain failed: {reason}")
+        retrain_requests.finish(paths, claimed, retrain_requests.FAILED, reason, ACTOR)
+        say(f"retrain request {claimed.id[:8]} FAILED: {reason}; stable {stable} serves")
+        raise
+    status = retrain_requests.DONE if outcome.new_model_serving else retrain_requests.FAILED
+    retrain_requests.finish(paths, claimed, status, outcome.reason, ACTOR,
+                            outcome=outcome.status, exit_code=outcome.code,
+                            stable=manager.state().stable)
+    say(f"retrain request {claimed.id[:8]} {status.upper()}: {outcome.reason}")
+    return outcome
+
+
+def watch(args: argparse.Namespace, pipeline_args: list[str],
+          manager: RolloutManager) -> int:
+    """Poll for retrain requests and act on each; exit 0 unless the last run failed."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, lambda *_: stop.set())
+        except ValueError:  # not the main thread (tests): no signal handling needed
+            break
+    deadline = None if args.watch_seconds is None else time.monotonic() + args.watch_seconds
+    say(f"watching {manager.paths.root} for retrain requests every {args.poll_seconds:g}s")
+    runs, code = 0, 0
+    while not stop.is_set():
+        try:
+            outcome = run_requested(args, pipeline_args, manager)
+        except Exception as e:  # noqa: BLE001 - recorded on the request; keep watching
+            say(f"retrain run failed: {type(e).__name__}: {e}")
+            outcome = Outcome(1, "failed", str(e))
+        if outcome is not None:
+            runs, code = runs + 1, outcome.code
+            if args.max_runs is not None and runs >= args.max_runs:
+                break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        stop.wait(args.poll_seconds)
+    say(f"watch ended after {runs} retrain run(s)")
+    return code
+
+
+def run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+    policy = load_policy(args.policy)
+    if args.window:
+        policy = policy.with_window(args.window)
+    manager = RolloutManager(args.output_root, policy)
+    if args.watch:
+        return watch(args, pipeline_args, manager)
+    if args.if_retrain_requested:
+        outcome = run_requested(args, pipeline_args, manager)
+        if outcome is None:
+            say("no retrain request pending; nothing to do")
+            return 0
+        return outcome.code
+    return release(args, pipeline_args, manager).code
+
+
+# --- for schedulers (airflow_dags/cifar10_release_dag.py) -----------------------------
+RELEASE_ARGS_ENV = "CIFAR10_RELEASE_ARGS"  # extra cifar10-release flags, e.g. --server/--router
+
+
+def scheduled_argv(env: dict[str, str] | None = None) -> list[str]:
+    """``cifar10-release --if-retrain-requested`` flags from the environment: the output and
+    data roots (the pipeline's variables) plus ``$CIFAR10_RELEASE_ARGS``."""
+    import shlex
+
+    env = dict(os.environ if env is None else env)
+    argv = ["--if-retrain-requested"]
+    if env.get(configs.OUTPUT_ROOT_ENV):
+        argv += ["--output-root", env[configs.OUTPUT_ROOT_ENV]]
+    if env.get(configs.DATA_ROOT_ENV):
+        argv += ["--data-root", env[configs.DATA_ROOT_ENV]]
+    return argv + shlex.split(env.get(RELEASE_ARGS_ENV, ""))
+
+
+def retrain_request_pending(output_root: Path | str | None = None) -> bool:
+    """True when a retrain request waits (cheap: one stat; for sensors)."""
+    from rollout.state import StatePaths
+
+    root = output_root or os.environ.get(configs.OUTPUT_ROOT_ENV) or configs.DEFAULT_OUTPUT_ROOT
+    return StatePaths.for_output_root(root).retrain_request.exists()
+
+
+def run_scheduled(env: dict[str, str] | None = None) -> int:
+    """Run one scheduled release; raises when it did not end with the new model serving
+    (rolled back, not blessed, failed), so the scheduler shows the run as failed."""
+    argv = scheduled_argv(env)
+    code = main(argv)
+    if code != 0:
+        raise RuntimeError(f"cifar10-release {' '.join(argv)} exited {code}; the retrain "
+                           "request's outcome is in the rollout history")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.server and not args.router:
             parser.error("--server needs --router (the metrics come from the router)")
+        if args.poll_seconds <= 0 or (args.max_runs is not None and args.max_runs < 1):
+            parser.error("--poll-seconds must be positive and --max-runs at least 1")
     except SystemExit as e:
         return int(e.code or 0)
     started = time.monotonic()

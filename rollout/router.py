@@ -33,6 +33,7 @@ from aiohttp import web
 from pipeline import configs
 from rollout import payloads
 from rollout.drift import DriftMonitor
+from rollout.drift_payloads import probabilities_from_grpc, probabilities_from_rest
 from rollout.policy import Policy, load_policy
 from rollout.router_metrics import RouterMetrics
 from rollout.routing import Split, StateWatcher, choose_label
@@ -157,15 +158,19 @@ class Router:
             return configs.STABLE_LABEL
         return choose_label(split.weight, client_key, self._random.random)
 
-    def _sample_drift(self, extract) -> None:
-        """Feed a sampled request's images to the drift monitor (never fails the request)."""
+    def _sample_drift(self, extract, probabilities=None, version: int | None = None) -> None:
+        """Feed a sampled request's images (and the probabilities the model served for them,
+        with the serving version) to the drift monitor (never fails the request)."""
         monitor = self.drift_monitor
         if monitor is None or self._random.random() >= monitor.policy.sample_rate:
             return
         try:
             images = extract()
             if images is not None and len(images):
-                monitor.add(images)
+                served = probabilities() if probabilities is not None else None
+                if served is not None and len(served) != len(images):
+                    served = None
+                monitor.add(images, served, version)
                 self.metrics.drift_sampled.labels(self.model_name).inc(len(images))
                 if monitor.last is not None:
                     self.metrics.drift.labels(self.model_name).set(monitor.last.distance)
@@ -208,8 +213,6 @@ class Router:
             label = self._choose(split, request.headers.get(configs.CLIENT_KEY_HEADER))
             version = split.version_of(label)
             path = f"/v1/models/{self.model_name}/labels/{label}{match['verb']}"
-        if match["verb"] == ":predict":
-            self._sample_drift(lambda: payloads.images_from_rest(json.loads(body)))
         started = time.perf_counter()
         response = await self._forward(request, path, body)
         classes: list[int] = []
@@ -219,6 +222,11 @@ class Router:
                 classes = payloads.classes_from_rest(json.loads(response.body))
             except (ValueError, TypeError, KeyError):
                 classes = []
+        if match["verb"] == ":predict":
+            self._sample_drift(
+                lambda: payloads.images_from_rest(json.loads(body)),
+                (lambda: probabilities_from_rest(json.loads(response.body))) if ok else None,
+                version)
         self.metrics.observe(self.model_name, version, label, time.perf_counter() - started,
                              ok, str(response.status), classes)
         response.headers[SERVED_LABEL_HEADER] = label
@@ -284,8 +292,6 @@ class _GrpcProxy(grpc.GenericRpcHandler):
             label = router._choose(split, key)
             version = split.version_of(label)
             spec.version_label = label
-        if ours:
-            router._sample_drift(lambda: payloads.images_from_grpc(request))
         started = time.perf_counter()
         stub = router._channel.unary_unary(
             PREDICT_METHOD, request_serializer=predict_pb2.PredictRequest.SerializeToString,
@@ -304,6 +310,8 @@ class _GrpcProxy(grpc.GenericRpcHandler):
             router.metrics.observe(router.model_name, version, label,
                                    time.perf_counter() - started, True, "OK",
                                    payloads.classes_from_grpc(response))
+            router._sample_drift(lambda: payloads.images_from_grpc(request),
+                                 lambda: probabilities_from_grpc(response), version)
             await context.send_initial_metadata(((SERVED_LABEL_HEADER, label),))
         return response
 

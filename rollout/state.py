@@ -23,6 +23,7 @@ STATE_FILE = "state.json"
 HISTORY_FILE = "history.jsonl"
 ALERTS_FILE = "alerts.jsonl"
 RETRAIN_REQUEST_FILE = "retrain_request.json"
+DRIFT_DIR = "drift"
 
 
 @dataclass
@@ -72,6 +73,10 @@ class StatePaths:
     @property
     def retrain_request(self) -> Path:
         return self.root / RETRAIN_REQUEST_FILE
+
+    def drift_reference(self, version: int) -> Path:
+        """Drift-signal reference of one model version (rollout/drift_reference.py)."""
+        return self.root / DRIFT_DIR / f"reference-{version}.json"
 
 
 def read_state(path: Path) -> RolloutState:
