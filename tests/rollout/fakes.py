@@ -46,7 +46,9 @@ class FakeModelServer:
             return web.json_response({"error": "boom"}, status=500)
         version = int(match["version"] or self.versions.get(label, 0))
         n = len(json.loads(await request.read()).get("instances", [1]))
-        return web.json_response({"predictions": [{"class_ids": version % 10}] * n})
+        one_hot = [float(c == version % 10) for c in range(10)]
+        return web.json_response(
+            {"predictions": [{"class_ids": version % 10, "probabilities": one_hot}] * n})
 
     # gRPC ---------------------------------------------------------------------------------
     def _predict(self, request, context):

@@ -4,12 +4,14 @@ rolls a faulty model back in front of the pipeline-made stable model (slow)."""
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 
 import pytest
 import yaml
 
 from pipeline import configs
-from rollout import alerts, release
+from rollout import alerts, release, retrain_requests
 from rollout.manager import RolloutManager
 from rollout.policy import load_policy
 from rollout.state import StatePaths
@@ -85,3 +87,177 @@ def test_a_faulty_release_is_rolled_back_while_the_real_model_keeps_serving(
     assert "collapsed predictions: 100% are one class" in rollback["reason"]
     assert rollback["metrics"]["canary"]["predicted_classes"] == {
         "0": rollback["metrics"]["canary"]["requests"]}
+
+
+# --- drift that retrains: requests claimed once, outcomes recorded --------------------------
+def file_request(output_root, i: int = 0) -> StatePaths:
+    paths = StatePaths.for_output_root(output_root)
+    assert retrain_requests.file_request(
+        paths, {"id": f"req-{i}", "reason": "input drift: test"}, "router")
+    return paths
+
+
+@pytest.fixture
+def no_drift_reference(monkeypatch) -> list:
+    built = []
+    monkeypatch.setattr(release, "build_drift_reference",
+                        lambda args, manager, version: built.append(version))
+    return built
+
+
+def test_a_retrain_request_is_claimed_run_and_marked_done(output_root, monkeypatch,
+                                                          no_drift_reference):
+    calls = stub_pipeline(monkeypatch, (0, 2))
+    paths = file_request(output_root)
+    assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 0
+    assert len(calls) == 1 and no_drift_reference == [2]
+    [outcome] = retrain_requests.outcomes(paths)
+    assert (outcome["id"], outcome["status"], outcome["outcome"]) == ("req-0", "done",
+                                                                      "deployed")
+    assert retrain_requests.pending(paths) is None and retrain_requests.running(paths) == []
+    # consumed: a second run finds nothing and does not train again
+    assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 0
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("result, code, reason", [
+    ((1, None), 1, "pipeline failed (exit 1)"),
+    ((0, None), 0, "no new model to roll out"),
+])
+def test_a_retrain_that_ships_nothing_is_marked_failed_and_stable_serves(
+        output_root, monkeypatch, no_drift_reference, result, code, reason):
+    stub_pipeline(monkeypatch, result)
+    RolloutManager(output_root).init(1)
+    paths = file_request(output_root)
+    assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == code
+    [outcome] = retrain_requests.outcomes(paths)
+    assert outcome["status"] == "failed" and reason in outcome["outcome_reason"]
+    state = RolloutManager(output_root).state()
+    assert (state.stable, state.canary) == (1, None)
+    assert RolloutManager(output_root).history()[-1]["action"] == "retrain_failed"
+
+
+def test_a_rolled_back_canary_fails_the_request_with_the_analysis_reason(
+        output_root, monkeypatch, no_drift_reference):
+    stub_pipeline(monkeypatch, (0, 2))
+    manager = RolloutManager(output_root)
+    manager.init(1)
+
+    def roll_out(args, manager, version):
+        manager.start(version)
+        manager.rollback(actor="canary-analysis", reason="collapsed predictions")
+        return release.Outcome(release.EXIT_ROLLED_BACK, "rolled_back",
+                               f"canary {version} rolled back: collapsed predictions")
+
+    monkeypatch.setattr(release, "roll_out", roll_out)
+    paths = file_request(output_root)
+    assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 3
+    [outcome] = retrain_requests.outcomes(paths)
+    assert outcome["status"] == "failed" and "collapsed predictions" in outcome["outcome_reason"]
+    assert manager.state().stable == 1
+
+
+def test_an_error_mid_canary_rolls_back_and_fails_the_request(output_root, monkeypatch,
+                                                              no_drift_reference):
+    stub_pipeline(monkeypatch, (0, 2))
+    manager = RolloutManager(output_root)
+    manager.init(1)
+
+    def roll_out(args, manager, version):
+        manager.start(version)
+        raise ConnectionError("model server went away")
+
+    monkeypatch.setattr(release, "roll_out", roll_out)
+    paths = file_request(output_root)
+    with pytest.raises(ConnectionError):
+        release.main(["--output-root", str(output_root), "--if-retrain-requested"])
+    state = manager.state()
+    assert (state.stable, state.canary) == (1, None) and 2 in state.retired
+    [outcome] = retrain_requests.outcomes(paths)
+    assert outcome["status"] == "failed"
+    assert outcome["outcome_reason"] == "ConnectionError: model server went away"
+
+
+def test_watch_acts_on_a_request_filed_while_it_runs(output_root, monkeypatch,
+                                                     no_drift_reference):
+    calls = stub_pipeline(monkeypatch, (0, 2))
+    codes = []
+    watcher = threading.Thread(target=lambda: codes.append(release.main([
+        "--output-root", str(output_root), "--watch", "--poll-seconds", "0.05",
+        "--max-runs", "1", "--watch-seconds", "30"])))
+    watcher.start()
+    time.sleep(0.3)
+    assert calls == [] and watcher.is_alive()  # nothing requested yet: it waits
+    paths = file_request(output_root)
+    watcher.join(timeout=30)
+    assert not watcher.is_alive() and codes == [0] and len(calls) == 1
+    assert [o["status"] for o in retrain_requests.outcomes(paths)] == ["done"]
+
+
+def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch,
+                                                      no_drift_reference):
+    calls = []
+    gate = threading.Event()
+
+    def slow_pipeline(args, pipeline_args):
+        calls.append(threading.current_thread().name)
+        gate.wait(5)  # both watchers are polling while this one trains
+        return 0, None
+
+    monkeypatch.setattr(release, "train_and_push", slow_pipeline)
+    RolloutManager(output_root).init(1)
+    paths = file_request(output_root)
+    argv = ["--output-root", str(output_root), "--watch", "--poll-seconds", "0.01",
+            "--watch-seconds", "1.5"]
+    watchers = [threading.Thread(target=release.main, args=(argv,), name=f"w{i}")
+                for i in range(2)]
+    for w in watchers:
+        w.start()
+    time.sleep(0.5)
+    gate.set()
+    for w in watchers:
+        w.join(timeout=30)
+    assert len(calls) == 1
+    assert [o["id"] for o in retrain_requests.outcomes(paths)] == ["req-0"]
+
+
+def test_the_load_generator_reads_images_from_data_root(output_root, tmp_path, monkeypatch):
+    """Regression: the load generator's images came from the hard-coded shared folder."""
+    import numpy as np
+
+    from ingest import cifar10
+    from rollout import loadgen, serving_client, watch
+    from tests.cifar_fixtures import write_cifar_layout
+
+    root = write_cifar_layout(tmp_path / "my-data", per_batch=4, n_test=7, seed=3)
+    sent = []
+
+    class FakeLoad:
+        def __init__(self, url, images, labels, rate_per_second):
+            sent.append(images)
+
+        def start(self):
+            return self
+
+        def stop(self):
+            return loadgen.ClientView()
+
+    class NoWindows:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run_window(self):
+            return None
+
+    monkeypatch.setattr(loadgen, "LoadGenerator", FakeLoad)
+    monkeypatch.setattr(serving_client, "wait_until_available", lambda *a, **k: True)
+    monkeypatch.setattr(serving_client, "warm_up", lambda *a, **k: None)
+    monkeypatch.setattr(watch, "CanaryWatch", NoWindows)
+    manager = RolloutManager(output_root)
+    manager.init(1)
+    args = release.build_parser().parse_args([
+        "--output-root", str(output_root), "--data-root", str(root),
+        "--server", "http://127.0.0.1:1", "--router", "http://127.0.0.1:2"])
+    release.roll_out(args, manager, 2)
+    [images] = sent
+    assert np.array_equal(images, cifar10.load_test(root).images)
