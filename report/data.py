@@ -31,7 +31,8 @@ class SplitStats:
     label_missing: int
     image_missing: int
     image_avg_bytes: float  # mean PNG size
-    image_unique: int
+    image_unique: int | None  # None: not computed (bytes stats of an image_domain)
+    other_labels: int = 0  # labels outside 0..9 (what ExampleValidator flags)
 
 
 @dataclass
@@ -83,31 +84,58 @@ def read_statistics(statistics_uri: str, split_names: list[str]) -> list[SplitSt
     for split in split_names:
         path = Path(statistics_uri, f"Split-{split}", "FeatureStats.pb")
         dataset = tfdv.load_stats_binary(str(path)).datasets[0]
-        counts: list[int] = [0] * features.NUM_CLASSES
-        label_missing = image_missing = image_unique = 0
-        image_bytes = 0.0
+        stats = SplitStats(split, int(dataset.num_examples), [0] * features.NUM_CLASSES,
+                           0, 0, 0.0, 0)
         for feature in dataset.features:
             name = feature.path.step[0] if feature.path.step else feature.name
             if name == features.LABEL_KEY:
-                stats = feature.num_stats
-                label_missing = int(stats.common_stats.num_missing)
-                standard = next((h for h in stats.histograms if h.type == h.STANDARD), None)
-                if standard is not None:
-                    counts = class_counts_from_histogram(
-                        [(b.low_value, b.high_value, b.sample_count) for b in standard.buckets])
+                _read_label(feature, stats)
             elif name == features.IMAGE_KEY:
-                stats = feature.string_stats if feature.HasField("string_stats") else None
-                if stats is not None:
-                    image_missing = int(stats.common_stats.num_missing)
-                    image_bytes = float(stats.avg_length)
-                    image_unique = int(stats.unique)
-                elif feature.HasField("bytes_stats"):
-                    image_missing = int(feature.bytes_stats.common_stats.num_missing)
-                    image_bytes = float(feature.bytes_stats.avg_num_bytes)
-                    image_unique = int(feature.bytes_stats.unique)
-        out.append(SplitStats(split, int(dataset.num_examples), counts, label_missing,
-                              image_missing, image_bytes, image_unique))
+                _read_image(feature, stats)
+        out.append(stats)
     return out
+
+
+def _read_label(feature, stats: SplitStats) -> None:
+    """Class counts: exact top values when the schema marks the label categorical (string
+    stats), else the numeric histogram."""
+    kind = feature.WhichOneof("stats")
+    if kind == "string_stats":
+        s = feature.string_stats
+        stats.label_missing = int(s.common_stats.num_missing)
+        for top in s.top_values:
+            try:
+                label = int(top.value)
+            except ValueError:
+                label = -1
+            if 0 <= label < features.NUM_CLASSES:
+                stats.class_counts[label] = int(round(top.frequency))
+            else:
+                stats.other_labels += int(round(top.frequency))
+    elif kind == "num_stats":
+        s = feature.num_stats
+        stats.label_missing = int(s.common_stats.num_missing)
+        standard = next((h for h in s.histograms if h.type == h.STANDARD), None)
+        if standard is not None:
+            stats.class_counts = class_counts_from_histogram(
+                [(b.low_value, b.high_value, b.sample_count) for b in standard.buckets])
+        stats.other_labels = max(0, int(s.common_stats.num_non_missing)
+                                 - sum(stats.class_counts))
+
+
+def _read_image(feature, stats: SplitStats) -> None:
+    """PNG sizes: bytes stats with an image_domain schema, string stats without one."""
+    kind = feature.WhichOneof("stats")
+    if kind == "bytes_stats":
+        s = feature.bytes_stats
+        stats.image_missing = int(s.common_stats.num_missing)
+        stats.image_avg_bytes = float(s.avg_num_bytes)
+        stats.image_unique = int(s.unique) or None
+    elif kind == "string_stats":
+        s = feature.string_stats
+        stats.image_missing = int(s.common_stats.num_missing)
+        stats.image_avg_bytes = float(s.avg_length)
+        stats.image_unique = int(s.unique)
 
 
 def pixel_stats(examples_uri: str, split: str, sample: int = PIXEL_SAMPLE) -> PixelStats:

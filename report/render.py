@@ -98,12 +98,14 @@ def data_section(facts: RunFacts) -> str:
         for s in d.splits:
             drift = fmt(data.linf_distance(s.class_counts, train.class_counts), 3) \
                 if train and s is not train else "baseline"
-            rows.append((s.name, s.num_examples, s.label_missing, s.image_missing,
-                         f"{s.image_avg_bytes:.0f}", s.image_unique, drift))
+            rows.append((s.name, s.num_examples, s.label_missing, s.other_labels,
+                         s.image_missing, f"{s.image_avg_bytes:.0f}",
+                         "n/a" if s.image_unique is None else s.image_unique, drift))
         parts.append("<h3>Split sizes and image statistics (StatisticsGen)</h3>")
-        parts.append(table(["split", "examples", "label missing", "image missing",
-                            "mean PNG bytes", "unique images", "class balance L-inf vs train"],
-                           rows, numeric=[1, 2, 3, 4, 5, 6]))
+        parts.append(table(["split", "examples", "label missing", "label not 0-9",
+                            "image missing", "mean PNG bytes", "unique images",
+                            "class balance L-inf vs train"], rows,
+                           numeric=[1, 2, 3, 4, 5, 6, 7]))
         parts.append(figure(plots.class_balance({s.name: data.shares(s.class_counts)
                                                  for s in d.splits}),
                             "class balance per split"))
