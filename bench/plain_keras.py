@@ -26,7 +26,7 @@ def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: s
     import tf_keras as keras
 
     from ingest import cifar10, spans
-    from models.model import build_model
+    from models.model import HISTORY_FILE, EpochHistory, build_model
 
     t0 = time.monotonic()
     train_all = cifar10.load_train(data_root)
@@ -39,17 +39,19 @@ def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: s
     keras.utils.set_random_seed(configs.TRAIN_SEED)
     scale = lambda b: b.images.astype("float32") / 255.0  # noqa: E731
     model = build_model(configs.LEARNING_RATE, configs.DROPOUT_RATE)
+    history = EpochHistory(os.path.join(export_dir + "-history", HISTORY_FILE))
     model.fit(
         tf.data.Dataset.from_tensor_slices((scale(train), train.labels))
         .shuffle(len(train), seed=configs.TRAIN_SEED).batch(batch_size),
         validation_data=(scale(evaluation), evaluation.labels), batch_size=batch_size,
         epochs=epochs, verbose=2,
-        callbacks=[keras.callbacks.EarlyStopping(
+        callbacks=[history, keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=configs.EARLY_STOPPING_PATIENCE,
             restore_best_weights=True)])
     _, accuracy = model.evaluate(scale(test), test.labels, batch_size=batch_size, verbose=0)
     model.save(export_dir, save_format="tf")
-    return {"seconds": time.monotonic() - t0, "accuracy": float(accuracy)}
+    return {"seconds": time.monotonic() - t0, "accuracy": float(accuracy),
+            "epoch_seconds": [e["seconds"] for e in history.epochs]}
 
 
 def main(argv: list[str] | None = None) -> int:
