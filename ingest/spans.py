@@ -1,6 +1,7 @@
 """Turn CIFAR-10 batches into TFRecord input spans for ImportExampleGen.
 
-Layout: ``<examples_root>/span-N/{train,eval,test}/data.tfrecord`` of ``tf.train.Example``
+Layout: ``<examples_root>/span-N/{train,eval,test}/data-XXXXX-of-YYYYY.tfrecord`` shards of
+``tf.train.Example``
 (``image_raw``: PNG bytes, ``label``: int64). New data arrives as a new span; the pipeline's
 ``{SPAN}`` pattern picks up the latest (or a range). A span is written to a temporary folder
 and renamed into place, so a crash never leaves a half-written span behind, and re-running on
@@ -25,7 +26,7 @@ from models import features
 from pipeline import configs
 
 _SPAN_RE = re.compile(rf"^{re.escape(configs.SPAN_DIR_PREFIX)}(\d+)$")
-SPLIT_FILE = "data.tfrecord"
+SHARD_RECORDS = 10_000  # records per file: Beam reads files in parallel, not within one
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,20 @@ def to_example(image: np.ndarray, label: int) -> tf.train.Example:
     }))
 
 
-def write_split(batch: cifar10.Batch, path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for image, label in zip(batch.images, batch.labels, strict=True):
-            writer.write(to_example(image, label).SerializeToString())
+def shard_paths(directory: Path, records: int) -> list[Path]:
+    """``data-00000-of-0000N.tfrecord`` names for ``records`` records (at least one file)."""
+    count = max(1, -(-records // SHARD_RECORDS))
+    return [Path(directory) / f"data-{i:05d}-of-{count:05d}.tfrecord" for i in range(count)]
+
+
+def write_split(batch: cifar10.Batch, directory: Path) -> int:
+    """Write one split as TFRecord shards of at most ``SHARD_RECORDS`` examples each."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for shard, path in enumerate(shard_paths(directory, len(batch))):
+        part = slice(shard * SHARD_RECORDS, (shard + 1) * SHARD_RECORDS)
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for image, label in zip(batch.images[part], batch.labels[part], strict=True):
+                writer.write(to_example(image, label).SerializeToString())
     return len(batch)
 
 
@@ -111,7 +121,7 @@ def prepare_span(data_root: Path, examples_root: Path,
     examples_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=examples_root))
     try:
-        counts = {name: write_split(b, tmp / name / SPLIT_FILE) for name, b in splits.items()}
+        counts = {name: write_split(b, tmp / name) for name, b in splits.items()}
         (tmp / configs.SPAN_MANIFEST).write_text(
             json.dumps({"source": source, "counts": counts, "data_root": str(data_root)}, indent=2)
         )

@@ -14,11 +14,13 @@ from pipeline import configs
 from tests.cifar_fixtures import write_cifar_layout
 
 
-def read_split(path):
+def read_split(directory):
+    """Every record of a split's shards, in shard order."""
     spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
             features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
     out = []
-    for record in tf.data.TFRecordDataset(str(path)):
+    files = sorted(str(p) for p in directory.glob("data-*-of-*.tfrecord"))
+    for record in tf.data.TFRecordDataset(files):
         parsed = tf.io.parse_single_example(record, spec)
         out.append((tf.io.decode_png(parsed[features.IMAGE_KEY]).numpy(),
                     int(parsed[features.LABEL_KEY])))
@@ -31,7 +33,7 @@ def test_span_holds_lossless_png_examples_for_all_splits(tmp_path):
     assert info.span == 1 and not info.reused
     assert info.counts == {"train": 40, "eval": 10, "test": 7}
     test = cifar10.load_test(root)
-    records = read_split(info.path / configs.TEST_SPLIT / spans.SPLIT_FILE)
+    records = read_split(info.path / configs.TEST_SPLIT)
     assert len(records) == 7
     for (image, label), want_image, want_label in zip(records, test.images, test.labels,
                                                       strict=True):
@@ -39,10 +41,20 @@ def test_span_holds_lossless_png_examples_for_all_splits(tmp_path):
         assert label == want_label
     # train + eval together are exactly the training batches
     train_all = cifar10.load_train(root)
-    got = read_split(info.path / "train" / spans.SPLIT_FILE) + read_split(
-        info.path / "eval" / spans.SPLIT_FILE)
+    got = read_split(info.path / "train") + read_split(info.path / "eval")
     assert sorted(img.tobytes() for img, _ in got) == sorted(
         img.tobytes() for img in train_all.images)
+
+
+def test_large_splits_are_sharded_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(spans, "SHARD_RECORDS", 3)
+    root = write_cifar_layout(tmp_path / "data", per_batch=2, n_test=7)
+    info = spans.prepare_span(root, tmp_path / "ex")
+    names = sorted(p.name for p in (info.path / configs.TEST_SPLIT).iterdir())
+    assert names == [f"data-0000{i}-of-00003.tfrecord" for i in range(3)]
+    got = read_split(info.path / configs.TEST_SPLIT)
+    want = cifar10.load_test(root)
+    assert [label for _, label in got] == list(want.labels)
 
 
 def test_unchanged_data_reuses_span_and_changed_data_adds_one(tmp_path):
