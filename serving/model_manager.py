@@ -346,10 +346,15 @@ class ModelManager:
             return {n: sorted(v for v, s in live.items() if s.state == AVAILABLE)
                     for n, live in self._live.items()}
 
-    def shutdown(self) -> None:
+    def shutdown(self, grace: float = 10.0) -> None:
+        """Stop polling and unload everything now, on this thread (sessions must be closed
+        before the interpreter exits, not by daemon threads racing it)."""
         self.stop()
-        for name in self.model_names():
-            self._retire_all(name)
+        with self._lock:
+            servables = [s for live in self._live.values() for s in live.values()]
+            self._live.clear()
+        for servable in servables:
+            servable.retire(grace)
 
 
 def describe(entries: Mapping[str, ModelEntry]) -> str:

@@ -122,7 +122,7 @@ class RestServer:
                 return self._metrics()
             if path == HEALTH_PATH:
                 return self._health()
-        url = parse_model_url(request.method, path)
+        url = parse_model_url(request.method, request.rel_url.raw_path)  # decoded there
         if url is None or (request.method == "POST"
                            and url.verb not in ("predict", "classify", "regress")):
             err = invalid(f"Malformed request: {request.method} {path}")

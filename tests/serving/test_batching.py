@@ -66,7 +66,8 @@ def test_concurrent_requests_are_merged_and_answered_individually():
             raise ValueError("negative input")
         return {"y": inputs["x"] * 10, "n": inputs["x"][:, 0] + 1}
 
-    batcher = Batcher(model, BatchingOptions(batch_timeout_micros=200_000, max_batch_size=64, num_batch_threads=1))
+    batcher = Batcher(model, BatchingOptions(
+        batch_timeout_micros=200_000, max_batch_size=64, num_batch_threads=1))
     try:
         requests = [{"x": np.full((i % 3 + 1, 2), i)} for i in range(8)]
         results = _run_concurrently(batcher, requests)
@@ -85,7 +86,8 @@ def test_a_bad_request_fails_alone():
             raise ValueError("negative input")
         return {"y": inputs["x"] + 1}
 
-    batcher = Batcher(model, BatchingOptions(batch_timeout_micros=200_000, max_batch_size=64, num_batch_threads=1))
+    batcher = Batcher(model, BatchingOptions(
+        batch_timeout_micros=200_000, max_batch_size=64, num_batch_threads=1))
     try:
         requests = [{"x": np.array([[1.0]])}, {"x": np.array([[-1.0]])}, {"x": np.array([[2.0]])}]
         results = _run_concurrently(batcher, requests)
@@ -103,7 +105,8 @@ def test_max_batch_size_caps_a_merged_call():
         time.sleep(0.01)
         return {"y": inputs["x"]}
 
-    batcher = Batcher(model, BatchingOptions(batch_timeout_micros=100_000, max_batch_size=4, num_batch_threads=1))
+    batcher = Batcher(model, BatchingOptions(
+        batch_timeout_micros=100_000, max_batch_size=4, num_batch_threads=1))
     try:
         _run_concurrently(batcher, [{"x": np.zeros((1, 1))} for _ in range(10)])
     finally:

@@ -5,7 +5,6 @@ and answers must move to the new version."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -114,7 +113,9 @@ def test_incomplete_and_staging_dirs_are_ignored(tiny_base, tiny_models, start_s
     (base / "5").mkdir()  # a version being written in place, no saved_model.pb yet
     push(tiny_models(3), base / ".staging", 3)  # dot dir: the Pusher's temp area
     (base / "7.tmp").mkdir()
-    time.sleep(0.6)  # three polls
+    polls = server.manager.polls
+    # Proof the poller looked (three more polls ran), not just that time passed.
+    assert server.manager.wait_for_poll(polls + 2, timeout=30)
     assert server.manager.available_versions() == {MODEL: [1]}
 
 
@@ -127,8 +128,10 @@ def test_retire_waits_for_requests_in_flight(tiny_models):
     wait_until(lambda: servable.state == UNLOADING, what="unloading")
     assert not servable.try_acquire(), "a retiring version took a new request"
     # The request that holds it still runs fine.
-    sig = servable.signature(features.SIGNATURE_IMAGES)
-    out = servable.run(sig, {features.INPUT_IMAGES: IMG})
+    from serving import inference
+
+    sig = inference.signature_for_predict(servable, features.SIGNATURE_IMAGES)
+    out = inference.predict(servable, sig, {features.INPUT_IMAGES: IMG})
     assert out[features.OUTPUT_CLASS_IDS].tolist() == [4] * len(IMG)
     assert not done.wait(0.2) and servable.state == UNLOADING
     servable.release()
@@ -182,5 +185,6 @@ def test_a_broken_push_keeps_the_old_version_serving(tiny_base, start_server, ca
                       json={"signature_name": features.SIGNATURE_IMAGES,
                             "instances": IMG[:1].tolist()})
     assert r.status_code == 200 and r.headers["X-Model-Version"] == "1"
-    time.sleep(0.5)  # further polls do not retry the unchanged broken version
+    polls = server.manager.polls  # further polls do not retry the unchanged broken version
+    assert server.manager.wait_for_poll(polls + 2, timeout=30)
     assert caplog.text.count("failed to load cifar10 version 2") == 1

@@ -62,12 +62,42 @@ def test_health(tiny_base, tmp_path, start_server):
     server = start_server(model_base_path=tiny_base(1))
     r = requests.get(server.rest_url + "/healthz", timeout=30)
     assert r.status_code == 200 and r.json()["models"] == {MODEL: [1]}
-    empty = tmp_path / "empty" / MODEL
-    empty.mkdir(parents=True)
-    server = start_server(model_base_path=empty)
-    assert requests.get(server.rest_url + "/healthz", timeout=30).status_code == 503
-    r = requests.get(f"{server.rest_url}/v1/models/{MODEL}/metadata", timeout=30)
+    r = requests.get(f"{server.rest_url}/v1/models/{MODEL}/versions/9/metadata", timeout=30)
     assert r.status_code == 404
+
+
+def test_start_waits_for_a_base_path_that_does_not_exist_yet(tmp_path, tiny_models,
+                                                             start_server):
+    """TF Serving blocks start-up until every model has a version; so does start()."""
+    import threading
+
+    from tests.serving.tiny_models import push
+
+    base = tmp_path / "later" / MODEL
+    started: list = []
+    thread = threading.Thread(target=lambda: started.append(
+        start_server(model_base_path=base, startup_timeout=60)), daemon=True)
+    thread.start()
+    thread.join(1.0)
+    assert thread.is_alive() and not started  # still waiting: nothing to serve yet
+    push(tiny_models(2), base, 2)
+    thread.join(60)
+    (server,) = started
+    r = requests.get(server.rest_url + "/healthz", timeout=30)
+    assert r.status_code == 200 and r.json()["models"] == {MODEL: [2]}
+
+
+def test_monitoring_enable_false_hides_the_metrics(tiny_base, start_server):
+    """``prometheus_config { enable: false }`` means no metrics endpoint, as in TF Serving."""
+    from serving import monitoring_config
+
+    off = monitoring_config.parse('prometheus_config { enable: false path: "/m" }')
+    server = start_server(model_base_path=tiny_base(1), metrics_path=off.metrics_path)
+    assert requests.get(server.rest_url + "/m", timeout=30).status_code == 400
+    assert requests.get(server.rest_url + configs.PROMETHEUS_PATH, timeout=30).status_code == 400
+    on = monitoring_config.parse('prometheus_config { enable: true path: "/m" }')
+    server = start_server(model_base_path=tiny_base(1), metrics_path=on.metrics_path)
+    assert "model_server_requests" in requests.get(server.rest_url + "/m", timeout=30).text
 
 
 def test_request_log_one_json_line_per_request(tiny_base, start_server):
