@@ -171,7 +171,7 @@ def training_section(facts: RunFacts) -> str:
                        numeric=[0, 1, 2, 3, 4, 5]))
     if "fit_seconds" in history:
         parts.append(paragraph(f"{len(epochs)} epochs in {history['fit_seconds']:.1f} s of "
-                               "fit (early stopping on eval loss restores the best weights)."))
+                               "fit (early stopping on the eval split restores the best weights)."))
     return "".join(parts)
 
 
