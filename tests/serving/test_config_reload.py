@@ -38,7 +38,9 @@ def served_by(client: GrpcClient, label: str) -> int | None:
         resp = client.predict(MODEL, {features.INPUT_IMAGES: IMG},
                               signature=features.SIGNATURE_IMAGES, label=label)
     except grpc.RpcError as err:
-        assert err.code() == grpc.StatusCode.NOT_FOUND, err
+        # TF Serving: an unknown label is INVALID_ARGUMENT, a known one on an unloaded
+        # version NOT_FOUND.
+        assert err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), err
         return None
     return resp.model_spec.version.value
 

@@ -91,12 +91,13 @@ def test_monitoring_enable_false_hides_the_metrics(tiny_base, start_server):
     """``prometheus_config { enable: false }`` means no metrics endpoint, as in TF Serving."""
     from serving import monitoring_config
 
+    base = tiny_base(1)
     off = monitoring_config.parse('prometheus_config { enable: false path: "/m" }')
-    server = start_server(model_base_path=tiny_base(1), metrics_path=off.metrics_path)
+    server = start_server(model_base_path=base, metrics_path=off.metrics_path)
     assert requests.get(server.rest_url + "/m", timeout=30).status_code == 400
     assert requests.get(server.rest_url + configs.PROMETHEUS_PATH, timeout=30).status_code == 400
     on = monitoring_config.parse('prometheus_config { enable: true path: "/m" }')
-    server = start_server(model_base_path=tiny_base(1), metrics_path=on.metrics_path)
+    server = start_server(model_base_path=base, metrics_path=on.metrics_path)
     assert "model_server_requests" in requests.get(server.rest_url + "/m", timeout=30).text
 
 
