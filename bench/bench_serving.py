@@ -203,17 +203,29 @@ def batch_sizes(rest_url: str) -> str:
             elif sample.name == "model_server_model_call_batch_size_count":
                 calls += sample.value
     return (f"batching server: {calls:.0f} model calls, {total / max(calls, 1):.2f} rows per "
-            "call on average (batch-1 requests merged within a 2 ms window)")
+            "call on average (timeout 0, one batch thread, max 64)")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def start_server(base: Path, extra: list[str]) -> tuple[subprocess.Popen, str, str]:
+    """``python -m serving`` with TF Serving flags (metrics on, for the batching note)."""
+    monitoring = base.parent / "monitoring.config"
+    monitoring.write_text(f'prometheus_config {{ enable: true path: "{configs.PROMETHEUS_PATH}" }}')
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serving", "--model_base_path", str(base), "--port", "0",
-         "--rest_api_port", "0", "--file_system_poll_wait_seconds", "0", "--log_level",
-         "WARNING", *extra],
+        [sys.executable, "-m", "serving", f"--model_name={configs.MODEL_NAME}",
+         f"--model_base_path={base}", f"--port={_free_port()}", "--host=127.0.0.1",
+         f"--rest_api_port={_free_port()}", "--file_system_poll_wait_seconds=0",
+         f"--monitoring_config_file={monitoring}", "--log_level=WARNING", *extra],
         cwd=configs.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
-    m = re.search(r"gRPC at (\S+), REST at (\S+)", line)
+    m = re.search(r"gRPC at ([^,\s]+), REST at ([^,;\s]+)", line)
     if not m:
         proc.kill()
         raise SystemExit(f"server did not start: {line!r}")
@@ -251,9 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     sig_images = loaded.signatures[features.SIGNATURE_IMAGES]
     sig_bytes = loaded.signatures[features.SIGNATURE_IMAGE_BYTES]
 
+    params = work / "batching.config"
+    params.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 0 } "
+                      "num_batch_threads { value: 1 }")
     servers = {"plain": start_server(base, []),
-               "batching": start_server(base, ["--enable_batching", "--batching_window_ms",
-                                               "2", "--max_batch_size", "64"])}
+               "batching": start_server(base, ["--enable_batching",
+                                               f"--batching_parameters_file={params}"])}
     results: list[Result] = []
     try:
         for batch in batches:
