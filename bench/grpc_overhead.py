@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         prediction_service_pb2_grpc,
     )
 
+    from serving import inference
     from serving.model_server import ModelServer
 
     base = Path(tempfile.mkdtemp()) / configs.MODEL_NAME
@@ -55,14 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     (base / "1").symlink_to(args.model_dir.resolve(), target_is_directory=True)
     image = np.random.default_rng(0).integers(0, 256, (1, *features.IMAGE_SHAPE), np.uint8)
     signature = tf.saved_model.load(str(args.model_dir)).signatures[features.SIGNATURE_IMAGES]
-    server = ModelServer(model_base_path=base, grpc_port=0, rest_port=0).start()
+    server = ModelServer(model_name=configs.MODEL_NAME, model_base_path=base, grpc_port=0,
+                         rest_port=0).start()
     try:
         handler = server.handler
 
         def through_handler() -> None:
-            with handler.track("grpc", "predict", configs.MODEL_NAME) as t:
-                handler.predict(t, None, None, features.SIGNATURE_IMAGES,
-                                lambda sig: {features.INPUT_IMAGES: image})
+            with handler.track("grpc", "predict", configs.MODEL_NAME) as t, \
+                    handler.lease(t, None, None) as servable:
+                sig = inference.signature_for_predict(servable, features.SIGNATURE_IMAGES)
+                inference.predict(servable, sig, {features.INPUT_IMAGES: image})
 
         predict = predict_pb2.PredictRequest()
         predict.model_spec.name = configs.MODEL_NAME
