@@ -1,42 +1,33 @@
-"""A TF Serving compatible model server for the pipeline's pushed models.
+"""A TF Serving compatible model server, for any SavedModel (see docs/serving.md).
 
-In production the real ``tensorflow/serving`` container serves the Pusher's directory (see
-``deploy/serving/``). This package speaks the same APIs over the same directory so that
-clients, the canary router and the tests work unchanged against either:
+It speaks TF Serving 2.16's APIs over TF Serving's model directory so that clients, the
+canary router and the tests work unchanged against it or against ``tensorflow_model_server``:
 
-* gRPC ``tensorflow.serving.PredictionService`` (Predict, Classify, GetModelMetadata) and
-  ``ModelService`` (GetModelStatus), with the official ``tensorflow_serving.apis`` protos;
-* REST ``/v1/models/<name>[/versions/<v>|/labels/<l>][/metadata|:predict]`` on another port,
-  plus Prometheus metrics (``configs.PROMETHEUS_PATH``) and ``/healthz``.
+* gRPC ``tensorflow.serving.PredictionService`` (Predict, Classify, Regress, MultiInference,
+  GetModelMetadata) and ``ModelService`` (GetModelStatus, HandleReloadConfigRequest), with
+  the official ``tensorflow_serving.apis`` protos, on TCP and/or a Unix socket;
+* REST ``/v1/models/<name>[/versions/<v>|/labels/<l>][/metadata|:predict|:classify|:regress]``,
+  plus Prometheus metrics (with a monitoring config) and ``/healthz``.
 
-Command line (flag names of ``tensorflow_model_server``)::
+Command line: every ``tensorflow_model_server`` flag (:mod:`serving.flags`)::
 
-    cifar10-serve --model_name cifar10 --model_base_path outputs/serving/cifar10 \\
-        --port 8500 --rest_api_port 8501 [--model_config_file F ...]
-    python -m serving ...            # the same
+    python -m serving --model_name=m --model_base_path=/abs/path --port=8500 \\
+        --rest_api_port=8501 [--model_config_file=F ...]
 
-In-process API (tests, benchmark, rollout router/demo)::
+In-process API (tests, benchmark, rollout)::
 
-    from serving.server import ModelServer     # or serving.model_server
-    server = ModelServer(model_base_path=base / "cifar10",   # or model_config_file=...
-                         grpc_port=0, rest_port=0,           # 0: pick free ports
+    from serving.model_server import ModelServer      # or serving.server.ModelServer
+    server = ModelServer(model_name="m", model_base_path=base,   # or model_config_file=...
+                         grpc_port=0, rest_port=0,   # 0: pick a free port; None: disabled
                          file_system_poll_seconds=0.5, model_config_poll_seconds=0.5,
                          allow_version_labels_for_unavailable_models=False,
-                         enable_batching=False, request_log=False)
-    server.start()                 # loads the initial versions, binds, starts polling;
-                                   # raises serving.model_server.StartupError on failure
-    server.grpc_port, server.rest_port        # the ports actually bound
-    server.grpc_target, server.rest_url       # "127.0.0.1:PORT", "http://127.0.0.1:PORT"
-    server.manager.available_versions()       # {"cifar10": [1, 2]}
-    server.manager.labels("cifar10")          # {"stable": 1, "canary": 2}
-    server.manager.reconcile()                # poll the base paths now (instead of waiting)
-    server.stop()                  # graceful: in-flight requests finish, then unload
-    # or: with ModelServer(...) as server: ...
+                         enable_batching=False, request_log=False,
+                         startup_timeout=None)       # start() waits for every model
+    server.start()         # raises serving.model_server.StartupError on failure
+    server.grpc_target, server.rest_url
+    server.manager.available_versions(), server.manager.labels("m"), server.manager.reconcile()
+    server.stop()
 
-Module map: ``model_paths`` (layout, name checks), ``version_policy``, ``model_config``
-(model_config_list text proto), ``monitoring_config``, ``signatures`` (SignatureDefs, input
-checks), ``servable`` (one loaded version, refcounted), ``batching``, ``model_manager``
-(load/unload/labels/polling), ``request_handler`` (protocol-neutral handling, metrics, logs),
-``grpc_api``, ``rest_api`` + ``rest_json``, ``tensor_proto``, ``metrics``,
-``model_server`` (the object), ``server`` (the CLI).
+Nothing here imports the pipeline: defaults live in :mod:`serving.defaults`, project
+specifics (model name, base path, signature names) come from the caller.
 """
