@@ -212,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{rate(flagged(r, threshold, js_limit))} | "
               f"{rate(r['image'], threshold)} | {rate(r['output'], threshold)} | "
               f"{rate(r['pixel_js'], js_limit)} | {np.median(r['score']):.1f} | |")
+    print(f"\nheld-back evaluation windows: max score {null_eval['score'].max():.2f}, "
+          f"max pixel JS {null_eval['pixel_js'].max():.3f}; weakest shifted window: score "
+          f"{min(results[n]['score'].min() for n in SHIFT_ORDER):.2f}")
     detected = min(float(flagged(results[n], threshold, js_limit).mean()) for n in SHIFT_ORDER)
     false_alarms = float(flagged(null_eval, threshold, js_limit).mean())
     print(f"\nlowest detection rate {100 * detected:.1f} % (goal >= 95); false alarms on "

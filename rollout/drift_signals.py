@@ -180,15 +180,27 @@ def window_score(reference: SignalReference, rows: np.ndarray) -> Score:
     return best
 
 
+PIXEL_BUCKETS = 10  # as TFDV's standard histogram
+
+
+def pixel_histogram(images: np.ndarray) -> np.ndarray:
+    """Share of pixel values in 10 equal buckets over [0, 1]."""
+    counts, _ = np.histogram(_as_float(images).ravel(), bins=PIXEL_BUCKETS, range=(0.0, 1.0))
+    return counts / max(counts.sum(), 1)
+
+
 @dataclass(frozen=True)
 class DriftReference:
     """The reference both signals compare with: image statistics of the reference images
-    and, when a model ran on them, its output statistics (for one model version)."""
+    and, when a model ran on them, its output statistics (for one model version). It also
+    keeps the images' pixel histogram, the pixel-distance reference when the pipeline
+    recorded no Transform statistics (Transform runs with ``disable_statistics``)."""
 
     image: SignalReference
     output: SignalReference | None
     source: str
     version: int | None = None
+    pixels: np.ndarray | None = None
 
     def save(self, path: Path | str) -> Path:
         from rollout import atomic_io
@@ -196,6 +208,7 @@ class DriftReference:
         atomic_io.write_json_atomic(path, {
             "image": self.image.to_json(),
             "output": self.output.to_json() if self.output else None,
+            "pixels": None if self.pixels is None else self.pixels.tolist(),
             "source": self.source, "version": self.version})
         return Path(path)
 
@@ -203,8 +216,9 @@ class DriftReference:
     def load(cls, path: Path | str) -> DriftReference:
         data = json.loads(Path(path).read_text())
         output = SignalReference.from_json(data["output"]) if data.get("output") else None
+        pixels = np.asarray(data["pixels"]) if data.get("pixels") is not None else None
         return cls(SignalReference.from_json(data["image"]), output, data["source"],
-                   data.get("version"))
+                   data.get("version"), pixels)
 
 
 def build_reference(images: np.ndarray, probabilities: np.ndarray | None, source: str,
@@ -212,4 +226,4 @@ def build_reference(images: np.ndarray, probabilities: np.ndarray | None, source
     image = SignalReference.fit(IMAGE_FEATURES, image_features(images))
     output = (SignalReference.fit(OUTPUT_FEATURES, output_features(probabilities))
               if probabilities is not None else None)
-    return DriftReference(image, output, source, version)
+    return DriftReference(image, output, source, version, pixel_histogram(images))

@@ -80,15 +80,31 @@ def test_shifted_inputs_exceed_the_threshold(train_reference, shift):
 
 
 @pytest.mark.slow
-def test_drift_against_the_pipelines_own_transform_statistics(first_pipeline_run):
-    """The reference the router uses in production: Transform's post_transform_stats."""
-    stats = find_training_stats(first_pipeline_run.output_root)
-    assert "post_transform_stats" in str(stats)
-    reference = load_reference(stats)
+def test_drift_against_the_pushed_models_own_reference(first_pipeline_run, tmp_path):
+    """The references the router uses in production: Transform's statistics when the
+    pipeline records them (it runs Transform with disable_statistics), else the drift
+    reference that cifar10-release builds by running the pushed model on the test split."""
+    import shutil
+
+    from rollout.drift_reference import build_for_version
+    from rollout.manager import RolloutManager
+    from rollout.monitoring import drift_monitor_for
+
+    pushed = first_pipeline_run.versions()[0]
+    version = int(pushed.name)
+    manager = RolloutManager(tmp_path)
+    shutil.copytree(pushed, manager.model_dir / pushed.name)
+    manager.init(version)
     test = cifar(configs.TEST_BATCH)
-    assert max(readings(reference, test.images)) < POLICY.threshold
+    build_for_version(manager.paths, manager.model_dir, version, test.images, "test split")
+    monitor = drift_monitor_for(manager)
+    assert monitor.signals is not None and monitor.signals.output is not None
+    quiet = monitor.add(cifar("data_batch_2").images[:300])
+    assert quiet is not None and not quiet.drifted, quiet.describe()
     for shift in SHIFTS.values():
-        assert min(readings(reference, shift(test.images))) > POLICY.threshold
+        monitor = drift_monitor_for(manager)
+        reading = monitor.add(shift(test.images[:300]))
+        assert reading.drifted, reading.describe()
 
 
 def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_reference,

@@ -193,3 +193,21 @@ def test_the_router_feeds_served_probabilities_of_the_reference_version(
     assert reading.images == 250
     assert (reading.outputs == 250) is expect_outputs
     assert reading.drifted is expect_outputs  # every answer is class 1: collapsed outputs
+
+
+def test_without_transform_statistics_the_monitor_uses_the_drift_reference(manager):
+    """Transform runs with disable_statistics: the drift reference's own pixel histogram
+    stands in, and without either the error says what is missing."""
+    from rollout.drift import DriftReferenceError
+    from rollout.monitoring import drift_monitor_for
+
+    with pytest.raises(DriftReferenceError, match="post_transform_stats"):
+        drift_monitor_for(manager)
+    manager.init(1)
+    images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3)).astype(np.uint8)
+    ds.build_reference(images, fake_model(np.arange(300) % 10, 0), "r", 1).save(
+        manager.paths.drift_reference(1))
+    monitor = drift_monitor_for(manager)
+    assert monitor.signals.version == 1 and "pixel histogram of r" in monitor.reference.source
+    assert monitor.add(images).distance < 0.01
+    assert monitor.add(shifts.darkened(images)).drifted
