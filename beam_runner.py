@@ -153,11 +153,27 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(summary.format_table(result, tracker.durations))
     print(f"total: {time.monotonic() - started:.1f}s")
+    _write_report(root, failure)
     if failure is not None:
         print(f"\nerror: the pipeline failed: {_root_message(failure)}", file=sys.stderr)
         print("nothing was pushed; previously pushed models are untouched", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_report(root: Path, failure: BaseException | None) -> None:
+    """The run's HTML report; a report that cannot be written never fails the run."""
+    try:
+        from tfx.orchestration import metadata
+
+        import report
+
+        path = report.write_run_report(
+            metadata.sqlite_metadata_connection_config(str(configs.metadata_path(root))), root,
+            failure=None if failure is None else _root_message(failure))
+        print(f"report: {path}")
+    except Exception as e:  # noqa: BLE001 - the run's outcome stands without its report
+        print(f"warning: could not write the run report: {e}", file=sys.stderr)
 
 
 def _runner_class(name: str):

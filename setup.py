@@ -12,7 +12,7 @@ setup(
     description="CIFAR-10 image classification as a TFX production pipeline",
     python_requires=">=3.10,<3.11",
     packages=find_packages(
-        include=["pipeline*", "models*", "ingest*", "serving*", "rollout*", "bench*"]),
+        include=["pipeline*", "models*", "ingest*", "serving*", "rollout*", "report*", "bench*"]),
     py_modules=["beam_runner"],
     package_data={"": ["*.pbtxt", "*.yaml"]},
     install_requires=[
@@ -39,6 +39,7 @@ setup(
             "cifar10-serve=serving.server:main",
             "cifar10-rollout=rollout.cli:main",
             "cifar10-release=rollout.release:main",
+            "cifar10-report=report.cli:main",
         ],
     },
 )
