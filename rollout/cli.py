@@ -143,6 +143,16 @@ def format_status(manager: RolloutManager, state: RolloutState) -> str:
     if request is not None:
         lines.append(f"retrain requested: {request['reason']} "
                      "(run: cifar10-release --if-retrain-requested)")
+    from rollout import retrain_requests
+
+    for running in retrain_requests.running(manager.paths):
+        lines.append(f"retrain running: {running['id'][:8]} claimed by "
+                     f"{running.get('claimed_by', '?')}")
+    outcomes = retrain_requests.outcomes(manager.paths)
+    if outcomes:
+        last = outcomes[-1]
+        lines.append(f"last retrain: {last['id'][:8]} {last['status']}: "
+                     f"{last['outcome_reason']}")
     return "\n".join(lines)
 
 

@@ -123,3 +123,17 @@ def test_a_live_claim_is_left_alone(tmp_path):
     retrain_requests.claim(paths, "me")  # this process: alive
     assert retrain_requests.recover_dead_claims(paths, "watcher") == []
     assert len(retrain_requests.running(paths)) == 1
+
+
+def test_status_shows_running_and_finished_retrains(output_root, capsys):
+    from rollout.cli import main
+
+    paths = StatePaths.for_output_root(output_root)
+    retrain_requests.file_request(paths, request(1), "router")
+    claimed = retrain_requests.claim(paths, "watcher-a")
+    assert main(["--output-root", str(output_root), "status"]) == 0
+    assert "retrain running: req-1 claimed by watcher-a" in capsys.readouterr().out
+    retrain_requests.finish(paths, claimed, retrain_requests.FAILED, "not blessed", "w")
+    assert main(["--output-root", str(output_root), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "last retrain: req-1 failed: not blessed" in out and "retrain running" not in out
