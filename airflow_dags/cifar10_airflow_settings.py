@@ -6,7 +6,8 @@ workers, task pods), which is how the same DAG file runs on a laptop and on a cl
 
 - ``CIFAR10_DATA_ROOT`` / ``CIFAR10_OUTPUT_ROOT``: raw batches; spans, artifacts, ML Metadata
   and pushed models (names and layout from ``pipeline/configs.py``);
-- ``CIFAR10_PIPELINE_ARGS``: ``beam_runner.py`` flags, e.g. ``--limit 300 --epochs 1``;
+- ``CIFAR10_PIPELINE_ARGS``: the run flags ``beam_runner.py`` takes, e.g. ``--limit 300
+  --epochs 1`` (parsed by ``pipeline.run_config``, the same parser the CLI uses);
 - ``CIFAR10_BEAM_ARGS``: Beam args for every component, e.g. ``--runner=FlinkRunner ...``;
 - ``CIFAR10_AIRFLOW_RETRIES``: retries of each task.
 
@@ -15,14 +16,12 @@ They are read when the DAG file is parsed: a change takes effect at the next par
 
 from __future__ import annotations
 
-import argparse
 import os
-import shlex
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pipeline import configs
+from pipeline import configs, run_config
 
 PIPELINE_ARGS_ENV = configs.PIPELINE_ARGS_ENV
 BEAM_ARGS_ENV = configs.BEAM_ARGS_ENV
@@ -47,18 +46,15 @@ class SettingsError(ValueError):
     """A CIFAR10_* setting the DAG cannot use (raised at parse: an import error in the UI)."""
 
 
-def runner_args(env: Mapping[str, str] = os.environ) -> argparse.Namespace:
-    """``beam_runner``'s own flags and defaults, so both runners build the same pipeline."""
-    import beam_runner
-
-    argv = shlex.split(env.get(PIPELINE_ARGS_ENV, ""))
-    beam_args = shlex.split(env.get(BEAM_ARGS_ENV, ""))
-    if beam_args:
-        argv += beam_args if "--" in argv else ["--", *beam_args]
+def pipeline_config(env: Mapping[str, str] = os.environ) -> run_config.RunConfig:
+    """The run config both runners build the pipeline from (the CLI's flags and defaults)."""
+    flags = env.get(PIPELINE_ARGS_ENV, "")
+    beam_args = env.get(BEAM_ARGS_ENV, "")
     try:
-        return beam_runner.parse_args(argv)
-    except SystemExit as e:  # argparse exits; the DAG processor must get an exception instead
-        raise SettingsError(f"bad ${PIPELINE_ARGS_ENV} or ${BEAM_ARGS_ENV}: {argv}") from e
+        return run_config.parse_string(flags, beam_args)
+    except (run_config.RunConfigError, ValueError) as e:
+        raise SettingsError(f"bad ${PIPELINE_ARGS_ENV} or ${BEAM_ARGS_ENV} "
+                            f"({flags!r}, {beam_args!r}): {e}") from e
 
 
 def retries(env: Mapping[str, str] = os.environ) -> int:
@@ -93,16 +89,16 @@ def dag_config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
 def prepare_input_span() -> dict[str, Any]:
     """The DAG's first task: turn the raw batches into an input span for ImportExampleGen.
 
-    Same steps as ``beam_runner.run``: a new span only when the data changed (unchanged data
+    Same steps as ``pipeline.runner.run``: a new span only when the data changed (unchanged data
     reuses the latest span, which keeps the TFX cache warm). Bad data raises
     ``CifarDataError`` and fails the task, so no component runs. Returns span facts (XCom).
     """
-    import beam_runner
+    from pipeline import runner
 
-    args = runner_args()
-    span = beam_runner.prepare_input(args)
+    config = pipeline_config()
+    span = runner.prepare_input(config)
     # ML Metadata's SQLite file lives here; the DAG file does not create it at parse.
-    configs.metadata_path(beam_runner.output_root(args)).parent.mkdir(parents=True, exist_ok=True)
+    config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"input span {span.span} "
           f"({'reused' if span.reused else 'written'}) at {span.path}: {span.counts}")
     return {"span": span.span, "path": str(span.path), "counts": span.counts,

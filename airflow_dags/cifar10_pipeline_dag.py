@@ -1,6 +1,6 @@
 """The CIFAR-10 TFX pipeline as an Airflow DAG: one task per TFX component.
 
-Same ``create_pipeline(...)``, module code and configuration as ``beam_runner.py``; only the
+Same ``pipeline.runner.build_pipeline(config)`` as ``beam_runner.py``; only the
 orchestrator differs (TFX's AirflowDagRunner). A ``prepare_input_span`` task runs first and
 turns new raw data into an input span; ImportExampleGen then takes the latest span.
 Settings come from the environment (see ``cifar10_airflow_settings.py``).
@@ -28,8 +28,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
     AirflowPipelineConfig,
 )
 
-import beam_runner  # noqa: E402
-from pipeline import configs  # noqa: E402
+from pipeline import configs, runner  # noqa: E402
 
 
 def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
@@ -45,9 +44,8 @@ def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
 
 def create_dag() -> DAG:
     """Build the TFX pipeline exactly as beam_runner does and compile it into a DAG."""
-    args = settings.runner_args()
-    tfx_pipeline = beam_runner.build_pipeline(
-        args, sqlite_metadata_config(str(configs.metadata_path(beam_runner.output_root(args)))))
+    config = settings.pipeline_config()
+    tfx_pipeline = runner.build_pipeline(config, sqlite_metadata_config(str(config.metadata_path)))
     dag = AirflowDagRunner(
         AirflowPipelineConfig(airflow_dag_config=settings.dag_config())).run(tfx_pipeline)
     dag.doc_md = __doc__

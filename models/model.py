@@ -19,22 +19,13 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from models import features
+from models.hparams import HParams
 from models.keras_runtime import skip_autograph_for_tf_keras
 
 HISTORY_FILE = "training_history.json"  # per-epoch metrics and seconds, in model_run_dir
 
-# Defaults used when the pipeline passes no custom_config (e.g. unit tests).
-DEFAULT_HPARAMS = {
-    "epochs": 10,
-    "batch_size": 64,
-    "learning_rate": 1e-3,
-    "dropout_rate": 0.3,
-    "early_stopping_patience": 3,
-    "seed": 42,
-}
-
-
-def build_model(learning_rate: float = 1e-3, dropout_rate: float = 0.3) -> keras.Model:
+def build_model(learning_rate: float = HParams.learning_rate,
+                dropout_rate: float = HParams.dropout_rate) -> keras.Model:
     """Conv(32)-Pool-Conv(64)-Pool-Conv(64)-Flatten-Dense(64)-Dropout-Dense(10, softmax)."""
     skip_autograph_for_tf_keras()
     layers = keras.layers
@@ -175,27 +166,27 @@ def run_fn(fn_args: FnArgs) -> None:
     """Train the reference CNN on transformed examples and export it for serving."""
     run_started = time.monotonic()
     skip_autograph_for_tf_keras()
-    hp = {**DEFAULT_HPARAMS, **(fn_args.custom_config or {})}
-    keras.utils.set_random_seed(int(hp["seed"]))
+    hp = HParams.from_custom_config(fn_args.custom_config)
+    keras.utils.set_random_seed(hp.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train = _dataset(fn_args, fn_args.train_files, tf_transform_output,
-                     int(hp["batch_size"]), shuffle=True, seed=int(hp["seed"]))
+                     hp.batch_size, shuffle=True, seed=hp.seed)
     evaluation = _dataset(fn_args, fn_args.eval_files, tf_transform_output,
-                          int(hp["batch_size"]), shuffle=False, seed=int(hp["seed"]))
+                          hp.batch_size, shuffle=False, seed=hp.seed)
     if fn_args.train_steps:
         train = train.repeat().take(int(fn_args.train_steps))
 
     started = time.monotonic()
-    model = build_model(float(hp["learning_rate"]), float(hp["dropout_rate"]))
+    model = build_model(hp.learning_rate, hp.dropout_rate)
     history = EpochHistory(posixpath.join(fn_args.model_run_dir, HISTORY_FILE))
     callbacks = [
         history,
         keras.callbacks.EarlyStopping(monitor="val_loss",
-                                      patience=int(hp["early_stopping_patience"]),
+                                      patience=hp.early_stopping_patience,
                                       restore_best_weights=True),
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
     ]
-    model.fit(train, validation_data=evaluation, epochs=int(hp["epochs"]),
+    model.fit(train, validation_data=evaluation, epochs=hp.epochs,
               callbacks=callbacks, verbose=2)
     fit_seconds = time.monotonic() - started
     model.save(fn_args.serving_model_dir, save_format="tf",

@@ -58,13 +58,10 @@ def serving_root(output_root: Path) -> Path:
     return Path(output_root) / "serving"
 
 
-# --- training -----------------------------------------------------------------------------
-TRAIN_EPOCHS = 15
-BATCH_SIZE = 64
-LEARNING_RATE = 1e-3
-EARLY_STOPPING_PATIENCE = 3
-DROPOUT_RATE = 0.3
-TRAIN_SEED = 42
+# --- module code (dotted paths: TFX imports them on the workers) ---------------------------
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.model.run_fn"
+# Hyperparameter defaults live with the model: models/hparams.py.
 
 # --- blessing -----------------------------------------------------------------------------
 ACCURACY_METRIC = "sparse_categorical_accuracy"

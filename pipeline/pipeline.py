@@ -37,9 +37,6 @@ from pipeline.components.anomalies_gate import AnomaliesGate
 from pipeline.components.atomic_pusher import AtomicPusher
 from pipeline.components.baseline_resolver import baseline_model_resolver
 
-PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
-RUN_FN = "models.model.run_fn"
-
 
 def input_config() -> example_gen_pb2.Input:
     """One pattern per split; ``{SPAN}`` lets ExampleGen pick the latest (or a given) span."""
@@ -87,6 +84,8 @@ def create_pipeline(
     serving_model_dir: str,
     metadata_connection_config: Any,
     beam_pipeline_args: list[str],
+    preprocessing_fn: str,
+    run_fn: str,
     schema_path: str | None = str(configs.SCHEMA_PATH),
     span: int | None = None,
     train_hparams: dict[str, Any] | None = None,
@@ -97,6 +96,8 @@ def create_pipeline(
 ) -> tfx_pipeline.Pipeline:
     """Build the pipeline.
 
+    ``preprocessing_fn`` / ``run_fn``: dotted paths of the module code (never module files:
+    TFX would package a wheel of it at parse time, tfx#4381).
     ``schema_path``: curated schema to import; ``None`` infers one with SchemaGen (first run).
     ``span``: a fixed input span; ``None`` takes the latest.
     """
@@ -123,7 +124,7 @@ def create_pipeline(
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
+        preprocessing_fn=preprocessing_fn,
         splits_config=transform_pb2.SplitsConfig(analyze=[configs.TRAIN_SPLIT]),
         # The Trainer applies the transform graph itself (see models/model.py): writing
         # transformed pixels cost more than decoding PNGs; StatisticsGen covers the data.
@@ -133,7 +134,7 @@ def create_pipeline(
     transform.add_upstream_node(anomalies_gate)
 
     trainer = Trainer(
-        run_fn=RUN_FN,
+        run_fn=run_fn,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],

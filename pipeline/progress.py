@@ -6,9 +6,11 @@ This handler keeps the full INFO log in a file and prints one line per component
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -81,3 +83,29 @@ def install(log_file: Path, stream: TextIO = sys.stdout) -> ComponentProgress:
     progress = ComponentProgress(stream)
     absl_logger.addHandler(progress)
     return progress
+
+
+@contextlib.contextmanager
+def captured(log_file: Path, stream: TextIO = sys.stdout) -> Iterator[ComponentProgress]:
+    """:func:`install` for the length of a ``with`` block, then the logging set-up as it was.
+
+    For callers that run the pipeline inside a longer-lived program (the release loop, the
+    tests), whose own logging must not stay rewired after the run.
+    """
+    names = ("absl", "", "tensorflow")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate,
+                 logging.getLogger(n).level) for n in names}
+    added: list[logging.Handler] = []
+    try:
+        tracker = install(log_file, stream)
+        added = [h for n in names for h in logging.getLogger(n).handlers
+                 if h not in saved[n][0]]
+        yield tracker
+    finally:
+        for n, (handlers, propagate, level) in saved.items():
+            logger = logging.getLogger(n)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+            logger.setLevel(level)
+        for handler in {id(h): h for h in added}.values():
+            handler.close()

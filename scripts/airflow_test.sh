@@ -70,7 +70,6 @@ fi
 import sqlite3
 import sys
 
-import beam_runner
 from airflow_dags import cifar10_airflow_settings as settings
 from pipeline import configs, summary
 
@@ -84,11 +83,11 @@ with sqlite3.connect(db) as conn:
 print(f"\ndag run: {run[0] if run else '-'}  state: {run[1] if run else 'none'}")
 for task, state in states:
     print(f"  {task:32s} {state or 'none'}")
-args = settings.runner_args()
-metadata_db = configs.metadata_path(beam_runner.output_root(args))
+config = settings.pipeline_config()
+metadata_db = config.metadata_path
 if metadata_db.exists():  # the same summary table as the Beam runner, from ML Metadata
     print("\n" + summary.format_table(summary.read_run(metadata_db)))
-serving = beam_runner.serving_model_dir(args)
+serving = config.serving_model_dir
 models = sorted(p.parent for p in serving.glob("*/saved_model.pb"))
 print(f"models in {serving}: " + (", ".join(p.name for p in models) or "none"))
 ok = rc == 0 and bool(states) and all(state == "success" for _, state in states)

@@ -6,41 +6,43 @@ from pathlib import Path
 
 import pytest
 
-import beam_runner
 from airflow_dags import cifar10_airflow_settings as settings
 from ingest import cifar10
+from models.hparams import HParams
 from pipeline import configs
 from tests.cifar_fixtures import write_cifar_layout
 
 
 def test_defaults_are_beam_runners_defaults():
-    args = settings.runner_args({})
-    assert args.epochs == configs.TRAIN_EPOCHS
-    assert args.limit is None and args.span is None
-    assert args.beam_args == configs.beam_pipeline_args()
+    config = settings.pipeline_config({})
+    assert config.hparams == HParams()
+    assert config.limit is None and config.span is None
+    assert config.beam_pipeline_args == configs.beam_pipeline_args()
 
 
 def test_pipeline_and_beam_args_from_the_environment():
-    args = settings.runner_args({
+    config = settings.pipeline_config({
         settings.PIPELINE_ARGS_ENV: "--limit 300 --epochs 1 --accuracy-lower-bound 0",
         settings.BEAM_ARGS_ENV: "--runner=FlinkRunner --flink_master=flink:8081",
     })
-    assert (args.limit, args.epochs, args.accuracy_lower_bound) == (300, 1, 0.0)
-    assert args.beam_args == configs.beam_pipeline_args(
+    assert (config.limit, config.hparams.epochs, config.accuracy_lower_bound) == (300, 1, 0.0)
+    assert config.beam_pipeline_args == configs.beam_pipeline_args(
         extra=["--runner=FlinkRunner", "--flink_master=flink:8081"])
-    assert not any(a.startswith("--direct_") for a in args.beam_args)
+    assert not any(a.startswith("--direct_") for a in config.beam_pipeline_args)
 
 
 def test_beam_args_join_those_already_after_the_separator():
-    args = settings.runner_args({settings.PIPELINE_ARGS_ENV: "--epochs 2 -- --a=1",
-                                 settings.BEAM_ARGS_ENV: "--b=2"})
-    assert args.beam_args[-2:] == ["--a=1", "--b=2"]
+    config = settings.pipeline_config({settings.PIPELINE_ARGS_ENV: "--epochs 2 -- --a=1",
+                                       settings.BEAM_ARGS_ENV: "--b=2"})
+    assert config.beam_pipeline_args[-2:] == ["--a=1", "--b=2"]
 
 
 def test_bad_settings_raise_instead_of_exiting():
     """argparse calls sys.exit; a DAG processor must see an import error, not die."""
     with pytest.raises(settings.SettingsError, match=settings.PIPELINE_ARGS_ENV):
-        settings.runner_args({settings.PIPELINE_ARGS_ENV: "--epochs many"})
+        settings.pipeline_config({settings.PIPELINE_ARGS_ENV: "--epochs many"})
+    with pytest.raises(settings.SettingsError, match="hyperparameters out of range"):
+        settings.pipeline_config({settings.PIPELINE_ARGS_ENV: "--epochs 0"})
     with pytest.raises(settings.SettingsError, match=settings.RETRIES_ENV):
         settings.dag_config({settings.RETRIES_ENV: "two"})
 
@@ -55,9 +57,8 @@ def test_dag_config():
 
 
 def test_serving_model_dir(tmp_path):
-    args = settings.runner_args({settings.PIPELINE_ARGS_ENV: f"--output-root {tmp_path}"})
-    assert beam_runner.serving_model_dir(args) == (
-        configs.serving_root(tmp_path) / configs.MODEL_NAME)
+    config = settings.pipeline_config({settings.PIPELINE_ARGS_ENV: f"--output-root {tmp_path}"})
+    assert config.serving_model_dir == configs.serving_root(tmp_path) / configs.MODEL_NAME
 
 
 def test_prepare_input_span_writes_then_reuses(tmp_path, monkeypatch):

@@ -1,0 +1,163 @@
+"""A pipeline run's settings as one typed value, and the one parser of its flags.
+
+Every runner turns its own input into a :class:`RunConfig`: ``beam_runner.py`` from its
+command line, the Airflow DAG from ``$CIFAR10_PIPELINE_ARGS`` (the same flags, parsed here,
+not by the CLI), the release loop in code. ``pipeline.runner.run(config)`` does the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from models.hparams import HParams
+from pipeline import configs
+
+ORCHESTRATORS = ("beam", "local")
+BEAM_MODES = ("in_memory", "multi_threading", "multi_processing")
+
+
+class RunConfigError(ValueError):
+    """Run settings that cannot work (bad flags, an impossible combination)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    output_root: Path = configs.DEFAULT_OUTPUT_ROOT
+    data_root: Path | None = None  # None: $CIFAR10_DATA_ROOT, the shared subset, a download
+    serving_root: Path | None = None  # None: <output_root>/serving
+    limit: int | None = None  # first N train and N test images (smoke runs)
+    span: int | None = None  # None: the latest span
+    new_span: bool = False
+    hparams: HParams = field(default_factory=HParams)
+    train_steps: int | None = None
+    accuracy_lower_bound: float = configs.ACCURACY_LOWER_BOUND
+    accuracy_max_drop: float = configs.ACCURACY_MAX_DROP
+    infer_schema: bool = False
+    orchestrator: str = "beam"
+    beam_mode: str = configs.DEFAULT_DIRECT_RUNNING_MODE
+    beam_workers: int = configs.DEFAULT_DIRECT_NUM_WORKERS
+    beam_extra_args: tuple[str, ...] = ()  # passed to Beam untouched (e.g. another runner)
+    enable_cache: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_root", Path(self.output_root).resolve())
+        if self.orchestrator not in ORCHESTRATORS:
+            raise RunConfigError(f"orchestrator must be one of {ORCHESTRATORS}")
+        if self.beam_mode not in BEAM_MODES:
+            raise RunConfigError(f"beam mode must be one of {BEAM_MODES}")
+        if self.limit is not None and self.limit < 1:
+            raise RunConfigError("limit must be at least 1")
+        if self.beam_workers < 1:
+            raise RunConfigError("beam workers must be at least 1")
+
+    # --- where things go --------------------------------------------------------------------
+    @property
+    def pipeline_root(self) -> Path:
+        return configs.pipeline_root(self.output_root)
+
+    @property
+    def examples_root(self) -> Path:
+        return configs.examples_root(self.output_root)
+
+    @property
+    def metadata_path(self) -> Path:
+        return configs.metadata_path(self.output_root)
+
+    @property
+    def serving_model_dir(self) -> Path:
+        """``<serving_root>/<MODEL_NAME>``: the Pusher's base directory."""
+        root = self.serving_root or configs.serving_root(self.output_root)
+        return Path(root).resolve() / configs.MODEL_NAME
+
+    @property
+    def beam_pipeline_args(self) -> list[str]:
+        return configs.beam_pipeline_args(self.beam_mode, self.beam_workers,
+                                          list(self.beam_extra_args))
+
+    def with_changes(self, **changes: Any) -> RunConfig:
+        return replace(self, **changes)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The run flags, for any command line that starts a pipeline run."""
+    d, h = RunConfig, HParams
+    p.add_argument("--data-root",
+                   help=f"cifar-10-batches-py folder (or ${configs.DATA_ROOT_ENV})")
+    p.add_argument("--output-root", default=str(configs.DEFAULT_OUTPUT_ROOT),
+                   help=f"spans, pipeline artifacts and models (${configs.OUTPUT_ROOT_ENV})")
+    p.add_argument("--serving-root",
+                   help="TF Serving model base path (default <output-root>/serving)")
+    p.add_argument("--limit", type=int, help="use only the first N train and N test images")
+    p.add_argument("--span", type=int, help="run on this input span instead of the latest")
+    p.add_argument("--new-span", action="store_true",
+                   help="write a new span even if the data did not change")
+    p.add_argument("--epochs", type=int, default=h.epochs)
+    p.add_argument("--batch-size", type=int, default=h.batch_size)
+    p.add_argument("--learning-rate", type=float, default=h.learning_rate)
+    p.add_argument("--train-steps", type=int, help="cap on training steps (default: full epochs)")
+    p.add_argument("--accuracy-lower-bound", type=float, default=d.accuracy_lower_bound)
+    p.add_argument("--accuracy-max-drop", type=float, default=d.accuracy_max_drop)
+    p.add_argument("--infer-schema", action="store_true",
+                   help="first run: infer the schema with SchemaGen instead of schema/schema.pbtxt")
+    p.add_argument("--orchestrator", choices=ORCHESTRATORS, default=d.orchestrator,
+                   help="BeamDagRunner or LocalDagRunner")
+    p.add_argument("--beam-mode", default=d.beam_mode, choices=BEAM_MODES,
+                   help="DirectRunner running mode")
+    p.add_argument("--beam-workers", type=int, default=d.beam_workers)
+    p.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+
+
+def from_arguments(args: argparse.Namespace, beam_extra_args: list[str]) -> RunConfig:
+    """The config for parsed :func:`add_arguments` flags (raises ``RunConfigError``)."""
+    try:
+        hparams = HParams(epochs=args.epochs, batch_size=args.batch_size,
+                          learning_rate=args.learning_rate)
+    except ValueError as e:
+        raise RunConfigError(str(e)) from e
+    return RunConfig(
+        output_root=Path(args.output_root),
+        data_root=Path(args.data_root) if args.data_root else None,
+        serving_root=Path(args.serving_root) if args.serving_root else None,
+        limit=args.limit, span=args.span, new_span=args.new_span, hparams=hparams,
+        train_steps=args.train_steps, accuracy_lower_bound=args.accuracy_lower_bound,
+        accuracy_max_drop=args.accuracy_max_drop, infer_schema=args.infer_schema,
+        orchestrator=args.orchestrator, beam_mode=args.beam_mode,
+        beam_workers=args.beam_workers, beam_extra_args=tuple(beam_extra_args),
+        enable_cache=not args.no_cache,
+    )
+
+
+def split_beam_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``[run flags] -- [Beam args]`` -> (run flags, Beam args)."""
+    if "--" in argv:
+        at = argv.index("--")
+        return argv[:at], argv[at + 1:]
+    return argv, []
+
+
+def parse(argv: list[str], prog: str | None = None,
+          description: str | None = None) -> RunConfig:
+    """Flags as a command line would give them; bad flags raise ``RunConfigError``."""
+    flags, beam = split_beam_args(list(argv))
+    p = _RaisingParser(prog=prog, description=description,
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(p)
+    return from_arguments(p.parse_args(flags), beam)
+
+
+def parse_string(flags: str, beam_args: str = "") -> RunConfig:
+    """Flags and Beam args as shell-quoted strings (environment variables); Beam args after a
+    ``--`` in ``flags`` come first."""
+    run_flags, beam = split_beam_args(shlex.split(flags))
+    return parse([*run_flags, "--", *beam, *shlex.split(beam_args)])
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """argparse exits on bad flags; a library caller (the Airflow DAG) needs an exception."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise RunConfigError(message)

@@ -1,0 +1,59 @@
+"""Run configuration: one parser of the run flags, typed values, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.hparams import HParams
+from pipeline import configs, run_config
+
+
+def test_defaults_come_from_their_owners(tmp_path):
+    config = run_config.parse(["--output-root", str(tmp_path)])
+    assert config.hparams == HParams()
+    assert config.accuracy_lower_bound == configs.ACCURACY_LOWER_BOUND
+    assert config.serving_model_dir == configs.serving_root(tmp_path) / configs.MODEL_NAME
+    assert config.metadata_path == configs.metadata_path(tmp_path)
+
+
+def test_flags_and_beam_args(tmp_path):
+    config = run_config.parse(["--output-root", str(tmp_path), "--epochs", "2", "--limit", "9",
+                               "--beam-mode", "multi_processing", "--beam-workers", "2",
+                               "--", "--pickle_library=cloudpickle"])
+    assert (config.hparams.epochs, config.limit) == (2, 9)
+    args = config.beam_pipeline_args
+    assert "--direct_running_mode=multi_processing" in args
+    assert "--direct_num_workers=2" in args
+    assert args[-1] == "--pickle_library=cloudpickle"
+
+
+def test_another_runner_gets_its_args_untouched():
+    config = run_config.parse_string("--epochs 1", "--runner=FlinkRunner --flink_master=f:8081")
+    assert not any(a.startswith("--direct_") for a in config.beam_pipeline_args)
+    assert config.beam_pipeline_args[-2:] == ["--runner=FlinkRunner", "--flink_master=f:8081"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], "out of range"),
+    (["--epochs", "many"], "invalid int"),
+    (["--limit", "0"], "limit"),
+    (["--beam-mode", "fast"], "invalid choice"),
+    (["--no-such-flag"], "unrecognized"),
+])
+def test_bad_flags_raise_a_clear_error(flags, message):
+    with pytest.raises(run_config.RunConfigError, match=message):
+        run_config.parse(flags)
+
+
+def test_hparams_round_trip_and_refuse_unknown_keys():
+    hp = HParams(epochs=3, learning_rate=0.01)
+    assert HParams.from_custom_config(hp.to_custom_config()) == hp
+    assert HParams.from_custom_config(None) == HParams()
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        HParams.from_custom_config({"epoch": 3})
+
+
+def test_output_root_is_absolute():
+    assert run_config.RunConfig(output_root=Path("rel")).output_root.is_absolute()
