@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from models.hparams import HParams
 from pipeline import configs
 
 _ACC = re.compile(r"test accuracy \(candidate\):\s+([0-9.]+)")
@@ -62,7 +63,7 @@ def parse_pipeline(stdout: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-root", default=str(configs.SHARED_DATA_ROOT))
-    p.add_argument("--epochs", type=int, default=configs.TRAIN_EPOCHS)
+    p.add_argument("--epochs", type=int, default=HParams.epochs)
     p.add_argument("--limit", type=int, help="cap train/test images (default: all)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)

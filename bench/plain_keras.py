@@ -17,6 +17,7 @@ import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+from models.hparams import HParams  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 
@@ -36,17 +37,18 @@ def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: s
         test = cifar10.Batch(test.images[:limit], test.labels[:limit])
     train, evaluation = spans.split_train_eval(train_all, configs.EVAL_FRACTION,
                                                configs.SPLIT_SEED)
-    keras.utils.set_random_seed(configs.TRAIN_SEED)
+    hp = HParams()
+    keras.utils.set_random_seed(hp.seed)
     scale = lambda b: b.images.astype("float32") / 255.0  # noqa: E731
-    model = build_model(configs.LEARNING_RATE, configs.DROPOUT_RATE)
+    model = build_model(hp.learning_rate, hp.dropout_rate)
     history = EpochHistory(os.path.join(export_dir + "-history", HISTORY_FILE))
     model.fit(
         tf.data.Dataset.from_tensor_slices((scale(train), train.labels))
-        .shuffle(len(train), seed=configs.TRAIN_SEED).batch(batch_size),
+        .shuffle(len(train), seed=hp.seed).batch(batch_size),
         validation_data=(scale(evaluation), evaluation.labels), batch_size=batch_size,
         epochs=epochs, verbose=2,
         callbacks=[history, keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=configs.EARLY_STOPPING_PATIENCE,
+            monitor="val_loss", patience=hp.early_stopping_patience,
             restore_best_weights=True)])
     _, accuracy = model.evaluate(scale(test), test.labels, batch_size=batch_size, verbose=0)
     model.save(export_dir, save_format="tf")
@@ -57,8 +59,8 @@ def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: s
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-root", default=str(configs.SHARED_DATA_ROOT))
-    p.add_argument("--epochs", type=int, default=configs.TRAIN_EPOCHS)
-    p.add_argument("--batch-size", type=int, default=configs.BATCH_SIZE)
+    p.add_argument("--epochs", type=int, default=HParams.epochs)
+    p.add_argument("--batch-size", type=int, default=HParams.batch_size)
     p.add_argument("--limit", type=int)
     p.add_argument("--export-dir", required=True)
     args = p.parse_args(argv)

@@ -93,16 +93,12 @@ def component_graph(tmp_path_factory) -> dict[str, set[str]]:
     """``create_pipeline``'s components and their upstream ids (the Beam runner's graph)."""
     from tfx.orchestration import metadata
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline import runner
 
     tmp = tmp_path_factory.mktemp("graph")
-    args = settings.runner_args({})
-    p = create_pipeline(
-        pipeline_name=configs.PIPELINE_NAME, pipeline_root=str(tmp / "root"),
-        examples_root=str(tmp / "ex"), serving_model_dir=str(tmp / "serve"),
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            str(tmp / "m.db")),
-        beam_pipeline_args=args.beam_args)
+    config = settings.pipeline_config({}).with_changes(output_root=tmp)
+    p = runner.build_pipeline(
+        config, metadata.sqlite_metadata_connection_config(str(tmp / "m.db")))
     return {c.id: {u.id for u in c.upstream_nodes} for c in p.components}
 
 
