@@ -13,7 +13,7 @@ setup(
     python_requires=">=3.10,<3.11",
     packages=find_packages(
         include=["pipeline*", "models*", "ingest*", "serving*", "rollout*", "report*", "bench*"]),
-    py_modules=["beam_runner"],
+    py_modules=["beam_runner", "cifar10_serving"],
     package_data={"": ["*.pbtxt", "*.yaml"]},
     install_requires=[
         "tfx==1.16.0",
@@ -27,6 +27,7 @@ setup(
         "scipy",
         "pillow",
         "matplotlib",
+        "orjson",
     ],
     extras_require={
         "airflow": ["apache-airflow[postgres,cncf.kubernetes]==2.10.5"],
@@ -36,7 +37,7 @@ setup(
     entry_points={
         "console_scripts": [
             "cifar10-pipeline=beam_runner:main",
-            "cifar10-serve=serving.server:main",
+            "cifar10-serve=cifar10_serving:serve_main",
             "cifar10-rollout=rollout.cli:main",
             "cifar10-release=rollout.release:main",
             "cifar10-report=report.cli:main",

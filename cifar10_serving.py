@@ -1,0 +1,72 @@
+"""The model server and the example client with this project's defaults.
+
+``serving/`` is a standalone TF-Serving-compatible package with TF Serving's own defaults
+(REST off, model ``default``, a base path required). This thin CLI supplies the CIFAR-10
+ones, so a newcomer can serve what the pipeline pushed with no flags:
+
+    cifar10-serve [tensorflow_model_server flags]        # gRPC 8500, REST 8501, metrics on
+    python -m cifar10_serving client [--count 8] [--data-root DIR] [example client flags]
+
+Every flag given on the command line wins over these defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipeline import configs
+from serving import defaults as serving_defaults
+
+MONITORING_CONFIG = configs.REPO_ROOT / "deploy" / "serving" / "monitoring.config"
+
+
+def server_defaults(output_root: str | None = None) -> dict[str, object]:
+    root = configs.serving_root(output_root or configs.DEFAULT_OUTPUT_ROOT).resolve()
+    return {"model_name": configs.MODEL_NAME,
+            "model_base_path": str(root / configs.MODEL_NAME),
+            "port": serving_defaults.GRPC_PORT,
+            "rest_api_port": serving_defaults.REST_PORT,
+            "monitoring_config_file": str(MONITORING_CONFIG)}
+
+
+def serve_main(argv: list[str] | None = None) -> int:
+    from serving import server
+
+    return server.main(argv, defaults=server_defaults())
+
+
+def client_main(argv: list[str] | None = None) -> int:
+    """Send ``--count`` real test images (from the data root) and compare gRPC with REST."""
+    from ingest import cifar10
+    from models import features
+    from serving import example_client
+    from serving.image_codec import encode_png
+
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--count", type=int, default=8)
+    own.add_argument("--data-root")
+    args, rest = own.parse_known_args(argv)
+    images: list[bytes] = []
+    truth: list[str] = []
+    if not any(a == "--image" or a.startswith("--image=") for a in rest):
+        try:
+            root = cifar10.resolve_data_root(args.data_root, dict(os.environ))
+            test = cifar10.load_test(root)
+        except cifar10.CifarDataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        images = [encode_png(i) for i in test.images[:args.count]]
+        truth = [features.LABEL_NAMES[int(label)] for label in test.labels[:args.count]]
+    return example_client.main(rest, defaults={
+        "model": configs.MODEL_NAME, "signature": features.SIGNATURE_IMAGE_BYTES,
+        "input": features.INPUT_IMAGE_BYTES, "output": features.OUTPUT_CLASSES,
+    }, images=images, truth=truth)
+
+
+if __name__ == "__main__":
+    argv = sys.argv[1:]
+    if argv[:1] == ["client"]:
+        sys.exit(client_main(argv[1:]))
+    sys.exit(serve_main(argv))
