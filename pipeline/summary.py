@@ -205,8 +205,17 @@ def _value(value) -> Any:
     return getattr(value, kind) if kind else None
 
 
+def candidate_accuracy(evaluation_uri: str) -> float | None:
+    """The candidate's accuracy: named "candidate" beside a baseline, unnamed alone.
+
+    ``is None``, not ``or``: an accuracy of 0.0 is a result (a broken model), not a miss.
+    """
+    named = overall_accuracy(evaluation_uri, "candidate")
+    return named if named is not None else overall_accuracy(evaluation_uri, "")
+
+
 def _read_evaluation(uri: str, summary: RunSummary) -> None:
-    summary.accuracy = overall_accuracy(uri, "candidate") or overall_accuracy(uri, "")
+    summary.accuracy = candidate_accuracy(uri)
     summary.baseline_accuracy = overall_accuracy(uri, "baseline")
     result = tfma.load_validation_result(uri)
     for per_slice in result.metric_validations_per_slice:
