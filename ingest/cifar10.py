@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest import settings
 from models import features
-from pipeline import configs
 
 PIXELS_PER_IMAGE = features.IMAGE_HEIGHT * features.IMAGE_WIDTH * features.IMAGE_CHANNELS
 
@@ -90,11 +90,11 @@ def concat(batches: list[Batch]) -> Batch:
 
 
 def load_train(root: Path) -> Batch:
-    return concat([load_batch(Path(root) / name) for name in configs.TRAIN_BATCHES])
+    return concat([load_batch(Path(root) / name) for name in settings.TRAIN_BATCHES])
 
 
 def load_test(root: Path) -> Batch:
-    return load_batch(Path(root) / configs.TEST_BATCH)
+    return load_batch(Path(root) / settings.TEST_BATCH)
 
 
 def check_layout(root: Path) -> None:
@@ -103,9 +103,10 @@ def check_layout(root: Path) -> None:
     if not root.is_dir():
         raise CifarDataError(
             f"data root {root} does not exist; pass --data-root or set "
-            f"{configs.DATA_ROOT_ENV} to a folder in the cifar-10-batches-py layout"
+            f"{settings.DATA_ROOT_ENV} to a folder in the cifar-10-batches-py layout"
         )
-    missing = [n for n in (*configs.TRAIN_BATCHES, configs.TEST_BATCH) if not (root / n).is_file()]
+    names = (*settings.TRAIN_BATCHES, settings.TEST_BATCH)
+    missing = [n for n in names if not (root / n).is_file()]
     if missing:
         raise CifarDataError(f"data root {root} is not in the cifar-10-batches-py layout: "
                              f"missing {', '.join(missing)}")
@@ -114,7 +115,7 @@ def check_layout(root: Path) -> None:
 def fingerprint(root: Path) -> str:
     """Content hash of the batch files, used to decide whether a new span is needed."""
     h = hashlib.sha256()
-    for name in (*configs.TRAIN_BATCHES, configs.TEST_BATCH):
+    for name in (*settings.TRAIN_BATCHES, settings.TEST_BATCH):
         h.update(name.encode())
         h.update((Path(root) / name).read_bytes())
     return h.hexdigest()
@@ -125,17 +126,17 @@ def resolve_data_root(explicit: str | None, env: dict[str, str]) -> Path:
     (downloading the official archive if needed)."""
     if explicit:
         return Path(explicit)
-    if env.get(configs.DATA_ROOT_ENV):
-        return Path(env[configs.DATA_ROOT_ENV])
-    if configs.SHARED_DATA_ROOT.is_dir():
-        return configs.SHARED_DATA_ROOT
-    return download(configs.DOWNLOAD_CACHE)
+    if env.get(settings.DATA_ROOT_ENV):
+        return Path(env[settings.DATA_ROOT_ENV])
+    if settings.SHARED_DATA_ROOT.is_dir():
+        return settings.SHARED_DATA_ROOT
+    return download(settings.DOWNLOAD_CACHE)
 
 
-def download(cache_dir: Path, url: str = configs.CIFAR10_URL,
-             md5: str = configs.CIFAR10_MD5) -> Path:
+def download(cache_dir: Path, url: str = settings.CIFAR10_URL,
+             md5: str = settings.CIFAR10_MD5) -> Path:
     """Fetch and unpack the official archive once, verifying its MD5 before unpacking."""
-    target = Path(cache_dir) / configs.CIFAR10_DIRNAME
+    target = Path(cache_dir) / settings.CIFAR10_DIRNAME
     if target.is_dir():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +155,7 @@ def download(cache_dir: Path, url: str = configs.CIFAR10_URL,
     except (urllib.error.URLError, OSError) as e:
         raise CifarDataError(
             f"could not download CIFAR-10 from {url} ({e}). Offline? Point --data-root or "
-            f"{configs.DATA_ROOT_ENV} at a local cifar-10-batches-py folder."
+            f"{settings.DATA_ROOT_ENV} at a local cifar-10-batches-py folder."
         ) from e
     archive = Path(tmp.name)
     if digest.hexdigest() != md5:

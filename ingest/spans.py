@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ingest import cifar10
+from ingest import cifar10, settings
 from models import features
-from pipeline import configs
 
-_SPAN_RE = re.compile(rf"^{re.escape(configs.SPAN_DIR_PREFIX)}(\d+)$")
+_SPAN_RE = re.compile(rf"^{re.escape(settings.SPAN_DIR_PREFIX)}(\d+)$")
 SHARD_RECORDS = 10_000  # records per file: Beam reads files in parallel, not within one
 
 
@@ -79,12 +78,12 @@ def existing_spans(examples_root: Path) -> list[int]:
 
 
 def span_dir(examples_root: Path, span: int) -> Path:
-    return examples_root / f"{configs.SPAN_DIR_PREFIX}{span}"
+    return examples_root / f"{settings.SPAN_DIR_PREFIX}{span}"
 
 
 def prepare_span(data_root: Path, examples_root: Path,
-                 eval_fraction: float = configs.EVAL_FRACTION,
-                 seed: int = configs.SPLIT_SEED, limit: int | None = None,
+                 eval_fraction: float = settings.EVAL_FRACTION,
+                 seed: int = settings.SPLIT_SEED, limit: int | None = None,
                  force_new: bool = False) -> SpanInfo:
     """Convert ``data_root`` into a span, or reuse the latest span if it holds the same data.
 
@@ -107,7 +106,7 @@ def prepare_span(data_root: Path, examples_root: Path,
         train_all = cifar10.Batch(train_all.images[:limit], train_all.labels[:limit])
         test = cifar10.Batch(test.images[:limit], test.labels[:limit])
     train, eval_ = split_train_eval(train_all, eval_fraction, seed)
-    splits = {configs.TRAIN_SPLIT: train, configs.EVAL_SPLIT: eval_, configs.TEST_SPLIT: test}
+    splits = {settings.TRAIN_SPLIT: train, settings.EVAL_SPLIT: eval_, settings.TEST_SPLIT: test}
     empty = [name for name, b in splits.items() if len(b) == 0]
     if empty:
         raise cifar10.CifarDataError(
@@ -122,7 +121,7 @@ def prepare_span(data_root: Path, examples_root: Path,
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=examples_root))
     try:
         counts = {name: write_split(b, tmp / name) for name, b in splits.items()}
-        (tmp / configs.SPAN_MANIFEST).write_text(
+        (tmp / settings.SPAN_MANIFEST).write_text(
             json.dumps({"source": source, "counts": counts, "data_root": str(data_root)}, indent=2)
         )
         os.rename(tmp, final)
@@ -134,6 +133,6 @@ def prepare_span(data_root: Path, examples_root: Path,
 
 def _read_manifest(path: Path) -> dict:
     try:
-        return json.loads((path / configs.SPAN_MANIFEST).read_text())
+        return json.loads((path / settings.SPAN_MANIFEST).read_text())
     except (OSError, ValueError):
         return {}

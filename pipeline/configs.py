@@ -1,8 +1,9 @@
-"""The one configuration module: names, paths, thresholds, training and Beam settings.
+"""The pipeline layer's settings: names, the output layout, blessing thresholds, Beam.
 
-Every runner (Beam, Airflow), the data step, the benchmark and the tests read their
-defaults from here; environment variables override the paths so the same code runs on a
-laptop and in a cluster.
+Each layer owns its settings: data in ``ingest/settings.py``, hyperparameters in
+``models/hparams.py``, TF Serving's conventions in ``serving/defaults.py``, rollout in
+``rollout/``, Airflow in ``airflow_dags/cifar10_airflow_settings.py``. Environment
+variables override the paths so the same code runs on a laptop and in a cluster.
 """
 
 from __future__ import annotations
@@ -15,24 +16,27 @@ MODEL_NAME = "cifar10"  # the TF Serving model name: <serving_root>/<MODEL_NAME>
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# --- data -------------------------------------------------------------------------------
-DATA_ROOT_ENV = "CIFAR10_DATA_ROOT"
-OUTPUT_ROOT_ENV = "CIFAR10_OUTPUT_ROOT"
-# On these machines the real CIFAR-10 subset sits beside the clone.
-SHARED_DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "cifar-10-batches-py"
-DOWNLOAD_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cifar10-tfx"
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-CIFAR10_DIRNAME = "cifar-10-batches-py"
-TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-TEST_BATCH = "test_batch"
-META_FILE = "batches.meta"
+# --- data: owned by the data layer (ingest/settings.py); named here for the pipeline's users
+from ingest.settings import (  # noqa: E402, F401  (re-exported)
+    CIFAR10_DIRNAME,
+    CIFAR10_MD5,
+    CIFAR10_URL,
+    DATA_ROOT_ENV,
+    DOWNLOAD_CACHE,
+    EVAL_FRACTION,
+    EVAL_SPLIT,
+    META_FILE,
+    SHARED_DATA_ROOT,
+    SPAN_DIR_PREFIX,
+    SPAN_MANIFEST,
+    SPLIT_SEED,
+    TEST_BATCH,
+    TEST_SPLIT,
+    TRAIN_BATCHES,
+    TRAIN_SPLIT,
+)
 
-EVAL_FRACTION = 0.1  # share of the training batches held out for early stopping
-SPLIT_SEED = 42
-TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
-SPAN_DIR_PREFIX = "span-"
-SPAN_MANIFEST = "manifest.json"
+OUTPUT_ROOT_ENV = "CIFAR10_OUTPUT_ROOT"
 
 # --- paths (under one output root unless overridden) ------------------------------------
 DEFAULT_OUTPUT_ROOT = Path(os.environ.get(OUTPUT_ROOT_ENV, REPO_ROOT / "outputs"))
