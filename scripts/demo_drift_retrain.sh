@@ -8,7 +8,7 @@
 #      scheduler; the Airflow DAG cifar10_release does the same)
 #   3. new labelled data arrives (half of the images inverted) and clients start sending
 #      inverted images -> the router's drift monitor alerts and files a retrain request
-#   4. the watcher claims it, trains on the newest span (built from the new data),
+#   4. the watcher claims it, trains on the newest span (all of the new data, 10 epochs),
 #      evaluates, canaries the new version on the live traffic, promotes or rolls back
 #   5. the request's outcome and the history
 #
@@ -81,7 +81,7 @@ NEW_DATA="$ROOT/new-data"
 "$PY" -m rollout.release --output-root "$ROOT" --policy "$POLICY" --watch --poll-seconds 2 \
   --max-runs 1 --watch-seconds 1200 --data-root "$NEW_DATA" --no-load \
   --server "http://127.0.0.1:$REST" --router "http://127.0.0.1:$RREST" --window "$WINDOW" \
-  --limit 1500 --epochs 3 --accuracy-lower-bound 0.12 -- --accuracy-max-drop 0.05 \
+  --epochs 10 --accuracy-lower-bound 0.12 -- --accuracy-max-drop 0.05 \
   >"$ROOT/watch.out" 2>>"$LOG" &
 WATCHER=$!
 PIDS+=($WATCHER)
