@@ -48,13 +48,13 @@ def examples_root(output_root: Path) -> Path:
     return Path(output_root) / "examples"
 
 
-def pipeline_root(output_root: Path) -> Path:
-    return Path(output_root) / "pipelines" / PIPELINE_NAME
+def pipeline_root(output_root: Path, pipeline_name: str = PIPELINE_NAME) -> Path:
+    return Path(output_root) / "pipelines" / pipeline_name
 
 
-def metadata_path(output_root: Path) -> Path:
-    """ML Metadata SQLite file, kept under the pipeline root."""
-    return pipeline_root(output_root) / "metadata.sqlite"
+def metadata_path(output_root: Path, pipeline_name: str = PIPELINE_NAME) -> Path:
+    """ML Metadata SQLite file (the embedded default), kept under the pipeline root."""
+    return pipeline_root(output_root, pipeline_name) / "metadata.sqlite"
 
 
 def serving_root(output_root: Path) -> Path:

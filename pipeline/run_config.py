@@ -8,6 +8,8 @@ not by the CLI), the release loop in code. ``pipeline.runner.run(config)`` does 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 from models.hparams import HParams
 from pipeline import configs
+from pipeline.metadata_store import MYSQL_ENV, MySQLAddress, parse_mysql_address
 
 ORCHESTRATORS = ("beam", "local")
 BEAM_MODES = ("in_memory", "multi_threading", "multi_processing")
@@ -27,6 +30,8 @@ class RunConfigError(ValueError):
 @dataclass(frozen=True)
 class RunConfig:
     output_root: Path = configs.DEFAULT_OUTPUT_ROOT
+    pipeline_name: str = configs.PIPELINE_NAME
+    metadata_mysql: MySQLAddress | None = None  # None: SQLite under the pipeline root
     data_root: Path | None = None  # None: $CIFAR10_DATA_ROOT, the shared subset, a download
     serving_root: Path | None = None  # None: <output_root>/serving
     limit: int | None = None  # first N train and N test images (smoke runs)
@@ -53,11 +58,13 @@ class RunConfig:
             raise RunConfigError("limit must be at least 1")
         if self.beam_workers < 1:
             raise RunConfigError("beam workers must be at least 1")
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,63}", self.pipeline_name):
+            raise RunConfigError("pipeline name: 1-63 letters, digits, '_' or '-'")
 
     # --- where things go --------------------------------------------------------------------
     @property
     def pipeline_root(self) -> Path:
-        return configs.pipeline_root(self.output_root)
+        return configs.pipeline_root(self.output_root, self.pipeline_name)
 
     @property
     def examples_root(self) -> Path:
@@ -65,7 +72,8 @@ class RunConfig:
 
     @property
     def metadata_path(self) -> Path:
-        return configs.metadata_path(self.output_root)
+        """The SQLite file when ``metadata_mysql`` is None."""
+        return configs.metadata_path(self.output_root, self.pipeline_name)
 
     @property
     def serving_model_dir(self) -> Path:
@@ -89,6 +97,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"cifar-10-batches-py folder (or ${configs.DATA_ROOT_ENV})")
     p.add_argument("--output-root", default=str(configs.DEFAULT_OUTPUT_ROOT),
                    help=f"spans, pipeline artifacts and models (${configs.OUTPUT_ROOT_ENV})")
+    p.add_argument("--pipeline-name", default=d.pipeline_name,
+                   help="several pipelines may share one output root and ML Metadata store")
+    p.add_argument("--metadata-mysql", metavar="HOST:PORT/DB",
+                   default=os.environ.get(MYSQL_ENV) or None,
+                   help=f"ML Metadata on MySQL (or ${MYSQL_ENV}; user and password from "
+                        "$CIFAR10_MYSQL_USER / $CIFAR10_MYSQL_PASSWORD); default: SQLite "
+                        "under the pipeline root")
     p.add_argument("--serving-root",
                    help="TF Serving model base path (default <output-root>/serving)")
     p.add_argument("--limit", type=int, help="use only the first N train and N test images")
@@ -116,10 +131,12 @@ def from_arguments(args: argparse.Namespace, beam_extra_args: list[str]) -> RunC
     try:
         hparams = HParams(epochs=args.epochs, batch_size=args.batch_size,
                           learning_rate=args.learning_rate)
+        mysql = parse_mysql_address(args.metadata_mysql) if args.metadata_mysql else None
     except ValueError as e:
         raise RunConfigError(str(e)) from e
     return RunConfig(
-        output_root=Path(args.output_root),
+        output_root=Path(args.output_root), pipeline_name=args.pipeline_name,
+        metadata_mysql=mysql,
         data_root=Path(args.data_root) if args.data_root else None,
         serving_root=Path(args.serving_root) if args.serving_root else None,
         limit=args.limit, span=args.span, new_span=args.new_span, hparams=hparams,

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import configs, summary
+from pipeline import configs, metadata_store, summary
 from pipeline.run_config import RunConfig
 
 # Exit codes shared by every command that runs the pipeline.
@@ -35,10 +35,9 @@ class RunOutcome:
 
 
 def metadata_connection_config(config: RunConfig) -> Any:
-    """ML Metadata's connection: SQLite under the pipeline root."""
-    from tfx.orchestration import metadata
-
-    return metadata.sqlite_metadata_connection_config(str(config.metadata_path))
+    """ML Metadata's connection: SQLite under the pipeline root, or MySQL if configured
+    (raises ``MetadataStoreError`` when MySQL credentials are missing)."""
+    return metadata_store.connection_config(config.metadata_path, config.metadata_mysql)
 
 
 def prepare_input(config: RunConfig) -> Any:
@@ -59,7 +58,7 @@ def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
     from pipeline.pipeline import create_pipeline
 
     return create_pipeline(
-        pipeline_name=configs.PIPELINE_NAME,
+        pipeline_name=config.pipeline_name,
         pipeline_root=str(config.pipeline_root),
         examples_root=str(config.examples_root),
         serving_model_dir=str(config.serving_model_dir),
@@ -93,12 +92,17 @@ def run(config: RunConfig) -> RunOutcome:
 def execute(config: RunConfig, span: Any = None) -> RunOutcome:
     """Run the pipeline on the prepared input and read back what it did."""
     started = time.monotonic()
+    try:
+        connection = metadata_connection_config(config)
+        metadata_store.check_connection(connection)
+    except metadata_store.MetadataStoreError as e:
+        return RunOutcome(EXIT_PIPELINE_FAILED, span=span, error=str(e))
     error = None
     try:
-        _orchestrator(config.orchestrator)().run(build_pipeline(config))
+        _orchestrator(config.orchestrator)().run(build_pipeline(config, connection))
     except Exception as e:  # any component failure ends the run with its message
         error = root_message(e)
-    result = summary.read_run_from(metadata_connection_config(config))
+    result = summary.read_run_from(connection, pipeline_name=config.pipeline_name)
     return RunOutcome(EXIT_PIPELINE_FAILED if error else EXIT_OK, result, span, error,
                       time.monotonic() - started)
 

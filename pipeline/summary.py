@@ -87,22 +87,31 @@ _INPUT_EVENTS = {2, 3, 5}
 _OUTPUT_EVENTS = {1, 4, 6}
 
 
-def _run_contexts(store) -> list:
+def _run_contexts(store, pipeline_name: str | None = None) -> list:
+    """Run contexts, oldest first; only ``pipeline_name``'s when several pipelines share the
+    store (runs whose executions belong to that pipeline's context)."""
     # "pipeline_run": IR-based runners (Beam, Local); "run": AirflowDagRunner's launcher.
     runs = [c for t in _RUN_CONTEXT_TYPES for c in store.get_contexts_by_type(t)]
+    if pipeline_name is not None:
+        pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+        if pipeline is None:
+            return []
+        mine = {e.id for e in store.get_executions_by_context(pipeline.id)}
+        runs = [c for c in runs
+                if any(e.id in mine for e in store.get_executions_by_context(c.id))]
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id))
 
 
-def _latest_run_context(store):
-    runs = _run_contexts(store)
+def _latest_run_context(store, pipeline_name: str | None = None):
+    runs = _run_contexts(store, pipeline_name)
     return runs[-1] if runs else None
 
 
-def list_runs(connection_config) -> list[RunRef]:
-    """Every run ML Metadata knows, oldest first."""
+def list_runs(connection_config, pipeline_name: str | None = None) -> list[RunRef]:
+    """Every run ML Metadata knows (of ``pipeline_name``, if given), oldest first."""
     with metadata.Metadata(connection_config) as m:
         return [RunRef(c.name, c.type, c.create_time_since_epoch / 1000.0)
-                for c in _run_contexts(m.store)]
+                for c in _run_contexts(m.store, pipeline_name)]
 
 
 def overall_accuracy(evaluation_uri: str, model_name: str = "") -> float | None:
@@ -123,7 +132,8 @@ def read_run(metadata_db: Path) -> RunSummary:
     return read_run_from(metadata.sqlite_metadata_connection_config(str(metadata_db)))
 
 
-def read_run_from(connection_config, run_id: str | None = None) -> RunSummary:
+def read_run_from(connection_config, run_id: str | None = None,
+                  pipeline_name: str | None = None) -> RunSummary:
     """Summary of run ``run_id`` (the latest if None) in any ML Metadata store (SQLite, MySQL).
 
     Raises ``KeyError`` for an unknown ``run_id``; an empty store gives an empty summary.
@@ -132,9 +142,10 @@ def read_run_from(connection_config, run_id: str | None = None) -> RunSummary:
     with metadata.Metadata(connection_config) as m:
         store = m.store
         if run_id is None:
-            run = _latest_run_context(store)
+            run = _latest_run_context(store, pipeline_name)
         else:
-            run = next((c for c in _run_contexts(store) if c.name == run_id), None)
+            run = next((c for c in _run_contexts(store, pipeline_name) if c.name == run_id),
+                       None)
             if run is None:
                 raise KeyError(f"no pipeline run {run_id!r} in ML Metadata")
         if run is None:

@@ -15,7 +15,8 @@ def build(tmp_path, **kwargs):
         examples_root=str(tmp_path / "ex"), serving_model_dir=str(tmp_path / "serve"),
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
             str(tmp_path / "m.db")),
-        beam_pipeline_args=configs.beam_pipeline_args(), **kwargs)
+        beam_pipeline_args=configs.beam_pipeline_args(),
+        preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN, **kwargs)
 
 
 def upstream(p):
