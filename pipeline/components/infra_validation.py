@@ -449,6 +449,12 @@ class InfraValidatorExecutor(iv_executor.Executor):
                 client.WaitUntilModelLoaded(deadline, polling_interval_sec=1)
             except error_types.ValidationFailed as exc:  # TF Serving says: state END
                 raise ModelRejected(f"the model server could not load the model: {exc}") from exc
+            finally:
+                # TFX's client leaves its channel open until garbage collection; an open
+                # connection makes the server's graceful stop wait out its grace (~6 s).
+                channel = getattr(client, "_channel", None)
+                if channel is not None:
+                    channel.close()
             loaded = time.monotonic()
             if attempt is not None:
                 attempt.load_seconds = round(loaded - started, 3)
@@ -595,9 +601,11 @@ def read_infra_validation(blessing_uri: str) -> InfraValidationResult | None:
 def validate(model_uri: str, examples_uri: str, output_uri: str, *,
              platform: str = LOCAL_PROCESS, num_examples: int = DEFAULT_NUM_EXAMPLES,
              num_tries: int = DEFAULT_NUM_TRIES,
-             split_names: Sequence[str] | None = None) -> InfraValidationResult:
+             split_names: Sequence[str] | None = None) -> types.Artifact:
     """Run the executor outside a pipeline on a Trainer ``model`` artifact directory (with
-    ``Format-Serving/``) and an ExampleGen ``examples`` directory (``Split-*/``)."""
+    ``Format-Serving/``) and an ExampleGen ``examples`` directory (``Split-*/``); returns the
+    InfraBlessing artifact as the Pusher would receive it (read it with
+    :func:`read_infra_validation`)."""
     model = standard_artifacts.Model()
     model.uri = model_uri
     examples = standard_artifacts.Examples()
@@ -619,9 +627,7 @@ def validate(model_uri: str, examples_uri: str, output_uri: str, *,
             base_executor.BaseExecutor.Context(tmp_dir=tmp, unique_id="manual"))
         executor.Do({"model": [model], "examples": [examples]}, {"blessing": [blessing]},
                     exec_properties)
-    result = read_infra_validation(output_uri)
-    assert result is not None
-    return result
+    return blessing
 
 
 def _to_json(message: Any) -> Any:
@@ -643,8 +649,10 @@ def main(argv: list[str] | None = None) -> int:
     std_logging.basicConfig(level=std_logging.WARNING)
     output = args.output or tempfile.mkdtemp(prefix="infra-blessing-")
     started = time.monotonic()
-    result = validate(args.model, args.examples, output, platform=args.platform,
-                      num_examples=args.num_examples)
+    blessing = validate(args.model, args.examples, output, platform=args.platform,
+                        num_examples=args.num_examples)
+    result = read_infra_validation(blessing.uri)
+    assert result is not None, "the executor always writes its result file"
     print(json.dumps(result.__dict__, indent=2))
     print(f"{result.describe()}; executor {result.seconds:.1f}s, "
           f"wall {time.monotonic() - started:.1f}s (after imports); blessing at {output}")
