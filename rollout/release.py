@@ -101,9 +101,11 @@ def say(message: str) -> None:
 
 
 def train_and_push(args: argparse.Namespace, pipeline_args: list[str]) -> tuple[int, int | None]:
-    """Run the pipeline on a new span; (exit code, pushed version or None)."""
-    import beam_runner
-    from pipeline import summary
+    """Run the pipeline on a new span through ``pipeline.runner`` (as beam_runner.py does:
+    one line per component here, the full log in a file); (exit code, pushed version or
+    None)."""
+    from ingest import cifar10
+    from pipeline import progress, run_config, runner, summary
 
     argv = ["--output-root", args.output_root, "--new-span", *pipeline_args]
     for flag, value in (("--data-root", args.data_root), ("--limit", args.limit),
@@ -111,19 +113,33 @@ def train_and_push(args: argparse.Namespace, pipeline_args: list[str]) -> tuple[
                         ("--accuracy-lower-bound", args.accuracy_lower_bound)):
         if value is not None:
             argv += [flag, str(value)]
-    say(f"pipeline: beam_runner {' '.join(argv)}")
-    code = beam_runner.main(argv)
-    if code != 0:
-        return code, None
-    result = summary.read_run(configs.metadata_path(Path(args.output_root)))
-    if not result.blessed:
+    say(f"pipeline: {' '.join(argv)}")
+    try:
+        config = run_config.parse(argv, prog="cifar10-release")
+        span = runner.prepare_input(config)
+    except (run_config.RunConfigError, cifar10.CifarDataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return runner.EXIT_BAD_INPUT, None
+    print(f"input span {span.span} ({'reused' if span.reused else 'written'}): "
+          + ", ".join(f"{k}={v}" for k, v in span.counts.items()))
+    log_file = config.output_root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with progress.captured(log_file) as tracker:
+        outcome = runner.execute(config, span)
+    if outcome.summary is not None:
+        print(summary.format_table(outcome.summary, tracker.durations))
+    if outcome.failed:
+        print(f"error: the pipeline failed: {outcome.error} (log: {log_file})", file=sys.stderr)
+        return outcome.exit_code, None
+    result = outcome.summary
+    if result is None or not result.blessed:
         say("the new model was not blessed by offline evaluation: nothing to roll out")
         return 0, None
     if not result.pushed or not result.pushed_destination:
         say("blessed, but identical to a served version: nothing to roll out")
         return 0, None
     version = int(Path(result.pushed_destination).name)
-    say(f"blessed (test accuracy {result.accuracy:.4f}) and pushed as version {version}")
+    accuracy = "n/a" if result.accuracy is None else f"{result.accuracy:.4f}"
+    say(f"blessed (test accuracy {accuracy}) and pushed as version {version}")
     return 0, version
 
 
