@@ -55,6 +55,9 @@ def run(config: run_config.RunConfig) -> int:
     print(f"pipeline root: {config.pipeline_root}  (full log: {log_file})")
     with progress.captured(log_file) as tracker:
         outcome = runner.execute(config, span)
+    if outcome.summary is None:  # ML Metadata could not even be opened: nothing ran
+        print(f"error: {outcome.error}", file=sys.stderr)
+        return outcome.exit_code
     print()
     print(summary.format_table(outcome.summary, tracker.durations))
     print(f"total: {outcome.seconds:.1f}s")

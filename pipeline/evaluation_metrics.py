@@ -10,7 +10,6 @@ label" as a plain Beam combiner costs milliseconds. The metric keeps the Keras n
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -24,7 +23,10 @@ class SparseCategoricalAccuracy(metric_types.Metric):
     """Share of examples whose highest-scoring class is the (integer) label."""
 
     def __init__(self, name: str = ACCURACY_NAME) -> None:
-        super().__init__(_accuracy_computations, name=name)
+        # merge_per_key_computations calls the function once per model and output name, so
+        # candidate and baseline each get their own key (as TFMA's own metrics do).
+        super().__init__(metric_util.merge_per_key_computations(_accuracy_computations),
+                         name=name)
 
 
 def _accuracy_computations(
@@ -33,7 +35,6 @@ def _accuracy_computations(
     model_name: str = "",
     output_name: str = "",
     example_weighted: bool = False,
-    **_: Any,
 ) -> metric_types.MetricComputations:
     key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
                                  example_weighted=example_weighted)

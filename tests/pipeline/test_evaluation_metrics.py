@@ -42,3 +42,12 @@ def test_key_keeps_the_keras_name():
 def test_multi_label_input_is_refused_clearly():
     with pytest.raises(ValueError, match="one integer label"):
         _combine(np.array([[1, 2]]), np.full((1, 10), 0.1, np.float32), chunks=1)
+
+
+def test_one_key_per_model_when_a_baseline_is_compared():
+    """With a baseline the Evaluator asks for candidate and baseline keys; one shared key
+    made TFMA fail to find the label of either model."""
+    computations = SparseCategoricalAccuracy().computations(
+        model_names=["candidate", "baseline"], output_names=[""])
+    keys = sorted(k.model_name for c in computations for k in c.keys)
+    assert keys == ["baseline", "candidate"]

@@ -1,0 +1,84 @@
+"""A throw-away MariaDB server for tests: its own datadir, loopback, a free port.
+
+Debian's ``mariadb-server`` package provides the binaries (``.ci/run`` installs it); the
+tests never touch a system MariaDB. The server is started as the current user (root in CI
+needs ``--user=root``) and killed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.system_deps import require_binary
+
+USER, PASSWORD, DATABASE = "mlmd", "mlmd-test-password", "mlmd"
+
+
+@dataclass(frozen=True)
+class MariaDB:
+    host: str
+    port: int
+    socket: Path
+
+    def address(self, database: str = DATABASE) -> str:
+        return f"{self.host}:{self.port}/{database}"
+
+    def sql(self, statement: str) -> str:
+        client = require_binary("mariadb", "mariadb-server")
+        return subprocess.run([client, "--no-defaults", "-S", str(self.socket), "-u", "root",
+                               "-N", "-e", statement], check=True, capture_output=True,
+                              text=True, timeout=30).stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_mariadb(workdir: Path) -> Iterator[MariaDB]:
+    server = require_binary("mariadbd", "mariadb-server")
+    install = require_binary("mariadb-install-db", "mariadb-server")
+    datadir, sock, port = workdir / "data", workdir / "mariadb.sock", free_port()
+    as_user = ["--user=root"] if os.geteuid() == 0 else []
+    subprocess.run([install, "--no-defaults", f"--datadir={datadir}", *as_user,
+                    "--auth-root-authentication-method=normal", "--skip-test-db"],
+                   check=True, capture_output=True, timeout=120)
+    log = workdir / "mariadb.err"
+    proc = subprocess.Popen([server, "--no-defaults", f"--datadir={datadir}", *as_user,
+                             f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1",
+                             "--skip-name-resolve", f"--log-error={log}",
+                             f"--pid-file={workdir / 'mariadb.pid'}",
+                             "--innodb-buffer-pool-size=64M", "--skip-log-bin"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = MariaDB("127.0.0.1", port, sock)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                db.sql("SELECT 1")
+                break
+            except subprocess.CalledProcessError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"MariaDB did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        db.sql(f"CREATE DATABASE {DATABASE}; "
+               f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; "
+               f"GRANT ALL ON *.* TO '{USER}'@'%';")
+        yield db
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
