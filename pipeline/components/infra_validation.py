@@ -200,7 +200,7 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
         with os.fdopen(fd, "wb") as log:
             self._process = subprocess.Popen(
                 self.args(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, cwd=str(PROJECT_ROOT))
+                env=env)
 
     def WaitUntilRunning(self, deadline: float) -> None:
         assert self._process is not None, "Start() first"
