@@ -436,6 +436,7 @@ class InfraValidatorExecutor(iv_executor.Executor):
         """Start the server, wait for the model, send every request; always stop the server."""
         deadline = time.time() + validation_spec.max_loading_time_seconds
         started = time.monotonic()
+        self._requests_sent, self._answered = 0, {}  # the verdict reports the last attempt
         runner = self._CreateRunner(model_path, serving_binary, serving_spec)
         try:
             logging.info("Starting %r.", runner)
@@ -570,8 +571,9 @@ class InfraValidationResult:
     def describe(self) -> str:
         """One line for a run summary."""
         if self.blessed:
-            return (f"infra-blessed: True ({self.platform}, {self.requests_sent} requests "
-                    f"answered)")
+            what = (f"{self.requests_sent} requests answered" if self.mode == "LOAD_AND_QUERY"
+                    else "loaded, no requests")
+            return f"infra-blessed: True ({self.platform}, {what})"
         return f"infra-blessed: False: {self.reason}"
 
 

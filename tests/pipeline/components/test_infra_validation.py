@@ -167,6 +167,7 @@ def test_model_that_loads_and_answers_is_blessed(tmp_path, examples_dir):
     assert (Path(blessing.uri) / iv.BLESSED_MARKER).is_file()
     result = result_of(blessing)
     assert result.blessed and result.reason is None
+    assert result.describe() == "infra-blessed: True (local_process, 10 requests answered)"
     assert result.platform == iv.LOCAL_PROCESS and result.mode == "LOAD_AND_QUERY"
     # every example of the split became a request, and every one was answered
     assert result.requests_sent == NUM_TEST_EXAMPLES
@@ -216,6 +217,22 @@ def test_model_the_server_cannot_load_is_not_blessed_with_the_servers_words(
     assert len(result.attempts) == 1
     assert any("Failed to start server" in line
                for line in result.attempts[0]["server_log_tail"])
+    assert_server_stopped(result)
+
+
+def test_infrastructure_failure_is_retried_then_not_blessed(tmp_path, examples_dir,
+                                                            monkeypatch):
+    """A server that cannot even start says nothing about the model: TFX's retries apply
+    (here: the server module is missing, so each attempt's process exits at once)."""
+    monkeypatch.setattr(iv, "SERVER_MODULE", "no_such_server_module")
+    model = save_model(tmp_path / "model", features.IMAGE_KEY)
+    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"),
+                           num_tries=2)
+    result = result_of(blessing)
+    assert not pusher_would_push(blessing)
+    assert [a["ok"] for a in result.attempts] == [False, False]
+    assert result.reason.startswith("the model server exited with status 1 before serving: ")
+    assert "No module named no_such_server_module" in result.reason
     assert_server_stopped(result)
 
 
