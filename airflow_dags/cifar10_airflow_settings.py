@@ -9,7 +9,11 @@ workers, task pods), which is how the same DAG file runs on a laptop and on a cl
 - ``CIFAR10_PIPELINE_ARGS``: the run flags ``beam_runner.py`` takes, e.g. ``--limit 300
   --epochs 1`` (parsed by ``pipeline.run_config``, the same parser the CLI uses);
 - ``CIFAR10_BEAM_ARGS``: Beam args for every component, e.g. ``--runner=FlinkRunner ...``;
-- ``CIFAR10_AIRFLOW_RETRIES``: retries of each task.
+- ``CIFAR10_METADATA_MYSQL``: ML Metadata on MySQL/MariaDB, ``HOST:PORT/DB`` (credentials from
+  ``CIFAR10_MYSQL_USER`` / ``CIFAR10_MYSQL_PASSWORD``, never from flags); unset: SQLite under
+  the output root, which allows one task at a time;
+- ``CIFAR10_AIRFLOW_RETRIES``: retries of each task;
+- ``CIFAR10_AIRFLOW_RETRY_DELAY``: seconds before the first retry (doubling after).
 
 They are read when the DAG file is parsed: a change takes effect at the next parse.
 """
@@ -17,29 +21,39 @@ They are read when the DAG file is parsed: a change takes effect at the next par
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pipeline import configs, run_config
+from pipeline import configs, metadata_store, run_config
 
 PIPELINE_ARGS_ENV = configs.PIPELINE_ARGS_ENV
 BEAM_ARGS_ENV = configs.BEAM_ARGS_ENV
 RETRIES_ENV = configs.AIRFLOW_RETRIES_ENV
+RETRY_DELAY_ENV = "CIFAR10_AIRFLOW_RETRY_DELAY"
+METADATA_MYSQL_ENV = metadata_store.MYSQL_ENV
+# Plain settings every Airflow process needs (deploy files pass each one on).
 ENV_NAMES = (configs.DATA_ROOT_ENV, configs.OUTPUT_ROOT_ENV, PIPELINE_ARGS_ENV, BEAM_ARGS_ENV,
-             RETRIES_ENV)
+             METADATA_MYSQL_ENV, RETRIES_ENV, RETRY_DELAY_ENV)
+# Credentials: deploy files take them from a secret, never as literal values.
+SECRET_ENV_NAMES = (metadata_store.MYSQL_USER_ENV, metadata_store.MYSQL_PASSWORD_ENV)
 
 PREPARE_TASK_ID = "prepare_input_span"
 OWNER = "ml-platform"
 START_DATE = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DEFAULT_RETRIES = 2
-RETRY_DELAY = timedelta(minutes=5)
+RETRY_DELAY = timedelta(minutes=5)  # default of $CIFAR10_AIRFLOW_RETRY_DELAY
 EXECUTION_TIMEOUT = timedelta(hours=6)  # a full 15-epoch training run takes well under that
 # Deterministic failures: a retry would fail the same way, so the run fails at once.
 NO_RETRY_TASKS = ("AnomaliesGate",)
 # Importing TFX takes 20-40 s (measured); Airflow's default dagbag_import_timeout is 30 s.
 # Every Airflow config that parses this DAG (tests, docker-compose, Helm) sets at least this.
 DAGBAG_IMPORT_TIMEOUT_SECONDS = 300
+# With ML Metadata on MySQL, tasks of one run may run side by side. The graph is at most two
+# components wide (ImportExampleGen beside ImportSchemaGen); the cap keeps a mis-drawn graph
+# from flooding the workers, each of which imports TFX and may run a Beam pipeline.
+PARALLEL_MAX_ACTIVE_TASKS = 4
 
 
 class SettingsError(ValueError):
@@ -47,11 +61,16 @@ class SettingsError(ValueError):
 
 
 def pipeline_config(env: Mapping[str, str] = os.environ) -> run_config.RunConfig:
-    """The run config both runners build the pipeline from (the CLI's flags and defaults)."""
+    """The run config both runners build the pipeline from (the CLI's flags and defaults).
+
+    ``$CIFAR10_METADATA_MYSQL`` is read from ``env`` (the CLI parser's default reads
+    ``os.environ``, which would make ``env`` a partial answer); a ``--metadata-mysql`` flag in
+    ``$CIFAR10_PIPELINE_ARGS`` still wins, as on the command line."""
     flags = env.get(PIPELINE_ARGS_ENV, "")
     beam_args = env.get(BEAM_ARGS_ENV, "")
+    mysql = shlex.quote(env.get(METADATA_MYSQL_ENV, ""))
     try:
-        return run_config.parse_string(flags, beam_args)
+        return run_config.parse_string(f"--metadata-mysql {mysql} {flags}", beam_args)
     except (run_config.RunConfigError, ValueError) as e:
         raise SettingsError(f"bad ${PIPELINE_ARGS_ENV} or ${BEAM_ARGS_ENV} "
                             f"({flags!r}, {beam_args!r}): {e}") from e
@@ -64,22 +83,44 @@ def retries(env: Mapping[str, str] = os.environ) -> int:
         raise SettingsError(f"${RETRIES_ENV} must be an integer") from e
 
 
+def retry_delay(env: Mapping[str, str] = os.environ) -> timedelta:
+    """Delay before the first retry. Five minutes lets a node or a database come back; a test
+    of the retry path sets a few seconds."""
+    text = env.get(RETRY_DELAY_ENV)
+    if text is None:
+        return RETRY_DELAY
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86400:
+        raise SettingsError(f"${RETRY_DELAY_ENV} must be seconds between 0 and 86400, "
+                            f"not {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def max_active_tasks(config: run_config.RunConfig) -> int:
+    """Tasks of one run at a time: one with SQLite (one file on shared storage, every task
+    writes it, and SQLite locks up under several writers, tfx#199), a few with MySQL."""
+    return 1 if config.metadata_mysql is None else PARALLEL_MAX_ACTIVE_TASKS
+
+
 def dag_config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Keyword arguments of the Airflow ``DAG`` (AirflowPipelineConfig.airflow_dag_config)."""
+    config = pipeline_config(env)
     return {
         "schedule": configs.AIRFLOW_SCHEDULE,
         "start_date": START_DATE,
         "catchup": False,
         # Runs share the examples root, the TFX cache and the serving directory.
         "max_active_runs": 1,
-        # ML Metadata is one SQLite file on shared storage: one writing task at a time.
-        "max_active_tasks": 1,
+        "max_active_tasks": max_active_tasks(config),
         "dagrun_timeout": EXECUTION_TIMEOUT,
         "tags": ["tfx", configs.PIPELINE_NAME],
         "default_args": {
             "owner": OWNER,
             "retries": retries(env),
-            "retry_delay": RETRY_DELAY,
+            "retry_delay": retry_delay(env),
             "retry_exponential_backoff": True,
             "execution_timeout": EXECUTION_TIMEOUT,
         },
@@ -91,14 +132,21 @@ def prepare_input_span() -> dict[str, Any]:
 
     Same steps as ``pipeline.runner.run``: a new span only when the data changed (unchanged data
     reuses the latest span, which keeps the TFX cache warm). Bad data raises
-    ``CifarDataError`` and fails the task, so no component runs. Returns span facts (XCom).
+    ``CifarDataError`` (and an unreachable MySQL store ``MetadataStoreError``) and fails the
+    task, so no component runs. Returns span facts (XCom).
     """
     from pipeline import runner
 
     config = pipeline_config()
     span = runner.prepare_input(config)
-    # ML Metadata's SQLite file lives here; the DAG file does not create it at parse.
-    config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    if config.metadata_mysql is None:
+        # ML Metadata's SQLite file lives here; the DAG file does not create it at parse.
+        config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        # Open the store once, alone: a wrong password or a down server fails here with a
+        # message naming the host, and a new database gets its ML Metadata schema before
+        # the first components (ImportExampleGen beside ImportSchemaGen) open it at once.
+        metadata_store.check_connection(runner.metadata_connection_config(config))
     print(f"input span {span.span} "
           f"({'reused' if span.reused else 'written'}) at {span.path}: {span.counts}")
     return {"span": span.span, "path": str(span.path), "counts": span.counts,

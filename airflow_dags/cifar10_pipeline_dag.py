@@ -10,6 +10,11 @@ paths, so TFX packages no user-module wheel, and ``--setup_file`` in the Beam ar
 Beam executors from building a TFX sdist (at task run time, never at parse). Parsing creates
 no file or folder. The TFX import itself takes 20-40 s, hence the raised
 ``dagbag_import_timeout`` in every Airflow config that parses this file.
+
+ML Metadata: SQLite under the output root by default (one task at a time), or MySQL when
+``$CIFAR10_METADATA_MYSQL`` (or ``--metadata-mysql``) is set, which every multi-worker
+deployment needs (KubernetesExecutor pods must never share one SQLite file). Missing MySQL
+credentials fail the parse with an import error that names the variables.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
     AirflowPipelineConfig,
 )
 
-from pipeline import configs, runner  # noqa: E402
+from pipeline import configs, run_config, runner  # noqa: E402
 
 
 def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
@@ -42,10 +47,18 @@ def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
     return config
 
 
+def metadata_config(config: run_config.RunConfig) -> metadata_store_pb2.ConnectionConfig:
+    """``runner.metadata_connection_config`` (MySQL when configured), except that SQLite
+    goes through :func:`sqlite_metadata_config`, which creates no folder at parse."""
+    if config.metadata_mysql is None:
+        return sqlite_metadata_config(str(config.metadata_path))
+    return runner.metadata_connection_config(config)
+
+
 def create_dag() -> DAG:
     """Build the TFX pipeline exactly as beam_runner does and compile it into a DAG."""
     config = settings.pipeline_config()
-    tfx_pipeline = runner.build_pipeline(config, sqlite_metadata_config(str(config.metadata_path)))
+    tfx_pipeline = runner.build_pipeline(config, metadata_config(config))
     dag = AirflowDagRunner(
         AirflowPipelineConfig(airflow_dag_config=settings.dag_config())).run(tfx_pipeline)
     dag.doc_md = __doc__
