@@ -39,6 +39,7 @@ class VersionStats:
     feedback_total: float = 0.0
 
     def __sub__(self, other: VersionStats) -> VersionStats:
+        """The counts of one analysis window: now minus the window's start (watch.py)."""
         return VersionStats(
             requests=self.requests - other.requests,
             errors=self.errors - other.errors,

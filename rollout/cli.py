@@ -31,7 +31,7 @@ from pathlib import Path
 from pipeline import configs
 from rollout import atomic_io
 from rollout.alerts import pending_retrain_request
-from rollout.manager import RolloutError, RolloutManager, available_versions
+from rollout.manager import RolloutError, RolloutManager
 from rollout.policy import PolicyError, load_policy
 from rollout.state import RolloutState, default_actor
 
@@ -135,7 +135,7 @@ def format_status(manager: RolloutManager, state: RolloutState) -> str:
     else:
         lines.append("canary:  - (no rollout in progress)")
     lines.append(f"retired: {', '.join(map(str, state.retired)) or '-'}")
-    lines.append(f"on disk: {', '.join(map(str, available_versions(manager.model_dir))) or '-'}")
+    lines.append(f"on disk: {', '.join(map(str, manager.versions_on_disk())) or '-'}")
     recent_alerts = atomic_io.read_jsonl(manager.paths.alerts)
     if recent_alerts:
         lines.append(f"last alert: {recent_alerts[-1]['utc']} {recent_alerts[-1]['reason']}")
@@ -235,7 +235,7 @@ def _drift_reference(args: argparse.Namespace, manager: RolloutManager) -> int:
     version = args.version if args.version is not None else manager.state().stable
     if version is None:
         raise RolloutError("no stable version yet; name the version to build a reference for")
-    if version not in available_versions(manager.model_dir):
+    if version not in manager.versions_on_disk():
         raise RolloutError(f"version {version} is not in {manager.model_dir}")
     try:
         root = cifar10.resolve_data_root(args.data_root, dict(os.environ))

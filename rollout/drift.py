@@ -115,7 +115,7 @@ def find_training_stats(output_root: Path | str) -> Path:
             for artifact in sorted(artifacts, key=lambda a: a.id, reverse=True):
                 if POST_TRANSFORM_STATS in artifact.uri:
                     candidates += sorted(Path(artifact.uri).glob(f"**/{STATS_FILE}"))
-        except Exception as e:  # noqa: BLE001 - fall back to the directory layout
+        except Exception as e:  # any store error: fall back to the directory layout
             log.warning("ML Metadata lookup of training statistics failed: %s", e)
     if not candidates:
         root = configs.pipeline_root(output_root) / "Transform" / POST_TRANSFORM_STATS

@@ -69,8 +69,9 @@ def virtual_service(weight: int) -> dict[str, Any]:
     }
 
 
-def weight_file(weight: int) -> Path:
-    return DEPLOY_DIR / "weights" / f"step-{weight}.yaml"
+def weight_file(weight: int, deploy_dir: Path = DEPLOY_DIR) -> Path:
+    """The VirtualService file of one weight step (what ``kubectl apply -f`` takes)."""
+    return deploy_dir / "weights" / f"step-{weight}.yaml"
 
 
 def write_all(policy: Policy, deploy_dir: Path = DEPLOY_DIR) -> list[Path]:
@@ -84,7 +85,7 @@ def write_all(policy: Policy, deploy_dir: Path = DEPLOY_DIR) -> list[Path]:
     for old in (deploy_dir / "weights").glob("step-*.yaml"):
         old.unlink()
     for weight in policy.weight_steps:
-        path = deploy_dir / "weights" / f"step-{weight}.yaml"
+        path = weight_file(weight, deploy_dir)
         path.write_text(HEADER + yaml.safe_dump(virtual_service(weight), sort_keys=False))
         written.append(path)
     return written

@@ -15,7 +15,8 @@ A crash before 1 changes nothing; after 1, the next process finds ``pending`` an
 
 from __future__ import annotations
 
-import os
+import hashlib
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -32,26 +33,39 @@ from rollout.state import (
     read_state,
     write_state,
 )
+from serving import model_config as serving_config
+from serving.model_paths import SAVED_MODEL_FILE, list_versions
 
-CRASH_ENV = "ROLLOUT_CRASH_AFTER"  # testing only: exit hard after a named commit step
+log = logging.getLogger(__name__)
+# What a SavedModel computes: the graph, the weights and the files it reads (vocabularies).
+# fingerprint.pb and assets.extra/ (warmup requests) are left out: they do not change the
+# answers, and older exports have no fingerprint.pb at all.
+_CONTENT = (SAVED_MODEL_FILE, "variables", "assets")
 
 
 class RolloutError(RuntimeError):
     """An operation that does not apply to the current rollout (message says why)."""
 
 
-def _maybe_crash(step: str) -> None:
-    """Let tests kill the process between two writes, like a power cut would."""
-    if os.environ.get(CRASH_ENV) == step:
-        os._exit(86)
+def content_fingerprint(version_dir: Path) -> str:
+    """SHA-256 over a SavedModel's graph, variables and assets (relative paths and bytes).
 
-
-def available_versions(model_dir: Path) -> list[int]:
-    """Complete versions on disk (numeric folders holding a SavedModel)."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir()
-                  if p.name.isdigit() and (p / "saved_model.pb").exists())
+    Two versions with the same fingerprint answer every request the same way, whatever
+    their version numbers: re-pushing a model must not look like a new candidate.
+    """
+    digest = hashlib.sha256()
+    root = Path(version_dir)
+    files = []
+    for name in _CONTENT:
+        top = root / name
+        files += [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.stat().st_size.to_bytes(8, "big"))
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 class RolloutManager:
@@ -75,12 +89,38 @@ class RolloutManager:
     def history(self) -> list[dict[str, Any]]:
         return atomic_io.read_jsonl(self.paths.history)
 
+    def versions_on_disk(self) -> list[int]:
+        """Complete versions in the model directory, by TF Serving's rules."""
+        return sorted(list_versions(self.model_dir))
+
+    def identical_to(self, version: int, state: RolloutState | None = None
+                     ) -> tuple[str, int] | None:
+        """``("stable" | "retired", v)`` when ``version`` is the stable or a retired version
+        under another (or the same) number: same SavedModel content. A canary of it would
+        only replay a model that is serving already or was taken out of service."""
+        state = state or self.state()
+        on_disk = list_versions(self.model_dir)
+        if version not in on_disk:
+            return None
+        candidates = [(configs.STABLE_LABEL, state.stable)] if state.stable is not None else []
+        candidates += [("retired", v) for v in reversed(state.retired)]
+        for role, other in candidates:
+            if other == version:
+                return role, other
+        mine = content_fingerprint(on_disk[version])
+        for role, other in candidates:
+            if other in on_disk and content_fingerprint(on_disk[other]) == mine:
+                return role, other
+        return None
+
     def served(self, state: RolloutState) -> model_config.ServedVersions:
         """The config for ``state``. An existing file's ``base_path`` is kept: inside a
-        container the models sit at another path (e.g. /models/cifar10) than on the host."""
+        container the models sit at another path (e.g. /models/cifar10) than on the host.
+        A file TF Serving would refuse is not built on: it is rewritten from scratch."""
         try:
             current = model_config.read(self.config_path)
-        except Exception:  # noqa: BLE001 - an unreadable file is simply rewritten
+        except serving_config.ConfigError as e:
+            log.warning("rewriting the model config: %s", e)
             current = None
         base_path = current.base_path if current else str(self.model_dir.resolve())
         return model_config.ServedVersions(base_path, state.stable, state.canary)
@@ -89,7 +129,6 @@ class RolloutManager:
     def _commit(self, state: RolloutState, record: dict[str, Any]) -> RolloutState:
         state = replace(state, updated_at=time.time(), pending=record)
         write_state(self.paths.state, state)
-        _maybe_crash("state")
         return self.recover(state)
 
     def recover(self, state: RolloutState) -> RolloutState:
@@ -101,11 +140,9 @@ class RolloutManager:
                 self.config_path.with_name(model_config.track_config_filename(track)),
                 model_config.render(model_config.for_track(served, track)))
         atomic_io.write_text_atomic(self.config_path, model_config.render(served))
-        _maybe_crash("config")
         if record is not None:
             if not any(r.get("id") == record["id"] for r in self.history()[-50:]):
                 atomic_io.append_jsonl(self.paths.history, record)
-            _maybe_crash("history")
             state = replace(state, pending=None)
             write_state(self.paths.state, state)
         return state
@@ -118,7 +155,7 @@ class RolloutManager:
 
     # --- operations ----------------------------------------------------------------------
     def _check_version(self, version: int) -> None:
-        on_disk = available_versions(self.model_dir)
+        on_disk = self.versions_on_disk()
         if version not in on_disk:
             listed = ", ".join(map(str, on_disk)) or "none"
             raise RolloutError(f"unknown version {version}: not found under {self.model_dir} "
@@ -152,6 +189,13 @@ class RolloutManager:
         if version == state.stable:
             raise RolloutError(f"version {version} is already stable")
         self._check_version(version)
+        twin = self.identical_to(version, state)
+        if twin is not None:
+            role, other = twin
+            same = (f"is the retired version {other}" if other == version else
+                    f"has the same SavedModel content as {role} version {other}")
+            raise RolloutError(f"version {version} {same}: no canary (a retired version was "
+                               "rolled back or replaced; a stable one is serving already)")
         weight = self.policy.weight_steps[0] if weight is None else int(weight)
         if not 0 <= weight <= 100:
             raise RolloutError(f"weight must be a percentage in [0, 100], got {weight}")

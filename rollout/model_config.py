@@ -1,9 +1,11 @@
-"""Render and read TF Serving's model config file for a rollout.
+"""The rollout's labels in TF Serving's model config file.
 
-Written with TF Serving's own proto (``ModelServerConfig`` text format), so the file works
-with the real ``tensorflow_model_server --model_config_file`` as well as with ``serving/``:
-the served versions are pinned with ``model_version_policy { specific {...} }`` and the
-``stable``/``canary`` labels point at them.
+The file format (``model_config_list`` text proto, TF Serving's checks) has one home,
+:mod:`serving.model_config`; this module only decides what the rollout puts in it: the
+served versions pinned with ``model_version_policy { specific {...} }`` and the
+``stable``/``canary`` labels pointing at them, plus the per-track files of
+deploy/k8s-canary/. A file that TF Serving would refuse (relative ``base_path``, no
+``model_platform``) is refused here as well, so the rollout never builds on one.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
-
 from pipeline import configs
+from serving import model_config as serving_config
+from serving.version_policy import SPECIFIC, VersionPolicy
 
 
 @dataclass(frozen=True)
@@ -56,29 +57,29 @@ def for_track(served: ServedVersions, track: str) -> ServedVersions:
     return ServedVersions(served.base_path, None, version)
 
 
+def to_entry(served: ServedVersions,
+             model_name: str = configs.MODEL_NAME) -> serving_config.ModelEntry:
+    """``served`` as serving's model entry: the labelled versions pinned, nothing else
+    loaded (before the first deployment: TF Serving's default, the latest version)."""
+    policy = (VersionPolicy(SPECIFIC, versions=frozenset(served.versions))
+              if served.versions else VersionPolicy())
+    return serving_config.ModelEntry(model_name, Path(served.base_path), policy,
+                                     served.labels)
+
+
 def render(served: ServedVersions, model_name: str = configs.MODEL_NAME) -> str:
     """The ``model_config_list`` text proto for ``served``."""
-    proto = model_server_config_pb2.ModelServerConfig()
-    model = proto.model_config_list.config.add()
-    model.name = model_name
-    model.base_path = served.base_path
-    model.model_platform = "tensorflow"
-    if served.versions:
-        model.model_version_policy.specific.versions.extend(served.versions)
-    for label, version in served.labels.items():
-        model.version_labels[label] = version
-    return text_format.MessageToString(proto)
+    return serving_config.to_text({model_name: to_entry(served, model_name)})
 
 
-def read(path: Path, model_name: str = configs.MODEL_NAME) -> ServedVersions | None:
-    """The served versions of ``model_name`` in the config file at ``path`` (None if absent)."""
+def read(path: Path | str, model_name: str = configs.MODEL_NAME) -> ServedVersions | None:
+    """The served versions of ``model_name`` in the config file at ``path`` (None if the
+    file or the model is absent); :class:`serving.model_config.ConfigError` if TF Serving
+    would refuse the file."""
     if not Path(path).exists():
         return None
-    proto = model_server_config_pb2.ModelServerConfig()
-    text_format.Parse(Path(path).read_text(), proto)
-    for model in proto.model_config_list.config:
-        if model.name == model_name:
-            labels = dict(model.version_labels)
-            return ServedVersions(model.base_path, labels.get(configs.STABLE_LABEL),
-                                  labels.get(configs.CANARY_LABEL))
-    return None
+    entry = serving_config.load_file(path).get(model_name)
+    if entry is None:
+        return None
+    return ServedVersions(str(entry.base_path), entry.labels.get(configs.STABLE_LABEL),
+                          entry.labels.get(configs.CANARY_LABEL))

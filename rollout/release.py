@@ -282,7 +282,7 @@ def build_drift_reference(args: argparse.Namespace, manager: RolloutManager,
         path = build_for_version(manager.paths, manager.model_dir, version, test.images,
                                  f"version {version} on {root / configs.TEST_BATCH}")
         say(f"drift reference of version {version}: {path}")
-    except Exception as e:  # noqa: BLE001 - logged; drift falls back to the pixel histogram
+    except Exception as e:  # logged; drift falls back to the pixel histogram
         say(f"warning: no drift reference for version {version}: {e}")
 
 
@@ -297,28 +297,44 @@ def release(args: argparse.Namespace, pipeline_args: list[str],
     elif args.inject_faulty:
         version = push_faulty(manager, args.inject_faulty)
     elif args.skip_pipeline:
-        from rollout.manager import available_versions
-
-        versions = available_versions(manager.model_dir)
+        versions = manager.versions_on_disk()
         version = versions[-1] if versions else None
     else:
         code, version = train_and_push(args, pipeline_args)
         if code != 0:
             return Outcome(code, "failed", f"pipeline failed (exit {code}); see its log")
-        if version is not None:
-            build_drift_reference(args, manager, version)
     if state.canary is None:
         if version is None:
             return Outcome(0, "nothing", "no new model to roll out (not blessed, or "
                                          "identical to a served version)")
+        duplicate = not_new(manager, version)
+        if duplicate is not None:
+            say(duplicate)
+            return Outcome(0, "nothing", duplicate)
+        if not (args.inject_faulty or args.skip_pipeline):
+            build_drift_reference(args, manager, version)
         if state.stable is None:
             manager.init(version, actor=ACTOR, reason="first deployment (nothing to compare)")
             say(f"DEPLOYED: version {version} is the first stable version")
             return Outcome(0, "deployed", f"version {version} deployed as the first stable")
-        if version == state.stable:
-            say(f"version {version} is already stable: nothing to roll out")
-            return Outcome(0, "nothing", f"version {version} is already stable")
     return roll_out(args, manager, version)
+
+
+def not_new(manager: RolloutManager, version: int) -> str | None:
+    """Why ``version`` is no candidate, if it is the stable or a retired model again.
+
+    The Pusher reports a model it has pushed before as pushed: to the folder of the
+    version it equals, or (without a SavedModel fingerprint file) to a new folder. Either
+    way the content decides, not the version number: a canary would replay a model that is
+    serving already or was rolled back.
+    """
+    twin = manager.identical_to(version)
+    if twin is None:
+        return None
+    role, other = twin
+    if other == version:
+        return f"version {version} is the {role} version: no canary"
+    return f"version {version} has the same SavedModel content as {role} version {other}: no canary"
 
 
 def run_requested(args: argparse.Namespace, pipeline_args: list[str],
@@ -371,7 +387,7 @@ def watch(args: argparse.Namespace, pipeline_args: list[str],
     while not stop.is_set():
         try:
             outcome = run_requested(args, pipeline_args, manager)
-        except Exception as e:  # noqa: BLE001 - recorded on the request; keep watching
+        except Exception as e:  # recorded on the request; keep watching
             say(f"retrain run failed: {type(e).__name__}: {e}")
             outcome = Outcome(1, "failed", str(e))
         if outcome is not None:

@@ -37,10 +37,6 @@ class RolloutState:
     waited_windows: int = 0  # analysis windows in a row without enough canary traffic
     pending: dict[str, Any] | None = None  # a decision whose side effects may be incomplete
 
-    @property
-    def in_progress(self) -> bool:
-        return self.canary is not None
-
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

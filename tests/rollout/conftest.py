@@ -13,12 +13,15 @@ from rollout.manager import RolloutManager
 from rollout.policy import load_policy
 
 
-def fake_versions(output_root: Path, *versions: int) -> Path:
-    """Version folders that count as complete SavedModels for the manager (no TF needed)."""
+def fake_versions(output_root: Path, *versions: int, content: bytes | None = None) -> Path:
+    """Version folders that count as complete SavedModels for the manager (no TF needed),
+    each with its own content (as separately trained models have) unless ``content`` is
+    given."""
     model_dir = configs.serving_root(output_root) / configs.MODEL_NAME
     for v in versions:
         (model_dir / str(v)).mkdir(parents=True, exist_ok=True)
-        (model_dir / str(v) / "saved_model.pb").write_bytes(b"")
+        graph = content if content is not None else f"graph of version {v}".encode()
+        (model_dir / str(v) / "saved_model.pb").write_bytes(graph)
     return model_dir
 
 
@@ -42,8 +45,16 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return {b: write_model(root / b, b) for b in BEHAVIOURS}
 
 
-def install_version(output_root: Path, model: Path, version: int) -> Path:
-    """Copy a SavedModel into the serving root as ``version`` (as the Pusher would)."""
+def install_version(output_root: Path, model: Path, version: int,
+                    retrained: bool = True) -> Path:
+    """Copy a SavedModel into the serving root as ``version`` (as the Pusher would).
+
+    ``retrained`` gives the copy an asset of its own, so two installs of one synthetic model
+    differ in content like two training runs do (the manager refuses to canary a version
+    identical to the stable or a retired one); ``False`` installs an exact copy."""
     target = configs.serving_root(output_root) / configs.MODEL_NAME / str(version)
     shutil.copytree(model, target)
+    if retrained:
+        (target / "assets").mkdir(exist_ok=True)
+        (target / "assets" / "training_run.txt").write_text(f"run for version {version}\n")
     return target

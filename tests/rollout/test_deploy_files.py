@@ -11,6 +11,7 @@ from pipeline import configs
 from rollout import k8s, model_config
 from rollout.manager import RolloutManager
 from rollout.policy import load_policy
+from tests.rollout.conftest import fake_versions
 
 DEPLOY = configs.REPO_ROOT / "deploy" / "k8s-canary"
 
@@ -69,10 +70,7 @@ def test_each_track_deployment_serves_the_config_file_the_manager_writes(track, 
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == configs.PROMETHEUS_PATH
     # The manager writes exactly that file, with this track's version under its label.
-    (tmp_path / "serving" / configs.MODEL_NAME / "4").mkdir(parents=True)
-    (tmp_path / "serving" / configs.MODEL_NAME / "4" / "saved_model.pb").write_bytes(b"")
-    (tmp_path / "serving" / configs.MODEL_NAME / "5").mkdir(parents=True)
-    (tmp_path / "serving" / configs.MODEL_NAME / "5" / "saved_model.pb").write_bytes(b"")
+    fake_versions(tmp_path, 4, 5)
     manager = RolloutManager(tmp_path, load_policy())
     manager.init(4)
     manager.start(5)

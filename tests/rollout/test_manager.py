@@ -10,9 +10,10 @@ import pytest
 from pipeline import configs
 from rollout import manager as manager_module
 from rollout import model_config
-from rollout.manager import CRASH_ENV, RolloutError, RolloutManager
+from rollout.manager import RolloutError, RolloutManager
 from rollout.policy import load_policy
 from rollout.state import read_state
+from tests.rollout import crash_cli
 
 
 def served(manager: RolloutManager) -> model_config.ServedVersions:
@@ -101,19 +102,22 @@ def test_a_crash_between_the_state_and_config_writes_is_finished_by_the_next_rea
     assert len(fresh.history()) == 2
 
 
-@pytest.mark.parametrize("crash_after", ["state", "config", "history"])
+@pytest.mark.parametrize("crash_after", crash_cli.STEPS)
 def test_a_killed_cli_process_resumes_in_the_next_one(output_root, crash_after):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
-    def cli(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    def cli(*args: str, killed_after: str | None = None) -> subprocess.CompletedProcess:
+        command = (["-m", "tests.rollout.crash_cli", killed_after] if killed_after
+                   else ["-m", "rollout.cli"])
         return subprocess.run(
-            [sys.executable, "-m", "rollout.cli", "--output-root", str(output_root), *args],
-            env={**env, **extra_env}, capture_output=True, text=True, cwd=configs.REPO_ROOT,
-            timeout=60)
+            [sys.executable, *command, "--output-root", str(output_root), *args],
+            env=env, capture_output=True, text=True, cwd=configs.REPO_ROOT, timeout=60)
 
     assert cli("init", "1").returncode == 0
-    killed = cli("start", "2", **{CRASH_ENV: crash_after})
-    assert killed.returncode == 86, killed.stderr  # died between two writes
+    killed = cli("start", "2", killed_after=crash_after)
+    assert killed.returncode == crash_cli.EXIT_KILLED, killed.stderr  # died between writes
+    on_disk = read_state(RolloutManager(output_root, load_policy()).paths.state)
+    assert on_disk.pending is not None and on_disk.pending["action"] == "start"
     resumed = cli("status", "--json")
     assert resumed.returncode == 0, resumed.stderr
     state = json.loads(resumed.stdout)
@@ -134,3 +138,57 @@ def test_an_existing_base_path_is_kept_when_labels_move(manager):
     manager.start(2)
     assert served(manager).base_path == "/models/cifar10"
     assert served(manager).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+
+
+@pytest.mark.parametrize("name", ["²", "0" * 19, "7.partial"])
+def test_only_tf_serving_version_folders_count(manager, name):
+    """Regression: rollout listed versions with str.isdigit(), which accepts '²' (and then
+    crashed in int()) and 19-digit names TF Serving ignores; serving.model_paths decides."""
+    odd = manager.model_dir / name
+    odd.mkdir()
+    (odd / "saved_model.pb").write_bytes(b"")
+    (manager.model_dir / "8").mkdir()
+    (manager.model_dir / "8" / "saved_model.pb").mkdir()  # not a file: incomplete
+    assert manager.versions_on_disk() == [1, 2, 3]
+    with pytest.raises(RolloutError, match=r"versions on disk: 1, 2, 3\)"):
+        manager.init(8)
+
+
+def test_a_version_identical_to_the_stable_or_a_retired_one_gets_no_canary(output_root):
+    """Regression: a re-pushed model (same SavedModel content, new or old version number)
+    was put back into a canary, although it is serving already or was rolled back."""
+    from tests.rollout.conftest import fake_versions
+
+    manager = RolloutManager(output_root, load_policy())
+    manager.init(1)
+    manager.start(2)
+    manager.rollback(reason="collapsed predictions")
+    fake_versions(output_root, 2, 4, content=(manager.model_dir / "2" / "saved_model.pb")
+                  .read_bytes())  # 4: the rolled-back model pushed again
+    fake_versions(output_root, 5, content=(manager.model_dir / "1" / "saved_model.pb")
+                  .read_bytes())  # 5: a copy of stable
+    for version, message in ((2, "version 2 is the retired version 2"),
+                             (4, "same SavedModel content as retired version 2"),
+                             (5, "same SavedModel content as stable version 1")):
+        with pytest.raises(RolloutError, match=message):
+            manager.start(version)
+    assert manager.state().canary is None
+    assert [r["action"] for r in manager.history()] == ["init", "start", "rollback"]
+    assert manager.start(3).canary == 3  # different content: a real candidate
+
+
+def test_the_content_fingerprint_sees_weights_and_ignores_warmup_files(tmp_path):
+    from rollout.manager import content_fingerprint
+
+    a, b = tmp_path / "1", tmp_path / "2"
+    for d in (a, b):
+        (d / "variables").mkdir(parents=True)
+        (d / "saved_model.pb").write_bytes(b"graph")
+        (d / "variables" / "variables.index").write_bytes(b"index")
+        (d / "variables" / "variables.data-00000-of-00001").write_bytes(b"weights")
+    (b / "assets.extra").mkdir()
+    (b / "assets.extra" / "tf_serving_warmup_requests").write_bytes(b"warmup")
+    (b / "fingerprint.pb").write_bytes(b"another export")
+    assert content_fingerprint(a) == content_fingerprint(b)
+    (b / "variables" / "variables.data-00000-of-00001").write_bytes(b"retrained")
+    assert content_fingerprint(a) != content_fingerprint(b)

@@ -261,3 +261,31 @@ def test_the_load_generator_reads_images_from_data_root(output_root, tmp_path, m
     release.roll_out(args, manager, 2)
     [images] = sent
     assert np.array_equal(images, cifar10.load_test(root).images)
+
+
+def test_a_pushed_model_identical_to_a_retired_version_starts_no_canary(
+        output_root, monkeypatch, capsys, no_drift_reference):
+    """Regression: the Pusher reports a re-pushed model as pushed (to a new folder, or to the
+    existing folder of the version it equals); the loop put it back into a canary."""
+    from tests.rollout.conftest import fake_versions
+
+    manager = RolloutManager(output_root)
+    manager.init(1)
+    manager.start(2)
+    manager.rollback(reason="collapsed predictions")
+    fake_versions(output_root, 4, content=(manager.model_dir / "2" / "saved_model.pb")
+                  .read_bytes())
+    stub_pipeline(monkeypatch, (0, 4))
+
+    def no_canary(*args):
+        raise AssertionError("a canary was started")
+
+    monkeypatch.setattr(release, "roll_out", no_canary)
+    assert release.main(["--output-root", str(output_root)]) == 0
+    out = capsys.readouterr().out
+    assert ("version 4 has the same SavedModel content as retired version 2: no canary"
+            in out)
+    assert no_drift_reference == []
+    state = manager.state()
+    assert (state.stable, state.canary) == (1, None)
+    assert [r["action"] for r in manager.history()] == ["init", "start", "rollback"]
