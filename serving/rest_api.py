@@ -126,6 +126,10 @@ class RestServer:
         if url is None or (request.method == "POST"
                            and url.verb not in ("predict", "classify", "regress")):
             err = invalid(f"Malformed request: {request.method} {path}")
+            # TF Serving counts every REST request, unroutable ones under the model name
+            # its URL regex captured ("" when none).
+            self.handler.count_failure("rest", url.verb if url else "", url.name if url else "",
+                                       err)
             return self._respond(_error_reply(err))
         body = b""
         if request.method == "POST":
@@ -198,9 +202,9 @@ class RestServer:
             return 200, rest_json.dumps(answer), {VERSION_HEADER: str(version)}
 
     def _get(self, url: ModelUrl) -> bytes:
-        if not url.name:
-            raise invalid("Missing model name in request.")
         with self.handler.track("rest", url.verb, url.name) as t:
+            if not url.name:  # inside track(): counted, as TF Serving counts it
+                raise invalid("Missing model name in request.")
             if url.verb == "status":
                 from tensorflow_serving.apis import get_model_status_pb2
 
