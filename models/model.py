@@ -19,24 +19,33 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from models import features
-from models.hparams import HParams
+from models.hparams import HParams, tuned_values
 from models.keras_runtime import skip_autograph_for_tf_keras
 
 HISTORY_FILE = "training_history.json"  # per-epoch metrics and seconds, in model_run_dir
 
 def build_model(learning_rate: float = HParams.learning_rate,
-                dropout_rate: float = HParams.dropout_rate) -> keras.Model:
-    """Conv(32)-Pool-Conv(64)-Pool-Conv(64)-Flatten-Dense(64)-Dropout-Dense(10, softmax)."""
+                dropout_rate: float = HParams.dropout_rate,
+                *,
+                conv1_filters: int = HParams.conv1_filters,
+                conv2_filters: int = HParams.conv2_filters,
+                conv3_filters: int = HParams.conv3_filters,
+                dense_units: int = HParams.dense_units) -> keras.Model:
+    """Conv(32)-Pool-Conv(64)-Pool-Conv(64)-Flatten-Dense(64)-Dropout-Dense(10, softmax).
+
+    The widths are parameters so the Tuner can search them; the defaults are the reference
+    CNN, so a run without tuning trains the same model as before they were.
+    """
     skip_autograph_for_tf_keras()
     layers = keras.layers
     inputs = keras.Input(shape=features.IMAGE_SHAPE, name=features.TRANSFORMED_IMAGE_KEY)
-    x = layers.Conv2D(32, 3, activation="relu")(inputs)
+    x = layers.Conv2D(conv1_filters, 3, activation="relu")(inputs)
     x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.Conv2D(conv2_filters, 3, activation="relu")(x)
     x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.Conv2D(conv3_filters, 3, activation="relu")(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dense(dense_units, activation="relu")(x)
     x = layers.Dropout(dropout_rate)(x)
     outputs = layers.Dense(features.NUM_CLASSES, activation="softmax",
                            name=features.OUTPUT_PROBABILITIES)(x)
@@ -50,6 +59,14 @@ def build_model(learning_rate: float = HParams.learning_rate,
         jit_compile=False,
     )
     return model
+
+
+
+def model_from_hparams(hp: HParams) -> keras.Model:
+    """The compiled CNN for ``hp``: the one mapping from HParams to :func:`build_model`."""
+    return build_model(hp.learning_rate, hp.dropout_rate,
+                       conv1_filters=hp.conv1_filters, conv2_filters=hp.conv2_filters,
+                       conv3_filters=hp.conv3_filters, dense_units=hp.dense_units)
 
 
 class EpochHistory(keras.callbacks.Callback):
@@ -85,16 +102,16 @@ class EpochHistory(keras.callbacks.Callback):
 _READ_BATCH = 256  # records per read-and-transform step (vectorised decode), not the training batch
 
 
-def _dataset(fn_args: FnArgs, file_pattern: list[str],
-             tf_transform_output: tft.TFTransformOutput, batch_size: int,
-             shuffle: bool, seed: int) -> tf.data.Dataset:
-    """Raw examples -> the Transform graph -> cached in memory -> (shuffled) batches.
+def _cached_examples(fn_args: FnArgs, file_pattern: list[str],
+                     tf_transform_output: tft.TFTransformOutput) -> tf.data.Dataset:
+    """Raw examples -> the Transform graph -> (image, label) pairs cached in memory.
 
     Transform does not materialize its output (``materialize=False``): writing 12 KB of
     float pixels per image as gzip'd tf.Examples, and parsing them back every epoch, cost
     more than decoding the 2.5 KB PNGs once here with the very graph that serving uses.
     The decoded images are cached after the first pass (4 KB x 3 per image: about 0.75 GB
-    at full CIFAR-10 scale), then shuffled anew every epoch over the whole split.
+    at full CIFAR-10 scale). The Tuner batches the same cached dataset for every trial, so
+    a search decodes the split once, not once per trial.
     """
     tft_layer = tf_transform_output.transform_features_layer()
 
@@ -105,15 +122,64 @@ def _dataset(fn_args: FnArgs, file_pattern: list[str],
         transformed = tft_layer(raw)
         return transformed[features.TRANSFORMED_IMAGE_KEY], transformed[features.LABEL_KEY]
 
-    dataset = fn_args.data_accessor.tf_dataset_factory(
+    return fn_args.data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, shuffle=False, num_epochs=1),
         tf_transform_output.raw_metadata.schema,
     ).map(transform, num_parallel_calls=tf.data.AUTOTUNE).unbatch().cache()
+
+
+def _batches(examples: tf.data.Dataset, batch_size: int, shuffle: bool,
+             seed: int) -> tf.data.Dataset:
+    """(Shuffled) batches of cached examples, shuffled anew every epoch over the whole split.
+
+    The same seed gives the same epoch orders on every new pipeline built here, so each
+    tuning trial sees the data in the order the Trainer will.
+    """
     if shuffle:
-        size = dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
-        dataset = dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        size = examples.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+        examples = examples.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class TrainingData:
+    """A run's train and eval splits, decoded once and batched per set of hyperparameters.
+
+    ``run_fn`` batches them once; the Tuner once per trial, so every trial trains on exactly
+    what the Trainer would (same transform, cache, shuffling and ``train_steps`` cap).
+    """
+
+    def __init__(self, fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput) -> None:
+        self.train = _cached_examples(fn_args, fn_args.train_files, tf_transform_output)
+        self.eval = _cached_examples(fn_args, fn_args.eval_files, tf_transform_output)
+        self.train_steps = fn_args.train_steps
+
+    def batched(self, hp: HParams) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+        """(train, eval) batches for ``hp``'s batch size and seed."""
+        train = _batches(self.train, hp.batch_size, shuffle=True, seed=hp.seed)
+        evaluation = _batches(self.eval, hp.batch_size, shuffle=False, seed=hp.seed)
+        if self.train_steps:
+            train = train.repeat().take(int(self.train_steps))
+        return train, evaluation
+
+
+def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
+        hp: HParams, history: EpochHistory,
+        extra_callbacks: list[keras.callbacks.Callback] | None = None) -> None:
+    """``model.fit`` as the Trainer runs it (epochs, early stopping), shared with the Tuner.
+
+    Early stopping restores the best weights only when it stops the run; a tuning trial
+    scores the model as it leaves this function, which is the model ``run_fn`` would export.
+    """
+    callbacks = [
+        history,
+        keras.callbacks.EarlyStopping(monitor="val_loss",
+                                      patience=hp.early_stopping_patience,
+                                      restore_best_weights=True),
+        *(extra_callbacks or []),
+    ]
+    model.fit(train, validation_data=evaluation, epochs=hp.epochs,
+              callbacks=callbacks, verbose=2)
 
 
 def make_signatures(model: keras.Model,
@@ -163,31 +229,24 @@ def make_signatures(model: keras.Model,
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """Train the reference CNN on transformed examples and export it for serving."""
+    """Train the reference CNN on transformed examples and export it for serving.
+
+    Hyperparameters: ``HParams`` defaults, then ``custom_config``, then the Tuner's best
+    values (``fn_args.hyperparameters``) when the pipeline ran one; all strictly checked.
+    """
     run_started = time.monotonic()
     skip_autograph_for_tf_keras()
-    hp = HParams.from_custom_config(fn_args.custom_config)
+    hp = HParams.from_custom_config({**(fn_args.custom_config or {}),
+                                     **tuned_values(fn_args.hyperparameters)})
     keras.utils.set_random_seed(hp.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train = _dataset(fn_args, fn_args.train_files, tf_transform_output,
-                     hp.batch_size, shuffle=True, seed=hp.seed)
-    evaluation = _dataset(fn_args, fn_args.eval_files, tf_transform_output,
-                          hp.batch_size, shuffle=False, seed=hp.seed)
-    if fn_args.train_steps:
-        train = train.repeat().take(int(fn_args.train_steps))
+    train, evaluation = TrainingData(fn_args, tf_transform_output).batched(hp)
 
     started = time.monotonic()
-    model = build_model(hp.learning_rate, hp.dropout_rate)
+    model = model_from_hparams(hp)
     history = EpochHistory(posixpath.join(fn_args.model_run_dir, HISTORY_FILE))
-    callbacks = [
-        history,
-        keras.callbacks.EarlyStopping(monitor="val_loss",
-                                      patience=hp.early_stopping_patience,
-                                      restore_best_weights=True),
-        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-    ]
-    model.fit(train, validation_data=evaluation, epochs=hp.epochs,
-              callbacks=callbacks, verbose=2)
+    fit(model, train, evaluation, hp, history, extra_callbacks=[
+        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")])
     fit_seconds = time.monotonic() - started
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=make_signatures(model, tf_transform_output))

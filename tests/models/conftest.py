@@ -70,3 +70,38 @@ def transform_output(tmp_path_factory) -> dict:
 
 def split_files(artifact, split: str) -> list[str]:
     return [os.path.join(artifact.uri, f"Split-{split}", "*")]
+
+
+def trainer_fn_args(transform_output: dict, work: Path, custom_config: dict,
+                    hyperparameters: dict | None = None):
+    """FnArgs as the Trainer executor builds them for ``run_fn`` on the fixture's data."""
+    from tfx.components.trainer import fn_args_utils
+    from tfx.components.util import tfxio_utils
+
+    examples = transform_output["examples"]
+    accessor = fn_args_utils.DataAccessor(
+        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
+        record_batch_factory=tfxio_utils.get_record_batch_factory_from_artifact([examples], []),
+        data_view_decode_fn=None)
+    return fn_args_utils.FnArgs(
+        train_files=split_files(examples, "train"), eval_files=split_files(examples, "eval"),
+        transform_output=transform_output["graph_dir"],
+        serving_model_dir=str(work / "serving_model"), model_run_dir=str(work / "run"),
+        data_accessor=accessor, custom_config=custom_config, train_steps=None,
+        hyperparameters=hyperparameters)
+
+
+def exported_widths(serving_dir: Path) -> dict[str, int]:
+    """Filter counts and dense width read from an exported SavedModel's kernels.
+
+    Read from the saved variables, not from our build code, so it shows what was trained.
+    Keras saves each layer with weights as ``layer_with_weights-<i>`` in model order.
+    """
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(serving_dir))
+    kernels = [getattr(loaded, f"layer_with_weights-{i}").kernel.shape for i in range(5)]
+    assert [len(k) for k in kernels] == [4, 4, 4, 2, 2], kernels
+    return {"conv1_filters": kernels[0][-1], "conv2_filters": kernels[1][-1],
+            "conv3_filters": kernels[2][-1], "dense_units": kernels[3][-1],
+            "classes": kernels[4][-1]}

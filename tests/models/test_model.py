@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
-from tfx.components.trainer import fn_args_utils
-from tfx.components.util import tfxio_utils
 
 from models import features, model
-from tests.models.conftest import split_files
+from models.hparams import HParams, tuned_values
+from tests.models.conftest import exported_widths, trainer_fn_args
 
 
 def test_reference_architecture():
@@ -23,18 +23,37 @@ def test_reference_architecture():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_reference_architecture_is_unchanged_by_the_width_parameters():
+    """Defaults of HParams and of build_model are today's CNN: 122,570 weights."""
+    assert model.model_from_hparams(HParams()).count_params() == 122_570
+    assert model.build_model().count_params() == 122_570
+
+
+def test_widths_are_parameters():
+    m = model.build_model(conv1_filters=16, conv2_filters=32, conv3_filters=128,
+                          dense_units=256)
+    assert [layer.filters for layer in m.layers if hasattr(layer, "filters")] == [16, 32, 128]
+    assert [layer.units for layer in m.layers if hasattr(layer, "units")] == [256, 10]
+
+
+def test_hparams_stay_strict_and_validate_widths():
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        HParams.from_custom_config({"conv_filters": 32})
+    with pytest.raises(ValueError, match="out of range"):
+        HParams(dense_units=0)
+    assert HParams.from_custom_config({"conv1_filters": 48.0}).conv1_filters == 48
+
+
+def test_tuned_values_reads_a_keras_tuner_config():
+    assert tuned_values(None) == {}
+    assert tuned_values({"space": [], "values": {"dense_units": 128}}) == {"dense_units": 128}
+    with pytest.raises(ValueError, match="values"):
+        tuned_values({"dense_units": 128})
+
+
 def test_run_fn_trains_and_exports_three_agreeing_signatures(transform_output, tmp_path):
-    examples = transform_output["examples"]
-    accessor = fn_args_utils.DataAccessor(
-        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
-        record_batch_factory=tfxio_utils.get_record_batch_factory_from_artifact([examples], []),
-        data_view_decode_fn=None)
+    fn_args = trainer_fn_args(transform_output, tmp_path, {"epochs": 2, "batch_size": 16})
     serving_dir = tmp_path / "serving_model"
-    fn_args = fn_args_utils.FnArgs(
-        train_files=split_files(examples, "train"), eval_files=split_files(examples, "eval"),
-        transform_output=transform_output["graph_dir"], serving_model_dir=str(serving_dir),
-        model_run_dir=str(tmp_path / "run"), data_accessor=accessor,
-        custom_config={"epochs": 2, "batch_size": 16}, train_steps=None)
     model.run_fn(fn_args)
 
     assert (serving_dir / "saved_model.pb").is_file()
@@ -55,3 +74,27 @@ def test_run_fn_trains_and_exports_three_agreeing_signatures(transform_output, t
     assert ids.shape == (6,)
     names = [n.decode() for n in by_examples[features.OUTPUT_CLASSES].numpy()]
     assert names == [features.LABEL_NAMES[i] for i in ids]
+    assert exported_widths(serving_dir) == {"conv1_filters": 32, "conv2_filters": 64,
+                                            "conv3_filters": 64, "dense_units": 64,
+                                            "classes": features.NUM_CLASSES}
+
+
+def test_run_fn_applies_tuned_values_over_custom_config(transform_output, tmp_path):
+    """The Tuner's best values win over custom_config; the rest of custom_config still holds."""
+    tuned = {"space": [], "values": {"learning_rate": 5e-4, "dropout_rate": 0.2,
+                                     "conv1_filters": 16, "conv2_filters": 96,
+                                     "conv3_filters": 32, "dense_units": 128}}
+    fn_args = trainer_fn_args(transform_output, tmp_path,
+                              {"epochs": 1, "batch_size": 16, "conv1_filters": 64},
+                              hyperparameters=tuned)
+    model.run_fn(fn_args)
+    assert exported_widths(tmp_path / "serving_model") == {
+        "conv1_filters": 16, "conv2_filters": 96, "conv3_filters": 32, "dense_units": 128,
+        "classes": features.NUM_CLASSES}
+
+
+def test_run_fn_rejects_an_unknown_tuned_name(transform_output, tmp_path):
+    fn_args = trainer_fn_args(transform_output, tmp_path, {"epochs": 1},
+                              hyperparameters={"space": [], "values": {"units": 128}})
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        model.run_fn(fn_args)
