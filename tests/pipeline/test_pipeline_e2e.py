@@ -12,6 +12,12 @@ from models import features
 from pipeline import configs, summary
 from tests.conftest import run_pipeline
 
+
+def runner_metadata(root):
+    from tfx.orchestration import metadata
+
+    return metadata.sqlite_metadata_connection_config(str(configs.metadata_path(root)))
+
 pytestmark = pytest.mark.slow
 
 COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
@@ -21,7 +27,9 @@ COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleVa
 
 @pytest.fixture(scope="module")
 def first(first_pipeline_run):
-    result = summary.read_run(configs.metadata_path(first_pipeline_run.output_root))
+    root = first_pipeline_run.output_root
+    result = summary.read_run_from(
+        runner_metadata(root), run_id=first_pipeline_run.run_id)
     return first_pipeline_run, result
 
 

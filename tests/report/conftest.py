@@ -26,7 +26,8 @@ def good_report(first_pipeline_run) -> Path:
 
     assert first_pipeline_run.exit_code == 0
     root = first_pipeline_run.output_root
-    return report.write_run_report(connection_config(root), root)
+    return report.write_run_report(connection_config(root), root,
+                                   run_id=first_pipeline_run.run_id)
 
 
 @dataclass

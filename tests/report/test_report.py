@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models import features
-from pipeline import configs, summary
+from pipeline import summary
 from report import facts as facts_module
 from report import lineage
 from report.examples import read_split
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run(first_pipeline_run):
-    return summary.read_run(configs.metadata_path(first_pipeline_run.output_root))
+    root = first_pipeline_run.output_root
+    return summary.read_run_from(connection_config(root), run_id=first_pipeline_run.run_id)
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +34,17 @@ def page(good_report):
 @pytest.fixture(scope="module")
 def run_facts(first_pipeline_run):
     root = first_pipeline_run.output_root
-    return facts_module.collect(connection_config(root), root)
+    return facts_module.collect(connection_config(root), root,
+                                run_id=first_pipeline_run.run_id)
 
 
 def test_written_under_reports_with_a_latest_link(first_pipeline_run, good_report, run):
     reports = first_pipeline_run.output_root / "reports"
     assert good_report == reports / run.run_id / "index.html"
+    # Which report "latest" shows is the CLI tests' concern (test_failed_run.py): other
+    # tests may have added runs to this shared root by now.
     assert (reports / "latest").is_symlink()
-    assert (reports / "latest" / "index.html").resolve() == good_report.resolve()
+    assert (reports / "latest" / "index.html").is_file()
 
 
 def test_self_contained_every_figure_a_real_png(page):
