@@ -1,6 +1,7 @@
 """The served ``probabilities`` in a predict response, for the drift monitor's output signal
 (rollout/drift_signals.py). Best-effort like rollout/payloads.py: None when the response
-carries no probabilities (e.g. a client asked for another output)."""
+carries no probabilities (e.g. a client asked for another output). Tensors are read by
+serving's decoder (serving/tensor_proto.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from models import features
-from rollout.payloads import _ndarray
+from serving import tensor_proto
 
 
 def _checked(values: Any) -> np.ndarray | None:
@@ -41,4 +42,5 @@ def probabilities_from_grpc(response) -> np.ndarray | None:
     """[N, 10] from a ``PredictResponse``."""
     if features.OUTPUT_PROBABILITIES not in response.outputs:
         return None
-    return _checked(_ndarray(response.outputs[features.OUTPUT_PROBABILITIES]))
+    key = features.OUTPUT_PROBABILITIES
+    return _checked(tensor_proto.to_array(key, response.outputs[key]))

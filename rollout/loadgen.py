@@ -70,12 +70,6 @@ class LoadGenerator:
         self._threads.clear()
         return self.view
 
-    def __enter__(self) -> LoadGenerator:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     def _work(self, worker: int) -> None:
         rng = np.random.default_rng(self.seed + worker)
         session = requests.Session()

@@ -1,78 +1,118 @@
 """Read what the router needs out of predict payloads: request images (for drift) and
-predicted classes (for per-version metrics), in every form the model's signatures accept.
+predicted classes (for per-version metrics).
 
-Parsing is best-effort: a payload we cannot read is forwarded untouched and only misses
-the drift sample or class counts.
+Requests are decoded by the model server's own decoders (:mod:`serving.rest_json`,
+:mod:`serving.tensor_proto`), against the input specs of the model's three serving
+signatures (models/features.py), so the router reads every encoding the server accepts
+(row or columnar JSON, standard or URL-safe base64, every tensor dtype and field form) and
+refuses what the server refuses. The router calls these off its event loop (drift
+sampling runs on a worker thread); a payload that cannot be read only misses the drift
+sample or the class counts, the request itself is forwarded untouched.
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import numpy as np
+from tensorflow.core.framework import types_pb2
 
 from models import features
+from serving import rest_json, tensor_proto
+from serving.errors import ServingError
 from serving.image_codec import decode_image
+from serving.signatures import PREDICT_METHOD, Signature, TensorSpec
+
+_STRING = np.dtype(object)
+# The inputs of the exported model's signatures (models/model.py), one per signature.
+INPUTS = {
+    features.INPUT_IMAGES: TensorSpec(features.INPUT_IMAGES, f"{features.INPUT_IMAGES}:0",
+                                      types_pb2.DT_UINT8, np.dtype(np.uint8),
+                                      (None, *features.IMAGE_SHAPE)),
+    features.INPUT_IMAGE_BYTES: TensorSpec(features.INPUT_IMAGE_BYTES,
+                                           f"{features.INPUT_IMAGE_BYTES}:0",
+                                           types_pb2.DT_STRING, _STRING, (None,)),
+    features.INPUT_EXAMPLES: TensorSpec(features.INPUT_EXAMPLES, f"{features.INPUT_EXAMPLES}:0",
+                                        types_pb2.DT_STRING, _STRING, (None,)),
+}
+SIGNATURE_INPUT = {features.SIGNATURE_IMAGES: features.INPUT_IMAGES,
+                   features.SIGNATURE_IMAGE_BYTES: features.INPUT_IMAGE_BYTES,
+                   features.SIGNATURE_EXAMPLES: features.INPUT_EXAMPLES}
 
 
-def _image_from_example(serialized: bytes) -> np.ndarray | None:
+def _signature(key: str) -> Signature:
+    return Signature(key, PREDICT_METHOD, {key: INPUTS[key]}, {})
+
+
+def _rest_input_key(doc: dict[str, Any]) -> str | None:
+    """The image input a REST body feeds: named by ``signature_name``, else by the keys of
+    its objects; bare values go to the default signature, as in TF Serving."""
+    if "signature_name" in doc:
+        return SIGNATURE_INPUT.get(doc["signature_name"])
+    data = doc.get("instances", doc.get("inputs"))
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict) and not rest_json.is_b64(data):
+        known = [k for k in data if k in INPUTS]
+        return known[0] if len(known) == 1 else None
+    return SIGNATURE_INPUT[features.SIGNATURE_EXAMPLES]
+
+
+def _images(key: str, values: np.ndarray) -> np.ndarray | None:
+    """uint8 [N, 32, 32, 3] from one decoded input (None: not CIFAR-sized images)."""
+    if key == features.INPUT_IMAGES:
+        images = values if values.dtype == np.uint8 else None
+    else:
+        encoded = [_image_bytes_of_example(v) if key == features.INPUT_EXAMPLES else v
+                   for v in values.ravel()]
+        decoded = [decode_image(b) for b in encoded if b is not None]
+        images = np.stack(decoded) if decoded else None
+    if images is None or images.ndim != 4 or images.shape[1:] != features.IMAGE_SHAPE:
+        return None
+    return images if len(images) else None
+
+
+def _image_bytes_of_example(serialized: bytes) -> bytes | None:
     from tensorflow.core.example import example_pb2
 
     example = example_pb2.Example.FromString(serialized)
     values = example.features.feature[features.IMAGE_KEY].bytes_list.value
-    return decode_image(values[0]) if values else None
+    return values[0] if values else None
 
 
-def _b64(value: Any) -> bytes | None:
-    if isinstance(value, dict) and "b64" in value:
-        return base64.b64decode(value["b64"])
-    return None
+def images_from_rest(body: bytes) -> np.ndarray | None:
+    """uint8 [N, 32, 32, 3] from a REST predict body; None when it feeds no image input.
 
-
-def images_from_rest(body: dict[str, Any]) -> np.ndarray | None:
-    """uint8 [N, 32, 32, 3] from a REST predict body (row or columnar format)."""
-    rows: list[Any]
-    if "instances" in body:
-        rows = body["instances"]
-    elif "inputs" in body:
-        inputs = body["inputs"]
-        if isinstance(inputs, dict):
-            key = next((k for k in (features.INPUT_IMAGES, features.INPUT_IMAGE_BYTES,
-                                    features.INPUT_EXAMPLES) if k in inputs), None)
-            if key is None:
-                return None
-            rows = [{key: v} for v in inputs[key]]
-        else:
-            rows = inputs
-    else:
+    Raises :class:`~serving.errors.ServingError` for a body the server would refuse."""
+    doc = rest_json.parse_body(body)
+    key = _rest_input_key(doc)
+    if key is None:
         return None
-    images = []
-    for row in rows:
-        value = row
-        key = None
-        if isinstance(row, dict) and "b64" not in row:
-            key = next((k for k in row), None)
-            value = row[key] if key else None
-        raw = _b64(value)
-        if raw is not None:
-            image = (_image_from_example(raw) if key == features.INPUT_EXAMPLES
-                     else decode_image(raw))
-        else:
-            image = np.asarray(value, dtype=np.float64)
-            if image.shape != features.IMAGE_SHAPE:
-                return None
-            image = np.clip(image, 0, 255).astype(np.uint8)
-        if image is not None:
-            images.append(image)
-    return np.stack(images) if images else None
+    inputs, _ = rest_json.request_inputs(doc, _signature(key))
+    return _images(key, inputs[key])
 
 
-def classes_from_rest(body: dict[str, Any]) -> list[int]:
-    """Predicted class ids from a REST predict response."""
-    if "predictions" in body:
+def images_from_grpc(request) -> np.ndarray | None:
+    """uint8 [N, 32, 32, 3] from a ``PredictRequest``; None when it feeds no image input."""
+    key = SIGNATURE_INPUT.get(request.model_spec.signature_name
+                              or features.SIGNATURE_EXAMPLES)
+    if key is None or key not in request.inputs:
+        known = [k for k in request.inputs if k in INPUTS]
+        if len(known) != 1:
+            return None
+        key = known[0]
+    return _images(key, tensor_proto.to_array(key, request.inputs[key]))
+
+
+def classes_from_rest(body: bytes) -> list[int]:
+    """Predicted class ids from a REST predict response (none if it carries no classes)."""
+    try:
+        doc = rest_json.parse_body(body)
+    except ServingError:
+        return []
+    if "predictions" in doc:
         ids = []
-        for row in body["predictions"]:
+        for row in doc["predictions"]:
             if isinstance(row, dict):
                 if features.OUTPUT_CLASS_IDS in row:
                     ids.append(int(row[features.OUTPUT_CLASS_IDS]))
@@ -81,7 +121,7 @@ def classes_from_rest(body: dict[str, Any]) -> list[int]:
             elif isinstance(row, list):
                 ids.append(int(np.argmax(row)))
         return ids
-    outputs = body.get("outputs")
+    outputs = doc.get("outputs")
     if isinstance(outputs, dict):
         if features.OUTPUT_CLASS_IDS in outputs:
             return [int(v) for v in np.ravel(outputs[features.OUTPUT_CLASS_IDS])]
@@ -90,46 +130,14 @@ def classes_from_rest(body: dict[str, Any]) -> list[int]:
     return []
 
 
-def _ndarray(tensor) -> np.ndarray:
-    """A numeric TensorProto as numpy without importing TensorFlow's runtime."""
-    from tensorflow.core.framework import types_pb2
-
-    shape = [d.size for d in tensor.tensor_shape.dim]
-    dtype = {types_pb2.DT_UINT8: np.uint8, types_pb2.DT_INT64: np.int64,
-             types_pb2.DT_INT32: np.int32, types_pb2.DT_FLOAT: np.float32}[tensor.dtype]
-    if tensor.tensor_content:
-        return np.frombuffer(tensor.tensor_content, dtype=dtype).reshape(shape)
-    values = {types_pb2.DT_UINT8: tensor.int_val, types_pb2.DT_INT32: tensor.int_val,
-              types_pb2.DT_INT64: tensor.int64_val, types_pb2.DT_FLOAT: tensor.float_val}
-    flat = np.asarray(values[tensor.dtype], dtype=dtype)
-    size = int(np.prod(shape)) if shape else 1
-    if flat.size == 1 and size > 1:
-        flat = np.repeat(flat, size)
-    return flat.reshape(shape)
-
-
-def images_from_grpc(request) -> np.ndarray | None:
-    """uint8 [N, 32, 32, 3] from a ``PredictRequest``."""
-    inputs = request.inputs
-    if features.INPUT_IMAGES in inputs:
-        images = _ndarray(inputs[features.INPUT_IMAGES])
-        return images.astype(np.uint8) if images.shape[1:] == features.IMAGE_SHAPE else None
-    if features.INPUT_IMAGE_BYTES in inputs:
-        return np.stack([decode_image(b)
-                         for b in inputs[features.INPUT_IMAGE_BYTES].string_val])
-    if features.INPUT_EXAMPLES in inputs:
-        images = [_image_from_example(b) for b in inputs[features.INPUT_EXAMPLES].string_val]
-        images = [i for i in images if i is not None]
-        return np.stack(images) if images else None
-    return None
-
-
 def classes_from_grpc(response) -> list[int]:
     """Predicted class ids from a ``PredictResponse``."""
     outputs = response.outputs
     if features.OUTPUT_CLASS_IDS in outputs:
-        return [int(v) for v in _ndarray(outputs[features.OUTPUT_CLASS_IDS]).ravel()]
+        key = features.OUTPUT_CLASS_IDS
+        return [int(v) for v in tensor_proto.to_array(key, outputs[key]).ravel()]
     if features.OUTPUT_PROBABILITIES in outputs:
-        probabilities = _ndarray(outputs[features.OUTPUT_PROBABILITIES])
+        key = features.OUTPUT_PROBABILITIES
+        probabilities = tensor_proto.to_array(key, outputs[key])
         return [int(v) for v in np.argmax(probabilities.reshape(-1, features.NUM_CLASSES), -1)]
     return []

@@ -9,22 +9,26 @@ between the ``stable`` and ``canary`` version labels and measures each version.
   predicted-class and feedback metrics, the weight, and the drift distance.
 * ``POST /rollout/feedback``: labelled outcomes (``[{"label", "version", "correct"}]``) for
   the optional accuracy check.
-* A share of request images is sampled into a :class:`~rollout.drift.DriftMonitor`.
+* A share of request images is sampled into a :class:`~rollout.drift.DriftMonitor`; the
+  decoding, histogramming and alert writes run on a worker thread
+  (:class:`~rollout.drift_sampler.DriftSampler`), never on the event loop, so a slow disk or
+  a big sample does not hold up the requests in flight.
 
-Runs its own asyncio loop in a thread (``start``/``stop``), like the in-process model
-server; port 0 binds a free port (see ``rest_port``/``grpc_port`` after ``start``).
+URLs are matched and requests decoded by the model server's own code
+(:mod:`serving.model_paths`, :mod:`serving.rest_json`, :mod:`serving.tensor_proto`), so
+the router routes and reads exactly what the server accepts. It runs its own asyncio loop
+on a thread (:class:`serving.aio_thread.LoopThread`, ``start``/``stop``), like the
+in-process model server; port 0 binds a free port (see ``rest_port``/``grpc_port``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import re
-import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 import grpc
@@ -32,11 +36,15 @@ from aiohttp import web
 
 from pipeline import configs
 from rollout import payloads
-from rollout.drift import DriftMonitor
+from rollout.drift import DriftMonitor, DriftReading
 from rollout.drift_payloads import probabilities_from_grpc, probabilities_from_rest
+from rollout.drift_sampler import DriftSampler, Sample
 from rollout.policy import Policy, load_policy
 from rollout.router_metrics import RouterMetrics
 from rollout.routing import Split, StateWatcher, choose_label
+from serving import rest_json
+from serving.aio_thread import LoopThread
+from serving.model_paths import parse_model_url
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +52,6 @@ FEEDBACK_PATH = "/rollout/feedback"
 SERVED_LABEL_HEADER = "x-served-label"
 SERVED_VERSION_HEADER = "x-served-version"
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
-_ROUTED_VERBS = (":predict", ":classify", ":regress")
-_MODEL_PATH = re.compile(
-    r"^/v1/models/(?P<model>[^/:]+)"
-    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?(?P<verb>:[a-z]+)?$")
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -68,40 +72,32 @@ class Router:
         self.watcher = StateWatcher(Path(state_path), self.policy.router.state_poll_seconds)
         self.metrics = RouterMetrics()
         self.drift_monitor = drift_monitor
+        self.sampler = (DriftSampler(drift_monitor, self._drift_added)
+                        if drift_monitor is not None else None)
         self._random = random.Random(seed)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopped: asyncio.Event | None = None
+        self._loop_thread = LoopThread("canary-router", self._setup, self._teardown)
+        self._runner: web.AppRunner | None = None
+        self._grpc_server: grpc.aio.Server | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> Router:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            try:
-                self._loop.run_until_complete(self._serve(ready))
-            except BaseException as e:  # noqa: BLE001 - surfaced to start()'s caller
-                failure.append(e)
-                ready.set()
-            finally:
-                self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="canary-router", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("router did not start")
-        if failure:
-            raise RuntimeError(f"router failed to start: {failure[0]}") from failure[0]
+    def start(self) -> Router:
+        """Bind both ports and serve; raises what binding raised (e.g. port in use)."""
+        if self.sampler is not None:
+            self.sampler.start()
+        try:
+            self._loop_thread.start()
+        except BaseException:
+            if self.sampler is not None:
+                self.sampler.stop()
+            raise
         log.info("router on REST %s:%d, gRPC %s:%d -> %s / %s", self.host, self.rest_port,
                  self.host, self.grpc_port, self.upstream_rest, self.upstream_grpc)
         return self
 
     def stop(self) -> None:
-        if self._loop and self._stopped and self._thread and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stopped.set)
-            self._thread.join(timeout=15)
+        self._loop_thread.stop(timeout=15)
+        if self.sampler is not None:
+            self.sampler.stop()
 
     def __enter__(self) -> Router:
         return self.start()
@@ -117,35 +113,40 @@ class Router:
     def grpc_target(self) -> str:
         return f"{self.host}:{self.grpc_port}"
 
-    async def _serve(self, ready: threading.Event) -> None:
-        self._stopped = asyncio.Event()
+    async def _setup(self) -> None:
+        """Bind REST and gRPC on the loop thread; a failed bind undoes what was bound."""
         timeout = aiohttp.ClientTimeout(total=self.policy.router.upstream_timeout_seconds)
         self._session = aiohttp.ClientSession(timeout=timeout)
+        self._channel = grpc.aio.insecure_channel(
+            self.upstream_grpc, options=[("grpc.max_receive_message_length",
+                                          configs.MAX_REQUEST_BYTES)])
         app = web.Application(client_max_size=configs.MAX_REQUEST_BYTES)
         app.router.add_get(configs.PROMETHEUS_PATH, self._metrics)
         app.router.add_post(FEEDBACK_PATH, self._feedback)
         app.router.add_route("*", "/{tail:.*}", self._proxy_rest)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.rest_port)
-        await site.start()
-        self.rest_port = site._server.sockets[0].getsockname()[1]
-        self._channel = grpc.aio.insecure_channel(
-            self.upstream_grpc, options=[("grpc.max_receive_message_length",
-                                          configs.MAX_REQUEST_BYTES)])
-        server = grpc.aio.server(options=[("grpc.max_receive_message_length",
-                                           configs.MAX_REQUEST_BYTES)])
-        server.add_generic_rpc_handlers((_GrpcProxy(self),))
-        self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
-        await server.start()
-        ready.set()
         try:
-            await self._stopped.wait()
-        finally:
-            await server.stop(grace=1)
-            await runner.cleanup()
-            await self._session.close()
-            await self._channel.close()
+            self._runner = runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, self.host, self.rest_port)
+            await site.start()
+            self.rest_port = site._server.sockets[0].getsockname()[1]
+            self._grpc_server = server = grpc.aio.server(
+                options=[("grpc.max_receive_message_length", configs.MAX_REQUEST_BYTES)])
+            server.add_generic_rpc_handlers((_GrpcProxy(self),))
+            self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+            await server.start()
+        except BaseException:
+            await self._teardown()
+            raise
+
+    async def _teardown(self) -> None:
+        if self._grpc_server is not None:
+            await self._grpc_server.stop(grace=1)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._session.close()
+        await self._channel.close()
+        self._grpc_server = self._runner = None
 
     # --- routing helpers ----------------------------------------------------------------
     def split(self) -> Split:
@@ -158,26 +159,19 @@ class Router:
             return configs.STABLE_LABEL
         return choose_label(split.weight, client_key, self._random.random)
 
-    def _sample_drift(self, extract, probabilities=None, version: int | None = None) -> None:
-        """Feed a sampled request's images (and the probabilities the model served for them,
-        with the serving version) to the drift monitor (never fails the request)."""
-        monitor = self.drift_monitor
-        if monitor is None or self._random.random() >= monitor.policy.sample_rate:
+    def _sample_drift(self, sample: Sample) -> None:
+        """Hand a share of requests (undecoded: the closures run on the sampler's thread)
+        to drift monitoring; constant time on the loop, never fails the request."""
+        if self.sampler is None or self._random.random() >= self.sampler.monitor.policy.sample_rate:
             return
-        try:
-            images = extract()
-            if images is not None and len(images):
-                served = probabilities() if probabilities is not None else None
-                if served is not None and len(served) != len(images):
-                    served = None
-                monitor.add(images, served, version)
-                self.metrics.drift_sampled.labels(self.model_name).inc(len(images))
-                if monitor.last is not None:
-                    self.metrics.drift.labels(self.model_name).set(monitor.last.distance)
-                    self.metrics.drift_alert.labels(self.model_name).set(
-                        int(monitor.last.drifted))
-        except Exception as e:  # noqa: BLE001 - drift sampling is best-effort
-            log.debug("drift sample skipped: %s", e)
+        self.sampler.submit(sample)
+
+    def _drift_added(self, images: int, last: DriftReading | None) -> None:
+        """Drift gauges after a sample was added (on the sampler's thread)."""
+        self.metrics.drift_sampled.labels(self.model_name).inc(images)
+        if last is not None:
+            self.metrics.drift.labels(self.model_name).set(last.distance)
+            self.metrics.drift_alert.labels(self.model_name).set(int(last.drifted))
 
     # --- REST ---------------------------------------------------------------------------
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -198,35 +192,34 @@ class Router:
         return web.json_response({"accepted": len(items)})
 
     async def _proxy_rest(self, request: web.Request) -> web.StreamResponse:
-        match = _MODEL_PATH.match(request.path)
+        url = parse_model_url("POST", request.path) if request.method == "POST" else None
         body = await request.read()
-        if not match or match["model"] != self.model_name or match["verb"] not in _ROUTED_VERBS:
+        if url is None or url.name != self.model_name:
             return await self._forward(request, request.path_qs, body)
+        verb = url.verb.lower()
         split = self.split()
-        if match["version"] is not None:
-            version = int(match["version"])
+        if url.version is not None:
+            version = int(url.version)
             label, path = split.label_of(version), request.path_qs
-        elif match["label"] is not None:
-            label, path = match["label"], request.path_qs
+        elif url.label is not None:
+            label, path = url.label, request.path_qs
             version = split.version_of(label)
         else:
             label = self._choose(split, request.headers.get(configs.CLIENT_KEY_HEADER))
             version = split.version_of(label)
-            path = f"/v1/models/{self.model_name}/labels/{label}{match['verb']}"
+            path = f"/v1/models/{quote(self.model_name, safe='')}/labels/{label}:{verb}"
         started = time.perf_counter()
         response = await self._forward(request, path, body)
         classes: list[int] = []
         ok = 200 <= response.status < 300
-        if ok and match["verb"] == ":predict":
-            try:
-                classes = payloads.classes_from_rest(json.loads(response.body))
-            except (ValueError, TypeError, KeyError):
-                classes = []
-        if match["verb"] == ":predict":
-            self._sample_drift(
-                lambda: payloads.images_from_rest(json.loads(body)),
-                (lambda: probabilities_from_rest(json.loads(response.body))) if ok else None,
-                version)
+        if verb == "predict":
+            answer = response.body if ok else b""
+            if ok:
+                classes = payloads.classes_from_rest(answer)
+            self._sample_drift(Sample(
+                lambda: payloads.images_from_rest(body),
+                (lambda: probabilities_from_rest(rest_json.parse_body(answer))) if ok else None,
+                version))
         self.metrics.observe(self.model_name, version, label, time.perf_counter() - started,
                              ok, str(response.status), classes)
         response.headers[SERVED_LABEL_HEADER] = label
@@ -310,8 +303,8 @@ class _GrpcProxy(grpc.GenericRpcHandler):
             router.metrics.observe(router.model_name, version, label,
                                    time.perf_counter() - started, True, "OK",
                                    payloads.classes_from_grpc(response))
-            router._sample_drift(lambda: payloads.images_from_grpc(request),
-                                 lambda: probabilities_from_grpc(response), version)
+            router._sample_drift(Sample(lambda: payloads.images_from_grpc(request),
+                                        lambda: probabilities_from_grpc(response), version))
             await context.send_initial_metadata(((SERVED_LABEL_HEADER, label),))
         return response
 

@@ -3,7 +3,6 @@ each request asked for; enough to test the router without TensorFlow models."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -15,6 +14,7 @@ from aiohttp import web
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from pipeline import configs
+from serving.aio_thread import LoopThread
 
 PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+)|"
                   r"/labels/(?P<label>[^/:]+))?(?P<verb>:[a-z]+)?$")
@@ -69,24 +69,8 @@ class FakeModelServer:
         return response
 
     def start(self) -> FakeModelServer:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, configs.SERVING_HOST, 0)
-            self._loop.run_until_complete(site.start())
-            self.rest_port = site._server.sockets[0].getsockname()[1]
-            ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        self._rest = LoopThread("fake-model-server", self._start_rest, self._stop_rest)
+        self._rest.start()
         servicer = prediction_service_pb2_grpc.PredictionServiceServicer()
         servicer.Predict = self._predict
         self._grpc = grpc.server(futures.ThreadPoolExecutor(4))
@@ -95,10 +79,21 @@ class FakeModelServer:
         self._grpc.start()
         return self
 
+    async def _start_rest(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, configs.SERVING_HOST, 0)
+        await site.start()
+        self.rest_port = site._server.sockets[0].getsockname()[1]
+
+    async def _stop_rest(self) -> None:
+        await self._runner.cleanup()
+
     def stop(self) -> None:
         self._grpc.stop(None)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._rest.stop()
 
     @property
     def rest_url(self) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from pipeline import configs
@@ -118,3 +119,18 @@ def test_global_options_also_work_after_the_command(output_root, capsys):
     capsys.readouterr()
     record = cli.RolloutManager(output_root).history()[-1]
     assert (record["reason"], record["actor"]) == ("late flag", "carol")
+
+
+def test_drift_reads_the_test_batch_of_the_resolved_data_root(output_root, capsys, tmp_path,
+                                                              monkeypatch):
+    """One data-root rule for every tool (ingest.cifar10.resolve_data_root): $CIFAR10_DATA_ROOT
+    when no --data-root is given."""
+    from tests.cifar_fixtures import write_cifar_layout
+    from tests.rollout.test_drift import write_stats
+
+    root = write_cifar_layout(tmp_path / "my-data", per_batch=4, n_test=300, seed=3)
+    stats = write_stats(tmp_path / "FeatureStats.pb",
+                        np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), np.uint8))
+    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(root))
+    code, out, _ = run(output_root, capsys, "drift", "--training-stats", str(stats))
+    assert code in (0, 3) and f"of {root / configs.TEST_BATCH} vs" in out

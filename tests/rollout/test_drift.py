@@ -16,6 +16,7 @@ from rollout import alerts, atomic_io
 from rollout.drift import DriftMonitor, DriftReferenceError, find_training_stats, load_reference
 from rollout.policy import load_policy
 from rollout.state import StatePaths
+from tests.rollout.waiting import wait_until
 
 POLICY = load_policy().drift
 
@@ -155,7 +156,7 @@ def test_missing_statistics_are_a_clear_error(tmp_path):
 
 def test_the_router_samples_request_images_into_the_drift_gauge(train_reference, tmp_path):
     from rollout.router import Router
-    from rollout.router_metrics import DRIFT, DRIFT_ALERT
+    from rollout.router_metrics import DRIFT, DRIFT_ALERT, DRIFT_SAMPLED
     from rollout.state import RolloutState, write_state
     from tests.rollout.fakes import FakeModelServer
 
@@ -174,11 +175,19 @@ def test_the_router_samples_request_images_into_the_drift_gauge(train_reference,
             body = {"instances": [{"images": im.tolist()} for im in inverted[i:i + 25]]}
             assert session.post(f"{router.rest_url}/v1/models/cifar10:predict",
                                 json=body, timeout=10).status_code == 200
-        text = session.get(router.rest_url + configs.PROMETHEUS_PATH, timeout=10).text
+        sent = len(range(0, policy.drift.min_images + 25, 25)) * 25
+
+        def drift_gauges() -> dict[str, float] | None:
+            """The drift gauges once the sampler thread has taken every image."""
+            text = session.get(router.rest_url + configs.PROMETHEUS_PATH, timeout=10).text
+            values = {line.split("{")[0]: float(line.split()[-1])
+                      for line in text.splitlines()
+                      if line.startswith((DRIFT, DRIFT_ALERT, DRIFT_SAMPLED))}
+            return values if values.get(DRIFT_SAMPLED) == sent else None
+
+        values = wait_until(drift_gauges, f"{sent} sampled images")
     finally:
         router.stop()
         upstream.stop()
-    values = {line.split("{")[0]: float(line.split()[-1]) for line in text.splitlines()
-              if line.startswith((DRIFT, DRIFT_ALERT))}
     assert values[DRIFT] > policy.drift.threshold
     assert values[DRIFT_ALERT] == 1.0

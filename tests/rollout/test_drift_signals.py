@@ -18,6 +18,7 @@ from rollout import shifts
 from rollout.drift import DriftMonitor, PixelReference
 from rollout.drift_payloads import probabilities_from_grpc, probabilities_from_rest
 from rollout.policy import load_policy
+from tests.rollout.waiting import wait_until
 
 POLICY = load_policy().drift
 WINDOW = POLICY.window_images
@@ -186,6 +187,8 @@ def test_the_router_feeds_served_probabilities_of_the_reference_version(
             assert session.post(f"{router.rest_url}/v1/models/cifar10:predict", timeout=10,
                                 json={"instances": [{"images": im} for im in images]}
                                 ).status_code == 200
+        # sampling runs on the router's drift thread: wait until it took all 10 requests
+        wait_until(lambda: monitor.check().images == 250, "250 sampled images")
     finally:
         router.stop()
         upstream.stop()

@@ -21,26 +21,28 @@ from rollout.router import Router
 from rollout.serving_client import wait_until_available, warm_up
 from rollout.watch import CanaryWatch, http_metrics
 from tests.rollout.conftest import install_version
+from tests.rollout.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 WINDOW = 5.0
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, tiny_models):
+@pytest.fixture
+def stack(tmp_path, tiny_models):
+    """A fresh rollout per test (its own serving root, state and history; stable version 1),
+    so each test proves its own ending whatever ran before it."""
     from ingest import cifar10
     from serving.server import ModelServer
 
     if not configs.SHARED_DATA_ROOT.is_dir():
         pytest.skip(f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}")
-    root = tmp_path_factory.mktemp("e2e")
-    install_version(root, tiny_models["brightness"], 1)
-    install_version(root, tiny_models["error"], 2)
-    install_version(root, tiny_models["brightness"], 3)
+    install_version(tmp_path, tiny_models["brightness"], 1)
+    install_version(tmp_path, tiny_models["error"], 2)
+    install_version(tmp_path, tiny_models["brightness"], 3)  # a retrained healthy model
     base = load_policy()
     policy = replace(base, weight_steps=(20, 50, 100), analysis=replace(
         base.analysis, window_seconds=WINDOW, min_requests=15, max_wait_windows=3))
-    manager = RolloutManager(root, policy)
+    manager = RolloutManager(tmp_path, policy)
     manager.init(1, actor="test")
     server = ModelServer(model_config_file=manager.config_path, grpc_port=0, rest_port=0,
                          model_config_poll_seconds=0.5, file_system_poll_seconds=0.5,
@@ -77,9 +79,15 @@ def test_a_failing_canary_is_rolled_back_within_one_window_and_stable_never_fail
     assert "error rate 100.0%" in verdict.reason
     state = manager.state()
     assert (state.stable, state.canary, state.retired) == (1, None, [2])
-    time.sleep(1.5)  # the server drops the label; the router stops sending canary traffic
-    assert load.view.failed[configs.STABLE_LABEL] == failed_before == 0
     assert load.view.served[configs.CANARY_LABEL] > 0  # the canary did get traffic
+    # once the router has re-read the state, clients are served by stable only, unharmed
+    time.sleep(router.policy.router.state_poll_seconds + 0.5)
+    served_stable = load.view.served[configs.STABLE_LABEL]
+    served_canary = load.view.served[configs.CANARY_LABEL]
+    wait_until(lambda: load.view.served[configs.STABLE_LABEL] >= served_stable + 40,
+               "40 more requests served by stable")
+    assert load.view.served[configs.CANARY_LABEL] == served_canary
+    assert load.view.failed[configs.STABLE_LABEL] == failed_before == 0
     # gRPC clients through the router now land on stable only
     stub = prediction_service_pb2_grpc.PredictionServiceStub(
         grpc.insecure_channel(router.grpc_target))
@@ -111,6 +119,7 @@ def test_a_good_canary_is_promoted_step_by_step(stack):
     assert all(r["metrics"]["canary"]["error_rate"] == 0.0 for r in decisions[-3:])
     assert decisions[-1]["metrics"]["prediction_divergence"] < 0.3
     assert load.view.failed[configs.STABLE_LABEL] == 0
-    # both endings are in the one history, each with the metrics that drove it
-    assert [r["action"] for r in manager.history() if r["action"] in ("rollback", "promote")] \
-        == ["rollback", "promote"]
+    assert load.view.served[configs.CANARY_LABEL] > 0
+    assert [r["action"] for r in manager.history()] == ["init", "start", "step", "step",
+                                                        "step", "promote"]
+    assert manager.state().retired == [1]

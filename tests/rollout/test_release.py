@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 
 import pytest
 import yaml
@@ -15,6 +14,7 @@ from rollout import alerts, release, retrain_requests
 from rollout.manager import RolloutManager
 from rollout.policy import load_policy
 from rollout.state import StatePaths
+from tests.rollout.waiting import wait_until
 
 
 def stub_pipeline(monkeypatch, result: tuple[int, int | None]) -> list:
@@ -178,16 +178,31 @@ def test_an_error_mid_canary_rolls_back_and_fails_the_request(output_root, monke
     assert outcome["outcome_reason"] == "ConnectionError: model server went away"
 
 
+def count_claims(monkeypatch) -> list[str]:
+    """Record which thread tried to claim a retrain request, each time one tried."""
+    attempts: list[str] = []
+    claim = retrain_requests.claim
+
+    def counted(paths, owner):
+        attempts.append(threading.current_thread().name)
+        return claim(paths, owner)
+
+    monkeypatch.setattr(retrain_requests, "claim", counted)
+    return attempts
+
+
 def test_watch_acts_on_a_request_filed_while_it_runs(output_root, monkeypatch,
                                                      no_drift_reference):
     calls = stub_pipeline(monkeypatch, (0, 2))
+    attempts = count_claims(monkeypatch)
     codes = []
     watcher = threading.Thread(target=lambda: codes.append(release.main([
         "--output-root", str(output_root), "--watch", "--poll-seconds", "0.05",
         "--max-runs", "1", "--watch-seconds", "30"])))
     watcher.start()
-    time.sleep(0.3)
-    assert calls == [] and watcher.is_alive()  # nothing requested yet: it waits
+    # it polls, finds nothing, and keeps waiting without training
+    wait_until(lambda: len(attempts) >= 3, "three polls of the watcher")
+    assert calls == [] and watcher.is_alive()
     paths = file_request(output_root)
     watcher.join(timeout=30)
     assert not watcher.is_alive() and codes == [0] and len(calls) == 1
@@ -198,31 +213,40 @@ def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch,
                                                       no_drift_reference):
     calls = []
     gate = threading.Event()
+    attempts = count_claims(monkeypatch)
 
     def slow_pipeline(args, pipeline_args):
         calls.append(threading.current_thread().name)
-        gate.wait(5)  # both watchers are polling while this one trains
+        gate.wait(10)  # the other watcher keeps polling while this one trains
         return 0, None
 
     monkeypatch.setattr(release, "train_and_push", slow_pipeline)
     RolloutManager(output_root).init(1)
     paths = file_request(output_root)
     argv = ["--output-root", str(output_root), "--watch", "--poll-seconds", "0.01",
-            "--watch-seconds", "1.5"]
+            "--watch-seconds", "3"]
     watchers = [threading.Thread(target=release.main, args=(argv,), name=f"w{i}")
                 for i in range(2)]
     for w in watchers:
         w.start()
-    time.sleep(0.5)
+    [winner] = wait_until(lambda: calls, "one watcher to claim the request")
+    loser = {"w0": "w1", "w1": "w0"}[winner]
+    before = attempts.count(loser)
+    # the race is real: the other watcher tries to claim again while the first trains
+    wait_until(lambda: attempts.count(loser) >= before + 3, f"{loser} to poll while "
+               f"{winner} trains")
     gate.set()
     for w in watchers:
         w.join(timeout=30)
-    assert len(calls) == 1
+    assert calls == [winner]
     assert [o["id"] for o in retrain_requests.outcomes(paths)] == ["req-0"]
 
 
-def test_the_load_generator_reads_images_from_data_root(output_root, tmp_path, monkeypatch):
-    """Regression: the load generator's images came from the hard-coded shared folder."""
+@pytest.mark.parametrize("given_by", ["flag", "env"])
+def test_the_load_generator_reads_images_from_data_root(output_root, tmp_path, monkeypatch,
+                                                        given_by):
+    """Regression: the load generator's images came from the hard-coded shared folder; now
+    --data-root, else $CIFAR10_DATA_ROOT (ingest.cifar10.resolve_data_root, as everywhere)."""
     import numpy as np
 
     from ingest import cifar10
@@ -255,8 +279,10 @@ def test_the_load_generator_reads_images_from_data_root(output_root, tmp_path, m
     monkeypatch.setattr(watch, "CanaryWatch", NoWindows)
     manager = RolloutManager(output_root)
     manager.init(1)
+    flag = ["--data-root", str(root)] if given_by == "flag" else []
+    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(root if given_by == "env" else tmp_path))
     args = release.build_parser().parse_args([
-        "--output-root", str(output_root), "--data-root", str(root),
+        "--output-root", str(output_root), *flag,
         "--server", "http://127.0.0.1:1", "--router", "http://127.0.0.1:2"])
     release.roll_out(args, manager, 2)
     [images] = sent

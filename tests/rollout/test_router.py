@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import grpc
@@ -16,6 +17,7 @@ from rollout import analysis
 from rollout.router import SERVED_LABEL_HEADER, Router
 from rollout.state import RolloutState, write_state
 from tests.rollout.fakes import FakeModelServer
+from tests.rollout.waiting import wait_until
 
 STABLE, CANARY = 1, 2
 BODY = {"instances": [{"images": np.zeros((32, 32, 3), np.uint8).tolist()}]}
@@ -127,3 +129,99 @@ def test_grpc_predict_gets_a_label_and_pinned_specs_are_kept(router, upstream):
         stub.Predict(pinned, timeout=10)
     assert failure.value.code() == grpc.StatusCode.INTERNAL
     assert upstream.grpc_specs["9"] == 1
+
+
+def _rollout_gauges(router: Router, session: requests.Session) -> dict[str, float]:
+    """The router's weight and state-timestamp gauges as one scrape shows them."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from rollout.router_metrics import STATE_UPDATED, WEIGHT
+
+    text = session.get(router.rest_url + configs.PROMETHEUS_PATH, timeout=10).text
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+            if s.name in (WEIGHT, STATE_UPDATED) and s.labels == {"model": configs.MODEL_NAME}}
+
+
+def test_state_reloads_set_the_rollout_gauges_without_traffic(router, state_path):
+    """CanaryRolloutStuck reads these two gauges: they follow the state file on scrapes alone,
+    so an idle canary whose analysis loop stopped still shows a stale timestamp."""
+    from rollout.router_metrics import STATE_UPDATED, WEIGHT
+
+    session = requests.Session()
+    assert _rollout_gauges(router, session) == {WEIGHT: 20}  # fixture state: never written
+    write_state(state_path, RolloutState(stable=STABLE, canary=CANARY, weight=50,
+                                         updated_at=1_700_000_000.5))
+    time.sleep(router.policy.router.state_poll_seconds + 0.1)
+    assert _rollout_gauges(router, session) == {WEIGHT: 50, STATE_UPDATED: 1_700_000_000.5}
+    write_state(state_path, RolloutState(stable=CANARY, canary=None, weight=100,
+                                         updated_at=1_700_000_060.0))
+    time.sleep(router.policy.router.state_poll_seconds + 0.1)
+    # Promoted: no canary, so nothing is routed to one whatever the stored weight.
+    assert _rollout_gauges(router, session) == {WEIGHT: 0, STATE_UPDATED: 1_700_000_060.0}
+    assert not router.metrics.requests.collect()[0].samples  # and no predict was sent
+
+
+@pytest.mark.parametrize("path", ["/v1/models/cifar10:PREDICT", "/v1/models/cifar%310:predict"])
+def test_urls_are_matched_as_the_model_server_matches_them(router, upstream, path):
+    """Regression: the router had its own URL pattern, case-sensitive and without percent-
+    decoding, so requests TF Serving accepts passed through without a label."""
+    r = predict(router, requests.Session(), key="alice", path=path)
+    assert r.status_code == 200
+    label = r.headers[SERVED_LABEL_HEADER]
+    assert upstream.rest_paths[f"/v1/models/cifar10/labels/{label}:predict"] == 1
+
+
+def test_a_busy_port_fails_start_with_the_bind_error(upstream, state_path, router):
+    from rollout.policy import load_policy
+
+    busy = Router(upstream.rest_url, upstream.grpc_target, state_path, load_policy(),
+                  rest_port=router.rest_port, grpc_port=0)
+    with pytest.raises(OSError, match="address already in use"):
+        busy.start()
+    busy.stop()  # nothing to stop: harmless
+
+
+def test_slow_drift_work_never_holds_up_requests(upstream, state_path):
+    """Decoding, histogramming and the alert's fsyncs run on the drift thread: while an
+    alert write hangs, requests over REST and gRPC are answered without waiting for it.
+    (Before, the alert hook ran on the event loop and every request waited behind it.)"""
+    from dataclasses import replace
+
+    from rollout.drift import DriftMonitor, PixelReference
+    from rollout.drift_sampler import THREAD_NAME
+    from rollout.policy import load_policy
+
+    policy = load_policy()
+    # every request sampled, every sample a reading, every reading an alert
+    drift = replace(policy.drift, sample_rate=1.0, min_images=1, check_every=1, threshold=0.0,
+                    score_threshold=0.0, cooldown_seconds=0.0)
+    policy = replace(policy, drift=drift)
+    disk_stuck, alert_threads = threading.Event(), []
+
+    def slow_alert(reading) -> None:  # stands in for an fsync on a stalled disk
+        alert_threads.append(threading.current_thread().name)
+        disk_stuck.wait(20)
+
+    reference = PixelReference(np.linspace(0, 1, 11), np.full(10, 0.1), "uniform")
+    monitor = DriftMonitor(reference, drift, on_alert=slow_alert)
+    with Router(upstream.rest_url, upstream.grpc_target, state_path, policy, rest_port=0,
+                grpc_port=0, drift_monitor=monitor) as router:
+        session = requests.Session()
+        predict(router, session)  # connection set up; its sample starts the stuck alert
+        wait_until(lambda: alert_threads, "the first drift alert")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(router.grpc_target))
+        grpc_request = predict_pb2.PredictRequest()
+        grpc_request.model_spec.name = configs.MODEL_NAME
+        latencies = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert predict(router, session).status_code == 200
+            stub.Predict(grpc_request, timeout=10)
+            latencies.append(time.perf_counter() - started)
+        assert not disk_stuck.is_set() and len(alert_threads) == 1  # still stuck
+        disk_stuck.set()
+        # the queued samples are taken after the stall: nothing was lost to it
+        wait_until(lambda: len(alert_threads) >= 2, "the alerts after the stall")
+    assert max(latencies) < 1.0, latencies  # a stuck alert hook would take 20 s
+    assert set(alert_threads) == {THREAD_NAME}
