@@ -150,8 +150,11 @@ class Router:
 
     # --- routing helpers ----------------------------------------------------------------
     def split(self) -> Split:
+        """The current split, re-read from the state file when it changed. Every request and
+        every scrape of the metrics page asks, so the weight and state-timestamp gauges are
+        fresh at each scrape even with no traffic."""
         split = self.watcher.current()
-        self.metrics.weight.labels(self.model_name).set(split.weight)
+        self.metrics.set_rollout_state(self.model_name, split.weight, split.updated_at)
         return split
 
     def _choose(self, split: Split, client_key: str | None) -> str:

@@ -19,6 +19,7 @@ LATENCY = "router_request_latency_seconds"
 PREDICTED = "router_predicted_class_total"
 FEEDBACK = "router_feedback_total"
 WEIGHT = "router_canary_weight_percent"
+STATE_UPDATED = "router_rollout_state_updated_timestamp_seconds"
 DRIFT = "router_input_drift_distance"
 DRIFT_ALERT = "router_input_drift_alert"
 DRIFT_SAMPLED = "router_drift_sampled_images_total"
@@ -44,6 +45,9 @@ class RouterMetrics:
                                 (*LABELS, "outcome"), registry=r)
         self.weight = Gauge(WEIGHT, "Share of un-pinned requests routed to canary",
                             ("model",), registry=r)
+        self.state_updated = Gauge(
+            STATE_UPDATED, "Unix time the rollout state file was last written (updated_at); "
+            "the analysis loop writes it every window", ("model",), registry=r)
         self.drift = Gauge(DRIFT, "JS distance of sampled request pixels vs training stats",
                            ("model",), registry=r)
         self.drift_alert = Gauge(DRIFT_ALERT, "1 while sampled inputs count as drifted",
@@ -61,6 +65,18 @@ class RouterMetrics:
             self.errors.labels(model, v, label, code).inc()
         for c in classes:
             self.predicted.labels(model, v, label, str(c)).inc()
+
+    def set_rollout_state(self, model: str, weight: int, updated_at: float | None) -> None:
+        """The rollout state the router routes by, so the CanaryRolloutStuck alert can judge
+        the analysis loop without depending on traffic; no timestamp before any write."""
+        self.weight.labels(model).set(weight)
+        if updated_at is None:
+            try:
+                self.state_updated.remove(model)
+            except KeyError:
+                pass
+        else:
+            self.state_updated.labels(model).set(updated_at)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,7 +9,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import configs
@@ -45,6 +45,10 @@ class Split:
     stable: int | None
     canary: int | None
     weight: int
+    # When the state file was last written (RolloutState.updated_at): the analysis loop
+    # writes it every window, so the router exports it to tell a stopped loop from a
+    # waiting one. Not part of the routing decision, hence not compared.
+    updated_at: float | None = field(default=None, compare=False)
 
     def version_of(self, label: str) -> int | None:
         return {configs.STABLE_LABEL: self.stable, configs.CANARY_LABEL: self.canary}.get(label)
@@ -89,4 +93,4 @@ class StateWatcher:
         state = read_state(self.state_path)
         self._signature = signature
         weight = state.weight if state.canary is not None else 0
-        self._split = Split(state.stable, state.canary, weight)
+        self._split = Split(state.stable, state.canary, weight, state.updated_at)
