@@ -19,6 +19,7 @@ import requests
 from models import features
 from pipeline import configs
 from rollout.router import FEEDBACK_PATH, SERVED_LABEL_HEADER, SERVED_VERSION_HEADER
+from rollout.serving_client import model_path
 
 
 @dataclass
@@ -83,7 +84,7 @@ class LoadGenerator:
                     "instances": [{features.INPUT_IMAGES: self.images[i].tolist()}]}
             label, ok, predicted, version = "unreachable", False, None, None
             try:
-                response = session.post(f"{self.url}/v1/models/{self.model}:predict",
+                response = session.post(self.url + model_path(self.model, "predict"),
                                         json=body, headers={configs.CLIENT_KEY_HEADER: key},
                                         timeout=30)
                 label = response.headers.get(SERVED_LABEL_HEADER, "unknown")

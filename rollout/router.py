@@ -28,7 +28,6 @@ import logging
 import random
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import aiohttp
 import grpc
@@ -42,6 +41,7 @@ from rollout.drift_sampler import DriftSampler, Sample
 from rollout.policy import Policy, load_policy
 from rollout.router_metrics import RouterMetrics
 from rollout.routing import Split, StateWatcher, choose_label
+from rollout.serving_client import model_path
 from serving import rest_json
 from serving.aio_thread import LoopThread
 from serving.model_paths import parse_model_url
@@ -210,7 +210,7 @@ class Router:
         else:
             label = self._choose(split, request.headers.get(configs.CLIENT_KEY_HEADER))
             version = split.version_of(label)
-            path = f"/v1/models/{quote(self.model_name, safe='')}/labels/{label}:{verb}"
+            path = model_path(self.model_name, verb, label=label)
         started = time.perf_counter()
         response = await self._forward(request, path, body)
         classes: list[int] = []

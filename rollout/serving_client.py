@@ -1,19 +1,33 @@
-"""Small REST helpers against a TF Serving compatible server (ours or the real one)."""
+"""Small REST helpers against a TF Serving compatible server (ours or the real one), and
+the one place rollout spells a model URL (the router, the load generator and these helpers
+use :func:`model_path`; serving.model_paths parses it, tested to agree)."""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 import requests
 
 from pipeline import configs
 
 
+def model_path(model: str = configs.MODEL_NAME, verb: str | None = None, *,
+               version: int | None = None, label: str | None = None) -> str:
+    """``/v1/models/<model>[/versions/<v>|/labels/<l>][:<verb>]``, names percent-encoded."""
+    path = f"/v1/models/{quote(model, safe='')}"
+    if version is not None:
+        path += f"/versions/{int(version)}"
+    elif label is not None:
+        path += f"/labels/{quote(label, safe='')}"
+    return path + (f":{verb}" if verb else "")
+
+
 def version_state(rest_url: str, version: int, model: str = configs.MODEL_NAME,
                   timeout: float = 5.0) -> str | None:
     """The server's state for one version (e.g. 'AVAILABLE', 'LOADING'); None if unknown."""
     try:
-        response = requests.get(f"{rest_url.rstrip('/')}/v1/models/{model}/versions/{version}",
+        response = requests.get(rest_url.rstrip("/") + model_path(model, version=version),
                                 timeout=timeout)
     except requests.RequestException:
         return None
@@ -52,7 +66,7 @@ def warm_up(rest_url: str, version: int, requests_count: int = 5,
     for _ in range(requests_count):
         try:
             response = requests.post(
-                f"{rest_url.rstrip('/')}/v1/models/{model}/versions/{version}:predict",
+                rest_url.rstrip("/") + model_path(model, "predict", version=version),
                 json=body, timeout=30)
             ok += response.status_code == 200
         except requests.RequestException:

@@ -11,7 +11,9 @@
 # Each release starts the model server (serving/), the canary router (rollout/router.py)
 # and a load generator (real CIFAR-10 test images) in-process on free ports.
 # Usage: scripts/demo_release.sh [output root]   (default outputs/demo-release, recreated)
-# Env: SKIP_BOOTSTRAP=1 uses the existing .venv; WINDOW=seconds per analysis window.
+# Env: SKIP_BOOTSTRAP=1 uses the existing .venv; WINDOW=seconds per analysis window;
+# CIFAR10_DATA_ROOT=cifar-10-batches-py folder for every step (training, load generator,
+# drift check: one resolver, ingest.cifar10.resolve_data_root; default the shared subset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="${1:-outputs/demo-release}"

@@ -225,3 +225,16 @@ def test_slow_drift_work_never_holds_up_requests(upstream, state_path):
         wait_until(lambda: len(alert_threads) >= 2, "the alerts after the stall")
     assert max(latencies) < 1.0, latencies  # a stuck alert hook would take 20 s
     assert set(alert_threads) == {THREAD_NAME}
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"version": 7}, {"label": "canary"}])
+def test_the_urls_rollout_builds_are_the_ones_the_server_parses(kwargs):
+    from rollout.serving_client import model_path
+    from serving.model_paths import parse_model_url
+
+    url = parse_model_url("POST", model_path("my.model", "predict", **kwargs))
+    assert (url.name, url.verb) == ("my.model", "predict")
+    assert url.version == (str(kwargs["version"]) if "version" in kwargs else None)
+    assert url.label == kwargs.get("label")
+    status = parse_model_url("GET", model_path("my.model", **kwargs))
+    assert (status.name, status.verb) == ("my.model", "status")
