@@ -36,6 +36,7 @@ from pipeline import configs, evaluation_metrics
 from pipeline.components.anomalies_gate import AnomaliesGate
 from pipeline.components.atomic_pusher import AtomicPusher
 from pipeline.components.baseline_resolver import baseline_model_resolver
+from pipeline.components.infra_validation import infra_validator
 
 
 def input_config() -> example_gen_pb2.Input:
@@ -93,6 +94,7 @@ def create_pipeline(
     accuracy_lower_bound: float = configs.ACCURACY_LOWER_BOUND,
     accuracy_max_drop: float = configs.ACCURACY_MAX_DROP,
     enable_cache: bool = True,
+    infra_validation: bool = True,
 ) -> tfx_pipeline.Pipeline:
     """Build the pipeline.
 
@@ -100,6 +102,8 @@ def create_pipeline(
     TFX would package a wheel of it at parse time, tfx#4381).
     ``schema_path``: curated schema to import; ``None`` infers one with SchemaGen (first run).
     ``span``: a fixed input span; ``None`` takes the latest.
+    ``infra_validation``: load the candidate in a model server and query it before the push
+    (InfraValidator; see pipeline/components/infra_validation.py).
     """
     range_config = None
     if span is not None:
@@ -153,9 +157,13 @@ def create_pipeline(
         example_splits=[configs.TEST_SPLIT],
     )
 
+    infra = (infra_validator(model=trainer.outputs["model"],
+                             examples=example_gen.outputs["examples"])
+             if infra_validation else None)
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra.outputs["blessing"] if infra else None,
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)),
     ).with_id("Pusher")
@@ -164,7 +172,8 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                    transform, trainer, model_resolver, evaluator, pusher],
+                    transform, trainer, model_resolver, evaluator,
+                    *([infra] if infra else []), pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args,

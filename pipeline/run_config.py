@@ -47,6 +47,7 @@ class RunConfig:
     beam_workers: int = configs.DEFAULT_DIRECT_NUM_WORKERS
     beam_extra_args: tuple[str, ...] = ()  # passed to Beam untouched (e.g. another runner)
     enable_cache: bool = True
+    infra_validation: bool = True  # query the candidate in a model server before the push
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_root", Path(self.output_root).resolve())
@@ -124,6 +125,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="DirectRunner running mode")
     p.add_argument("--beam-workers", type=int, default=d.beam_workers)
     p.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+    p.add_argument("--skip-infra-validation", action="store_true",
+                   help="push without first loading and querying the model in a server")
 
 
 def from_arguments(args: argparse.Namespace, beam_extra_args: list[str]) -> RunConfig:
@@ -144,7 +147,7 @@ def from_arguments(args: argparse.Namespace, beam_extra_args: list[str]) -> RunC
         accuracy_max_drop=args.accuracy_max_drop, infer_schema=args.infer_schema,
         orchestrator=args.orchestrator, beam_mode=args.beam_mode,
         beam_workers=args.beam_workers, beam_extra_args=tuple(beam_extra_args),
-        enable_cache=not args.no_cache,
+        enable_cache=not args.no_cache, infra_validation=not args.skip_infra_validation,
     )
 
 

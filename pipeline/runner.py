@@ -74,6 +74,7 @@ def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
         accuracy_lower_bound=config.accuracy_lower_bound,
         accuracy_max_drop=config.accuracy_max_drop,
         enable_cache=config.enable_cache,
+        infra_validation=config.infra_validation,
     )
 
 

@@ -27,6 +27,8 @@ class RunSummary:
     pushed: bool | None = None
     pushed_destination: str | None = None
     failed_checks: list[str] = field(default_factory=list)
+    infra_blessed: bool | None = None  # InfraValidator: loaded and answered in a model server
+    infra_reason: str | None = None  # why not, in one line
     # The run report's view of the same run (additive; the table above ignores them).
     run_id: str | None = None
     run_started: float | None = None  # seconds since the epoch (the run context's creation)
@@ -76,6 +78,7 @@ class RunRef:
     started: float  # seconds since the epoch
 
 
+INFRA_VALIDATOR = "InfraValidator"  # node id (pipeline/components/infra_validation.py)
 _STATE_NAMES = {0: "UNKNOWN", 1: "NEW", 2: "RUNNING", 3: "COMPLETE", 4: "FAILED", 5: "CACHED",
                 6: "CANCELED"}
 
@@ -170,7 +173,11 @@ def read_run_from(connection_config, run_id: str | None = None,
             _record_execution(store, summary, execution, node, all_events)
             for artifact in outputs:
                 props = artifact.custom_properties
-                if "blessed" in props:
+                if "blessed" in props and node == INFRA_VALIDATOR:
+                    summary.infra_blessed = bool(props["blessed"].int_value)
+                    if "not_blessed_reason" in props:
+                        summary.infra_reason = props["not_blessed_reason"].string_value
+                elif "blessed" in props:
                     summary.blessed = bool(props["blessed"].int_value)
                 if "pushed" in props:
                     summary.pushed = bool(props["pushed"].int_value)
@@ -252,6 +259,9 @@ def format_table(summary: RunSummary, wall_seconds: dict[str, float] | None = No
         f"test accuracy (candidate): {fmt(summary.accuracy)}",
         f"test accuracy (baseline):  {fmt(summary.baseline_accuracy)}",
         f"blessed: {summary.blessed}",
+        *([f"infra-validated: {summary.infra_blessed}"
+           + (f" ({summary.infra_reason})" if summary.infra_reason else "")]
+          if summary.infra_blessed is not None else []),
         f"pushed:  {summary.pushed}" + (f" -> {summary.pushed_destination}"
                                          if summary.pushed else ""),
     ]

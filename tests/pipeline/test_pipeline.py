@@ -32,6 +32,13 @@ def test_component_graph(tmp_path):
     assert graph["Trainer"] == ["ImportExampleGen", "ImportSchemaGen", "Transform"]
     assert graph["Evaluator"] == ["ImportExampleGen", "Trainer", "latest_blessed_model_resolver"]
     assert graph["latest_blessed_model_resolver"] == ["Trainer"]
+    assert graph["InfraValidator"] == ["ImportExampleGen", "Trainer"]
+    assert graph["Pusher"] == ["Evaluator", "InfraValidator", "Trainer"]
+
+
+def test_infra_validation_can_be_left_out(tmp_path):
+    graph = upstream(build(tmp_path, infra_validation=False))
+    assert "InfraValidator" not in graph
     assert graph["Pusher"] == ["Evaluator", "Trainer"]
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
               "AnomaliesGate", "Transform", "Trainer", "latest_blessed_model_resolver",
-              "Evaluator", "Pusher"}
+              "Evaluator", "InfraValidator", "Pusher"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_every_component_ran_and_produced_artifacts(first):
 
 def test_model_is_blessed_and_pushed_in_tf_serving_layout(first):
     run, result = first
-    assert result.blessed and result.pushed
+    assert result.blessed and result.pushed and result.infra_blessed
     (version,) = run.versions()
     assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
     assert result.pushed_destination == str(version)
