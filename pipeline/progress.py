@@ -32,15 +32,16 @@ class ComponentProgress(logging.Handler):
         self._current: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == _START and record.args:
-            node = str(record.args[0])
+        args = record.args if isinstance(record.args, tuple) else ()
+        if record.msg == _START and args:
+            node = str(args[0])
             self.started[node] = time.monotonic()
             self._current = node
             self._print(f"{node} ... running")
         elif record.msg == _CACHED and self._current:
             self.cached.add(self._current)
-        elif record.msg == _FINISH and record.args:
-            node = str(record.args[0])
+        elif record.msg == _FINISH and args:
+            node = str(args[0])
             took = time.monotonic() - self.started.get(node, self.t0)
             self.durations[node] = took
             tag = " (cached)" if node in self.cached else ""

@@ -121,8 +121,11 @@ def _orchestrator(name: str) -> Any:
 
 def root_message(error: BaseException) -> str:
     """The innermost cause's message (Beam wraps component errors several layers deep)."""
-    seen = error
-    while seen.__cause__ is not None or seen.__context__ is not None:
-        seen = seen.__cause__ or seen.__context__
+    seen: BaseException = error
+    while True:
+        inner = seen.__cause__ or seen.__context__
+        if inner is None:
+            break
+        seen = inner
     text = str(seen) or str(error)
     return text.strip().split("\n [while running")[0]
