@@ -33,13 +33,13 @@ from pathlib import Path
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pipeline import configs  # noqa: E402
-from rollout import drift_signals as ds  # noqa: E402
-from rollout import shifts  # noqa: E402
-from rollout.drift import PixelReference  # noqa: E402
-from rollout.policy import load_policy  # noqa: E402
+from pipeline import configs
+from rollout import drift_signals as ds
+from rollout import shifts
+from rollout.drift import PixelReference
+from rollout.policy import load_policy
 
 SHIFT_ORDER = ("brightness", "contrast", "blur", "noise", "jpeg", "grayscale", "inverted",
                "darkened", "class_prior", "unlike_cifar")

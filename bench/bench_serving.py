@@ -34,12 +34,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from models import features  # noqa: E402
-from pipeline import configs  # noqa: E402
-from serving.image_codec import encode_png  # noqa: E402
-from serving.model_paths import list_versions  # noqa: E402
+from models import features
+from pipeline import configs
+from serving.image_codec import encode_png
+from serving.model_paths import list_versions
 
 
 @dataclass

@@ -18,10 +18,10 @@ from pathlib import Path
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from models import features  # noqa: E402
-from pipeline import configs  # noqa: E402
+from models import features
+from pipeline import configs
 
 
 def per_call_ms(call: Callable[[], object], n: int, warmup: int = 20) -> float:

@@ -17,8 +17,8 @@ import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from models.hparams import HParams  # noqa: E402
-from pipeline import configs  # noqa: E402
+from models.hparams import HParams
+from pipeline import configs
 
 
 def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: str,

@@ -39,11 +39,11 @@ from pathlib import Path
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipeline import configs  # noqa: E402
-from rollout import analysis, retrain_requests  # noqa: E402
-from rollout.manager import RolloutError, RolloutManager  # noqa: E402
-from rollout.policy import PolicyError, load_policy  # noqa: E402
-from rollout.synthetic_models import BEHAVIOURS  # noqa: E402
+from pipeline import configs
+from rollout import analysis, retrain_requests
+from rollout.manager import RolloutError, RolloutManager
+from rollout.policy import PolicyError, load_policy
+from rollout.synthetic_models import BEHAVIOURS
 
 EXIT_ROLLED_BACK = 3
 ACTOR = "cifar10-release"

@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from pipeline import configs  # noqa: E402
+from pipeline import configs
 
 # Small enough for CI, big enough that a trained model clearly beats an untrained one.
 E2E_ARGS = ["--limit", "1000", "--epochs", "3", "--accuracy-lower-bound", "0.12"]
