@@ -50,6 +50,12 @@ NO_RETRY_TASKS = ("AnomaliesGate",)
 # Importing TFX takes 20-40 s (measured); Airflow's default dagbag_import_timeout is 30 s.
 # Every Airflow config that parses this DAG (tests, docker-compose, Helm) sets at least this.
 DAGBAG_IMPORT_TIMEOUT_SECONDS = 300
+# A killed task (OOM, lost node) is found as a zombie, and its failure is handled by a
+# callback that needs this DAG file parsed (20-40 s). Airflow 2.10 finds the same zombie again
+# at every detection until then, and each extra callback eats a retry: the retry of a killed
+# Trainer failed at once with the default 10 s (apache/airflow#51969, measured here). Every
+# Airflow config that runs this DAG sets [scheduler] zombie_detection_interval above the parse.
+ZOMBIE_DETECTION_INTERVAL_SECONDS = 120
 # With ML Metadata on MySQL, tasks of one run may run side by side. The graph is at most two
 # components wide (ImportExampleGen beside ImportSchemaGen); the cap keeps a mis-drawn graph
 # from flooding the workers, each of which imports TFX and may run a Beam pipeline.
