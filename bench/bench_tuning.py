@@ -28,16 +28,16 @@ from typing import Any
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-from tfx.components.trainer import executor as trainer_executor  # noqa: E402
-from tfx.components.tuner import executor as tuner_executor  # noqa: E402
-from tfx.dsl.components.base import base_executor  # noqa: E402
-from tfx.proto import trainer_pb2  # noqa: E402
-from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
-from tfx.utils import json_utils, proto_utils  # noqa: E402
+import tensorflow as tf
+from tfx.components.trainer import executor as trainer_executor
+from tfx.components.tuner import executor as tuner_executor
+from tfx.dsl.components.base import base_executor
+from tfx.proto import trainer_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import json_utils, proto_utils
 
-from models import features, model, tuning  # noqa: E402
-from models.hparams import HParams  # noqa: E402
+from models import features, model, tuning
+from models.hparams import HParams
 
 SPLITS = '["train", "eval", "test"]'
 
