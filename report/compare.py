@@ -15,14 +15,17 @@ def _row(label: str, a: object, b: object) -> tuple[str, str, str]:
     return label, str(a), str(b)
 
 
+def _examples(facts: RunFacts, split: str) -> int | str:
+    stats = facts.data.split(split)
+    return stats.num_examples if stats else "n/a"
+
+
 def render(a: RunFacts, b: RunFacts) -> str:
     ida, idb = a.summary.run_id or "?", b.summary.run_id or "?"
     rows = [
         _row("status", status_text(a), status_text(b)),
         _row("input span", a.data.span, b.data.span),
-        *[_row(f"{split} examples",
-               a.data.split(split).num_examples if a.data.split(split) else "n/a",
-               b.data.split(split).num_examples if b.data.split(split) else "n/a")
+        *[_row(f"{split} examples", _examples(a, split), _examples(b, split))
           for split in ("train", "eval", "test")],
         _row("epochs trained", len((a.history or {}).get("epochs", [])),
              len((b.history or {}).get("epochs", []))),
@@ -43,7 +46,7 @@ def render(a: RunFacts, b: RunFacts) -> str:
     if a.history and b.history and a.history.get("epochs") and b.history.get("epochs"):
         curves = figure(plots.training_curves(a.history["epochs"], b.history["epochs"],
                                               labels=(ida, idb)), "training curves of both")
-    per_class = {}
+    per_class: dict[str, list[float | None]] = {}
     for facts, run_id in ((a, ida), (b, idb)):
         if facts.evaluation and "candidate" in facts.evaluation.per_class:
             per_class[run_id] = facts.evaluation.per_class["candidate"]

@@ -7,6 +7,7 @@ and say what it could not show and why.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -73,9 +74,9 @@ def collect(connection_config, output_root: Path, run_id: str | None = None,
     if run.run_id is None:
         facts.problems.append("ML Metadata: no pipeline run recorded yet")
         return facts
-    facts.log_file = _attempt(facts, "run log", lambda: find_run_log(facts))
-    if facts.failure is None and facts.failed_nodes and facts.log_file:
-        facts.failure = _attempt(facts, "run log", lambda: error_from_log(facts.log_file))
+    log_file = facts.log_file = _attempt(facts, "run log", lambda: find_run_log(facts))
+    if facts.failure is None and facts.failed_nodes and log_file:
+        facts.failure = _attempt(facts, "run log", lambda: error_from_log(log_file))
 
     examples = run.output("ImportExampleGen", "examples")
     statistics = run.output("StatisticsGen", "statistics")
@@ -89,7 +90,7 @@ def collect(connection_config, output_root: Path, run_id: str | None = None,
         splits = _split_names(examples.properties)
         for split in [s for s in PIXEL_SPLITS if s in splits]:
             stats = _attempt(facts, f"pixel statistics ({split})",
-                             lambda s=split: data.pixel_stats(examples.uri, s))
+                             functools.partial(data.pixel_stats, examples.uri, split))
             if stats is not None:
                 facts.data.pixels.append(stats)
     if statistics is not None:
@@ -117,12 +118,13 @@ def collect(connection_config, output_root: Path, run_id: str | None = None,
     if evaluation_artifact is not None:
         facts.evaluation = _attempt(facts, "Evaluator metrics",
                                     lambda: evaluation.read_evaluation(evaluation_artifact.uri))
-    if predict and facts.model_uri and examples is not None:
+    model_uri = facts.model_uri
+    if predict and model_uri and examples is not None:
         facts.predictions = _attempt(
             facts, "test-split predictions",
-            lambda: evaluation.predict_test_split(facts.model_uri, examples.uri))
+            lambda: evaluation.predict_test_split(model_uri, examples.uri))
         facts.parameters = _attempt(facts, "model parameters",
-                                    lambda: evaluation.count_parameters(facts.model_uri))
+                                    lambda: evaluation.count_parameters(model_uri))
     return facts
 
 

@@ -72,11 +72,12 @@ def metric_facts(facts: RunFacts) -> list[str]:
     rows = [f"Test accuracy {accuracy:.4f} on {n} images (95% interval {low:.3f}-{high:.3f})."]
     if "baseline" in ev.accuracy:
         rows.append(f"Baseline (previously blessed) model: {ev.accuracy['baseline']:.4f}.")
-    per_class = ev.per_class.get("candidate")
-    if per_class and all(v is not None for v in per_class):
-        best, worst = int(np.argmax(per_class)), int(np.argmin(per_class))
-        rows.append(f"Per class from {per_class[worst]:.3f} ({features.LABEL_NAMES[worst]}) "
-                    f"to {per_class[best]:.3f} ({features.LABEL_NAMES[best]}).")
+    per_class = ev.per_class.get("candidate") or []
+    known = [v for v in per_class if v is not None]
+    if per_class and len(known) == len(per_class):  # every class has an accuracy
+        best, worst = int(np.argmax(known)), int(np.argmin(known))
+        rows.append(f"Per class from {known[worst]:.3f} ({features.LABEL_NAMES[worst]}) "
+                    f"to {known[best]:.3f} ({features.LABEL_NAMES[best]}).")
     rows.append(f"Blessed: {facts.summary.blessed}.")
     return rows
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -95,7 +95,7 @@ def training_curves(epochs: Sequence[dict[str, float]],
     return to_data_uri(fig)
 
 
-def per_class_accuracy(per_model: dict[str, Sequence[float | None]], title: str) -> str:
+def per_class_accuracy(per_model: Mapping[str, Sequence[float | None]], title: str) -> str:
     """Bars per class, one colour per model (candidate vs baseline, or run A vs run B)."""
     fig = Figure(figsize=(9, 3.2))
     ax = fig.subplots()

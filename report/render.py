@@ -115,18 +115,19 @@ def data_section(facts: RunFacts) -> str:
                            numeric=list(range(1, len(d.splits) + 1))))
     if d.pixels:
         base = next((p for p in d.pixels if p.name == configs.TRAIN_SPLIT), None)
-        rows = []
+        pixel_rows: list[tuple[object, ...]] = []
         for p in d.pixels:
             js = "baseline" if p is base or base is None else fmt(
                 float(np.mean([data.js_distance(p.histogram[c], base.histogram[c])
                                for c in range(3)])), 3)
-            rows.append((p.name, p.sample_size, *[f"{m:.1f} / {sd:.1f}"
-                                                  for m, sd in zip(p.mean, p.std, strict=True)],
-                         f"{p.brightness:.1f}", js))
+            pixel_rows.append((p.name, p.sample_size,
+                               *[f"{m:.1f} / {sd:.1f}"
+                                 for m, sd in zip(p.mean, p.std, strict=True)],
+                               f"{p.brightness:.1f}", js))
         parts.append(f"<h3>Pixel statistics (first {data.PIXEL_SAMPLE} images of each split)"
                      "</h3>")
         parts.append(table(["split", "images", "R mean / std", "G mean / std", "B mean / std",
-                            "brightness", "JS distance vs train"], rows,
+                            "brightness", "JS distance vs train"], pixel_rows,
                            numeric=[1, 2, 3, 4, 5, 6]))
         parts.append(figure(plots.pixel_histograms({p.name: p.histogram for p in d.pixels}),
                             "pixel intensity histograms per split"))

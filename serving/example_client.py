@@ -50,9 +50,9 @@ def predict_rest(url: str, model: str, images: list[bytes], *, signature: str,
 
     path = f"/v1/models/{model}"
     path += f"/labels/{label}" if label else f"/versions/{version}" if version else ""
-    body = {"signature_name": signature,
-            "instances": [{input_key: {"b64": base64.b64encode(img).decode()}}
-                          for img in images]}
+    instances = [{input_key: {"b64": base64.b64encode(img).decode()}} for img in images]
+    body: dict[str, str | list[dict[str, dict[str, str]]]] = {
+        "signature_name": signature, "instances": instances}
     reply = requests.post(f"{url}{path}:predict", json=body, timeout=timeout)
     if reply.status_code != 200:
         raise RuntimeError(f"REST {reply.status_code}: {reply.text}")

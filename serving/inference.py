@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,12 @@ def _classification(sig: Signature, n: int, by_name: Mapping[str, np.ndarray], r
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
         raise invalid("Tensors class and score should match in dim_size(1). Got "
                       f"{classes.shape[1]} vs. {scores.shape[1]}")
-    width = (classes if classes is not None else scores).shape[1]
+    first = classes if classes is not None else scores
+    if first is None:  # classify_tensors fetches at least one of them
+        raise invalid("Expected classification signature outputs to contain at least one "
+                      f'of "{sigs.CLASSIFY_CLASSES}" or "{sigs.CLASSIFY_SCORES}". '
+                      f"Signature was: {sig.name}")
+    width = first.shape[1]
     class_rows = classes.tolist() if classes is not None else None
     score_rows = scores.tolist() if scores is not None else None
     for i in range(n):
@@ -158,8 +164,11 @@ def multi_inference(servable: Servable, request, options: RunOptions = RunOption
 
     if not request.tasks:
         raise invalid("MultiInferenceRequest must contain at least one task.")
-    model, seen, inputs, fetches = "", set(), set(), []
-    plan = []
+    model = ""
+    seen: set[str] = set()
+    inputs: set[str] = set()
+    fetches: list[str] = []
+    plan: list[tuple[Any, Signature]] = []
     for task in request.tasks:
         if not task.model_spec.name:
             raise invalid("Found ModelSpec with an empty model name.")

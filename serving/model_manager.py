@@ -237,10 +237,10 @@ class ModelManager:
                    last: bytes | None) -> None:
         now = time.monotonic()
         next_fs = now + fs_s if fs_s > 0 else math.inf
-        next_cfg = now + config_s if config_s > 0 else math.inf
+        next_cfg = now + config_s if config_s > 0 and config_file is not None else math.inf
         while not self._stop.wait(max(0.0, min(next_fs, next_cfg) - time.monotonic())):
             now = time.monotonic()
-            if now >= next_cfg:
+            if config_file is not None and now >= next_cfg:
                 next_cfg = now + config_s
                 last = self._reread_config(config_file, last)
             if now >= next_fs:

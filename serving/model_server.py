@@ -219,9 +219,10 @@ class ModelServer:
                                    f"{exc.strerror or exc}") from exc
 
     def _start_grpc(self) -> None:
-        options = [("grpc.so_reuseport", 0),  # else a taken port is silently shared
-                   ("grpc.max_receive_message_length", self.max_request_bytes),
-                   ("grpc.max_send_message_length", -1)]
+        options: list[tuple[str, int | str]] = [
+            ("grpc.so_reuseport", 0),  # else a taken port is silently shared
+            ("grpc.max_receive_message_length", self.max_request_bytes),
+            ("grpc.max_send_message_length", -1)]
         options += self.grpc_channel_arguments
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="grpc"),

@@ -18,6 +18,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from serving.errors import ServingError, invalid
 from serving.signatures import Signature, TensorSpec
 
+orjson: ModuleType | None
 try:  # a C JSON codec: 3-10x faster on big bodies; the stdlib one is the fallback
     import orjson
 except ImportError:  # pragma: no cover - orjson is in the lock file

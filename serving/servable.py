@@ -16,11 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from serving.batching import Batcher, BatchingOptions, batchable
 from serving.signatures import Signature, parse_signatures, signature_def_map
+
+if TYPE_CHECKING:  # for the annotation only; load() imports it when it loads a version
+    from serving.runtime import LoadedModel
 
 log = logging.getLogger("serving.servable")
 
@@ -51,9 +55,9 @@ class Servable:
         self.state = START
         self.error = ""
         self.error_code = "OK"
-        self.signature_def_map = None
+        self.signature_def_map: Any = None  # a SignatureDefMap proto once loaded
         self.signatures: dict[str, Signature] = {}
-        self._model = None
+        self._model: LoadedModel | None = None
         self._on_batch = on_batch
         self._batchers: dict[tuple, Batcher] = {}
         self._in_flight = 0
@@ -68,8 +72,9 @@ class Servable:
 
         self.state = LOADING
         try:
-            self._model = LoadedModel(self.path, self.options.tags, self.options.session_config)
-            self.signature_def_map = signature_def_map(self._model.meta_graph)
+            model = LoadedModel(self.path, self.options.tags, self.options.session_config)
+            self._model = model
+            self.signature_def_map = signature_def_map(model.meta_graph)
             self.signatures = parse_signatures(self.signature_def_map)
             if self.options.enable_warmup:
                 replayed = warmup.replay(self, self.options.warmup_iterations)

@@ -14,6 +14,7 @@ answers, so clients reading ``outputs["y"].float_val`` get their values;
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
@@ -21,7 +22,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from serving.defaults import MAX_DECODED_TENSOR_BYTES
 from serving.errors import invalid
 
-_NUMERIC = {
+_NUMERIC: dict[int, np.dtype[Any]] = {
     types_pb2.DT_FLOAT: np.dtype(np.float32), types_pb2.DT_DOUBLE: np.dtype(np.float64),
     types_pb2.DT_INT8: np.dtype(np.int8), types_pb2.DT_INT16: np.dtype(np.int16),
     types_pb2.DT_INT32: np.dtype(np.int32), types_pb2.DT_INT64: np.dtype(np.int64),
@@ -85,7 +86,8 @@ def to_array(key: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
     elif proto.dtype == types_pb2.DT_HALF:
         flat = np.array(values, dtype=np.uint16).view(np.float16)
     elif dtype.kind == "c":
-        pairs = np.array(values, dtype=np.float32 if dtype.itemsize == 8 else np.float64)
+        part: type[np.floating[Any]] = np.float32 if dtype.itemsize == 8 else np.float64
+        pairs = np.array(values, dtype=part)
         flat = (pairs[0::2] + 1j * pairs[1::2]).astype(dtype)
     else:
         flat = np.array(values, dtype=dtype) if n else np.empty(0, dtype=dtype)
