@@ -65,6 +65,7 @@ def serving_root(output_root: Path) -> Path:
 # --- module code (dotted paths: TFX imports them on the workers) ---------------------------
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
+TUNER_FN = "models.tuning.tuner_fn"
 # Hyperparameter defaults live with the model: models/hparams.py.
 
 # --- blessing -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tfx.components import (
     StatisticsGen,
     Trainer,
     Transform,
+    Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -87,6 +88,7 @@ def create_pipeline(
     beam_pipeline_args: list[str],
     preprocessing_fn: str,
     run_fn: str,
+    tuner_fn: str = "models.tuning.tuner_fn",
     schema_path: str | None = str(configs.SCHEMA_PATH),
     span: int | None = None,
     train_hparams: dict[str, Any] | None = None,
@@ -95,6 +97,8 @@ def create_pipeline(
     accuracy_max_drop: float = configs.ACCURACY_MAX_DROP,
     enable_cache: bool = True,
     infra_validation: bool = True,
+    tune_trials: int | None = None,
+    tune_epochs: int = 5,
 ) -> tfx_pipeline.Pipeline:
     """Build the pipeline.
 
@@ -104,6 +108,8 @@ def create_pipeline(
     ``span``: a fixed input span; ``None`` takes the latest.
     ``infra_validation``: load the candidate in a model server and query it before the push
     (InfraValidator; see pipeline/components/infra_validation.py).
+    ``tune_trials``: add TFX's Tuner with this trial budget (``tune_epochs`` each); its best
+    hyperparameters feed the Trainer (module code: models/tuning.py). None: no tuning.
     """
     range_config = None
     if span is not None:
@@ -137,6 +143,19 @@ def create_pipeline(
     )
     transform.add_upstream_node(anomalies_gate)
 
+    tuner = None
+    if tune_trials:
+        tuner = Tuner(
+            tuner_fn=tuner_fn,
+            examples=example_gen.outputs["examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=trainer_pb2.TrainArgs(splits=[configs.TRAIN_SPLIT], num_steps=train_steps),
+            eval_args=trainer_pb2.EvalArgs(splits=[configs.EVAL_SPLIT]),
+            custom_config={**(train_hparams or {}), "max_trials": tune_trials,
+                           "epochs": tune_epochs},
+        )
+
     trainer = Trainer(
         run_fn=run_fn,
         examples=example_gen.outputs["examples"],
@@ -145,6 +164,7 @@ def create_pipeline(
         train_args=trainer_pb2.TrainArgs(splits=[configs.TRAIN_SPLIT], num_steps=train_steps),
         eval_args=trainer_pb2.EvalArgs(splits=[configs.EVAL_SPLIT]),
         custom_config=train_hparams or {},
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
     )
 
     model_resolver = baseline_model_resolver(candidate=trainer.outputs["model"])
@@ -172,7 +192,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                    transform, trainer, model_resolver, evaluator,
+                    transform, *([tuner] if tuner else []), trainer, model_resolver, evaluator,
                     *([infra] if infra else []), pusher],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

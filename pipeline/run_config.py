@@ -48,6 +48,8 @@ class RunConfig:
     beam_extra_args: tuple[str, ...] = ()  # passed to Beam untouched (e.g. another runner)
     enable_cache: bool = True
     infra_validation: bool = True  # query the candidate in a model server before the push
+    tune_trials: int | None = None  # TFX Tuner with this trial budget; None: no tuning
+    tune_epochs: int = 5  # epochs per tuning trial
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_root", Path(self.output_root).resolve())
@@ -57,6 +59,10 @@ class RunConfig:
             raise RunConfigError(f"beam mode must be one of {BEAM_MODES}")
         if self.limit is not None and self.limit < 1:
             raise RunConfigError("limit must be at least 1")
+        if self.tune_trials is not None and self.tune_trials < 1:
+            raise RunConfigError("--tune needs a trial budget of at least 1")
+        if self.tune_epochs < 1:
+            raise RunConfigError("--tune-epochs must be at least 1")
         if self.beam_workers < 1:
             raise RunConfigError("beam workers must be at least 1")
         if not re.fullmatch(r"[A-Za-z0-9_\-]{1,63}", self.pipeline_name):
@@ -125,6 +131,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="DirectRunner running mode")
     p.add_argument("--beam-workers", type=int, default=d.beam_workers)
     p.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+    p.add_argument("--tune", type=int, metavar="TRIALS", dest="tune_trials",
+                   help="tune hyperparameters first (TFX Tuner, this many trials); the best "
+                        "ones feed the Trainer")
+    p.add_argument("--tune-epochs", type=int, default=d.tune_epochs,
+                   help="epochs per tuning trial")
     p.add_argument("--skip-infra-validation", action="store_true",
                    help="push without first loading and querying the model in a server")
 
@@ -148,6 +159,7 @@ def from_arguments(args: argparse.Namespace, beam_extra_args: list[str]) -> RunC
         orchestrator=args.orchestrator, beam_mode=args.beam_mode,
         beam_workers=args.beam_workers, beam_extra_args=tuple(beam_extra_args),
         enable_cache=not args.no_cache, infra_validation=not args.skip_infra_validation,
+        tune_trials=args.tune_trials, tune_epochs=args.tune_epochs,
     )
 
 

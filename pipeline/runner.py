@@ -67,6 +67,7 @@ def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
         beam_pipeline_args=config.beam_pipeline_args,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
+        tuner_fn=configs.TUNER_FN,
         schema_path=None if config.infer_schema else str(configs.SCHEMA_PATH),
         span=config.span,
         train_hparams=config.hparams.to_custom_config(),
@@ -75,6 +76,8 @@ def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
         accuracy_max_drop=config.accuracy_max_drop,
         enable_cache=config.enable_cache,
         infra_validation=config.infra_validation,
+        tune_trials=config.tune_trials,
+        tune_epochs=config.tune_epochs,
     )
 
 

@@ -36,6 +36,16 @@ def test_component_graph(tmp_path):
     assert graph["Pusher"] == ["Evaluator", "InfraValidator", "Trainer"]
 
 
+def test_tuning_feeds_the_trainer(tmp_path):
+    p = build(tmp_path, tune_trials=3, tune_epochs=2)
+    graph = upstream(p)
+    assert graph["Tuner"] == ["ImportExampleGen", "ImportSchemaGen", "Transform"]
+    assert "Tuner" in graph["Trainer"]
+    tuner = next(c for c in p.components if c.id == "Tuner")
+    assert '"max_trials": 3' in tuner.exec_properties["custom_config"]
+    assert "Tuner" not in upstream(build(tmp_path))
+
+
 def test_infra_validation_can_be_left_out(tmp_path):
     graph = upstream(build(tmp_path, infra_validation=False))
     assert "InfraValidator" not in graph
