@@ -28,8 +28,9 @@ from pipeline import run_config  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> run_config.RunConfig:
     """Command-line flags -> a run config (argparse's usage error and exit 2 on bad flags)."""
     flags, beam = run_config.split_beam_args(list(sys.argv[1:] if argv is None else argv))
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     run_config.add_arguments(p)
     args = p.parse_args(flags)
     try:
@@ -49,8 +50,10 @@ def run(config: run_config.RunConfig) -> int:
     except cifar10.CifarDataError as e:
         print(f"error: {e}", file=sys.stderr)
         return runner.EXIT_BAD_INPUT
-    print(f"input span {span.span} ({'reused' if span.reused else 'written'}): "
-          + ", ".join(f"{k}={v}" for k, v in span.counts.items()))
+    print(
+        f"input span {span.span} ({'reused' if span.reused else 'written'}): "
+        + ", ".join(f"{k}={v}" for k, v in span.counts.items())
+    )
     log_file = config.output_root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     print(f"pipeline root: {config.pipeline_root}  (full log: {log_file})")
     with progress.captured(log_file) as tracker:
@@ -74,8 +77,9 @@ def _write_report(config: run_config.RunConfig, outcome) -> None:
         import report
         from pipeline import runner
 
-        path = report.write_run_report(runner.metadata_connection_config(config),
-                                       config.output_root, failure=outcome.error)
+        path = report.write_run_report(
+            runner.metadata_connection_config(config), config.output_root, failure=outcome.error
+        )
         print(f"report: {path}")
     except Exception as e:
         print(f"warning: could not write the run report: {e}", file=sys.stderr)

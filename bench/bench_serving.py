@@ -61,8 +61,9 @@ def find_model(explicit: str | None) -> tuple[Path, str]:
         return versions[v], f"pipeline-made, {versions[v]}"
     if explicit:
         return Path(explicit), f"--model-dir {explicit}"
-    return build_reference_shaped(Path(tempfile.mkdtemp(prefix="bench-model-")) / "1"), \
-        "untrained reference CNN (no pipeline model found)"
+    return build_reference_shaped(
+        Path(tempfile.mkdtemp(prefix="bench-model-")) / "1"
+    ), "untrained reference CNN (no pipeline model found)"
 
 
 def build_reference_shaped(path: Path) -> Path:
@@ -76,34 +77,49 @@ def build_reference_shaped(path: Path) -> Path:
     names = tf.constant(features.LABEL_NAMES)
 
     def predict_encoded(encoded):
-        images = tf.map_fn(lambda b: tf.reshape(tf.io.decode_png(b, channels=3),
-                                                features.IMAGE_SHAPE),
-                           encoded, fn_output_signature=tf.uint8)
+        images = tf.map_fn(
+            lambda b: tf.reshape(tf.io.decode_png(b, channels=3), features.IMAGE_SHAPE),
+            encoded,
+            fn_output_signature=tf.uint8,
+        )
         probs = model(tf.cast(images, tf.float32) / 255.0, training=False)
         ids = tf.argmax(probs, axis=-1)
-        return {features.OUTPUT_PROBABILITIES: probs, features.OUTPUT_CLASS_IDS: ids,
-                features.OUTPUT_CLASSES: tf.gather(names, ids)}
+        return {
+            features.OUTPUT_PROBABILITIES: probs,
+            features.OUTPUT_CLASS_IDS: ids,
+            features.OUTPUT_CLASSES: tf.gather(names, ids),
+        }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)])
     def serve_examples(examples):
         parsed = tf.io.parse_example(
-            examples, {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})
+            examples, {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+        )
         return predict_encoded(parsed[features.IMAGE_KEY])
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)
+        ]
+    )
     def serve_images(images):
         return predict_encoded(tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string))
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name=features.INPUT_IMAGE_BYTES)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_IMAGE_BYTES)]
+    )
     def serve_image_bytes(image_bytes):
         return predict_encoded(image_bytes)
 
-    model.save(str(path), save_format="tf", signatures={
-        features.SIGNATURE_EXAMPLES: serve_examples.get_concrete_function(),
-        features.SIGNATURE_IMAGES: serve_images.get_concrete_function(),
-        features.SIGNATURE_IMAGE_BYTES: serve_image_bytes.get_concrete_function()})
+    model.save(
+        str(path),
+        save_format="tf",
+        signatures={
+            features.SIGNATURE_EXAMPLES: serve_examples.get_concrete_function(),
+            features.SIGNATURE_IMAGES: serve_images.get_concrete_function(),
+            features.SIGNATURE_IMAGE_BYTES: serve_image_bytes.get_concrete_function(),
+        },
+    )
     return path
 
 
@@ -115,8 +131,9 @@ def load_images(n: int) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (n, *features.IMAGE_SHAPE), np.uint8)
 
 
-def drive(call: Callable[[], None], clients: int, duration: float,
-          warmup: int = 3) -> tuple[int, float, list[float]]:
+def drive(
+    call: Callable[[], None], clients: int, duration: float, warmup: int = 3
+) -> tuple[int, float, list[float]]:
     """Run ``call`` from ``clients`` threads for ``duration`` s; (calls, seconds, latencies)."""
     for _ in range(warmup):
         call()
@@ -157,7 +174,8 @@ def grpc_caller(target: str, request) -> Callable[[], None]:
         stub = getattr(local, "stub", None)
         if stub is None:
             stub = local.stub = prediction_service_pb2_grpc.PredictionServiceStub(
-                grpc.insecure_channel(target))
+                grpc.insecure_channel(target)
+            )
         stub.Predict(request, timeout=60)
 
     return call
@@ -177,8 +195,7 @@ def rest_caller(url: str, body: bytes) -> Callable[[], None]:
     def call() -> None:
         conn = getattr(local, "conn", None)
         if conn is None:
-            conn = local.conn = http.client.HTTPConnection(where.hostname, where.port,
-                                                           timeout=60)
+            conn = local.conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
         conn.request("POST", path, body=body, headers=headers)
         resp = conn.getresponse()
         payload = resp.read()
@@ -202,8 +219,10 @@ def batch_sizes(rest_url: str) -> str:
                 total += sample.value
             elif sample.name == "model_server_model_call_batch_size_count":
                 calls += sample.value
-    return (f"batching server: {calls:.0f} model calls, {total / max(calls, 1):.2f} rows per "
-            "call on average (timeout 0, one batch thread, max 64)")
+    return (
+        f"batching server: {calls:.0f} model calls, {total / max(calls, 1):.2f} rows per "
+        "call on average (timeout 0, one batch thread, max 64)"
+    )
 
 
 def _free_port() -> int:
@@ -219,11 +238,25 @@ def start_server(base: Path, extra: list[str]) -> tuple[subprocess.Popen, str, s
     monitoring = base.parent / "monitoring.config"
     monitoring.write_text(f'prometheus_config {{ enable: true path: "{configs.PROMETHEUS_PATH}" }}')
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serving", f"--model_name={configs.MODEL_NAME}",
-         f"--model_base_path={base}", f"--port={_free_port()}", "--host=127.0.0.1",
-         f"--rest_api_port={_free_port()}", "--file_system_poll_wait_seconds=0",
-         f"--monitoring_config_file={monitoring}", "--log_level=WARNING", *extra],
-        cwd=configs.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [
+            sys.executable,
+            "-m",
+            "serving",
+            f"--model_name={configs.MODEL_NAME}",
+            f"--model_base_path={base}",
+            f"--port={_free_port()}",
+            "--host=127.0.0.1",
+            f"--rest_api_port={_free_port()}",
+            "--file_system_poll_wait_seconds=0",
+            f"--monitoring_config_file={monitoring}",
+            "--log_level=WARNING",
+            *extra,
+        ],
+        cwd=configs.REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     line = proc.stdout.readline()
     m = re.search(r"gRPC at ([^,\s]+), REST at ([^,;\s]+)", line)
     if not m:
@@ -236,8 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", help="a SavedModel version dir (if no pipeline model exists)")
     p.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
-    p.add_argument("--rounds", type=int, default=2,
-                   help="interleaved repetitions per row; the best is reported")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="interleaved repetitions per row; the best is reported",
+    )
     p.add_argument("--clients", type=int, default=4, help="concurrent clients")
     p.add_argument("--batches", default="1,32")
     p.add_argument("--json", help="also write the results here")
@@ -264,11 +301,16 @@ def main(argv: list[str] | None = None) -> int:
     sig_bytes = loaded.signatures[features.SIGNATURE_IMAGE_BYTES]
 
     params = work / "batching.config"
-    params.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 0 } "
-                      "num_batch_threads { value: 1 }")
-    servers = {"plain": start_server(base, []),
-               "batching": start_server(base, ["--enable_batching",
-                                               f"--batching_parameters_file={params}"])}
+    params.write_text(
+        "max_batch_size { value: 64 } batch_timeout_micros { value: 0 } "
+        "num_batch_threads { value: 1 }"
+    )
+    servers = {
+        "plain": start_server(base, []),
+        "batching": start_server(
+            base, ["--enable_batching", f"--batching_parameters_file={params}"]
+        ),
+    }
     results: list[Result] = []
     try:
         for batch in batches:
@@ -279,34 +321,52 @@ def main(argv: list[str] | None = None) -> int:
             grpc_req.model_spec.name = configs.MODEL_NAME
             grpc_req.model_spec.signature_name = features.SIGNATURE_IMAGES
             grpc_req.inputs[features.INPUT_IMAGES].CopyFrom(tf.make_tensor_proto(imgs))
-            rest_uint8 = json.dumps({"signature_name": features.SIGNATURE_IMAGES,
-                                     "inputs": imgs.tolist()}).encode()
-            rest_b64 = json.dumps({"signature_name": features.SIGNATURE_IMAGE_BYTES,
-                                   "instances": [{"b64": base64.b64encode(b).decode()}
-                                                 for b in pngs[:batch]]}).encode()
+            rest_uint8 = json.dumps(
+                {"signature_name": features.SIGNATURE_IMAGES, "inputs": imgs.tolist()}
+            ).encode()
+            rest_b64 = json.dumps(
+                {
+                    "signature_name": features.SIGNATURE_IMAGE_BYTES,
+                    "instances": [{"b64": base64.b64encode(b).decode()} for b in pngs[:batch]],
+                }
+            ).encode()
             for clients in sorted({1, args.clients}):
                 modes = [
                     ("raw uint8", "raw uint8", partial(sig_images, images=uint8)),
                     ("raw png", "raw png", partial(sig_bytes, image_bytes=encoded)),
                     ("gRPC uint8", "raw uint8", grpc_caller(servers["plain"][1], grpc_req)),
                     ("REST b64 png", "raw png", rest_caller(servers["plain"][2], rest_b64)),
-                    ("REST uint8 json", "raw uint8",
-                     rest_caller(servers["plain"][2], rest_uint8)),
+                    ("REST uint8 json", "raw uint8", rest_caller(servers["plain"][2], rest_uint8)),
                 ]
                 if batch == 1 and clients > 1:
-                    modes.append(("gRPC uint8 +batching", "raw uint8",
-                                  grpc_caller(servers["batching"][1], grpc_req)))
+                    modes.append(
+                        (
+                            "gRPC uint8 +batching",
+                            "raw uint8",
+                            grpc_caller(servers["batching"][1], grpc_req),
+                        )
+                    )
                 best: dict[str, Result] = {}
                 for _ in range(args.rounds):  # interleaved rounds, best kept: less noise
                     for mode, raw_key, call in modes:
                         n, secs, lat = drive(call, clients, args.duration)
                         q = np.percentile(np.array(lat) * 1000, [50, 99])
-                        r = Result(mode, batch, clients, n * batch / secs, float(q[0]),
-                                   float(q[1]), raw_key)
+                        r = Result(
+                            mode,
+                            batch,
+                            clients,
+                            n * batch / secs,
+                            float(q[0]),
+                            float(q[1]),
+                            raw_key,
+                        )
                         if mode not in best or r.images_per_s > best[mode].images_per_s:
                             best[mode] = r
-                        print(f"  {mode:<22} batch {batch:>2} clients {clients}: "
-                              f"{r.images_per_s:8.1f} img/s", flush=True)
+                        print(
+                            f"  {mode:<22} batch {batch:>2} clients {clients}: "
+                            f"{r.images_per_s:8.1f} img/s",
+                            flush=True,
+                        )
                 results.extend(best[mode] for mode, _, _ in modes)
         batching_note = batch_sizes(servers["batching"][2])
     finally:
@@ -315,17 +375,23 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(30)
 
     raw = {(r.mode, r.batch, r.clients): r for r in results if r.mode.startswith("raw")}
-    header = (f"{'mode':<22} {'batch':>5} {'clients':>7} {'images/s':>10} {'÷raw':>6} "
-              f"{'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8}")
-    print(f"\nServing benchmark ({origin}; best of {args.rounds} x {args.duration:g} s per row; "
-          f"{os.cpu_count()} CPUs)\n" + header + "\n" + "-" * len(header))
+    header = (
+        f"{'mode':<22} {'batch':>5} {'clients':>7} {'images/s':>10} {'÷raw':>6} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8}"
+    )
+    print(
+        f"\nServing benchmark ({origin}; best of {args.rounds} x {args.duration:g} s per row; "
+        f"{os.cpu_count()} CPUs)\n" + header + "\n" + "-" * len(header)
+    )
     for r in results:
         base_r = raw[(r.raw_key, r.batch, r.clients)]
         ratio = r.images_per_s / base_r.images_per_s
         added = r.p50_ms - base_r.p50_ms
-        print(f"{r.mode:<22} {r.batch:>5} {r.clients:>7} {r.images_per_s:>10.1f} "
-              f"{ratio:>6.2f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-              f"{'' if r.mode.startswith('raw') else f'{added:+.2f}':>8}")
+        print(
+            f"{r.mode:<22} {r.batch:>5} {r.clients:>7} {r.images_per_s:>10.1f} "
+            f"{ratio:>6.2f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{'' if r.mode.startswith('raw') else f'{added:+.2f}':>8}"
+        )
     print(batching_note)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=2))

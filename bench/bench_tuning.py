@@ -67,25 +67,30 @@ def common_properties(custom_config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_tuner(examples: Any, graph: Any, work: Path,
-              custom_config: dict[str, Any]) -> tuple[Any, list[dict], float]:
+def run_tuner(
+    examples: Any, graph: Any, work: Path, custom_config: dict[str, Any]
+) -> tuple[Any, list[dict], float]:
     best = standard_artifacts.HyperParameters()
     best.uri = str(work / "best_hyperparameters")
     results = standard_artifacts.TunerResults()
     results.uri = str(work / "tuner_results")
     executor = tuner_executor.Executor(
-        base_executor.BaseExecutor.Context(tmp_dir=str(work / "tmp"), unique_id="tuner"))
+        base_executor.BaseExecutor.Context(tmp_dir=str(work / "tmp"), unique_id="tuner")
+    )
     started = time.monotonic()
-    executor.Do({"examples": [examples], "transform_graph": [graph]},
-                {"best_hyperparameters": [best], "tuner_results": [results]},
-                {"tuner_fn": "models.tuning.tuner_fn", **common_properties(custom_config)})
+    executor.Do(
+        {"examples": [examples], "transform_graph": [graph]},
+        {"best_hyperparameters": [best], "tuner_results": [results]},
+        {"tuner_fn": "models.tuning.tuner_fn", **common_properties(custom_config)},
+    )
     seconds = time.monotonic() - started
     rows = json.loads((Path(results.uri) / "tuner_results.json").read_text())
     return best, rows, seconds
 
 
-def run_trainer(examples: Any, graph: Any, work: Path, custom_config: dict[str, Any],
-                best: Any | None) -> tuple[Path, float, dict]:
+def run_trainer(
+    examples: Any, graph: Any, work: Path, custom_config: dict[str, Any], best: Any | None
+) -> tuple[Path, float, dict]:
     model_artifact = standard_artifacts.Model()
     model_artifact.uri = str(work / "model")
     model_run = standard_artifacts.ModelRun()
@@ -94,10 +99,14 @@ def run_trainer(examples: Any, graph: Any, work: Path, custom_config: dict[str, 
     if best is not None:
         inputs["hyperparameters"] = [best]
     executor = trainer_executor.GenericExecutor(
-        base_executor.BaseExecutor.Context(tmp_dir=str(work / "tmp"), unique_id="trainer"))
+        base_executor.BaseExecutor.Context(tmp_dir=str(work / "tmp"), unique_id="trainer")
+    )
     started = time.monotonic()
-    executor.Do(inputs, {"model": [model_artifact], "model_run": [model_run]},
-                {"run_fn": "models.model.run_fn", **common_properties(custom_config)})
+    executor.Do(
+        inputs,
+        {"model": [model_artifact], "model_run": [model_run]},
+        {"run_fn": "models.model.run_fn", **common_properties(custom_config)},
+    )
     seconds = time.monotonic() - started
     history = json.loads((Path(model_run.uri) / model.HISTORY_FILE).read_text())
     return Path(model_artifact.uri) / "Format-Serving", seconds, history
@@ -107,13 +116,18 @@ def test_accuracy(serving_dir: Path, examples: Any) -> tuple[float, int]:
     """Accuracy on the test split through the exported examples signature."""
     predict = tf.saved_model.load(str(serving_dir)).signatures[features.SIGNATURE_EXAMPLES]
     [test_uri] = artifact_utils.get_split_uris([examples], "test")
-    records = list(tf.data.TFRecordDataset(tf.io.gfile.glob(f"{test_uri}/*"),
-                                           compression_type="GZIP").as_numpy_iterator())
+    records = list(
+        tf.data.TFRecordDataset(
+            tf.io.gfile.glob(f"{test_uri}/*"), compression_type="GZIP"
+        ).as_numpy_iterator()
+    )
     correct = 0
     for start in range(0, len(records), 256):
-        batch = records[start:start + 256]
-        labels = [tf.train.Example.FromString(r).features.feature[features.LABEL_KEY]
-                  .int64_list.value[0] for r in batch]
+        batch = records[start : start + 256]
+        labels = [
+            tf.train.Example.FromString(r).features.feature[features.LABEL_KEY].int64_list.value[0]
+            for r in batch
+        ]
         ids = predict(examples=tf.constant(batch))[features.OUTPUT_CLASS_IDS].numpy()
         correct += int(sum(int(i) == int(y) for i, y in zip(ids, labels, strict=True)))
     return correct / len(records), len(records)
@@ -125,45 +139,60 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/bench-tuning"))
     p.add_argument("--trials", type=int, default=4)
     p.add_argument("--trial-epochs", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=HParams.epochs,
-                   help="Trainer epochs, tuned and default alike")
+    p.add_argument(
+        "--epochs", type=int, default=HParams.epochs, help="Trainer epochs, tuned and default alike"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[HParams.seed])
     p.add_argument("--out", type=Path, help="report file (default: <work>/report.json)")
     args = p.parse_args(argv)
 
     examples, graph = artifacts(args.pipeline_root)
     best, rows, tuner_seconds = run_tuner(
-        examples, graph, args.work / "tuner",
-        {"max_trials": args.trials, "epochs": args.trial_epochs})
-    best_values = json.loads(
-        (Path(best.uri) / "best_hyperparameters.txt").read_text())["values"]
+        examples,
+        graph,
+        args.work / "tuner",
+        {"max_trials": args.trials, "epochs": args.trial_epochs},
+    )
+    best_values = json.loads((Path(best.uri) / "best_hyperparameters.txt").read_text())["values"]
 
     runs: dict[str, list[dict]] = {"default": [], "tuned": []}
     for seed in args.seeds:
         for name, hp_artifact in (("default", None), ("tuned", best)):
             work = args.work / f"{name}-seed{seed}"
             serving_dir, seconds, history = run_trainer(
-                examples, graph, work, {"epochs": args.epochs, "seed": seed}, hp_artifact)
+                examples, graph, work, {"epochs": args.epochs, "seed": seed}, hp_artifact
+            )
             accuracy, n_test = test_accuracy(serving_dir, examples)
             last = history["epochs"][-1]
-            runs[name].append({
-                "seed": seed, "trainer_seconds": round(seconds, 1),
-                "epochs_trained": len(history["epochs"]),
-                "eval_accuracy_last_epoch": round(last["val_sparse_categorical_accuracy"], 4),
-                "test_accuracy": round(accuracy, 4), "test_images": n_test,
-            })
+            runs[name].append(
+                {
+                    "seed": seed,
+                    "trainer_seconds": round(seconds, 1),
+                    "epochs_trained": len(history["epochs"]),
+                    "eval_accuracy_last_epoch": round(last["val_sparse_categorical_accuracy"], 4),
+                    "test_accuracy": round(accuracy, 4),
+                    "test_images": n_test,
+                }
+            )
             print(json.dumps({name: runs[name][-1]}), file=sys.stderr, flush=True)
 
     report = {
-        "search": {"trials": args.trials, "epochs_per_trial": args.trial_epochs,
-                   "tuner_seconds": round(tuner_seconds, 1),
-                   "best_values": best_values,
-                   "trials_by_score": [{k: (round(v, 5) if isinstance(v, float) else v)
-                                        for k, v in row.items()} for row in rows]},
+        "search": {
+            "trials": args.trials,
+            "epochs_per_trial": args.trial_epochs,
+            "tuner_seconds": round(tuner_seconds, 1),
+            "best_values": best_values,
+            "trials_by_score": [
+                {k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}
+                for row in rows
+            ],
+        },
         "trainer_epochs": args.epochs,
         "runs": runs,
-        "mean_test_accuracy": {name: round(statistics.mean(r["test_accuracy"] for r in rs), 4)
-                               for name, rs in runs.items()},
+        "mean_test_accuracy": {
+            name: round(statistics.mean(r["test_accuracy"] for r in rs), 4)
+            for name, rs in runs.items()
+        },
         "default_search_space": {name: getattr(HParams(), name) for name in tuning.TUNED},
     }
     text = json.dumps(report, indent=1)

@@ -56,14 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     (base / "1").symlink_to(args.model_dir.resolve(), target_is_directory=True)
     image = np.random.default_rng(0).integers(0, 256, (1, *features.IMAGE_SHAPE), np.uint8)
     signature = tf.saved_model.load(str(args.model_dir)).signatures[features.SIGNATURE_IMAGES]
-    server = ModelServer(model_name=configs.MODEL_NAME, model_base_path=base, grpc_port=0,
-                         rest_port=0).start()
+    server = ModelServer(
+        model_name=configs.MODEL_NAME, model_base_path=base, grpc_port=0, rest_port=0
+    ).start()
     try:
         handler = server.handler
 
         def through_handler() -> None:
-            with handler.track("grpc", "predict", configs.MODEL_NAME) as t, \
-                    handler.lease(t, None, None) as servable:
+            with (
+                handler.track("grpc", "predict", configs.MODEL_NAME) as t,
+                handler.lease(t, None, None) as servable,
+            ):
                 sig = inference.signature_for_predict(servable, features.SIGNATURE_IMAGES)
                 inference.predict(servable, sig, {features.INPUT_IMAGES: image})
 
@@ -77,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             models = model_service_pb2_grpc.ModelServiceStub(channel)
             rows = [
-                ("raw signature call", lambda: {k: v.numpy() for k, v in
-                                                signature(images=tf.constant(image)).items()}),
+                (
+                    "raw signature call",
+                    lambda: {k: v.numpy() for k, v in signature(images=tf.constant(image)).items()},
+                ),
                 ("request handler (no gRPC)", through_handler),
                 ("gRPC GetModelStatus", lambda: models.GetModelStatus(status, timeout=10)),
                 ("gRPC Predict", lambda: predictions.Predict(predict, timeout=10)),

@@ -39,8 +39,12 @@ def train(setting: str, data_root: str, epochs: int, limit: int) -> dict:
     labels = batch.labels[:limit]
     model = model_lib.build_model()
     if setting.endswith("xla"):
-        model.compile(optimizer=model.optimizer, loss=model.loss,
-                      metrics=["sparse_categorical_accuracy"], jit_compile=True)
+        model.compile(
+            optimizer=model.optimizer,
+            loss=model.loss,
+            metrics=["sparse_categorical_accuracy"],
+            jit_compile=True,
+        )
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(64)
     seconds = []
     for _ in range(epochs):
@@ -67,13 +71,30 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---|")
     for setting in SETTINGS:
         out = subprocess.run(
-            [sys.executable, "-m", "bench.keras_first_epoch", "--setting", setting,
-             "--data-root", args.data_root, "--epochs", str(args.epochs),
-             "--limit", str(args.limit)],
-            capture_output=True, text=True, check=True, cwd=configs.REPO_ROOT)
+            [
+                sys.executable,
+                "-m",
+                "bench.keras_first_epoch",
+                "--setting",
+                setting,
+                "--data-root",
+                args.data_root,
+                "--epochs",
+                str(args.epochs),
+                "--limit",
+                str(args.limit),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=configs.REPO_ROOT,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {setting} | {r['epochs'][0]:.2f} | {statistics.median(r['epochs'][1:]):.2f} "
-              f"| {'on' if r['jit_compile'] else 'off'} |", flush=True)
+        print(
+            f"| {setting} | {r['epochs'][0]:.2f} | {statistics.median(r['epochs'][1:]):.2f} "
+            f"| {'on' if r['jit_compile'] else 'off'} |",
+            flush=True,
+        )
     return 0
 
 

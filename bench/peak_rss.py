@@ -1,6 +1,6 @@
 """Run a command and report its peak resident memory (max RSS over it and its children).
 
-    python -m bench.peak_rss <command...>   -> last stderr line: PEAK_RSS_KB=<n>
+python -m bench.peak_rss <command...>   -> last stderr line: PEAK_RSS_KB=<n>
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ from models.hparams import HParams
 from pipeline import configs
 
 
-def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: str,
-                     limit: int | None = None) -> dict:
+def train_and_export(
+    data_root: str, epochs: int, batch_size: int, export_dir: str, limit: int | None = None
+) -> dict:
     import tensorflow as tf
     import tf_keras as keras
 
@@ -35,8 +36,7 @@ def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: s
     if limit:
         train_all = cifar10.Batch(train_all.images[:limit], train_all.labels[:limit])
         test = cifar10.Batch(test.images[:limit], test.labels[:limit])
-    train, evaluation = spans.split_train_eval(train_all, configs.EVAL_FRACTION,
-                                               configs.SPLIT_SEED)
+    train, evaluation = spans.split_train_eval(train_all, configs.EVAL_FRACTION, configs.SPLIT_SEED)
     hp = HParams()
     keras.utils.set_random_seed(hp.seed)
     scale = lambda b: b.images.astype("float32") / 255.0  # noqa: E731
@@ -44,16 +44,26 @@ def train_and_export(data_root: str, epochs: int, batch_size: int, export_dir: s
     history = EpochHistory(os.path.join(export_dir + "-history", HISTORY_FILE))
     model.fit(
         tf.data.Dataset.from_tensor_slices((scale(train), train.labels))
-        .shuffle(len(train), seed=hp.seed).batch(batch_size),
-        validation_data=(scale(evaluation), evaluation.labels), batch_size=batch_size,
-        epochs=epochs, verbose=2,
-        callbacks=[history, keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=hp.early_stopping_patience,
-            restore_best_weights=True)])
+        .shuffle(len(train), seed=hp.seed)
+        .batch(batch_size),
+        validation_data=(scale(evaluation), evaluation.labels),
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=2,
+        callbacks=[
+            history,
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=hp.early_stopping_patience, restore_best_weights=True
+            ),
+        ],
+    )
     _, accuracy = model.evaluate(scale(test), test.labels, batch_size=batch_size, verbose=0)
     model.save(export_dir, save_format="tf")
-    return {"seconds": time.monotonic() - t0, "accuracy": float(accuracy),
-            "epoch_seconds": [e["seconds"] for e in history.epochs]}
+    return {
+        "seconds": time.monotonic() - t0,
+        "accuracy": float(accuracy),
+        "epoch_seconds": [e["seconds"] for e in history.epochs],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int)
     p.add_argument("--export-dir", required=True)
     args = p.parse_args(argv)
-    result = train_and_export(args.data_root, args.epochs, args.batch_size, args.export_dir,
-                              args.limit)
+    result = train_and_export(
+        args.data_root, args.epochs, args.batch_size, args.export_dir, args.limit
+    )
     print(json.dumps(result))
     return 0
 

@@ -50,8 +50,16 @@ def load_batch(path: Path) -> Batch:
     try:
         with path.open("rb") as f:
             raw = pickle.load(f, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError, MemoryError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        MemoryError,
+    ) as e:
         raise CifarDataError(
             f"{path}: corrupt or truncated batch file ({type(e).__name__}: {e})"
         ) from e
@@ -74,11 +82,10 @@ def load_batch(path: Path) -> Batch:
     except (TypeError, ValueError) as e:
         raise CifarDataError(f"{path}: labels are not integers ({e})") from e
     if labels.shape != (data.shape[0],):
-        raise CifarDataError(
-            f"{path}: {data.shape[0]} images but labels of shape {labels.shape}"
-        )
-    images = data.reshape(-1, features.IMAGE_CHANNELS, features.IMAGE_HEIGHT,
-                          features.IMAGE_WIDTH).transpose(0, 2, 3, 1)
+        raise CifarDataError(f"{path}: {data.shape[0]} images but labels of shape {labels.shape}")
+    images = data.reshape(
+        -1, features.IMAGE_CHANNELS, features.IMAGE_HEIGHT, features.IMAGE_WIDTH
+    ).transpose(0, 2, 3, 1)
     return Batch(images=np.ascontiguousarray(images), labels=labels)
 
 
@@ -108,8 +115,10 @@ def check_layout(root: Path) -> None:
     names = (*settings.TRAIN_BATCHES, settings.TEST_BATCH)
     missing = [n for n in names if not (root / n).is_file()]
     if missing:
-        raise CifarDataError(f"data root {root} is not in the cifar-10-batches-py layout: "
-                             f"missing {', '.join(missing)}")
+        raise CifarDataError(
+            f"data root {root} is not in the cifar-10-batches-py layout: "
+            f"missing {', '.join(missing)}"
+        )
 
 
 def fingerprint(root: Path) -> str:
@@ -133,17 +142,19 @@ def resolve_data_root(explicit: str | None, env: dict[str, str]) -> Path:
     return download(settings.DOWNLOAD_CACHE)
 
 
-def download(cache_dir: Path, url: str = settings.CIFAR10_URL,
-             md5: str = settings.CIFAR10_MD5) -> Path:
+def download(
+    cache_dir: Path, url: str = settings.CIFAR10_URL, md5: str = settings.CIFAR10_MD5
+) -> Path:
     """Fetch and unpack the official archive once, verifying its MD5 before unpacking."""
     target = Path(cache_dir) / settings.CIFAR10_DIRNAME
     if target.is_dir():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with urllib.request.urlopen(url, timeout=30) as resp, tempfile.NamedTemporaryFile(
-            dir=cache_dir, suffix=".tar.gz", delete=False
-        ) as tmp:
+        with (
+            urllib.request.urlopen(url, timeout=30) as resp,
+            tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tar.gz", delete=False) as tmp,
+        ):
             total = int(resp.headers.get("Content-Length") or 0)
             digest, done = hashlib.md5(), 0
             while chunk := resp.read(1 << 20):
@@ -171,8 +182,9 @@ def _progress(done: int, total: int) -> None:
     if total:
         width = 40
         filled = width * done // total
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] "
-                         f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done / 1e6:.1f}/{total / 1e6:.1f} MB"
+        )
     else:
         sys.stderr.write(f"\r{done / 1e6:.1f} MB")
     sys.stderr.flush()

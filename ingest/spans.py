@@ -38,10 +38,16 @@ class SpanInfo:
 
 def to_example(image: np.ndarray, label: int) -> tf.train.Example:
     png = tf.io.encode_png(image).numpy()
-    return tf.train.Example(features=tf.train.Features(feature={
-        features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
-        features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-    }))
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
+                features.LABEL_KEY: tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[int(label)])
+                ),
+            }
+        )
+    )
 
 
 def shard_paths(directory: Path, records: int) -> list[Path]:
@@ -61,8 +67,9 @@ def write_split(batch: cifar10.Batch, directory: Path) -> int:
     return len(batch)
 
 
-def split_train_eval(batch: cifar10.Batch, eval_fraction: float,
-                     seed: int) -> tuple[cifar10.Batch, cifar10.Batch]:
+def split_train_eval(
+    batch: cifar10.Batch, eval_fraction: float, seed: int
+) -> tuple[cifar10.Batch, cifar10.Batch]:
     """Deterministic shuffle-split of the training batches into train and eval."""
     order = np.random.default_rng(seed).permutation(len(batch))
     n_eval = int(round(len(batch) * eval_fraction))
@@ -73,26 +80,37 @@ def split_train_eval(batch: cifar10.Batch, eval_fraction: float,
 def existing_spans(examples_root: Path) -> list[int]:
     if not examples_root.is_dir():
         return []
-    return sorted(int(m.group(1)) for p in examples_root.iterdir()
-                  if (m := _SPAN_RE.match(p.name)) and p.is_dir())
+    return sorted(
+        int(m.group(1))
+        for p in examples_root.iterdir()
+        if (m := _SPAN_RE.match(p.name)) and p.is_dir()
+    )
 
 
 def span_dir(examples_root: Path, span: int) -> Path:
     return examples_root / f"{settings.SPAN_DIR_PREFIX}{span}"
 
 
-def prepare_span(data_root: Path, examples_root: Path,
-                 eval_fraction: float = settings.EVAL_FRACTION,
-                 seed: int = settings.SPLIT_SEED, limit: int | None = None,
-                 force_new: bool = False) -> SpanInfo:
+def prepare_span(
+    data_root: Path,
+    examples_root: Path,
+    eval_fraction: float = settings.EVAL_FRACTION,
+    seed: int = settings.SPLIT_SEED,
+    limit: int | None = None,
+    force_new: bool = False,
+) -> SpanInfo:
     """Convert ``data_root`` into a span, or reuse the latest span if it holds the same data.
 
     ``limit`` caps the number of training and test images (for smoke runs and tests).
     """
     data_root, examples_root = Path(data_root), Path(examples_root)
     cifar10.check_layout(data_root)
-    source = {"fingerprint": cifar10.fingerprint(data_root), "limit": limit,
-              "eval_fraction": eval_fraction, "seed": seed}
+    source = {
+        "fingerprint": cifar10.fingerprint(data_root),
+        "limit": limit,
+        "eval_fraction": eval_fraction,
+        "seed": seed,
+    }
     spans = existing_spans(examples_root)
     if spans and not force_new:
         latest = span_dir(examples_root, spans[-1])

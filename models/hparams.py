@@ -33,8 +33,7 @@ class HParams:
             raise ValueError(f"hyperparameters out of range: {self}")
         if not 0.0 <= self.dropout_rate < 1.0 or self.learning_rate < 0:
             raise ValueError(f"hyperparameters out of range: {self}")
-        if min(self.conv1_filters, self.conv2_filters, self.conv3_filters,
-               self.dense_units) < 1:
+        if min(self.conv1_filters, self.conv2_filters, self.conv3_filters, self.dense_units) < 1:
             raise ValueError(f"hyperparameters out of range: {self}")
 
     def to_custom_config(self) -> dict[str, Any]:
@@ -62,6 +61,8 @@ def tuned_values(hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
     if not hyperparameters:
         return {}
     if "values" not in hyperparameters:
-        raise ValueError("expected a KerasTuner HyperParameters config with 'values', got "
-                         f"keys {sorted(hyperparameters)}")
+        raise ValueError(
+            "expected a KerasTuner HyperParameters config with 'values', got "
+            f"keys {sorted(hyperparameters)}"
+        )
     return dict(hyperparameters["values"])

@@ -21,7 +21,9 @@ def skip_autograph_for_tf_keras() -> None:
     """
     from tensorflow.python.autograph.core import config, config_lib
 
-    if any(isinstance(rule, config_lib.DoNotConvert) and rule.matches(_TF_KERAS)
-           for rule in config.CONVERSION_RULES):
+    if any(
+        isinstance(rule, config_lib.DoNotConvert) and rule.matches(_TF_KERAS)
+        for rule in config.CONVERSION_RULES
+    ):
         return
     config.CONVERSION_RULES = (config_lib.DoNotConvert(_TF_KERAS), *config.CONVERSION_RULES)

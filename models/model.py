@@ -24,13 +24,16 @@ from models.keras_runtime import skip_autograph_for_tf_keras
 
 HISTORY_FILE = "training_history.json"  # per-epoch metrics and seconds, in model_run_dir
 
-def build_model(learning_rate: float = HParams.learning_rate,
-                dropout_rate: float = HParams.dropout_rate,
-                *,
-                conv1_filters: int = HParams.conv1_filters,
-                conv2_filters: int = HParams.conv2_filters,
-                conv3_filters: int = HParams.conv3_filters,
-                dense_units: int = HParams.dense_units) -> keras.Model:
+
+def build_model(
+    learning_rate: float = HParams.learning_rate,
+    dropout_rate: float = HParams.dropout_rate,
+    *,
+    conv1_filters: int = HParams.conv1_filters,
+    conv2_filters: int = HParams.conv2_filters,
+    conv3_filters: int = HParams.conv3_filters,
+    dense_units: int = HParams.dense_units,
+) -> keras.Model:
     """Conv(32)-Pool-Conv(64)-Pool-Conv(64)-Flatten-Dense(64)-Dropout-Dense(10, softmax).
 
     The widths are parameters so the Tuner can search them; the defaults are the reference
@@ -47,8 +50,9 @@ def build_model(learning_rate: float = HParams.learning_rate,
     x = layers.Flatten()(x)
     x = layers.Dense(dense_units, activation="relu")(x)
     x = layers.Dropout(dropout_rate)(x)
-    outputs = layers.Dense(features.NUM_CLASSES, activation="softmax",
-                           name=features.OUTPUT_PROBABILITIES)(x)
+    outputs = layers.Dense(
+        features.NUM_CLASSES, activation="softmax", name=features.OUTPUT_PROBABILITIES
+    )(x)
     model = keras.Model(inputs, outputs, name="cifar10_cnn")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -61,12 +65,16 @@ def build_model(learning_rate: float = HParams.learning_rate,
     return model
 
 
-
 def model_from_hparams(hp: HParams) -> keras.Model:
     """The compiled CNN for ``hp``: the one mapping from HParams to :func:`build_model`."""
-    return build_model(hp.learning_rate, hp.dropout_rate,
-                       conv1_filters=hp.conv1_filters, conv2_filters=hp.conv2_filters,
-                       conv3_filters=hp.conv3_filters, dense_units=hp.dense_units)
+    return build_model(
+        hp.learning_rate,
+        hp.dropout_rate,
+        conv1_filters=hp.conv1_filters,
+        conv2_filters=hp.conv2_filters,
+        conv3_filters=hp.conv3_filters,
+        dense_units=hp.dense_units,
+    )
 
 
 class EpochHistory(keras.callbacks.Callback):
@@ -102,8 +110,9 @@ class EpochHistory(keras.callbacks.Callback):
 _READ_BATCH = 256  # records per read-and-transform step (vectorised decode), not the training batch
 
 
-def _cached_examples(fn_args: FnArgs, file_pattern: list[str],
-                     tf_transform_output: tft.TFTransformOutput) -> tf.data.Dataset:
+def _cached_examples(
+    fn_args: FnArgs, file_pattern: list[str], tf_transform_output: tft.TFTransformOutput
+) -> tf.data.Dataset:
     """Raw examples -> the Transform graph -> (image, label) pairs cached in memory.
 
     Transform does not materialize its output (``materialize=False``): writing 12 KB of
@@ -122,15 +131,21 @@ def _cached_examples(fn_args: FnArgs, file_pattern: list[str],
         transformed = tft_layer(raw)
         return transformed[features.TRANSFORMED_IMAGE_KEY], transformed[features.LABEL_KEY]
 
-    return fn_args.data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, shuffle=False, num_epochs=1),
-        tf_transform_output.raw_metadata.schema,
-    ).map(transform, num_parallel_calls=tf.data.AUTOTUNE).unbatch().cache()
+    return (
+        fn_args.data_accessor.tf_dataset_factory(
+            file_pattern,
+            tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, shuffle=False, num_epochs=1),
+            tf_transform_output.raw_metadata.schema,
+        )
+        .map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+        .unbatch()
+        .cache()
+    )
 
 
-def _batches(examples: tf.data.Dataset, batch_size: int, shuffle: bool,
-             seed: int) -> tf.data.Dataset:
+def _batches(
+    examples: tf.data.Dataset, batch_size: int, shuffle: bool, seed: int
+) -> tf.data.Dataset:
     """(Shuffled) batches of cached examples, shuffled anew every epoch over the whole split.
 
     The same seed gives the same epoch orders on every new pipeline built here, so each
@@ -163,9 +178,14 @@ class TrainingData:
         return train, evaluation
 
 
-def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
-        hp: HParams, history: EpochHistory,
-        extra_callbacks: list[keras.callbacks.Callback] | None = None) -> None:
+def fit(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    evaluation: tf.data.Dataset,
+    hp: HParams,
+    history: EpochHistory,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+) -> None:
     """``model.fit`` as the Trainer runs it (epochs, early stopping), shared with the Tuner.
 
     Early stopping restores the best weights only when it stops the run; a tuning trial
@@ -173,17 +193,17 @@ def fit(model: keras.Model, train: tf.data.Dataset, evaluation: tf.data.Dataset,
     """
     callbacks = [
         history,
-        keras.callbacks.EarlyStopping(monitor="val_loss",
-                                      patience=hp.early_stopping_patience,
-                                      restore_best_weights=True),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=hp.early_stopping_patience, restore_best_weights=True
+        ),
         *(extra_callbacks or []),
     ]
-    model.fit(train, validation_data=evaluation, epochs=hp.epochs,
-              callbacks=callbacks, verbose=2)
+    model.fit(train, validation_data=evaluation, epochs=hp.epochs, callbacks=callbacks, verbose=2)
 
 
-def make_signatures(model: keras.Model,
-                    tf_transform_output: tft.TFTransformOutput) -> dict[str, Any]:
+def make_signatures(
+    model: keras.Model, tf_transform_output: tft.TFTransformOutput
+) -> dict[str, Any]:
     """The three serving signatures, all through the Transform layer."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     class_names = tf.constant(features.LABEL_NAMES)
@@ -202,22 +222,29 @@ def make_signatures(model: keras.Model,
 
     # autograph=False: no Python control flow on tensors here, and converting would only
     # transpile tf.Transform's internals (about 1 s of every export, measured).
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)],
-                 autograph=False)
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)],
+        autograph=False,
+    )
     def serve_examples(examples):
         parsed = tf.io.parse_example(examples, raw_spec)
         return predict_encoded(parsed[features.IMAGE_KEY])
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)],
-        autograph=False)
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)
+        ],
+        autograph=False,
+    )
     def serve_images(images):
         # PNG is lossless: encoding here lets raw pixels take the exact Transform path.
         encoded = tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
         return predict_encoded(encoded)
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name=features.INPUT_IMAGE_BYTES)], autograph=False)
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_IMAGE_BYTES)],
+        autograph=False,
+    )
     def serve_image_bytes(image_bytes):
         return predict_encoded(image_bytes)
 
@@ -236,8 +263,9 @@ def run_fn(fn_args: FnArgs) -> None:
     """
     run_started = time.monotonic()
     skip_autograph_for_tf_keras()
-    hp = HParams.from_custom_config({**(fn_args.custom_config or {}),
-                                     **tuned_values(fn_args.hyperparameters)})
+    hp = HParams.from_custom_config(
+        {**(fn_args.custom_config or {}), **tuned_values(fn_args.hyperparameters)}
+    )
     keras.utils.set_random_seed(hp.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train, evaluation = TrainingData(fn_args, tf_transform_output).batched(hp)
@@ -245,11 +273,24 @@ def run_fn(fn_args: FnArgs) -> None:
     started = time.monotonic()
     model = model_from_hparams(hp)
     history = EpochHistory(posixpath.join(fn_args.model_run_dir, HISTORY_FILE))
-    fit(model, train, evaluation, hp, history, extra_callbacks=[
-        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")])
+    fit(
+        model,
+        train,
+        evaluation,
+        hp,
+        history,
+        extra_callbacks=[
+            keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")
+        ],
+    )
     fit_seconds = time.monotonic() - started
-    model.save(fn_args.serving_model_dir, save_format="tf",
-               signatures=make_signatures(model, tf_transform_output))
-    history.write(fit_seconds=fit_seconds,
-                  fit_and_export_seconds=time.monotonic() - started,
-                  run_fn_seconds=time.monotonic() - run_started)
+    model.save(
+        fn_args.serving_model_dir,
+        save_format="tf",
+        signatures=make_signatures(model, tf_transform_output),
+    )
+    history.write(
+        fit_seconds=fit_seconds,
+        fit_and_export_seconds=time.monotonic() - started,
+        run_fn_seconds=time.monotonic() - run_started,
+    )

@@ -15,12 +15,12 @@ def decode_images(encoded: tf.Tensor) -> tf.Tensor:
     """Decode a [N] string tensor of PNG/JPEG bytes to float32 [N, 32, 32, 3] in [0, 1]."""
 
     def _decode(data: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(data, channels=features.IMAGE_CHANNELS,
-                                   expand_animations=False)
+        image = tf.io.decode_image(data, channels=features.IMAGE_CHANNELS, expand_animations=False)
         return tf.ensure_shape(image, features.IMAGE_SHAPE)
 
-    images = tf.map_fn(_decode, encoded,
-                       fn_output_signature=tf.TensorSpec(features.IMAGE_SHAPE, tf.uint8))
+    images = tf.map_fn(
+        _decode, encoded, fn_output_signature=tf.TensorSpec(features.IMAGE_SHAPE, tf.uint8)
+    )
     return tf.cast(images, tf.float32) / 255.0
 
 

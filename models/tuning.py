@@ -46,8 +46,14 @@ CONV1_CHOICES = (16, 32, 48, 64)
 CONV2_CHOICES = (32, 64, 96, 128)
 CONV3_CHOICES = (32, 64, 96, 128)
 DENSE_CHOICES = (32, 64, 128, 256)
-TUNED = ("learning_rate", "dropout_rate", "conv1_filters", "conv2_filters", "conv3_filters",
-         "dense_units")
+TUNED = (
+    "learning_rate",
+    "dropout_rate",
+    "conv1_filters",
+    "conv2_filters",
+    "conv3_filters",
+    "dense_units",
+)
 
 
 def search_space(base: HParams = HParams()) -> keras_tuner.HyperParameters:
@@ -62,13 +68,19 @@ def search_space(base: HParams = HParams()) -> keras_tuner.HyperParameters:
         outside.append(f"learning_rate={base.learning_rate} not in {LEARNING_RATE_RANGE}")
     if not DROPOUT_RANGE[0] <= base.dropout_rate <= DROPOUT_RANGE[1]:
         outside.append(f"dropout_rate={base.dropout_rate} not in {DROPOUT_RANGE}")
-    for name, choices in (("conv1_filters", CONV1_CHOICES), ("conv2_filters", CONV2_CHOICES),
-                          ("conv3_filters", CONV3_CHOICES), ("dense_units", DENSE_CHOICES)):
+    for name, choices in (
+        ("conv1_filters", CONV1_CHOICES),
+        ("conv2_filters", CONV2_CHOICES),
+        ("conv3_filters", CONV3_CHOICES),
+        ("dense_units", DENSE_CHOICES),
+    ):
         if getattr(base, name) not in choices:
             outside.append(f"{name}={getattr(base, name)} not in {choices}")
     if outside:
-        raise ValueError("the untuned values must lie in the search space (they are its first "
-                         f"trial): {'; '.join(outside)}")
+        raise ValueError(
+            "the untuned values must lie in the search space (they are its first "
+            f"trial): {'; '.join(outside)}"
+        )
     hp = keras_tuner.HyperParameters()
     hp.Float("learning_rate", *LEARNING_RATE_RANGE, sampling="log", default=base.learning_rate)
     hp.Float("dropout_rate", *DROPOUT_RANGE, default=base.dropout_rate)
@@ -89,8 +101,10 @@ class BaselineFirstRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         if not self.trials:
-            return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING,
-                    "values": {hp.name: hp.default for hp in self.hyperparameters.space}}
+            return {
+                "status": keras_tuner.engine.trial.TrialStatus.RUNNING,
+                "values": {hp.name: hp.default for hp in self.hyperparameters.space},
+            }
         return super().populate_space(trial_id)
 
 
@@ -101,21 +115,32 @@ class CnnTuner(keras_tuner.engine.base_tuner.BaseTuner):
     epochs, so ``save_model``/``load_model`` (only used by ``get_best_models``) stay unused.
     """
 
-    def __init__(self, oracle: keras_tuner.Oracle, data: model_lib.TrainingData,
-                 base: HParams, directory: str, project_name: str = PROJECT_NAME) -> None:
+    def __init__(
+        self,
+        oracle: keras_tuner.Oracle,
+        data: model_lib.TrainingData,
+        base: HParams,
+        directory: str,
+        project_name: str = PROJECT_NAME,
+    ) -> None:
         # overwrite: one search per Tuner execution, never resumed from an older project.
-        super().__init__(oracle=oracle, hypermodel=None, directory=directory,
-                         project_name=project_name, overwrite=True)
+        super().__init__(
+            oracle=oracle,
+            hypermodel=None,
+            directory=directory,
+            project_name=project_name,
+            overwrite=True,
+        )
         self.data = data
         self.base = base
 
     def trial_hparams(self, trial: keras_tuner.engine.trial.Trial) -> HParams:
         """``base`` with the trial's values, through the same strict check as ``run_fn``."""
-        return HParams.from_custom_config({**asdict(self.base),
-                                           **trial.hyperparameters.values})
+        return HParams.from_custom_config({**asdict(self.base), **trial.hyperparameters.values})
 
-    def run_trial(self, trial: keras_tuner.engine.trial.Trial,
-                  *fit_args: Any, **fit_kwargs: Any) -> dict[str, float]:
+    def run_trial(
+        self, trial: keras_tuner.engine.trial.Trial, *fit_args: Any, **fit_kwargs: Any
+    ) -> dict[str, float]:
         """Train one configuration; return its metrics on the eval split (plain floats).
 
         ``fit`` arguments are not used: the data comes from ``TrainingData``, batched for
@@ -128,7 +153,8 @@ class CnnTuner(keras_tuner.engine.base_tuner.BaseTuner):
         train, evaluation = self.data.batched(hp)
         model = model_lib.model_from_hparams(hp)
         history = model_lib.EpochHistory(
-            posixpath.join(self.get_trial_dir(trial.trial_id), model_lib.HISTORY_FILE))
+            posixpath.join(self.get_trial_dir(trial.trial_id), model_lib.HISTORY_FILE)
+        )
         model_lib.fit(model, train, evaluation, hp, history)
         scores = model.evaluate(evaluation, verbose=0, return_dict=True)
         seconds = time.monotonic() - started
@@ -151,12 +177,14 @@ class CnnTuner(keras_tuner.engine.base_tuner.BaseTuner):
         trials = list(self.oracle.trials.values())
         done = keras_tuner.engine.trial.TrialStatus.COMPLETED
         if trials and not any(t.status == done for t in trials):
-            raise RuntimeError(f"all {len(trials)} tuning trial(s) failed; the first:\n"
-                               f"{trials[0].message}")
+            raise RuntimeError(
+                f"all {len(trials)} tuning trial(s) failed; the first:\n{trials[0].message}"
+            )
 
     def load_model(self, trial: keras_tuner.engine.trial.Trial) -> None:
-        raise NotImplementedError("CnnTuner keeps no trial models; the Trainer retrains with "
-                                  "get_best_hyperparameters()")
+        raise NotImplementedError(
+            "CnnTuner keeps no trial models; the Trainer retrains with get_best_hyperparameters()"
+        )
 
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
@@ -174,6 +202,10 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         allow_new_entries=False,
         seed=base.seed,
     )
-    tuner = CnnTuner(oracle, data, base,
-                     directory=fn_args.working_dir or tempfile.mkdtemp(prefix="cifar10-tuner-"))
+    tuner = CnnTuner(
+        oracle,
+        data,
+        base,
+        directory=fn_args.working_dir or tempfile.mkdtemp(prefix="cifar10-tuner-"),
+    )
     return TunerFnResult(tuner=tuner, fit_kwargs={})

@@ -90,12 +90,17 @@ def beam_pipeline_args(
     and stops TFX from building a throwaway TFX sdist for every component.
     """
     extra = list(extra or [])
-    args = [] if any(a.startswith("--runner") for a in extra) else [
-        f"--direct_running_mode={running_mode}",
-        f"--direct_num_workers={num_workers}",
-    ]
-    if not any(a.startswith(("--setup_file", "--extra_package", "--requirements_file"))
-               for a in extra):
+    args = (
+        []
+        if any(a.startswith("--runner") for a in extra)
+        else [
+            f"--direct_running_mode={running_mode}",
+            f"--direct_num_workers={num_workers}",
+        ]
+    )
+    if not any(
+        a.startswith(("--setup_file", "--extra_package", "--requirements_file")) for a in extra
+    ):
         args.append(f"--setup_file={REPO_ROOT / 'setup.py'}")
     return args + extra
 

@@ -25,8 +25,7 @@ class SparseCategoricalAccuracy(metric_types.Metric):
     def __init__(self, name: str = ACCURACY_NAME) -> None:
         # merge_per_key_computations calls the function once per model and output name, so
         # candidate and baseline each get their own key (as TFMA's own metrics do).
-        super().__init__(metric_util.merge_per_key_computations(_accuracy_computations),
-                         name=name)
+        super().__init__(metric_util.merge_per_key_computations(_accuracy_computations), name=name)
 
 
 def _accuracy_computations(
@@ -36,18 +35,27 @@ def _accuracy_computations(
     output_name: str = "",
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
-    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
-                                 example_weighted=example_weighted)
-    return [metric_types.MetricComputation(
-        keys=[key], preprocessors=None,
-        combiner=_AccuracyCombiner(key, eval_config, example_weighted))]
+    key = metric_types.MetricKey(
+        name=name, model_name=model_name, output_name=output_name, example_weighted=example_weighted
+    )
+    return [
+        metric_types.MetricComputation(
+            keys=[key],
+            preprocessors=None,
+            combiner=_AccuracyCombiner(key, eval_config, example_weighted),
+        )
+    ]
 
 
 class _AccuracyCombiner(beam.CombineFn):
     """Accumulates (weighted correct, weighted total)."""
 
-    def __init__(self, key: metric_types.MetricKey,
-                 eval_config: config_pb2.EvalConfig | None, example_weighted: bool) -> None:
+    def __init__(
+        self,
+        key: metric_types.MetricKey,
+        eval_config: config_pb2.EvalConfig | None,
+        example_weighted: bool,
+    ) -> None:
         self._key = key
         self._eval_config = eval_config
         self._example_weighted = example_weighted
@@ -55,16 +63,24 @@ class _AccuracyCombiner(beam.CombineFn):
     def create_accumulator(self) -> list[float]:
         return [0.0, 0.0]
 
-    def add_input(self, accumulator: list[float],
-                  element: metric_types.StandardMetricInputs) -> list[float]:
+    def add_input(
+        self, accumulator: list[float], element: metric_types.StandardMetricInputs
+    ) -> list[float]:
         for label, prediction, weight in metric_util.to_label_prediction_example_weight(
-                element, eval_config=self._eval_config, model_name=self._key.model_name,
-                output_name=self._key.output_name, example_weighted=self._example_weighted,
-                flatten=False, require_single_example_weight=True):
+            element,
+            eval_config=self._eval_config,
+            model_name=self._key.model_name,
+            output_name=self._key.output_name,
+            example_weighted=self._example_weighted,
+            flatten=False,
+            require_single_example_weight=True,
+        ):
             label = np.asarray(label).reshape(-1)
             if label.size != 1:
-                raise ValueError(f"{ACCURACY_NAME} expects one integer label per example, "
-                                 f"got shape {np.shape(label)}")
+                raise ValueError(
+                    f"{ACCURACY_NAME} expects one integer label per example, "
+                    f"got shape {np.shape(label)}"
+                )
             weight = float(np.asarray(weight).reshape(-1)[0])
             correct = int(np.argmax(np.asarray(prediction).reshape(-1))) == int(label[0])
             accumulator[0] += weight * correct

@@ -20,8 +20,10 @@ from typing import Any
 MYSQL_ENV = "CIFAR10_METADATA_MYSQL"
 MYSQL_USER_ENV = "CIFAR10_MYSQL_USER"
 MYSQL_PASSWORD_ENV = "CIFAR10_MYSQL_PASSWORD"
-_ADDRESS = re.compile(r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})"
-                      r"/(?P<database>[A-Za-z0-9_$]{1,64})$")
+_ADDRESS = re.compile(
+    r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})"
+    r"/(?P<database>[A-Za-z0-9_$]{1,64})$"
+)
 
 
 class MetadataStoreError(RuntimeError):
@@ -42,13 +44,16 @@ def parse_mysql_address(text: str) -> MySQLAddress:
     """``HOST:PORT/DATABASE`` -> address; anything else raises ``ValueError`` saying so."""
     match = _ADDRESS.match(text.strip())
     if not match or not 0 < int(match["port"]) < 65536:
-        raise ValueError(f"ML Metadata MySQL address {text!r} is not HOST:PORT/DATABASE "
-                         "(e.g. mysql.example.com:3306/mlmd)")
+        raise ValueError(
+            f"ML Metadata MySQL address {text!r} is not HOST:PORT/DATABASE "
+            "(e.g. mysql.example.com:3306/mlmd)"
+        )
     return MySQLAddress(match["host"].strip("[]"), int(match["port"]), match["database"])
 
 
-def connection_config(sqlite_path: Path, mysql: MySQLAddress | None,
-                      env: Mapping[str, str] = os.environ) -> Any:
+def connection_config(
+    sqlite_path: Path, mysql: MySQLAddress | None, env: Mapping[str, str] = os.environ
+) -> Any:
     """TFX's connection config for SQLite at ``sqlite_path`` or, if given, MySQL."""
     from tfx.orchestration import metadata
 
@@ -56,11 +61,17 @@ def connection_config(sqlite_path: Path, mysql: MySQLAddress | None,
         return metadata.sqlite_metadata_connection_config(str(sqlite_path))
     user = env.get(MYSQL_USER_ENV)
     if not user:
-        raise MetadataStoreError(f"ML Metadata on MySQL at {mysql}: set ${MYSQL_USER_ENV} "
-                                 f"(and ${MYSQL_PASSWORD_ENV}) in the environment")
+        raise MetadataStoreError(
+            f"ML Metadata on MySQL at {mysql}: set ${MYSQL_USER_ENV} "
+            f"(and ${MYSQL_PASSWORD_ENV}) in the environment"
+        )
     return metadata.mysql_metadata_connection_config(
-        host=mysql.host, port=mysql.port, database=mysql.database, username=user,
-        password=env.get(MYSQL_PASSWORD_ENV, ""))
+        host=mysql.host,
+        port=mysql.port,
+        database=mysql.database,
+        username=user,
+        password=env.get(MYSQL_PASSWORD_ENV, ""),
+    )
 
 
 def describe(config: Any) -> str:
@@ -83,4 +94,5 @@ def check_connection(config: Any) -> None:
         raise MetadataStoreError(
             f"cannot open ML Metadata ({describe(config)}): {detail}. Check that the server "
             "is running and reachable, the database exists and the user and password "
-            f"(${MYSQL_USER_ENV}, ${MYSQL_PASSWORD_ENV}) are right") from None
+            f"(${MYSQL_USER_ENV}, ${MYSQL_PASSWORD_ENV}) are right"
+        ) from None

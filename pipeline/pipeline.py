@@ -42,11 +42,14 @@ from pipeline.components.infra_validation import infra_validator
 
 def input_config() -> example_gen_pb2.Input:
     """One pattern per split; ``{SPAN}`` lets ExampleGen pick the latest (or a given) span."""
-    return example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(
-            name=split, pattern=f"{configs.SPAN_DIR_PREFIX}{{SPAN}}/{split}/*")
-        for split in (configs.TRAIN_SPLIT, configs.EVAL_SPLIT, configs.TEST_SPLIT)
-    ])
+    return example_gen_pb2.Input(
+        splits=[
+            example_gen_pb2.Input.Split(
+                name=split, pattern=f"{configs.SPAN_DIR_PREFIX}{{SPAN}}/{split}/*"
+            )
+            for split in (configs.TRAIN_SPLIT, configs.EVAL_SPLIT, configs.TEST_SPLIT)
+        ]
+    )
 
 
 def eval_config(accuracy_lower_bound: float, accuracy_max_drop: float) -> tfma.EvalConfig:
@@ -54,28 +57,39 @@ def eval_config(accuracy_lower_bound: float, accuracy_max_drop: float) -> tfma.E
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": accuracy_lower_bound}),
         change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -accuracy_max_drop}),
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -accuracy_max_drop}
+        ),
     )
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name=features.SIGNATURE_EXAMPLES,
-            # A plain SavedModel signature: without a type, TFMA revives the whole Keras
-            # model (several times) only to find out what kind of model it is.
-            model_type=tfma.TF_GENERIC,
-            label_key=features.LABEL_KEY,
-            prediction_key=features.OUTPUT_PROBABILITIES,
-            preprocessing_function_names=[],
-        )],
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=features.SIGNATURE_EXAMPLES,
+                # A plain SavedModel signature: without a type, TFMA revives the whole Keras
+                # model (several times) only to find out what kind of model it is.
+                model_type=tfma.TF_GENERIC,
+                label_key=features.LABEL_KEY,
+                prediction_key=features.OUTPUT_PROBABILITIES,
+                preprocessing_function_names=[],
+            )
+        ],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL_KEY])],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            # Gate on the overall slice only; per-class slices are reported, not gated.
-            tfma.MetricConfig(
-                class_name="SparseCategoricalAccuracy", module=evaluation_metrics.__name__,
-                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                    slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold)]),
-        ])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    # Gate on the overall slice only; per-class slices are reported, not gated.
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy",
+                        module=evaluation_metrics.__name__,
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold
+                            )
+                        ],
+                    ),
+                ]
+            )
+        ],
     )
 
 
@@ -114,21 +128,25 @@ def create_pipeline(
     range_config = None
     if span is not None:
         range_config = range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(start_span_number=span,
-                                                      end_span_number=span))
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
+        )
     example_gen = ImportExampleGen(
-        input_base=examples_root, input_config=input_config(), range_config=range_config)
+        input_base=examples_root, input_config=input_config(), range_config=range_config
+    )
     if schema_path:
         schema_gen = ImportSchemaGen(schema_file=schema_path)
         # With the curated schema, statistics follow its domains (the image is bytes).
-        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"],
-                                       schema=schema_gen.outputs["schema"])
+        statistics_gen = StatisticsGen(
+            examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
+        )
     else:
         statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
         schema_gen = SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+        )
     example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
     transform = Transform(
@@ -152,8 +170,11 @@ def create_pipeline(
             schema=schema_gen.outputs["schema"],
             train_args=trainer_pb2.TrainArgs(splits=[configs.TRAIN_SPLIT], num_steps=train_steps),
             eval_args=trainer_pb2.EvalArgs(splits=[configs.EVAL_SPLIT]),
-            custom_config={**(train_hparams or {}), "max_trials": tune_trials,
-                           "epochs": tune_epochs},
+            custom_config={
+                **(train_hparams or {}),
+                "max_trials": tune_trials,
+                "epochs": tune_epochs,
+            },
         )
 
     trainer = Trainer(
@@ -177,23 +198,37 @@ def create_pipeline(
         example_splits=[configs.TEST_SPLIT],
     )
 
-    infra = (infra_validator(model=trainer.outputs["model"],
-                             examples=example_gen.outputs["examples"])
-             if infra_validation else None)
+    infra = (
+        infra_validator(model=trainer.outputs["model"], examples=example_gen.outputs["examples"])
+        if infra_validation
+        else None
+    )
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra.outputs["blessing"] if infra else None,
         push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)),
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
+        ),
     ).with_id("Pusher")
 
     return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                    transform, *([tuner] if tuner else []), trainer, model_resolver, evaluator,
-                    *([infra] if infra else []), pusher],
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            anomalies_gate,
+            transform,
+            *([tuner] if tuner else []),
+            trainer,
+            model_resolver,
+            evaluator,
+            *([infra] if infra else []),
+            pusher,
+        ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args,

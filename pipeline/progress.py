@@ -94,13 +94,18 @@ def captured(log_file: Path, stream: TextIO = sys.stdout) -> Iterator[ComponentP
     tests), whose own logging must not stay rewired after the run.
     """
     names = ("absl", "", "tensorflow")
-    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate,
-                 logging.getLogger(n).level) for n in names}
+    saved = {
+        n: (
+            list(logging.getLogger(n).handlers),
+            logging.getLogger(n).propagate,
+            logging.getLogger(n).level,
+        )
+        for n in names
+    }
     added: list[logging.Handler] = []
     try:
         tracker = install(log_file, stream)
-        added = [h for n in names for h in logging.getLogger(n).handlers
-                 if h not in saved[n][0]]
+        added = [h for n in names for h in logging.getLogger(n).handlers if h not in saved[n][0]]
         yield tracker
     finally:
         for n, (handlers, propagate, level) in saved.items():

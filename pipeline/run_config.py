@@ -90,8 +90,9 @@ class RunConfig:
 
     @property
     def beam_pipeline_args(self) -> list[str]:
-        return configs.beam_pipeline_args(self.beam_mode, self.beam_workers,
-                                          list(self.beam_extra_args))
+        return configs.beam_pipeline_args(
+            self.beam_mode, self.beam_workers, list(self.beam_extra_args)
+        )
 
     def with_changes(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -100,66 +101,102 @@ class RunConfig:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The run flags, for any command line that starts a pipeline run."""
     d, h = RunConfig, HParams
-    p.add_argument("--data-root",
-                   help=f"cifar-10-batches-py folder (or ${configs.DATA_ROOT_ENV})")
-    p.add_argument("--output-root", default=str(configs.DEFAULT_OUTPUT_ROOT),
-                   help=f"spans, pipeline artifacts and models (${configs.OUTPUT_ROOT_ENV})")
-    p.add_argument("--pipeline-name", default=d.pipeline_name,
-                   help="several pipelines may share one output root and ML Metadata store")
-    p.add_argument("--metadata-mysql", metavar="HOST:PORT/DB",
-                   default=os.environ.get(MYSQL_ENV) or None,
-                   help=f"ML Metadata on MySQL (or ${MYSQL_ENV}; user and password from "
-                        "$CIFAR10_MYSQL_USER / $CIFAR10_MYSQL_PASSWORD); default: SQLite "
-                        "under the pipeline root")
-    p.add_argument("--serving-root",
-                   help="TF Serving model base path (default <output-root>/serving)")
+    p.add_argument("--data-root", help=f"cifar-10-batches-py folder (or ${configs.DATA_ROOT_ENV})")
+    p.add_argument(
+        "--output-root",
+        default=str(configs.DEFAULT_OUTPUT_ROOT),
+        help=f"spans, pipeline artifacts and models (${configs.OUTPUT_ROOT_ENV})",
+    )
+    p.add_argument(
+        "--pipeline-name",
+        default=d.pipeline_name,
+        help="several pipelines may share one output root and ML Metadata store",
+    )
+    p.add_argument(
+        "--metadata-mysql",
+        metavar="HOST:PORT/DB",
+        default=os.environ.get(MYSQL_ENV) or None,
+        help=f"ML Metadata on MySQL (or ${MYSQL_ENV}; user and password from "
+        "$CIFAR10_MYSQL_USER / $CIFAR10_MYSQL_PASSWORD); default: SQLite "
+        "under the pipeline root",
+    )
+    p.add_argument(
+        "--serving-root", help="TF Serving model base path (default <output-root>/serving)"
+    )
     p.add_argument("--limit", type=int, help="use only the first N train and N test images")
     p.add_argument("--span", type=int, help="run on this input span instead of the latest")
-    p.add_argument("--new-span", action="store_true",
-                   help="write a new span even if the data did not change")
+    p.add_argument(
+        "--new-span", action="store_true", help="write a new span even if the data did not change"
+    )
     p.add_argument("--epochs", type=int, default=h.epochs)
     p.add_argument("--batch-size", type=int, default=h.batch_size)
     p.add_argument("--learning-rate", type=float, default=h.learning_rate)
     p.add_argument("--train-steps", type=int, help="cap on training steps (default: full epochs)")
     p.add_argument("--accuracy-lower-bound", type=float, default=d.accuracy_lower_bound)
     p.add_argument("--accuracy-max-drop", type=float, default=d.accuracy_max_drop)
-    p.add_argument("--infer-schema", action="store_true",
-                   help="first run: infer the schema with SchemaGen instead of schema/schema.pbtxt")
-    p.add_argument("--orchestrator", choices=ORCHESTRATORS, default=d.orchestrator,
-                   help="BeamDagRunner or LocalDagRunner")
-    p.add_argument("--beam-mode", default=d.beam_mode, choices=BEAM_MODES,
-                   help="DirectRunner running mode")
+    p.add_argument(
+        "--infer-schema",
+        action="store_true",
+        help="first run: infer the schema with SchemaGen instead of schema/schema.pbtxt",
+    )
+    p.add_argument(
+        "--orchestrator",
+        choices=ORCHESTRATORS,
+        default=d.orchestrator,
+        help="BeamDagRunner or LocalDagRunner",
+    )
+    p.add_argument(
+        "--beam-mode", default=d.beam_mode, choices=BEAM_MODES, help="DirectRunner running mode"
+    )
     p.add_argument("--beam-workers", type=int, default=d.beam_workers)
     p.add_argument("--no-cache", action="store_true", help="disable TFX caching")
-    p.add_argument("--tune", type=int, metavar="TRIALS", dest="tune_trials",
-                   help="tune hyperparameters first (TFX Tuner, this many trials); the best "
-                        "ones feed the Trainer")
-    p.add_argument("--tune-epochs", type=int, default=d.tune_epochs,
-                   help="epochs per tuning trial")
-    p.add_argument("--skip-infra-validation", action="store_true",
-                   help="push without first loading and querying the model in a server")
+    p.add_argument(
+        "--tune",
+        type=int,
+        metavar="TRIALS",
+        dest="tune_trials",
+        help="tune hyperparameters first (TFX Tuner, this many trials); the best "
+        "ones feed the Trainer",
+    )
+    p.add_argument("--tune-epochs", type=int, default=d.tune_epochs, help="epochs per tuning trial")
+    p.add_argument(
+        "--skip-infra-validation",
+        action="store_true",
+        help="push without first loading and querying the model in a server",
+    )
 
 
 def from_arguments(args: argparse.Namespace, beam_extra_args: list[str]) -> RunConfig:
     """The config for parsed :func:`add_arguments` flags (raises ``RunConfigError``)."""
     try:
-        hparams = HParams(epochs=args.epochs, batch_size=args.batch_size,
-                          learning_rate=args.learning_rate)
+        hparams = HParams(
+            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate
+        )
         mysql = parse_mysql_address(args.metadata_mysql) if args.metadata_mysql else None
     except ValueError as e:
         raise RunConfigError(str(e)) from e
     return RunConfig(
-        output_root=Path(args.output_root), pipeline_name=args.pipeline_name,
+        output_root=Path(args.output_root),
+        pipeline_name=args.pipeline_name,
         metadata_mysql=mysql,
         data_root=Path(args.data_root) if args.data_root else None,
         serving_root=Path(args.serving_root) if args.serving_root else None,
-        limit=args.limit, span=args.span, new_span=args.new_span, hparams=hparams,
-        train_steps=args.train_steps, accuracy_lower_bound=args.accuracy_lower_bound,
-        accuracy_max_drop=args.accuracy_max_drop, infer_schema=args.infer_schema,
-        orchestrator=args.orchestrator, beam_mode=args.beam_mode,
-        beam_workers=args.beam_workers, beam_extra_args=tuple(beam_extra_args),
-        enable_cache=not args.no_cache, infra_validation=not args.skip_infra_validation,
-        tune_trials=args.tune_trials, tune_epochs=args.tune_epochs,
+        limit=args.limit,
+        span=args.span,
+        new_span=args.new_span,
+        hparams=hparams,
+        train_steps=args.train_steps,
+        accuracy_lower_bound=args.accuracy_lower_bound,
+        accuracy_max_drop=args.accuracy_max_drop,
+        infer_schema=args.infer_schema,
+        orchestrator=args.orchestrator,
+        beam_mode=args.beam_mode,
+        beam_workers=args.beam_workers,
+        beam_extra_args=tuple(beam_extra_args),
+        enable_cache=not args.no_cache,
+        infra_validation=not args.skip_infra_validation,
+        tune_trials=args.tune_trials,
+        tune_epochs=args.tune_epochs,
     )
 
 
@@ -167,16 +204,16 @@ def split_beam_args(argv: list[str]) -> tuple[list[str], list[str]]:
     """``[run flags] -- [Beam args]`` -> (run flags, Beam args)."""
     if "--" in argv:
         at = argv.index("--")
-        return argv[:at], argv[at + 1:]
+        return argv[:at], argv[at + 1 :]
     return argv, []
 
 
-def parse(argv: list[str], prog: str | None = None,
-          description: str | None = None) -> RunConfig:
+def parse(argv: list[str], prog: str | None = None, description: str | None = None) -> RunConfig:
     """Flags as a command line would give them; bad flags raise ``RunConfigError``."""
     flags, beam = split_beam_args(list(argv))
-    p = _RaisingParser(prog=prog, description=description,
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = _RaisingParser(
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     add_arguments(p)
     return from_arguments(p.parse_args(flags), beam)
 

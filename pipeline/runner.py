@@ -47,9 +47,11 @@ def prepare_input(config: RunConfig) -> Any:
     from ingest import cifar10, spans
 
     data_root = cifar10.resolve_data_root(
-        str(config.data_root) if config.data_root else None, dict(os.environ))
-    return spans.prepare_span(data_root, config.examples_root, limit=config.limit,
-                              force_new=config.new_span)
+        str(config.data_root) if config.data_root else None, dict(os.environ)
+    )
+    return spans.prepare_span(
+        data_root, config.examples_root, limit=config.limit, force_new=config.new_span
+    )
 
 
 def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
@@ -62,8 +64,7 @@ def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
         pipeline_root=str(config.pipeline_root),
         examples_root=str(config.examples_root),
         serving_model_dir=str(config.serving_model_dir),
-        metadata_connection_config=(metadata_connection
-                                    or metadata_connection_config(config)),
+        metadata_connection_config=(metadata_connection or metadata_connection_config(config)),
         beam_pipeline_args=config.beam_pipeline_args,
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
@@ -107,8 +108,9 @@ def execute(config: RunConfig, span: Any = None) -> RunOutcome:
     except Exception as e:  # any component failure ends the run with its message
         error = root_message(e)
     result = summary.read_run_from(connection, pipeline_name=config.pipeline_name)
-    return RunOutcome(EXIT_PIPELINE_FAILED if error else EXIT_OK, result, span, error,
-                      time.monotonic() - started)
+    return RunOutcome(
+        EXIT_PIPELINE_FAILED if error else EXIT_OK, result, span, error, time.monotonic() - started
+    )
 
 
 def _orchestrator(name: str) -> Any:

@@ -79,8 +79,15 @@ class RunRef:
 
 
 INFRA_VALIDATOR = "InfraValidator"  # node id (pipeline/components/infra_validation.py)
-_STATE_NAMES = {0: "UNKNOWN", 1: "NEW", 2: "RUNNING", 3: "COMPLETE", 4: "FAILED", 5: "CACHED",
-                6: "CANCELED"}
+_STATE_NAMES = {
+    0: "UNKNOWN",
+    1: "NEW",
+    2: "RUNNING",
+    3: "COMPLETE",
+    4: "FAILED",
+    5: "CACHED",
+    6: "CANCELED",
+}
 
 
 _RUN_CONTEXT_TYPES = ("pipeline_run", "run")
@@ -100,8 +107,7 @@ def _run_contexts(store, pipeline_name: str | None = None) -> list:
         if pipeline is None:
             return []
         mine = {e.id for e in store.get_executions_by_context(pipeline.id)}
-        runs = [c for c in runs
-                if any(e.id in mine for e in store.get_executions_by_context(c.id))]
+        runs = [c for c in runs if any(e.id in mine for e in store.get_executions_by_context(c.id))]
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id))
 
 
@@ -113,8 +119,10 @@ def _latest_run_context(store, pipeline_name: str | None = None):
 def list_runs(connection_config, pipeline_name: str | None = None) -> list[RunRef]:
     """Every run ML Metadata knows (of ``pipeline_name``, if given), oldest first."""
     with metadata.Metadata(connection_config) as m:
-        return [RunRef(c.name, c.type, c.create_time_since_epoch / 1000.0)
-                for c in _run_contexts(m.store, pipeline_name)]
+        return [
+            RunRef(c.name, c.type, c.create_time_since_epoch / 1000.0)
+            for c in _run_contexts(m.store, pipeline_name)
+        ]
 
 
 def overall_accuracy(evaluation_uri: str, model_name: str = "") -> float | None:
@@ -124,8 +132,11 @@ def overall_accuracy(evaluation_uri: str, model_name: str = "") -> float | None:
             continue
         for kv in metrics.metric_keys_and_values:
             key = kv.key
-            if (key.name == configs.ACCURACY_METRIC and key.model_name == model_name
-                    and not key.is_diff):
+            if (
+                key.name == configs.ACCURACY_METRIC
+                and key.model_name == model_name
+                and not key.is_diff
+            ):
                 return kv.value.double_value.value
     return None
 
@@ -135,8 +146,9 @@ def read_run(metadata_db: Path) -> RunSummary:
     return read_run_from(metadata.sqlite_metadata_connection_config(str(metadata_db)))
 
 
-def read_run_from(connection_config, run_id: str | None = None,
-                  pipeline_name: str | None = None) -> RunSummary:
+def read_run_from(
+    connection_config, run_id: str | None = None, pipeline_name: str | None = None
+) -> RunSummary:
     """Summary of run ``run_id`` (the latest if None) in any ML Metadata store (SQLite, MySQL).
 
     Raises ``KeyError`` for an unknown ``run_id``; an empty store gives an empty summary.
@@ -147,8 +159,7 @@ def read_run_from(connection_config, run_id: str | None = None,
         if run_id is None:
             run = _latest_run_context(store, pipeline_name)
         else:
-            run = next((c for c in _run_contexts(store, pipeline_name) if c.name == run_id),
-                       None)
+            run = next((c for c in _run_contexts(store, pipeline_name) if c.name == run_id), None)
             if run is None:
                 raise KeyError(f"no pipeline run {run_id!r} in ML Metadata")
         if run is None:
@@ -156,16 +167,27 @@ def read_run_from(connection_config, run_id: str | None = None,
         summary.run_id = run.name
         summary.run_started = run.create_time_since_epoch / 1000.0
         node_names = {c.id: c.name.split(".", 1)[-1] for c in store.get_contexts_by_type("node")}
-        executions = sorted(store.get_executions_by_context(run.id),
-                            key=lambda e: e.create_time_since_epoch)
+        executions = sorted(
+            store.get_executions_by_context(run.id), key=lambda e: e.create_time_since_epoch
+        )
         for execution in executions:
-            fallback = (execution.properties["component_id"].string_value
-                        if "component_id" in execution.properties else str(execution.type))
-            node = next((node_names[c.id] for c in store.get_contexts_by_execution(execution.id)
-                         if c.id in node_names), fallback)
+            fallback = (
+                execution.properties["component_id"].string_value
+                if "component_id" in execution.properties
+                else str(execution.type)
+            )
+            node = next(
+                (
+                    node_names[c.id]
+                    for c in store.get_contexts_by_execution(execution.id)
+                    if c.id in node_names
+                ),
+                fallback,
+            )
             summary.components[node] = _STATE_NAMES.get(execution.last_known_state, "?")
-            summary.durations[node] = (execution.last_update_time_since_epoch
-                                       - execution.create_time_since_epoch) / 1000.0
+            summary.durations[node] = (
+                execution.last_update_time_since_epoch - execution.create_time_since_epoch
+            ) / 1000.0
             all_events = store.get_events_by_execution_ids([execution.id])
             events = [e for e in all_events if e.type == e.OUTPUT]
             outputs = store.get_artifacts_by_id([e.artifact_id for e in events])
@@ -191,16 +213,24 @@ def read_run_from(connection_config, run_id: str | None = None,
 def _record_execution(store, summary: RunSummary, execution, node: str, events) -> None:
     """Keep the execution and every artifact it read or wrote (for lineage and the report)."""
     record = ExecutionRecord(
-        id=execution.id, node=node, type=str(execution.type),
+        id=execution.id,
+        node=node,
+        type=str(execution.type),
         state=_STATE_NAMES.get(execution.last_known_state, "?"),
         started=execution.create_time_since_epoch / 1000.0,
-        seconds=(execution.last_update_time_since_epoch
-                 - execution.create_time_since_epoch) / 1000.0,
-        properties={k: _value(v) for k, v in execution.custom_properties.items()})
+        seconds=(execution.last_update_time_since_epoch - execution.create_time_since_epoch)
+        / 1000.0,
+        properties={k: _value(v) for k, v in execution.custom_properties.items()},
+    )
     for event in events:
         key = event.path.steps[0].key if event.path.steps else ""
-        side = (record.inputs if event.type in _INPUT_EVENTS
-                else record.outputs if event.type in _OUTPUT_EVENTS else None)
+        side = (
+            record.inputs
+            if event.type in _INPUT_EVENTS
+            else record.outputs
+            if event.type in _OUTPUT_EVENTS
+            else None
+        )
         if side is not None:
             side.setdefault(key, []).append(event.artifact_id)
     missing = [e.artifact_id for e in events if e.artifact_id not in summary.artifact_records]
@@ -208,8 +238,12 @@ def _record_execution(store, summary: RunSummary, execution, node: str, events) 
         props = {k: _value(v) for k, v in artifact.properties.items()}
         props.update({k: _value(v) for k, v in artifact.custom_properties.items()})
         summary.artifact_records[artifact.id] = ArtifactRecord(
-            id=artifact.id, type=str(artifact.type), uri=artifact.uri, properties=props,
-            created=artifact.create_time_since_epoch / 1000.0)
+            id=artifact.id,
+            type=str(artifact.type),
+            uri=artifact.uri,
+            properties=props,
+            created=artifact.create_time_since_epoch / 1000.0,
+        )
     summary.executions.append(record)
 
 
@@ -244,7 +278,8 @@ def _read_evaluation(uri: str, summary: RunSummary) -> None:
             summary.failed_checks.append(
                 f"{where}: {model} {f.metric_key.name}{diff} = "
                 f"{f.metric_value.double_value.value:.4f} fails "
-                f"{' '.join(str(f.metric_threshold).split())}")
+                f"{' '.join(str(f.metric_threshold).split())}"
+            )
 
 
 def format_table(summary: RunSummary, wall_seconds: dict[str, float] | None = None) -> str:
@@ -259,11 +294,16 @@ def format_table(summary: RunSummary, wall_seconds: dict[str, float] | None = No
         f"test accuracy (candidate): {fmt(summary.accuracy)}",
         f"test accuracy (baseline):  {fmt(summary.baseline_accuracy)}",
         f"blessed: {summary.blessed}",
-        *([f"infra-validated: {summary.infra_blessed}"
-           + (f" ({summary.infra_reason})" if summary.infra_reason else "")]
-          if summary.infra_blessed is not None else []),
-        f"pushed:  {summary.pushed}" + (f" -> {summary.pushed_destination}"
-                                         if summary.pushed else ""),
+        *(
+            [
+                f"infra-validated: {summary.infra_blessed}"
+                + (f" ({summary.infra_reason})" if summary.infra_reason else "")
+            ]
+            if summary.infra_blessed is not None
+            else []
+        ),
+        f"pushed:  {summary.pushed}"
+        + (f" -> {summary.pushed_destination}" if summary.pushed else ""),
     ]
     rows += [f"failed check: {c}" for c in summary.failed_checks]
     return "\n".join(rows)

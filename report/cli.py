@@ -1,8 +1,8 @@
 """``cifar10-report``: (re)generate a run report from ML Metadata and the artifacts alone.
 
-    cifar10-report [--output-root DIR] [--run ID]     # one run (default: the latest)
-    cifar10-report --compare A B                      # two runs side by side
-    cifar10-report --list                             # the run ids ML Metadata knows
+cifar10-report [--output-root DIR] [--run ID]     # one run (default: the latest)
+cifar10-report --compare A B                      # two runs side by side
+cifar10-report --list                             # the run ids ML Metadata knows
 """
 
 from __future__ import annotations
@@ -21,11 +21,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from pipeline import configs
 
     p = argparse.ArgumentParser(prog="cifar10-report", description=__doc__.split("\n\n")[0])
-    p.add_argument("--output-root", default=str(configs.DEFAULT_OUTPUT_ROOT),
-                   help="the pipeline's output root (reports go to <root>/reports)")
-    p.add_argument("--metadata-db",
-                   help="ML Metadata SQLite file (default <output-root>/pipelines/"
-                        f"{configs.PIPELINE_NAME}/metadata.sqlite)")
+    p.add_argument(
+        "--output-root",
+        default=str(configs.DEFAULT_OUTPUT_ROOT),
+        help="the pipeline's output root (reports go to <root>/reports)",
+    )
+    p.add_argument(
+        "--metadata-db",
+        help="ML Metadata SQLite file (default <output-root>/pipelines/"
+        f"{configs.PIPELINE_NAME}/metadata.sqlite)",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--run", metavar="ID", help="run id (a pipeline run context's name)")
     group.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two run ids")
@@ -40,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     output_root = Path(args.output_root).resolve()
     db = Path(args.metadata_db) if args.metadata_db else configs.metadata_path(output_root)
     if not db.is_file():
-        print(f"error: no ML Metadata at {db} (run the pipeline first, or pass "
-              "--output-root/--metadata-db)", file=sys.stderr)
+        print(
+            f"error: no ML Metadata at {db} (run the pipeline first, or pass "
+            "--output-root/--metadata-db)",
+            file=sys.stderr,
+        )
         return 2
     from tfx.orchestration import metadata
 

@@ -25,40 +25,59 @@ def render(a: RunFacts, b: RunFacts) -> str:
     rows = [
         _row("status", status_text(a), status_text(b)),
         _row("input span", a.data.span, b.data.span),
-        *[_row(f"{split} examples", _examples(a, split), _examples(b, split))
-          for split in ("train", "eval", "test")],
-        _row("epochs trained", len((a.history or {}).get("epochs", [])),
-             len((b.history or {}).get("epochs", []))),
+        *[
+            _row(f"{split} examples", _examples(a, split), _examples(b, split))
+            for split in ("train", "eval", "test")
+        ],
+        _row(
+            "epochs trained",
+            len((a.history or {}).get("epochs", [])),
+            len((b.history or {}).get("epochs", [])),
+        ),
         _row("test accuracy", fmt(a.summary.accuracy), fmt(b.summary.accuracy)),
-        _row("baseline accuracy", fmt(a.summary.baseline_accuracy),
-             fmt(b.summary.baseline_accuracy)),
+        _row(
+            "baseline accuracy", fmt(a.summary.baseline_accuracy), fmt(b.summary.baseline_accuracy)
+        ),
         _row("blessing", blessing_decision(a)[0], blessing_decision(b)[0]),
-        _row("pushed to", a.summary.pushed_destination if a.summary.pushed else "not pushed",
-             b.summary.pushed_destination if b.summary.pushed else "not pushed"),
+        _row(
+            "pushed to",
+            a.summary.pushed_destination if a.summary.pushed else "not pushed",
+            b.summary.pushed_destination if b.summary.pushed else "not pushed",
+        ),
         _row("anomalies", _anomalies(a), _anomalies(b)),
     ]
-    nodes = list(dict.fromkeys([e.node for e in a.summary.executions]
-                               + [e.node for e in b.summary.executions]))
+    nodes = list(
+        dict.fromkeys(
+            [e.node for e in a.summary.executions] + [e.node for e in b.summary.executions]
+        )
+    )
     states = [(n, *[_state(f, n) for f in (a, b)]) for n in nodes]
-    sections = [("facts", "Side by side", table(["", ida, idb], rows)),
-                ("components", "Components", table(["component", ida, idb], states))]
+    sections = [
+        ("facts", "Side by side", table(["", ida, idb], rows)),
+        ("components", "Components", table(["component", ida, idb], states)),
+    ]
     curves = ""
     if a.history and b.history and a.history.get("epochs") and b.history.get("epochs"):
-        curves = figure(plots.training_curves(a.history["epochs"], b.history["epochs"],
-                                              labels=(ida, idb)), "training curves of both")
+        curves = figure(
+            plots.training_curves(a.history["epochs"], b.history["epochs"], labels=(ida, idb)),
+            "training curves of both",
+        )
     per_class: dict[str, list[float | None]] = {}
     for facts, run_id in ((a, ida), (b, idb)):
         if facts.evaluation and "candidate" in facts.evaluation.per_class:
             per_class[run_id] = facts.evaluation.per_class["candidate"]
-    body = (curves or paragraph("Training curves need both runs' Trainer history.", "muted"))
+    body = curves or paragraph("Training curves need both runs' Trainer history.", "muted")
     if per_class:
-        body += figure(plots.per_class_accuracy(per_class, "Per-class test accuracy"),
-                       "per-class accuracy of both")
+        body += figure(
+            plots.per_class_accuracy(per_class, "Per-class test accuracy"),
+            "per-class accuracy of both",
+        )
     sections.append(("model", "Training and evaluation", body))
-    return page(f"CIFAR-10 runs {ida} vs {idb}",
-                f"solid/left: {ida}; dashed/right: {idb}", sections).replace(
-        "<main>", f"<main><p>{esc('Each run has its own full report; this page compares.')}"
-                  "</p>", 1)
+    return page(
+        f"CIFAR-10 runs {ida} vs {idb}", f"solid/left: {ida}; dashed/right: {idb}", sections
+    ).replace(
+        "<main>", f"<main><p>{esc('Each run has its own full report; this page compares.')}</p>", 1
+    )
 
 
 def _anomalies(facts: RunFacts) -> str:

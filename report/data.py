@@ -57,8 +57,9 @@ class DataFacts:
         return next((s for s in self.splits if s.name == name), None)
 
 
-def class_counts_from_histogram(buckets: list[tuple[float, float, float]],
-                                num_classes: int = features.NUM_CLASSES) -> list[int]:
+def class_counts_from_histogram(
+    buckets: list[tuple[float, float, float]], num_classes: int = features.NUM_CLASSES
+) -> list[int]:
     """Per-class counts from TFDV's standard label histogram.
 
     TFDV has no categorical stats for an int feature without a schema, but its standard
@@ -69,8 +70,11 @@ def class_counts_from_histogram(buckets: list[tuple[float, float, float]],
     counts = [0.0] * num_classes
     for i, (low, high, count) in enumerate(buckets):
         last = i == len(buckets) - 1
-        ids = [k for k in range(num_classes)
-               if low <= k < high or (last and k == high) or (low == high == k)]
+        ids = [
+            k
+            for k in range(num_classes)
+            if low <= k < high or (last and k == high) or (low == high == k)
+        ]
         if ids:
             counts[ids[0]] += count
     return [int(round(c)) for c in counts]
@@ -84,8 +88,9 @@ def read_statistics(statistics_uri: str, split_names: list[str]) -> list[SplitSt
     for split in split_names:
         path = Path(statistics_uri, f"Split-{split}", "FeatureStats.pb")
         dataset = tfdv.load_stats_binary(str(path)).datasets[0]
-        stats = SplitStats(split, int(dataset.num_examples), [0] * features.NUM_CLASSES,
-                           0, 0, 0.0, 0)
+        stats = SplitStats(
+            split, int(dataset.num_examples), [0] * features.NUM_CLASSES, 0, 0, 0.0, 0
+        )
         for feature in dataset.features:
             name = feature.path.step[0] if feature.path.step else feature.name
             if name == features.LABEL_KEY:
@@ -118,9 +123,9 @@ def _read_label(feature, stats: SplitStats) -> None:
         standard = next((h for h in s.histograms if h.type == h.STANDARD), None)
         if standard is not None:
             stats.class_counts = class_counts_from_histogram(
-                [(b.low_value, b.high_value, b.sample_count) for b in standard.buckets])
-        stats.other_labels = max(0, int(s.common_stats.num_non_missing)
-                                 - sum(stats.class_counts))
+                [(b.low_value, b.high_value, b.sample_count) for b in standard.buckets]
+            )
+        stats.other_labels = max(0, int(s.common_stats.num_non_missing) - sum(stats.class_counts))
 
 
 def _read_image(feature, stats: SplitStats) -> None:
@@ -146,9 +151,13 @@ def pixel_stats(examples_uri: str, split: str, sample: int = PIXEL_SAMPLE) -> Pi
     flat = images.reshape(-1, 3).astype(np.float64)
     hist = [np.histogram(flat[:, c], bins=PIXEL_BINS, range=(0, 256))[0] for c in range(3)]
     return PixelStats(
-        name=split, sample_size=len(images),
-        mean=[float(v) for v in flat.mean(axis=0)], std=[float(v) for v in flat.std(axis=0)],
-        histogram=[(h / h.sum()).tolist() for h in hist], brightness=float(flat.mean()))
+        name=split,
+        sample_size=len(images),
+        mean=[float(v) for v in flat.mean(axis=0)],
+        std=[float(v) for v in flat.std(axis=0)],
+        histogram=[(h / h.sum()).tolist() for h in hist],
+        brightness=float(flat.mean()),
+    )
 
 
 def shares(counts: list[int]) -> list[float]:

@@ -97,8 +97,9 @@ def read_evaluation(evaluation_uri: str) -> EvaluationFacts:
                     facts.example_count = int(value)
                 else:
                     counts[label] = int(value)
-    facts.per_class = {m: [v.get(k) for k in range(features.NUM_CLASSES)]
-                       for m, v in per_class.items()}
+    facts.per_class = {
+        m: [v.get(k) for k in range(features.NUM_CLASSES)] for m, v in per_class.items()
+    }
     facts.per_class_count = [counts.get(k, 0) for k in range(features.NUM_CLASSES)]
     facts.has_baseline = "baseline" in facts.accuracy
     _read_config(evaluation_uri, facts)
@@ -134,11 +135,17 @@ def _thresholds(metric: str, threshold: dict) -> list[Threshold]:
     if "absolute" in change:
         higher = change.get("direction") == "HIGHER_IS_BETTER"
         sign = ">=" if higher else "<="
-        out.append(Threshold(metric, "change",
-                             f"{metric} (candidate - baseline) {sign} {change['absolute']:g}"))
+        out.append(
+            Threshold(
+                metric, "change", f"{metric} (candidate - baseline) {sign} {change['absolute']:g}"
+            )
+        )
     if "relative" in change:
-        out.append(Threshold(metric, "change",
-                             f"{metric} relative change vs baseline: {change['relative']:g}"))
+        out.append(
+            Threshold(
+                metric, "change", f"{metric} relative change vs baseline: {change['relative']:g}"
+            )
+        )
     return out
 
 
@@ -148,8 +155,9 @@ def serving_dir(model_uri: str) -> Path:
     return candidate if candidate.is_dir() else Path(model_uri)
 
 
-def predict_test_split(model_uri: str, examples_uri: str,
-                       limit: int = PREDICT_LIMIT) -> Predictions:
+def predict_test_split(
+    model_uri: str, examples_uri: str, limit: int = PREDICT_LIMIT
+) -> Predictions:
     """Run the model's ``serving_images`` signature on the test split of this run's span."""
     import tensorflow as tf
 
@@ -158,11 +166,14 @@ def predict_test_split(model_uri: str, examples_uri: str,
     signature = loaded.signatures[features.SIGNATURE_IMAGES]
     probabilities = []
     for start in range(0, len(images), PREDICT_BATCH):
-        batch = tf.constant(images[start:start + PREDICT_BATCH])
+        batch = tf.constant(images[start : start + PREDICT_BATCH])
         out = signature(**{features.INPUT_IMAGES: batch})
         probabilities.append(out[features.OUTPUT_PROBABILITIES].numpy())
-    probs = (np.concatenate(probabilities) if probabilities
-             else np.zeros((0, features.NUM_CLASSES), np.float32))
+    probs = (
+        np.concatenate(probabilities)
+        if probabilities
+        else np.zeros((0, features.NUM_CLASSES), np.float32)
+    )
     predicted = probs.argmax(axis=1).astype(np.int64)
     confidence = probs.max(axis=1) if len(probs) else np.zeros(0)
     return Predictions(labels, predicted, confidence, images)

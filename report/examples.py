@@ -20,8 +20,9 @@ def split_files(examples_uri: str, split: str) -> list[Path]:
     return sorted(p for p in Path(examples_uri, f"Split-{split}").glob("*") if p.is_file())
 
 
-def read_split(examples_uri: str, split: str, limit: int | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def read_split(
+    examples_uri: str, split: str, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(images uint8 [N,32,32,3], labels int64 [N])`` of the first ``limit`` examples."""
     import tensorflow as tf
 
@@ -37,5 +38,7 @@ def read_split(examples_uri: str, split: str, limit: int | None = None
         images.append(np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.uint8))
         labels.append(int(feature[features.LABEL_KEY].int64_list.value[0]))
     shape = (0, *features.IMAGE_SHAPE)
-    return (np.stack(images) if images else np.zeros(shape, np.uint8),
-            np.asarray(labels, dtype=np.int64))
+    return (
+        np.stack(images) if images else np.zeros(shape, np.uint8),
+        np.asarray(labels, dtype=np.int64),
+    )

@@ -65,8 +65,13 @@ def _attempt(facts: RunFacts, what: str, read: Callable[[], T]) -> T | None:
         return None
 
 
-def collect(connection_config, output_root: Path, run_id: str | None = None,
-            failure: str | None = None, predict: bool = True) -> RunFacts:
+def collect(
+    connection_config,
+    output_root: Path,
+    run_id: str | None = None,
+    failure: str | None = None,
+    predict: bool = True,
+) -> RunFacts:
     """All facts of run ``run_id`` (the latest if None). ``failure``: the runner's error
     message when it has one; otherwise a failed run's message is looked up in its log."""
     run = summary.read_run_from(connection_config, run_id)
@@ -89,42 +94,63 @@ def collect(connection_config, output_root: Path, run_id: str | None = None,
         facts.data.span = examples.properties.get("span")
         splits = _split_names(examples.properties)
         for split in [s for s in PIXEL_SPLITS if s in splits]:
-            stats = _attempt(facts, f"pixel statistics ({split})",
-                             functools.partial(data.pixel_stats, examples.uri, split))
+            stats = _attempt(
+                facts,
+                f"pixel statistics ({split})",
+                functools.partial(data.pixel_stats, examples.uri, split),
+            )
             if stats is not None:
                 facts.data.pixels.append(stats)
     if statistics is not None:
-        facts.data.splits = _attempt(
-            facts, "StatisticsGen statistics",
-            lambda: data.read_statistics(statistics.uri, _split_names(statistics.properties))
-        ) or []
+        facts.data.splits = (
+            _attempt(
+                facts,
+                "StatisticsGen statistics",
+                lambda: data.read_statistics(statistics.uri, _split_names(statistics.properties)),
+            )
+            or []
+        )
     if anomalies is not None:
         facts.anomalies = _attempt(
-            facts, "ExampleValidator anomalies",
-            lambda: describe_anomalies(anomalies.uri, _split_names(anomalies.properties)))
+            facts,
+            "ExampleValidator anomalies",
+            lambda: describe_anomalies(anomalies.uri, _split_names(anomalies.properties)),
+        )
     if schema is not None:
         facts.schema_uri = schema.uri
-        facts.schema_text = _attempt(facts, "schema",
-                                     lambda: Path(schema.uri, "schema.pbtxt").read_text())
+        facts.schema_text = _attempt(
+            facts, "schema", lambda: Path(schema.uri, "schema.pbtxt").read_text()
+        )
     if model_run is not None:
         from models.model import HISTORY_FILE
 
-        facts.history = _attempt(facts, "training history", lambda: json.loads(
-            Path(model_run.uri, HISTORY_FILE).read_text()))
+        facts.history = _attempt(
+            facts,
+            "training history",
+            lambda: json.loads(Path(model_run.uri, HISTORY_FILE).read_text()),
+        )
     trainer = next((e for e in run.executions if e.node == "Trainer"), None)
     if trainer is not None and "custom_config" in trainer.properties:
-        facts.hparams = _attempt(facts, "Trainer settings",
-                                 lambda: json.loads(trainer.properties["custom_config"])) or {}
+        facts.hparams = (
+            _attempt(
+                facts, "Trainer settings", lambda: json.loads(trainer.properties["custom_config"])
+            )
+            or {}
+        )
     if evaluation_artifact is not None:
-        facts.evaluation = _attempt(facts, "Evaluator metrics",
-                                    lambda: evaluation.read_evaluation(evaluation_artifact.uri))
+        facts.evaluation = _attempt(
+            facts, "Evaluator metrics", lambda: evaluation.read_evaluation(evaluation_artifact.uri)
+        )
     model_uri = facts.model_uri
     if predict and model_uri and examples is not None:
         facts.predictions = _attempt(
-            facts, "test-split predictions",
-            lambda: evaluation.predict_test_split(model_uri, examples.uri))
-        facts.parameters = _attempt(facts, "model parameters",
-                                    lambda: evaluation.count_parameters(model_uri))
+            facts,
+            "test-split predictions",
+            lambda: evaluation.predict_test_split(model_uri, examples.uri),
+        )
+        facts.parameters = _attempt(
+            facts, "model parameters", lambda: evaluation.count_parameters(model_uri)
+        )
     return facts
 
 
@@ -160,7 +186,7 @@ def error_from_log(log_file: Path, limit: int = 2000) -> str | None:
     for i in range(len(lines) - 1, -1, -1):
         if _ERROR_LINE.match(lines[i]):
             message = [lines[i]]
-            for line in lines[i + 1:]:
+            for line in lines[i + 1 :]:
                 if not line.startswith((" ", "\t")) or line.strip().startswith("[while"):
                     break
                 message.append(line)

@@ -41,15 +41,19 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]],
-          numeric: Sequence[int] = ()) -> str:
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
     """A table; cells are escaped; columns in ``numeric`` are right-aligned."""
-    head = "".join(f'<th{" class=num" if i in numeric else ""}>{esc(h)}</th>'
-                   for i, h in enumerate(header))
+    head = "".join(
+        f"<th{' class=num' if i in numeric else ''}>{esc(h)}</th>" for i, h in enumerate(header)
+    )
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=num" if i in numeric else ""}>{esc(c)}</td>'
-                         for i, c in enumerate(row)) + "</tr>"
-        for row in rows)
+        "<tr>"
+        + "".join(
+            f"<td{' class=num' if i in numeric else ''}>{esc(c)}</td>" for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -62,15 +66,17 @@ def section(anchor: str, title: str, body: str) -> str:
 
 
 def paragraph(text: str, css: str = "") -> str:
-    return f'<p{f" class={css}" if css else ""}>{esc(text)}</p>'
+    return f"<p{f' class={css}' if css else ''}>{esc(text)}</p>"
 
 
 def page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) -> str:
     """The whole document: inline CSS, no scripts, nothing fetched."""
     nav = "".join(f'<a href="#{esc(a)}">{esc(t)}</a>' for a, t, _ in sections)
     body = "".join(section(a, t, b) for a, t, b in sections)
-    return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-            '<meta name=viewport content="width=device-width,initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-            f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>"
-            f"<nav>{nav}</nav><main>{body}</main></body></html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>"
+        f"<nav>{nav}</nav><main>{body}</main></body></html>\n"
+    )

@@ -14,8 +14,13 @@ from matplotlib.figure import Figure
 from pipeline.summary import RunSummary
 from report.plots import to_data_uri
 
-STATE_COLORS = {"COMPLETE": "#c7e9c0", "CACHED": "#c6dbef", "FAILED": "#fcbba1",
-                "RUNNING": "#fee391", "CANCELED": "#d9d9d9"}
+STATE_COLORS = {
+    "COMPLETE": "#c7e9c0",
+    "CACHED": "#c6dbef",
+    "FAILED": "#fcbba1",
+    "RUNNING": "#fee391",
+    "CANCELED": "#d9d9d9",
+}
 
 
 @dataclass
@@ -45,8 +50,9 @@ def build_graph(summary: RunSummary) -> LineageGraph:
                 if "Resolver" not in execution.type:
                     producer.setdefault(artifact_id, execution.id)
     for execution in summary.executions:
-        graph.nodes[f"e{execution.id}"] = Node(f"e{execution.id}", execution.node, "execution",
-                                                execution.state)
+        graph.nodes[f"e{execution.id}"] = Node(
+            f"e{execution.id}", execution.node, "execution", execution.state
+        )
     for execution in summary.executions:
         # A Resolver only looks artifacts up (its consumers record their own INPUT events),
         # so everything it touched is drawn as read by it, dotted.
@@ -54,8 +60,9 @@ def build_graph(summary: RunSummary) -> LineageGraph:
         for ids in execution.inputs.values():
             for artifact_id in ids:
                 _artifact_node(graph, summary, artifact_id, producer)
-                graph.edges.append((f"a{artifact_id}", f"e{execution.id}",
-                                    "resolved" if resolver else "io"))
+                graph.edges.append(
+                    (f"a{artifact_id}", f"e{execution.id}", "resolved" if resolver else "io")
+                )
         for ids in execution.outputs.values():
             for artifact_id in ids:
                 _artifact_node(graph, summary, artifact_id, producer)
@@ -67,15 +74,17 @@ def build_graph(summary: RunSummary) -> LineageGraph:
     return graph
 
 
-def _artifact_node(graph: LineageGraph, summary: RunSummary, artifact_id: int,
-                   producer: dict[int, int]) -> None:
+def _artifact_node(
+    graph: LineageGraph, summary: RunSummary, artifact_id: int, producer: dict[int, int]
+) -> None:
     key = f"a{artifact_id}"
     if key in graph.nodes:
         return
     record = summary.artifact_records.get(artifact_id)
     label = f"{record.type if record else 'Artifact'} #{artifact_id}"
-    graph.nodes[key] = Node(key, label, "artifact",
-                            "" if artifact_id in producer else "earlier run")
+    graph.nodes[key] = Node(
+        key, label, "artifact", "" if artifact_id in producer else "earlier run"
+    )
 
 
 def _layout(graph: LineageGraph, producer: dict[int, int]) -> None:
@@ -92,8 +101,11 @@ def _layout(graph: LineageGraph, producer: dict[int, int]) -> None:
             return layer[key]
         if key in seen:  # a cycle cannot happen in MLMD lineage; stay safe anyway
             return 0
-        parents = [f"e{producer[int(a[1:])]}" for a in inputs.get(key, [])
-                   if int(a[1:]) in producer and f"e{producer[int(a[1:])]}" != key]
+        parents = [
+            f"e{producer[int(a[1:])]}"
+            for a in inputs.get(key, [])
+            if int(a[1:]) in producer and f"e{producer[int(a[1:])]}" != key
+        ]
         layer[key] = 1 + max((execution_layer(p, seen | {key}) for p in parents), default=-1)
         return layer[key]
 
@@ -131,10 +143,15 @@ def _place_rows(graph: LineageGraph, columns: dict[int, list[Node]]) -> None:
         centre(nodes)
     for _ in range(3):
         for column in sorted(columns):
+
             def weight(node: Node, column: int = column) -> float:
-                rows = [graph.nodes[n].row for n in neighbours[node.key]
-                        if graph.nodes[n].column < column]
+                rows = [
+                    graph.nodes[n].row
+                    for n in neighbours[node.key]
+                    if graph.nodes[n].column < column
+                ]
                 return sum(rows) / len(rows) if rows else node.row
+
             columns[column].sort(key=weight)
             centre(columns[column])
 
@@ -143,8 +160,9 @@ def draw(graph: LineageGraph) -> str:
     """The graph as a PNG data URI: boxes are executions (coloured by state), rounded boxes
     are artifacts (dashed when an earlier run produced them)."""
     columns = max((n.column for n in graph.nodes.values()), default=0) + 1
-    rows = max((sum(1 for n in graph.nodes.values() if n.column == c) for c in range(columns)),
-               default=1)
+    rows = max(
+        (sum(1 for n in graph.nodes.values() if n.column == c) for c in range(columns)), default=1
+    )
     fig = Figure(figsize=(max(6.0, 1.3 * columns), max(2.5, 0.8 * rows + 0.8)))
     ax = fig.subplots()
     ax.set_xlim(-0.7, columns - 0.3)
@@ -153,20 +171,44 @@ def draw(graph: LineageGraph) -> str:
     texts = {}
     for key, node in graph.nodes.items():
         if node.kind == "execution":
-            box = dict(boxstyle="square,pad=0.4", fc=STATE_COLORS.get(node.state, "white"),
-                       ec="black")
+            box = dict(
+                boxstyle="square,pad=0.4", fc=STATE_COLORS.get(node.state, "white"), ec="black"
+            )
             label = f"{node.label}\n{node.state}"
         else:
-            box = dict(boxstyle="round,pad=0.35", fc="white", ec="#555555",
-                       ls="--" if node.state else "-")
+            box = dict(
+                boxstyle="round,pad=0.35", fc="white", ec="#555555", ls="--" if node.state else "-"
+            )
             label = node.label + ("\n(earlier run)" if node.state else "")
-        texts[key] = ax.text(node.column, -node.row, label, ha="center", va="center",
-                             fontsize=7.5, bbox=box, zorder=3)
+        texts[key] = ax.text(
+            node.column,
+            -node.row,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7.5,
+            bbox=box,
+            zorder=3,
+        )
     for src, dst, kind in graph.edges:
         a, b = texts[src], texts[dst]
-        ax.annotate("", xy=(0.5, 0.5), xycoords=b, xytext=(0.5, 0.5), textcoords=a,
-                    arrowprops=dict(arrowstyle="-|>", color="#444444", lw=0.8,
-                                    ls=":" if kind == "resolved" else "-",
-                                    patchA=a.get_bbox_patch(), patchB=b.get_bbox_patch(),
-                                    shrinkA=1, shrinkB=1, mutation_scale=9), zorder=4)
+        ax.annotate(
+            "",
+            xy=(0.5, 0.5),
+            xycoords=b,
+            xytext=(0.5, 0.5),
+            textcoords=a,
+            arrowprops=dict(
+                arrowstyle="-|>",
+                color="#444444",
+                lw=0.8,
+                ls=":" if kind == "resolved" else "-",
+                patchA=a.get_bbox_patch(),
+                patchB=b.get_bbox_patch(),
+                shrinkA=1,
+                shrinkB=1,
+                mutation_scale=9,
+            ),
+            zorder=4,
+        )
     return to_data_uri(fig)

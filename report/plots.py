@@ -43,8 +43,13 @@ def class_balance(shares_by_split: dict[str, Sequence[float]]) -> str:
     x = np.arange(features.NUM_CLASSES)
     width = 0.8 / max(1, len(shares_by_split))
     for i, (split, shares) in enumerate(shares_by_split.items()):
-        ax.bar(x + (i - (len(shares_by_split) - 1) / 2) * width, shares, width,
-               label=split, color=SPLIT_COLORS.get(split))
+        ax.bar(
+            x + (i - (len(shares_by_split) - 1) / 2) * width,
+            shares,
+            width,
+            label=split,
+            color=SPLIT_COLORS.get(split),
+        )
     ax.axhline(1 / features.NUM_CLASSES, color="black", lw=0.8, ls=":", label="uniform")
     ax.set_xticks(x, features.LABEL_NAMES, rotation=30, ha="right")
     ax.set_ylabel("share of split")
@@ -61,8 +66,13 @@ def pixel_histograms(histograms: dict[str, Sequence[Sequence[float]]]) -> str:
         for split, per_channel in histograms.items():
             bins = len(per_channel[c])
             centers = (np.arange(bins) + 0.5) * 256 / bins
-            ax.plot(centers, per_channel[c], label=split, color=SPLIT_COLORS.get(split),
-                    lw=2.5 if split == "train" else 1.2)
+            ax.plot(
+                centers,
+                per_channel[c],
+                label=split,
+                color=SPLIT_COLORS.get(split),
+                lw=2.5 if split == "train" else 1.2,
+            )
         ax.set_title(f"{channel} channel")
         ax.set_xlabel("intensity")
     axes[0].set_ylabel("share of pixels")
@@ -70,9 +80,11 @@ def pixel_histograms(histograms: dict[str, Sequence[Sequence[float]]]) -> str:
     return to_data_uri(fig)
 
 
-def training_curves(epochs: Sequence[dict[str, float]],
-                    other: Sequence[dict[str, float]] | None = None,
-                    labels: tuple[str, str] = ("", "")) -> str:
+def training_curves(
+    epochs: Sequence[dict[str, float]],
+    other: Sequence[dict[str, float]] | None = None,
+    labels: tuple[str, str] = ("", ""),
+) -> str:
     """Loss and accuracy per epoch, train and eval (and a second run dashed, to compare)."""
     fig = Figure(figsize=(9, 3.2))
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -81,12 +93,21 @@ def training_curves(epochs: Sequence[dict[str, float]],
         x = [r["epoch"] for r in rows]
         prefix = f"{name} " if name else ""
         for ax, metric in ((ax_loss, "loss"), (ax_acc, "sparse_categorical_accuracy")):
-            for split, key, color in (("train", metric, "#4c72b0"),
-                                      ("eval", f"val_{metric}", "#dd8452")):
+            for split, key, color in (
+                ("train", metric, "#4c72b0"),
+                ("eval", f"val_{metric}", "#dd8452"),
+            ):
                 y = [r.get(key) for r in rows]
                 if any(v is not None for v in y):
-                    ax.plot(x, [np.nan if v is None else v for v in y], style, marker="o",
-                            ms=3, color=color, label=f"{prefix}{split}")
+                    ax.plot(
+                        x,
+                        [np.nan if v is None else v for v in y],
+                        style,
+                        marker="o",
+                        ms=3,
+                        color=color,
+                        label=f"{prefix}{split}",
+                    )
     ax_loss.set(title="Loss", xlabel="epoch")
     ax_acc.set(title="Accuracy", xlabel="epoch")
     for ax in (ax_loss, ax_acc):
@@ -103,9 +124,13 @@ def per_class_accuracy(per_model: Mapping[str, Sequence[float | None]], title: s
     width = 0.8 / max(1, len(per_model))
     palette = ["#4c72b0", "#8c8c8c", "#dd8452", "#55a868"]
     for i, (model, values) in enumerate(per_model.items()):
-        ax.bar(x + (i - (len(per_model) - 1) / 2) * width,
-               [np.nan if v is None else v for v in values], width, label=model,
-               color=MODEL_COLORS.get(model, palette[i % len(palette)]))
+        ax.bar(
+            x + (i - (len(per_model) - 1) / 2) * width,
+            [np.nan if v is None else v for v in values],
+            width,
+            label=model,
+            color=MODEL_COLORS.get(model, palette[i % len(palette)]),
+        )
     ax.set_xticks(x, features.LABEL_NAMES, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
@@ -127,8 +152,15 @@ def confusion_matrix(matrix: np.ndarray) -> str:
     ax.set_ylabel("true")
     limit = matrix.max() / 2 if matrix.size else 0
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                color="white" if value > limit else "black")
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value > limit else "black",
+        )
     ax.set_title("Confusion matrix (test split)")
     return to_data_uri(fig)
 

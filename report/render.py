@@ -32,12 +32,20 @@ def render(facts: RunFacts) -> str:
         ("model-card", "Model card", model_card.render(facts)),
     ]
     if facts.problems:
-        sections.append(("problems", "Not shown", table(
-            ["what", "why"], [(p.split(": ", 1) + [""])[:2] for p in facts.problems])))
+        sections.append(
+            (
+                "problems",
+                "Not shown",
+                table(["what", "why"], [(p.split(": ", 1) + [""])[:2] for p in facts.problems]),
+            )
+        )
     generated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(facts.generated))
-    return page(f"CIFAR-10 pipeline run {run_id}",
-                f"{status_text(facts)} - report generated {generated} from ML Metadata and "
-                f"the artifacts under {facts.output_root}", sections)
+    return page(
+        f"CIFAR-10 pipeline run {run_id}",
+        f"{status_text(facts)} - report generated {generated} from ML Metadata and "
+        f"the artifacts under {facts.output_root}",
+        sections,
+    )
 
 
 def status_text(facts: RunFacts) -> str:
@@ -59,86 +67,179 @@ def overview(facts: RunFacts) -> str:
     parts = [f'<div class="banner {css}">{esc(status_text(facts))}</div>']
     if facts.failed:
         ran = [e.node for e in s.executions if e.state in ("COMPLETE", "CACHED")]
-        parts.append(paragraph(
-            f"What failed: {', '.join(facts.failed_nodes) or 'the run'}. Components that "
-            f"finished before it: {', '.join(ran) or 'none'}; nothing after it ran, so "
-            "later sections show only what was produced."))
+        parts.append(
+            paragraph(
+                f"What failed: {', '.join(facts.failed_nodes) or 'the run'}. Components that "
+                f"finished before it: {', '.join(ran) or 'none'}; nothing after it ran, so "
+                "later sections show only what was produced."
+            )
+        )
         if facts.failure:
             parts.append(f"<h3>Error</h3><pre>{esc(facts.failure)}</pre>")
-    started = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.run_started))
-               if s.run_started else "n/a")
-    parts.append(table(["fact", "value"], [
-        ("run id", s.run_id or "n/a"),
-        ("started", started),
-        ("input span", facts.data.span if facts.data.span is not None else "n/a"),
-        ("test accuracy (candidate)", fmt(s.accuracy)),
-        ("test accuracy (baseline)", fmt(s.baseline_accuracy)),
-        ("blessed", s.blessed if s.blessed is not None else "n/a"),
-        ("pushed to", s.pushed_destination if s.pushed else "not pushed"),
-        ("run log", facts.log_file or "not found"),
-    ]))
+    started = (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.run_started))
+        if s.run_started
+        else "n/a"
+    )
+    parts.append(
+        table(
+            ["fact", "value"],
+            [
+                ("run id", s.run_id or "n/a"),
+                ("started", started),
+                ("input span", facts.data.span if facts.data.span is not None else "n/a"),
+                ("test accuracy (candidate)", fmt(s.accuracy)),
+                ("test accuracy (baseline)", fmt(s.baseline_accuracy)),
+                ("blessed", s.blessed if s.blessed is not None else "n/a"),
+                ("pushed to", s.pushed_destination if s.pushed else "not pushed"),
+                ("run log", facts.log_file or "not found"),
+            ],
+        )
+    )
     parts.append("<h3>Components</h3>")
-    parts.append(table(["component", "state", "seconds", "outputs"],
-                       [(e.node, e.state, f"{e.seconds:.1f}",
-                         ", ".join(f"{k} #{','.join(map(str, v))}" for k, v in e.outputs.items()))
-                        for e in s.executions], numeric=[2]))
+    parts.append(
+        table(
+            ["component", "state", "seconds", "outputs"],
+            [
+                (
+                    e.node,
+                    e.state,
+                    f"{e.seconds:.1f}",
+                    ", ".join(f"{k} #{','.join(map(str, v))}" for k, v in e.outputs.items()),
+                )
+                for e in s.executions
+            ],
+            numeric=[2],
+        )
+    )
     return "".join(parts)
 
 
 def data_section(facts: RunFacts) -> str:
     d = facts.data
     if not d.splits and not d.pixels:
-        return paragraph("No data statistics: ExampleGen/StatisticsGen produced nothing "
-                         "readable in this run.", "muted")
-    parts = [paragraph(f"Input span {d.span if d.span is not None else 'n/a'}. Train is the "
-                       "baseline: the other splits are compared with it.")]
+        return paragraph(
+            "No data statistics: ExampleGen/StatisticsGen produced nothing readable in this run.",
+            "muted",
+        )
+    parts = [
+        paragraph(
+            f"Input span {d.span if d.span is not None else 'n/a'}. Train is the "
+            "baseline: the other splits are compared with it."
+        )
+    ]
     train = d.split(configs.TRAIN_SPLIT)
     if d.splits:
         rows = []
         for s in d.splits:
-            drift = fmt(data.linf_distance(s.class_counts, train.class_counts), 3) \
-                if train and s is not train else "baseline"
-            rows.append((s.name, s.num_examples, s.label_missing, s.other_labels,
-                         s.image_missing, f"{s.image_avg_bytes:.0f}",
-                         "n/a" if s.image_unique is None else s.image_unique, drift))
+            drift = (
+                fmt(data.linf_distance(s.class_counts, train.class_counts), 3)
+                if train and s is not train
+                else "baseline"
+            )
+            rows.append(
+                (
+                    s.name,
+                    s.num_examples,
+                    s.label_missing,
+                    s.other_labels,
+                    s.image_missing,
+                    f"{s.image_avg_bytes:.0f}",
+                    "n/a" if s.image_unique is None else s.image_unique,
+                    drift,
+                )
+            )
         parts.append("<h3>Split sizes and image statistics (StatisticsGen)</h3>")
-        parts.append(table(["split", "examples", "label missing", "label not 0-9",
-                            "image missing", "mean PNG bytes", "unique images",
-                            "class balance L-inf vs train"], rows,
-                           numeric=[1, 2, 3, 4, 5, 6, 7]))
-        parts.append(figure(plots.class_balance({s.name: data.shares(s.class_counts)
-                                                 for s in d.splits}),
-                            "class balance per split"))
-        parts.append(table(["class", *[s.name for s in d.splits]],
-                           [(name, *[s.class_counts[k] for s in d.splits])
-                            for k, name in enumerate(features.LABEL_NAMES)],
-                           numeric=list(range(1, len(d.splits) + 1))))
+        parts.append(
+            table(
+                [
+                    "split",
+                    "examples",
+                    "label missing",
+                    "label not 0-9",
+                    "image missing",
+                    "mean PNG bytes",
+                    "unique images",
+                    "class balance L-inf vs train",
+                ],
+                rows,
+                numeric=[1, 2, 3, 4, 5, 6, 7],
+            )
+        )
+        parts.append(
+            figure(
+                plots.class_balance({s.name: data.shares(s.class_counts) for s in d.splits}),
+                "class balance per split",
+            )
+        )
+        parts.append(
+            table(
+                ["class", *[s.name for s in d.splits]],
+                [
+                    (name, *[s.class_counts[k] for s in d.splits])
+                    for k, name in enumerate(features.LABEL_NAMES)
+                ],
+                numeric=list(range(1, len(d.splits) + 1)),
+            )
+        )
     if d.pixels:
         base = next((p for p in d.pixels if p.name == configs.TRAIN_SPLIT), None)
         pixel_rows: list[tuple[object, ...]] = []
         for p in d.pixels:
-            js = "baseline" if p is base or base is None else fmt(
-                float(np.mean([data.js_distance(p.histogram[c], base.histogram[c])
-                               for c in range(3)])), 3)
-            pixel_rows.append((p.name, p.sample_size,
-                               *[f"{m:.1f} / {sd:.1f}"
-                                 for m, sd in zip(p.mean, p.std, strict=True)],
-                               f"{p.brightness:.1f}", js))
-        parts.append(f"<h3>Pixel statistics (first {data.PIXEL_SAMPLE} images of each split)"
-                     "</h3>")
-        parts.append(table(["split", "images", "R mean / std", "G mean / std", "B mean / std",
-                            "brightness", "JS distance vs train"], pixel_rows,
-                           numeric=[1, 2, 3, 4, 5, 6]))
-        parts.append(figure(plots.pixel_histograms({p.name: p.histogram for p in d.pixels}),
-                            "pixel intensity histograms per split"))
+            js = (
+                "baseline"
+                if p is base or base is None
+                else fmt(
+                    float(
+                        np.mean(
+                            [data.js_distance(p.histogram[c], base.histogram[c]) for c in range(3)]
+                        )
+                    ),
+                    3,
+                )
+            )
+            pixel_rows.append(
+                (
+                    p.name,
+                    p.sample_size,
+                    *[f"{m:.1f} / {sd:.1f}" for m, sd in zip(p.mean, p.std, strict=True)],
+                    f"{p.brightness:.1f}",
+                    js,
+                )
+            )
+        parts.append(f"<h3>Pixel statistics (first {data.PIXEL_SAMPLE} images of each split)</h3>")
+        parts.append(
+            table(
+                [
+                    "split",
+                    "images",
+                    "R mean / std",
+                    "G mean / std",
+                    "B mean / std",
+                    "brightness",
+                    "JS distance vs train",
+                ],
+                pixel_rows,
+                numeric=[1, 2, 3, 4, 5, 6],
+            )
+        )
+        parts.append(
+            figure(
+                plots.pixel_histograms({p.name: p.histogram for p in d.pixels}),
+                "pixel intensity histograms per split",
+            )
+        )
     return "".join(parts)
 
 
 def validation_section(facts: RunFacts) -> str:
     parts = ["<h3>Anomalies (ExampleValidator against the schema)</h3>"]
     if facts.anomalies is None:
-        parts.append(paragraph("Not available: ExampleValidator produced no readable "
-                               "output in this run.", "muted"))
+        parts.append(
+            paragraph(
+                "Not available: ExampleValidator produced no readable output in this run.", "muted"
+            )
+        )
     elif not facts.anomalies:
         parts.append('<div class="banner ok">none</div>')
     else:
@@ -159,20 +260,33 @@ def training_section(facts: RunFacts) -> str:
     if facts.hparams:
         parts.append(table(["setting", "value"], sorted(facts.hparams.items())))
     if not history or not history.get("epochs"):
-        parts.append(paragraph("No training history: the Trainer did not run (or wrote no "
-                               "epoch) in this run.", "muted"))
+        parts.append(
+            paragraph(
+                "No training history: the Trainer did not run (or wrote no epoch) in this run.",
+                "muted",
+            )
+        )
         return "".join(parts)
     epochs = history["epochs"]
     parts.append(figure(plots.training_curves(epochs), "training curves"))
     keys = ("loss", "sparse_categorical_accuracy", "val_loss", "val_sparse_categorical_accuracy")
-    parts.append(table(["epoch", "seconds", "train loss", "train accuracy", "eval loss",
-                        "eval accuracy"],
-                       [(r.get("epoch"), fmt(r.get("seconds"), 1),
-                         *[fmt(r.get(k)) for k in keys]) for r in epochs],
-                       numeric=[0, 1, 2, 3, 4, 5]))
+    parts.append(
+        table(
+            ["epoch", "seconds", "train loss", "train accuracy", "eval loss", "eval accuracy"],
+            [
+                (r.get("epoch"), fmt(r.get("seconds"), 1), *[fmt(r.get(k)) for k in keys])
+                for r in epochs
+            ],
+            numeric=[0, 1, 2, 3, 4, 5],
+        )
+    )
     if "fit_seconds" in history:
-        parts.append(paragraph(f"{len(epochs)} epochs in {history['fit_seconds']:.1f} s of "
-                               "fit (early stopping on the eval split restores the best weights)."))
+        parts.append(
+            paragraph(
+                f"{len(epochs)} epochs in {history['fit_seconds']:.1f} s of "
+                "fit (early stopping on the eval split restores the best weights)."
+            )
+        )
     return "".join(parts)
 
 
@@ -182,43 +296,74 @@ def evaluation_section(facts: RunFacts) -> str:
     if ev is None:
         parts.append(paragraph("No Evaluator output in this run.", "muted"))
     else:
-        parts.append(table(["model", "test accuracy", "examples"],
-                           [(m, fmt(a), ev.example_count) for m, a in ev.accuracy.items()],
-                           numeric=[1, 2]))
+        parts.append(
+            table(
+                ["model", "test accuracy", "examples"],
+                [(m, fmt(a), ev.example_count) for m, a in ev.accuracy.items()],
+                numeric=[1, 2],
+            )
+        )
         parts.append("<h3>Thresholds</h3>")
-        parts.append(table(["metric", "kind", "threshold"],
-                           [(t.metric, t.kind, t.text) for t in ev.thresholds])
-                     if ev.thresholds else paragraph("No thresholds configured.", "muted"))
+        parts.append(
+            table(
+                ["metric", "kind", "threshold"], [(t.metric, t.kind, t.text) for t in ev.thresholds]
+            )
+            if ev.thresholds
+            else paragraph("No thresholds configured.", "muted")
+        )
         if not ev.has_baseline:
-            parts.append(paragraph("No baseline: no model had been blessed before this run, "
-                                   "so only the absolute threshold applied.", "muted"))
+            parts.append(
+                paragraph(
+                    "No baseline: no model had been blessed before this run, "
+                    "so only the absolute threshold applied.",
+                    "muted",
+                )
+            )
         if ev.per_class:
             parts.append("<h3>Per-class accuracy (TFMA slices by label)</h3>")
-            parts.append(figure(plots.per_class_accuracy(ev.per_class,
-                                                         "Per-class test accuracy"),
-                                "per-class accuracy"))
+            parts.append(
+                figure(
+                    plots.per_class_accuracy(ev.per_class, "Per-class test accuracy"),
+                    "per-class accuracy",
+                )
+            )
             models = list(ev.per_class)
-            parts.append(table(["class", "examples", *models],
-                               [(name, ev.per_class_count[k],
-                                 *[fmt(ev.per_class[m][k], 3) for m in models])
-                                for k, name in enumerate(features.LABEL_NAMES)],
-                               numeric=list(range(1, len(models) + 2))))
+            parts.append(
+                table(
+                    ["class", "examples", *models],
+                    [
+                        (name, ev.per_class_count[k], *[fmt(ev.per_class[m][k], 3) for m in models])
+                        for k, name in enumerate(features.LABEL_NAMES)
+                    ],
+                    numeric=list(range(1, len(models) + 2)),
+                )
+            )
     p = facts.predictions
     if p is not None and len(p.labels):
         parts.append("<h3>Confusion matrix and misclassified images</h3>")
-        parts.append(paragraph(f"The candidate SavedModel re-run on the {len(p.labels)} test "
-                               f"images of this span: accuracy {p.accuracy:.4f}."))
+        parts.append(
+            paragraph(
+                f"The candidate SavedModel re-run on the {len(p.labels)} test "
+                f"images of this span: accuracy {p.accuracy:.4f}."
+            )
+        )
         parts.append(figure(plots.confusion_matrix(p.confusion), "confusion matrix"))
         wrong = np.flatnonzero(p.labels != p.predicted)
         wrong = wrong[np.argsort(-p.confidence[wrong], kind="stable")][:MISCLASSIFIED_SHOWN]
         if len(wrong):
             names = features.LABEL_NAMES
-            captions = [f"{names[p.labels[i]]}\n-> {names[p.predicted[i]]} {p.confidence[i]:.2f}"
-                        for i in wrong]
-            parts.append(paragraph(f"The {len(wrong)} most confident mistakes "
-                                   "(true->predicted, confidence):"))
-            parts.append(figure(plots.image_grid(p.images[wrong], captions),
-                                "misclassified test images"))
+            captions = [
+                f"{names[p.labels[i]]}\n-> {names[p.predicted[i]]} {p.confidence[i]:.2f}"
+                for i in wrong
+            ]
+            parts.append(
+                paragraph(
+                    f"The {len(wrong)} most confident mistakes (true->predicted, confidence):"
+                )
+            )
+            parts.append(
+                figure(plots.image_grid(p.images[wrong], captions), "misclassified test images")
+            )
     return "".join(parts)
 
 
@@ -242,20 +387,30 @@ def blessing_decision(facts: RunFacts) -> tuple[str, list[str]]:
 def blessing_section(facts: RunFacts) -> str:
     decision, reasons = blessing_decision(facts)
     css = {"blessed": "ok", "not blessed": "bad"}.get(decision, "warn")
-    parts = [f'<div class="banner {css}">{esc(decision)}</div>',
-             "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>"]
+    parts = [
+        f'<div class="banner {css}">{esc(decision)}</div>',
+        "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>",
+    ]
     s = facts.summary
     pusher = next((e for e in s.executions if e.node == "Pusher"), None)
     if s.pushed:
         pushed = s.output("Pusher", "pushed_model")
         version = pushed.properties.get("pushed_version") if pushed else None
-        parts.append(paragraph(f"Pushed to {s.pushed_destination} (version {version}), the "
-                               f"TF Serving model base path of '{configs.MODEL_NAME}'."))
+        parts.append(
+            paragraph(
+                f"Pushed to {s.pushed_destination} (version {version}), the "
+                f"TF Serving model base path of '{configs.MODEL_NAME}'."
+            )
+        )
     elif pusher is None:
         parts.append(paragraph("Not pushed: the Pusher did not run.", "muted"))
     else:
-        parts.append(paragraph("Not pushed: the model was not blessed, so the Pusher left the "
-                               "served versions untouched."))
+        parts.append(
+            paragraph(
+                "Not pushed: the model was not blessed, so the Pusher left the "
+                "served versions untouched."
+            )
+        )
     return "".join(parts)
 
 
@@ -263,11 +418,19 @@ def lineage_section(facts: RunFacts) -> str:
     graph = lineage.build_graph(facts.summary)
     if not graph.nodes:
         return paragraph("No executions recorded.", "muted")
-    return (paragraph("Executions (boxes, coloured by state) and the artifacts they read and "
-                      "wrote (rounded), from ML Metadata events; dashed: made by an earlier "
-                      "run; dotted edges: artifacts a Resolver looked up.")
-            + figure(lineage.draw(graph), "lineage graph")
-            + table(["artifact", "type", "uri"],
-                    [(f"#{a.id}", a.type, a.uri)
-                     for a in sorted(facts.summary.artifact_records.values(),
-                                     key=lambda a: a.id)], numeric=[0]))
+    return (
+        paragraph(
+            "Executions (boxes, coloured by state) and the artifacts they read and "
+            "wrote (rounded), from ML Metadata events; dashed: made by an earlier "
+            "run; dotted edges: artifacts a Resolver looked up."
+        )
+        + figure(lineage.draw(graph), "lineage graph")
+        + table(
+            ["artifact", "type", "uri"],
+            [
+                (f"#{a.id}", a.type, a.uri)
+                for a in sorted(facts.summary.artifact_records.values(), key=lambda a: a.id)
+            ],
+            numeric=[0],
+        )
+    )

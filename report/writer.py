@@ -39,8 +39,9 @@ def _point_latest(root: Path, directory: Path) -> None:
     latest = root / LATEST
     temporary = root / f".{LATEST}.{os.getpid()}.tmp"
     if temporary.is_symlink() or temporary.exists():
-        shutil.rmtree(temporary) if temporary.is_dir() and not temporary.is_symlink() \
-            else temporary.unlink()
+        shutil.rmtree(
+            temporary
+        ) if temporary.is_dir() and not temporary.is_symlink() else temporary.unlink()
     try:
         temporary.symlink_to(directory.name, target_is_directory=True)
     except OSError:
@@ -50,8 +51,12 @@ def _point_latest(root: Path, directory: Path) -> None:
     os.replace(temporary, latest)
 
 
-def write_run_report(metadata_connection_config, output_root: Path, run_id: str | None = None,
-                     failure: str | None = None) -> Path:
+def write_run_report(
+    metadata_connection_config,
+    output_root: Path,
+    run_id: str | None = None,
+    failure: str | None = None,
+) -> Path:
     """Write the report of run ``run_id`` (the latest if None); returns its index.html.
 
     ``failure``: the runner's error message for a failed run (else the run log is searched).
@@ -71,8 +76,9 @@ def write_run_report(metadata_connection_config, output_root: Path, run_id: str 
     return path
 
 
-def write_compare_report(metadata_connection_config, output_root: Path, run_a: str,
-                         run_b: str) -> Path:
+def write_compare_report(
+    metadata_connection_config, output_root: Path, run_a: str, run_b: str
+) -> Path:
     """Write ``reports/compare-<A>-vs-<B>/index.html``; returns its path."""
     from report import compare
     from report import facts as facts_module

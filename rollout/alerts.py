@@ -19,16 +19,26 @@ from rollout.state import StatePaths, new_record
 log = logging.getLogger("rollout.alerts")
 
 
-def record_drift_alert(paths: StatePaths, reading: DriftReading, policy: DriftPolicy,
-                       reference: str, actor: str = "router") -> dict[str, Any]:
+def record_drift_alert(
+    paths: StatePaths,
+    reading: DriftReading,
+    policy: DriftPolicy,
+    reference: str,
+    actor: str = "router",
+) -> dict[str, Any]:
     """Log and persist one drift alert; returns the record written."""
-    reading = replace(reading, threshold=policy.threshold,
-                      score_threshold=policy.score_threshold)
+    reading = replace(reading, threshold=policy.threshold, score_threshold=policy.score_threshold)
     reason = f"input drift: {reading.describe()}"
     log.warning("ALERT %s (model %s, reference %s)", reason, configs.MODEL_NAME, reference)
-    record = new_record("drift_alert", actor, reason, model=configs.MODEL_NAME,
-                        metrics=reading.metrics(), reference=reference,
-                        on_drift=policy.on_drift)
+    record = new_record(
+        "drift_alert",
+        actor,
+        reason,
+        model=configs.MODEL_NAME,
+        metrics=reading.metrics(),
+        reference=reference,
+        on_drift=policy.on_drift,
+    )
     if policy.on_drift == "retrain":
         record["retrain_requested"] = retrain_requests.file_request(paths, record, actor)
     atomic_io.append_jsonl(paths.alerts, record)

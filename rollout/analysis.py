@@ -43,8 +43,9 @@ class VersionStats:
         return VersionStats(
             requests=self.requests - other.requests,
             errors=self.errors - other.errors,
-            latency_buckets={le: n - other.latency_buckets.get(le, 0.0)
-                             for le, n in self.latency_buckets.items()},
+            latency_buckets={
+                le: n - other.latency_buckets.get(le, 0.0) for le, n in self.latency_buckets.items()
+            },
             classes={c: n - other.classes.get(c, 0.0) for c, n in self.classes.items()},
             feedback_correct=self.feedback_correct - other.feedback_correct,
             feedback_total=self.feedback_total - other.feedback_total,
@@ -72,7 +73,8 @@ class VersionStats:
                 if count == lower_count:
                     return le
                 return lower_bound + (le - lower_bound) * (rank - lower_count) / (
-                    count - lower_count)
+                    count - lower_count
+                )
             lower_bound, lower_count = le, count
         return lower_bound
 
@@ -92,7 +94,8 @@ class VersionStats:
     def summary(self) -> dict[str, Any]:
         p99 = self.latency_quantile(0.99)
         return {
-            "requests": int(self.requests), "errors": int(self.errors),
+            "requests": int(self.requests),
+            "errors": int(self.errors),
             "error_rate": round(self.error_rate, 4),
             "p99_latency_ms": None if p99 is None else round(p99 * 1000, 1),
             "predicted_classes": {str(c): int(n) for c, n in sorted(self.classes.items()) if n},
@@ -153,42 +156,72 @@ class Verdict:
         return "; ".join(self.reasons)
 
 
-def failed_checks(canary: VersionStats, stable: VersionStats,
-                  policy: AnalysisPolicy) -> tuple[list[str], dict[str, Any]]:
+def failed_checks(
+    canary: VersionStats, stable: VersionStats, policy: AnalysisPolicy
+) -> tuple[list[str], dict[str, Any]]:
     """Guard rails the canary breaks, and the numbers behind them."""
     failures = []
-    if (canary.error_rate > policy.max_error_rate
-            and canary.error_rate - stable.error_rate > policy.max_error_rate_increase):
-        failures.append(f"error rate {canary.error_rate:.1%} > {policy.max_error_rate:.1%} "
-                        f"(stable {stable.error_rate:.1%})")
+    if (
+        canary.error_rate > policy.max_error_rate
+        and canary.error_rate - stable.error_rate > policy.max_error_rate_increase
+    ):
+        failures.append(
+            f"error rate {canary.error_rate:.1%} > {policy.max_error_rate:.1%} "
+            f"(stable {stable.error_rate:.1%})"
+        )
     c99, s99 = canary.latency_quantile(0.99), stable.latency_quantile(0.99)
-    if (c99 is not None and s99 is not None and c99 * 1000 > policy.min_p99_latency_ms
-            and canary.requests >= policy.min_latency_requests
-            and c99 > s99 * policy.max_p99_latency_ratio):
-        failures.append(f"p99 latency {c99 * 1000:.0f} ms > {policy.max_p99_latency_ratio}x "
-                        f"stable {s99 * 1000:.0f} ms")
+    if (
+        c99 is not None
+        and s99 is not None
+        and c99 * 1000 > policy.min_p99_latency_ms
+        and canary.requests >= policy.min_latency_requests
+        and c99 > s99 * policy.max_p99_latency_ratio
+    ):
+        failures.append(
+            f"p99 latency {c99 * 1000:.0f} ms > {policy.max_p99_latency_ratio}x "
+            f"stable {s99 * 1000:.0f} ms"
+        )
     divergence = prediction_divergence(canary, stable)
     if divergence is not None and divergence > policy.max_prediction_divergence:
-        failures.append(f"predicted-class divergence {divergence:.3f} > "
-                        f"{policy.max_prediction_divergence}")
+        failures.append(
+            f"predicted-class divergence {divergence:.3f} > {policy.max_prediction_divergence}"
+        )
     top_c, top_s = canary.top_class_share(), stable.top_class_share()
-    if (top_c is not None and top_c > policy.max_top_class_share
-            and (top_s is None or top_c > top_s)):
-        failures.append(f"collapsed predictions: {top_c:.0%} are one class "
-                        f"(> {policy.max_top_class_share:.0%}; stable "
-                        f"{'n/a' if top_s is None else f'{top_s:.0%}'})")
+    if (
+        top_c is not None
+        and top_c > policy.max_top_class_share
+        and (top_s is None or top_c > top_s)
+    ):
+        failures.append(
+            f"collapsed predictions: {top_c:.0%} are one class "
+            f"(> {policy.max_top_class_share:.0%}; stable "
+            f"{'n/a' if top_s is None else f'{top_s:.0%}'})"
+        )
     ca, sa = canary.accuracy, stable.accuracy
-    if (ca is not None and sa is not None and canary.feedback_total >= policy.min_feedback
-            and stable.feedback_total >= policy.min_feedback
-            and sa - ca > policy.max_accuracy_drop):
+    if (
+        ca is not None
+        and sa is not None
+        and canary.feedback_total >= policy.min_feedback
+        and stable.feedback_total >= policy.min_feedback
+        and sa - ca > policy.max_accuracy_drop
+    ):
         failures.append(f"accuracy {ca:.1%} is {sa - ca:.1%} below stable {sa:.1%}")
-    numbers = {"canary": canary.summary(), "stable": stable.summary(),
-               "prediction_divergence": None if divergence is None else round(divergence, 4)}
+    numbers = {
+        "canary": canary.summary(),
+        "stable": stable.summary(),
+        "prediction_divergence": None if divergence is None else round(divergence, 4),
+    }
     return failures, numbers
 
 
-def analyze(canary: VersionStats, stable: VersionStats, weight: int, next_weight: int | None,
-            policy: AnalysisPolicy, final: bool = True) -> Verdict:
+def analyze(
+    canary: VersionStats,
+    stable: VersionStats,
+    weight: int,
+    next_weight: int | None,
+    policy: AnalysisPolicy,
+    final: bool = True,
+) -> Verdict:
     """The decision for one window of canary stats against the stable baseline.
 
     ``final=False`` is an early look inside a running window: it may roll back as soon as
@@ -202,9 +235,11 @@ def analyze(canary: VersionStats, stable: VersionStats, weight: int, next_weight
     if not final:
         return Verdict(WAIT, ["window still open"], numbers)
     if not enough:
-        return Verdict(WAIT, [f"only {int(canary.requests)} canary requests "
-                              f"(< {policy.min_requests})"], numbers)
+        return Verdict(
+            WAIT,
+            [f"only {int(canary.requests)} canary requests (< {policy.min_requests})"],
+            numbers,
+        )
     if next_weight is None:
         return Verdict(PROMOTE, [f"healthy at {weight}%: all checks passed"], numbers)
-    return Verdict(STEP, [f"healthy at {weight}%: all checks passed, next {next_weight}%"],
-                   numbers)
+    return Verdict(STEP, [f"healthy at {weight}%: all checks passed, next {next_weight}%"], numbers)

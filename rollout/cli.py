@@ -35,29 +35,49 @@ from rollout.manager import RolloutError, RolloutManager
 from rollout.policy import PolicyError, load_policy
 from rollout.state import RolloutState, default_actor
 
-SHIFT_CHOICES = ("none", "brightness", "contrast", "blur", "noise", "jpeg", "grayscale",
-                 "inverted", "darkened", "unlike_cifar")
+SHIFT_CHOICES = (
+    "none",
+    "brightness",
+    "contrast",
+    "blur",
+    "noise",
+    "jpeg",
+    "grayscale",
+    "inverted",
+    "darkened",
+    "unlike_cifar",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     def common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
         """Global options, accepted before or after the command (``start 5 --reason x``)."""
+
         def default(value):
             return value if defaults else argparse.SUPPRESS
 
-        parser.add_argument("--output-root", default=default(str(configs.DEFAULT_OUTPUT_ROOT)),
-                            help="holds serving/ and rollout/ (default: outputs/)")
-        parser.add_argument("--serving-root", default=default(None),
-                            help="TF Serving root (default <output-root>/serving)")
+        parser.add_argument(
+            "--output-root",
+            default=default(str(configs.DEFAULT_OUTPUT_ROOT)),
+            help="holds serving/ and rollout/ (default: outputs/)",
+        )
+        parser.add_argument(
+            "--serving-root",
+            default=default(None),
+            help="TF Serving root (default <output-root>/serving)",
+        )
         parser.add_argument("--policy", default=default(str(configs.ROLLOUT_POLICY_PATH)))
-        parser.add_argument("--actor", default=default(None),
-                            help="who is deciding (default user@host)")
-        parser.add_argument("--reason", default=default(""),
-                            help="why (recorded in the history)")
+        parser.add_argument(
+            "--actor", default=default(None), help="who is deciding (default user@host)"
+        )
+        parser.add_argument("--reason", default=default(""), help="why (recorded in the history)")
 
-    p = argparse.ArgumentParser(prog="cifar10-rollout", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = argparse.ArgumentParser(
+        prog="cifar10-rollout",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     common_options(p, defaults=True)
     shared = argparse.ArgumentParser(add_help=False)
     common_options(shared, defaults=False)
@@ -68,13 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command("status", help="current rollout")
     status.add_argument("--json", action="store_true")
-    command("init", help="make VERSION stable (first deployment)").add_argument(
-        "version", type=int)
+    command("init", help="make VERSION stable (first deployment)").add_argument("version", type=int)
     start = command("start", help="start a canary rollout of VERSION")
     start.add_argument("version", type=int)
     start.add_argument("--weight", type=int, help="percent of traffic (default: first step)")
-    start.add_argument("--server", help="model server REST URL: load the version with no "
-                                        "traffic, wait until AVAILABLE, then take traffic")
+    start.add_argument(
+        "--server",
+        help="model server REST URL: load the version with no "
+        "traffic, wait until AVAILABLE, then take traffic",
+    )
     start.add_argument("--wait-seconds", type=float, default=120.0)
     step = command("step", help="move the canary to the next weight step")
     step.add_argument("--weight", type=int, help="explicit weight instead of the next step")
@@ -84,42 +106,70 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--alerts", action="store_true", help="show the drift alerts instead")
     history.add_argument("--limit", type=int, default=0, help="only the last N records")
     history.add_argument("--json", action="store_true", help="raw JSON lines")
-    for name, help_text in (("analyze", "analyze one window and apply the verdict"),
-                            ("watch", "analyze windows until the rollout ends")):
+    for name, help_text in (
+        ("analyze", "analyze one window and apply the verdict"),
+        ("watch", "analyze windows until the rollout ends"),
+    ):
         cmd = command(name, help=help_text)
-        cmd.add_argument("--router", default=f"http://{configs.SERVING_HOST}:"
-                                             f"{configs.ROUTER_REST_PORT}",
-                         help="router REST URL (metrics source)")
+        cmd.add_argument(
+            "--router",
+            default=f"http://{configs.SERVING_HOST}:{configs.ROUTER_REST_PORT}",
+            help="router REST URL (metrics source)",
+        )
         cmd.add_argument("--window", type=float, help="window seconds (default: policy)")
         if name == "watch":
             cmd.add_argument("--max-windows", type=int)
     route = command("route", help="run the canary router")
-    route.add_argument("--upstream-rest", default=f"http://{configs.SERVING_HOST}:"
-                                                  f"{configs.REST_PORT}")
+    route.add_argument(
+        "--upstream-rest", default=f"http://{configs.SERVING_HOST}:{configs.REST_PORT}"
+    )
     route.add_argument("--upstream-grpc", default=f"{configs.SERVING_HOST}:{configs.GRPC_PORT}")
     route.add_argument("--host", default=configs.SERVING_HOST)
     route.add_argument("--rest-port", type=int, default=configs.ROUTER_REST_PORT)
     route.add_argument("--grpc-port", type=int, default=configs.ROUTER_GRPC_PORT)
-    route.add_argument("--training-stats", default="auto",
-                       help="FeatureStats.pb for drift ('auto': newest under the pipeline "
-                            "root, 'none': no drift monitoring)")
+    route.add_argument(
+        "--training-stats",
+        default="auto",
+        help="FeatureStats.pb for drift ('auto': newest under the pipeline "
+        "root, 'none': no drift monitoring)",
+    )
     command("sync", help="rewrite the model config file from the rollout state")
-    drift = command("drift", help="check a batch of CIFAR images for drift against "
-                                         "the training statistics (alerts like the router)")
-    drift.add_argument("--batch", help="CIFAR-10 batch file (default: the held-back test "
-                                       "batch of --data-root)")
-    drift.add_argument("--data-root", help=f"cifar-10-batches-py folder (default: "
-                                           f"${configs.DATA_ROOT_ENV}, then the shared subset)")
-    drift.add_argument("--shift", choices=SHIFT_CHOICES, default="none",
-                       help="simulate shifted inputs (rollout/shifts.py)")
-    drift.add_argument("--training-stats", help="FeatureStats.pb (default: newest Transform "
-                                                "post_transform_stats under the output root)")
-    reference = command("drift-reference", help="run a version on the test split and save its "
-                                                "drift-signal reference (default: stable)")
+    drift = command(
+        "drift",
+        help="check a batch of CIFAR images for drift against "
+        "the training statistics (alerts like the router)",
+    )
+    drift.add_argument(
+        "--batch", help="CIFAR-10 batch file (default: the held-back test batch of --data-root)"
+    )
+    drift.add_argument(
+        "--data-root",
+        help=f"cifar-10-batches-py folder (default: "
+        f"${configs.DATA_ROOT_ENV}, then the shared subset)",
+    )
+    drift.add_argument(
+        "--shift",
+        choices=SHIFT_CHOICES,
+        default="none",
+        help="simulate shifted inputs (rollout/shifts.py)",
+    )
+    drift.add_argument(
+        "--training-stats",
+        help="FeatureStats.pb (default: newest Transform "
+        "post_transform_stats under the output root)",
+    )
+    reference = command(
+        "drift-reference",
+        help="run a version on the test split and save its "
+        "drift-signal reference (default: stable)",
+    )
     reference.add_argument("version", type=int, nargs="?")
-    reference.add_argument("--data-root", help="cifar-10-batches-py folder (default: "
-                                               f"${configs.DATA_ROOT_ENV}, then the shared "
-                                               "subset)")
+    reference.add_argument(
+        "--data-root",
+        help="cifar-10-batches-py folder (default: "
+        f"${configs.DATA_ROOT_ENV}, then the shared "
+        "subset)",
+    )
     return p
 
 
@@ -128,10 +178,15 @@ def format_status(manager: RolloutManager, state: RolloutState) -> str:
     lines.append(f"stable:  {state.stable if state.stable is not None else '-'}")
     if state.canary is not None:
         nxt = manager.policy.next_weight(state.weight)
-        since = (f", started {time.time() - state.canary_started_at:.0f}s ago"
-                 if state.canary_started_at else "")
-        lines.append(f"canary:  {state.canary} at {state.weight}% "
-                     f"(next step: {f'{nxt}%' if nxt is not None else 'promote'}{since})")
+        since = (
+            f", started {time.time() - state.canary_started_at:.0f}s ago"
+            if state.canary_started_at
+            else ""
+        )
+        lines.append(
+            f"canary:  {state.canary} at {state.weight}% "
+            f"(next step: {f'{nxt}%' if nxt is not None else 'promote'}{since})"
+        )
     else:
         lines.append("canary:  - (no rollout in progress)")
     lines.append(f"retired: {', '.join(map(str, state.retired)) or '-'}")
@@ -141,18 +196,19 @@ def format_status(manager: RolloutManager, state: RolloutState) -> str:
         lines.append(f"last alert: {recent_alerts[-1]['utc']} {recent_alerts[-1]['reason']}")
     request = pending_retrain_request(manager.paths)
     if request is not None:
-        lines.append(f"retrain requested: {request['reason']} "
-                     "(run: cifar10-release --if-retrain-requested)")
+        lines.append(
+            f"retrain requested: {request['reason']} (run: cifar10-release --if-retrain-requested)"
+        )
     from rollout import retrain_requests
 
     for running in retrain_requests.running(manager.paths):
-        lines.append(f"retrain running: {running['id'][:8]} claimed by "
-                     f"{running.get('claimed_by', '?')}")
+        lines.append(
+            f"retrain running: {running['id'][:8]} claimed by {running.get('claimed_by', '?')}"
+        )
     outcomes = retrain_requests.outcomes(manager.paths)
     if outcomes:
         last = outcomes[-1]
-        lines.append(f"last retrain: {last['id'][:8]} {last['status']}: "
-                     f"{last['outcome_reason']}")
+        lines.append(f"last retrain: {last['id'][:8]} {last['status']}: {last['outcome_reason']}")
     return "\n".join(lines)
 
 
@@ -178,15 +234,26 @@ def _run_router(args: argparse.Namespace, manager: RolloutManager) -> int:
         from rollout.monitoring import drift_monitor_for
 
         try:
-            monitor = drift_monitor_for(manager, None if args.training_stats == "auto"
-                                        else Path(args.training_stats))
+            monitor = drift_monitor_for(
+                manager, None if args.training_stats == "auto" else Path(args.training_stats)
+            )
         except DriftReferenceError as e:
             print(f"warning: drift monitoring off: {e}", file=sys.stderr)
-    router = Router(args.upstream_rest, args.upstream_grpc, manager.paths.state,
-                    manager.policy, host=args.host, rest_port=args.rest_port,
-                    grpc_port=args.grpc_port, drift_monitor=monitor).start()
-    print(f"router: REST {router.rest_url}  gRPC {router.grpc_target}  -> "
-          f"{args.upstream_rest} / {args.upstream_grpc}", flush=True)
+    router = Router(
+        args.upstream_rest,
+        args.upstream_grpc,
+        manager.paths.state,
+        manager.policy,
+        host=args.host,
+        rest_port=args.rest_port,
+        grpc_port=args.grpc_port,
+        drift_monitor=monitor,
+    ).start()
+    print(
+        f"router: REST {router.rest_url}  gRPC {router.grpc_target}  -> "
+        f"{args.upstream_rest} / {args.upstream_grpc}",
+        flush=True,
+    )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -203,15 +270,20 @@ def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
     from rollout.monitoring import drift_monitor_for
 
     try:
-        monitor = drift_monitor_for(manager, Path(args.training_stats)
-                                    if args.training_stats else None,
-                                    actor=args.actor or "cifar10-rollout drift")
-        batch = Path(args.batch) if args.batch else (
-            cifar10.resolve_data_root(args.data_root, dict(os.environ)) / configs.TEST_BATCH)
+        monitor = drift_monitor_for(
+            manager,
+            Path(args.training_stats) if args.training_stats else None,
+            actor=args.actor or "cifar10-rollout drift",
+        )
+        batch = (
+            Path(args.batch)
+            if args.batch
+            else (cifar10.resolve_data_root(args.data_root, dict(os.environ)) / configs.TEST_BATCH)
+        )
         images = cifar10.load_batch(batch).images
     except (DriftReferenceError, cifar10.CifarDataError) as e:
         raise RolloutError(str(e)) from e
-    images = shifts.apply(args.shift, images[:manager.policy.drift.window_images])
+    images = shifts.apply(args.shift, images[: manager.policy.drift.window_images])
     probabilities, version = None, None
     if monitor.signals is not None and monitor.signals.version is not None:
         from rollout.drift_reference import predict_saved_model
@@ -220,10 +292,12 @@ def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
         probabilities = predict_saved_model(manager.model_dir / str(version), images)
     reading = monitor.add(images, probabilities, version) or monitor.check()
     verdict = "DRIFT" if reading.drifted else "no drift"
-    print(f"{verdict}: {reading.describe()} of {batch}"
-          f"{'' if args.shift == 'none' else f' ({args.shift})'} vs "
-          f"{monitor.reference.source}"
-          f"{'' if version is None else f' and the drift reference of version {version}'}")
+    print(
+        f"{verdict}: {reading.describe()} of {batch}"
+        f"{'' if args.shift == 'none' else f' ({args.shift})'} vs "
+        f"{monitor.reference.source}"
+        f"{'' if version is None else f' and the drift reference of version {version}'}"
+    )
     return 3 if reading.drifted else 0
 
 
@@ -242,8 +316,13 @@ def _drift_reference(args: argparse.Namespace, manager: RolloutManager) -> int:
         images = cifar10.load_test(root).images
     except cifar10.CifarDataError as e:
         raise RolloutError(str(e)) from e
-    path = build_for_version(manager.paths, manager.model_dir, version, images,
-                             f"version {version} on {root / configs.TEST_BATCH}")
+    path = build_for_version(
+        manager.paths,
+        manager.model_dir,
+        version,
+        images,
+        f"version {version} on {root / configs.TEST_BATCH}",
+    )
     print(f"drift reference of version {version}: {path}")
     return 0
 
@@ -258,8 +337,7 @@ def run(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "status":
         state = manager.state()
-        print(json.dumps(state.to_json(), indent=2) if args.json
-              else format_status(manager, state))
+        print(json.dumps(state.to_json(), indent=2) if args.json else format_status(manager, state))
     elif cmd == "init":
         manager.init(args.version, **common)
         print(format_status(manager, manager.state()))
@@ -270,10 +348,12 @@ def run(args: argparse.Namespace) -> int:
             manager.start(args.version, weight=0, **common)
             print(f"waiting for version {args.version} to load on {args.server} ...")
             if not wait_until_available(args.server, args.version, args.wait_seconds):
-                manager.rollback(actor=actor, reason=f"version {args.version} did not "
-                                 f"become AVAILABLE within {args.wait_seconds:.0f}s")
-                print(f"error: version {args.version} did not load; rolled back",
-                      file=sys.stderr)
+                manager.rollback(
+                    actor=actor,
+                    reason=f"version {args.version} did not "
+                    f"become AVAILABLE within {args.wait_seconds:.0f}s",
+                )
+                print(f"error: version {args.version} did not load; rolled back", file=sys.stderr)
                 return 1
             warm_up(args.server, args.version)
             manager.step(weight=args.weight, **common)
@@ -287,9 +367,8 @@ def run(args: argparse.Namespace) -> int:
         getattr(manager, cmd)(**common)
         print(format_status(manager, manager.state()))
     elif cmd == "history":
-        records = (atomic_io.read_jsonl(manager.paths.alerts) if args.alerts
-                   else manager.history())
-        records = records[-args.limit:] if args.limit else records
+        records = atomic_io.read_jsonl(manager.paths.alerts) if args.alerts else manager.history()
+        records = records[-args.limit :] if args.limit else records
         for r in records:
             print(json.dumps(r, sort_keys=True) if args.json else format_record(r))
         if not records:

@@ -75,8 +75,9 @@ class PixelReference:
         return float(jensenshannon(counts / total, self.probabilities, base=2))
 
 
-def load_reference(stats_path: Path | str,
-                   feature: str = features.TRANSFORMED_IMAGE_KEY) -> PixelReference:
+def load_reference(
+    stats_path: Path | str, feature: str = features.TRANSFORMED_IMAGE_KEY
+) -> PixelReference:
     """Read the standard histogram of ``feature`` from a TFDV statistics file."""
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -94,8 +95,7 @@ def load_reference(stats_path: Path | str,
                     edges = [histogram.buckets[0].low_value]
                     edges += [b.high_value for b in histogram.buckets]
                     counts = np.array([b.sample_count for b in histogram.buckets])
-                    return PixelReference(np.array(edges), counts / counts.sum(),
-                                          str(stats_path))
+                    return PixelReference(np.array(edges), counts / counts.sum(), str(stats_path))
     raise DriftReferenceError(f"{stats_path}: no standard histogram for feature {feature!r}")
 
 
@@ -122,8 +122,9 @@ def find_training_stats(output_root: Path | str) -> Path:
         runs = sorted((p for p in root.glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
         candidates = [run / STATS_FILE for run in reversed(runs) if (run / STATS_FILE).exists()]
     if not candidates:
-        raise DriftReferenceError(f"no Transform post_transform_stats under {output_root}; "
-                                  "run the pipeline first")
+        raise DriftReferenceError(
+            f"no Transform post_transform_stats under {output_root}; run the pipeline first"
+        )
     return candidates[0]
 
 
@@ -140,22 +141,33 @@ class DriftReading:
 
     def describe(self) -> str:
         """Why this reading is (or is not) drift, in one line."""
-        parts = [f"JS distance {self.distance:.3f} "
-                 f"{'>' if self.distance > self.threshold else '<='} threshold "
-                 f"{self.threshold:.3f}"]
+        parts = [
+            f"JS distance {self.distance:.3f} "
+            f"{'>' if self.distance > self.threshold else '<='} threshold "
+            f"{self.threshold:.3f}"
+        ]
         if self.score is not None:
             op = ">" if self.score.value > self.score_threshold else "<="
-            parts.append(f"drift score {self.score.value:.1f} {op} threshold "
-                         f"{self.score_threshold:.2f} ({self.score.describe()})")
+            parts.append(
+                f"drift score {self.score.value:.1f} {op} threshold "
+                f"{self.score_threshold:.2f} ({self.score.describe()})"
+            )
         return f"{', '.join(parts)} over {self.images} sampled images"
 
     def metrics(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"distance": self.distance, "images": self.images,
-                               "threshold": self.threshold}
+        out: dict[str, Any] = {
+            "distance": self.distance,
+            "images": self.images,
+            "threshold": self.threshold,
+        }
         if self.score is not None:
-            out.update(score=self.score.value, score_feature=self.score.feature,
-                       score_z=self.score.z, score_threshold=self.score_threshold,
-                       outputs=self.outputs)
+            out.update(
+                score=self.score.value,
+                score_feature=self.score.feature,
+                score_z=self.score.z,
+                score_threshold=self.score_threshold,
+                outputs=self.outputs,
+            )
         return out
 
 
@@ -173,12 +185,16 @@ class DriftMonitor:
     to a retrain request.
     """
 
-    def __init__(self, reference: PixelReference, policy: DriftPolicy,
-                 on_alert: Callable[[DriftReading], None] | None = None,
-                 on_reading: Callable[[DriftReading], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 signals: DriftReference | None = None,
-                 signals_for: Callable[[int], DriftReference | None] | None = None) -> None:
+    def __init__(
+        self,
+        reference: PixelReference,
+        policy: DriftPolicy,
+        on_alert: Callable[[DriftReading], None] | None = None,
+        on_reading: Callable[[DriftReading], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        signals: DriftReference | None = None,
+        signals_for: Callable[[int], DriftReference | None] | None = None,
+    ) -> None:
         self.reference = reference
         self.policy = policy
         self.on_alert = on_alert
@@ -208,8 +224,12 @@ class DriftMonitor:
                 return found
         return None
 
-    def add(self, images: np.ndarray, probabilities: np.ndarray | None = None,
-            version: int | None = None) -> DriftReading | None:
+    def add(
+        self,
+        images: np.ndarray,
+        probabilities: np.ndarray | None = None,
+        version: int | None = None,
+    ) -> DriftReading | None:
         """Add sampled images [N, 32, 32, 3] (and the served probabilities [N, 10] with the
         version that produced them); returns a reading when one was computed."""
         counts = self.reference.bin_counts(images)
@@ -224,8 +244,10 @@ class DriftMonitor:
             if output_rows is not None:
                 self._output_rows.extend(output_rows)
             self._since_check += len(counts)
-            if (self._since_check < self.policy.check_every
-                    or len(self._window) < self.policy.min_images):
+            if (
+                self._since_check < self.policy.check_every
+                or len(self._window) < self.policy.min_images
+            ):
                 return None
             self._since_check = 0
             reading = self._read_locked(alerting=True)
@@ -254,17 +276,27 @@ class DriftMonitor:
         counts = np.sum(self._window, axis=0) if self._window else np.zeros(1)
         distance = self.reference.distance(counts)
         score, outputs = self._score_locked()
-        drifted = (distance > self.policy.threshold
-                   or (score is not None and score.value > self.policy.score_threshold))
+        drifted = distance > self.policy.threshold or (
+            score is not None and score.value > self.policy.score_threshold
+        )
         alert = False
         if alerting:
             now = self._clock()
-            alert = drifted and (self._last_alert is None
-                                 or now - self._last_alert >= self.policy.cooldown_seconds)
+            alert = drifted and (
+                self._last_alert is None or now - self._last_alert >= self.policy.cooldown_seconds
+            )
             if alert:
                 self._last_alert = now
-        reading = DriftReading(distance, len(self._window), drifted, alert, score, outputs,
-                               self.policy.threshold, self.policy.score_threshold)
+        reading = DriftReading(
+            distance,
+            len(self._window),
+            drifted,
+            alert,
+            score,
+            outputs,
+            self.policy.threshold,
+            self.policy.score_threshold,
+        )
         if alerting:
             self.last = reading
         return reading

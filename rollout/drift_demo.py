@@ -61,8 +61,10 @@ def make_data(args: argparse.Namespace) -> int:
             pickle.dump({b"data": data, b"labels": batch.labels.tolist()}, f)
     if (source / configs.META_FILE).exists():
         shutil.copy(source / configs.META_FILE, out / configs.META_FILE)
-    print(f"new data in {out}: {total} images {args.shift} ({args.fraction:.0%}), "
-          f"labels unchanged, from {source}")
+    print(
+        f"new data in {out}: {total} images {args.shift} ({args.fraction:.0%}), "
+        f"labels unchanged, from {source}"
+    )
     return 0
 
 
@@ -77,8 +79,7 @@ def traffic(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     load = LoadGenerator(args.router, images, test.labels, rate_per_second=args.rate).start()
-    print(f"traffic: {args.rate:g} req/s of {args.shift} test images -> {args.router}",
-          flush=True)
+    print(f"traffic: {args.rate:g} req/s of {args.shift} test images -> {args.router}", flush=True)
     stop.wait(args.seconds)
     print(f"traffic stopped: {load.stop().line()}", flush=True)
     return 0
@@ -95,15 +96,19 @@ def wait(args: argparse.Namespace) -> int:
             alerts = atomic_io.read_jsonl(paths.alerts)
             if alerts:
                 last = alerts[-1]
-                print(f"ALERT {last['utc']} by {last['actor']}: {last['reason']}"
-                      f"{' -> retrain requested' if last.get('retrain_requested') else ''}")
+                print(
+                    f"ALERT {last['utc']} by {last['actor']}: {last['reason']}"
+                    f"{' -> retrain requested' if last.get('retrain_requested') else ''}"
+                )
                 return 0
         else:
             outcomes = retrain_requests.outcomes(paths)
             if outcomes:
                 last = outcomes[-1]
-                print(f"retrain request {last['id'][:8]} {last['status'].upper()}: "
-                      f"{last['outcome_reason']}")
+                print(
+                    f"retrain request {last['id'][:8]} {last['status'].upper()}: "
+                    f"{last['outcome_reason']}"
+                )
                 return 0
         time.sleep(1.0)
     print(f"timed out after {args.timeout:.0f}s waiting for a {args.target}", file=sys.stderr)
@@ -113,9 +118,12 @@ def wait(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from rollout import shifts
 
-    p = argparse.ArgumentParser(prog="drift_demo", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = argparse.ArgumentParser(
+        prog="drift_demo",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     sub = p.add_subparsers(dest="command", required=True)
     choices = (*shifts.IMAGE_SHIFTS, "unlike_cifar")
     make = sub.add_parser("make-data")

@@ -27,13 +27,18 @@ def predict_saved_model(version_dir: Path, images: np.ndarray, batch: int = 256)
     import tensorflow as tf
 
     signature = tf.saved_model.load(str(version_dir)).signatures[features.SIGNATURE_IMAGES]
-    out = [signature(**{features.INPUT_IMAGES: tf.constant(images[i:i + batch])})[
-        features.OUTPUT_PROBABILITIES].numpy() for i in range(0, len(images), batch)]
+    out = [
+        signature(**{features.INPUT_IMAGES: tf.constant(images[i : i + batch])})[
+            features.OUTPUT_PROBABILITIES
+        ].numpy()
+        for i in range(0, len(images), batch)
+    ]
     return np.concatenate(out)
 
 
-def build_for_version(paths: StatePaths, model_dir: Path, version: int,
-                      images: np.ndarray, source: str) -> Path:
+def build_for_version(
+    paths: StatePaths, model_dir: Path, version: int, images: np.ndarray, source: str
+) -> Path:
     """Run ``version`` on ``images`` and save the reference; returns its path."""
     probabilities = predict_saved_model(Path(model_dir) / str(version), images)
     reference = build_reference(images, probabilities, source, version)

@@ -42,9 +42,12 @@ class DriftSampler:
     """Feeds samples to ``monitor`` on a worker thread; ``on_added(images, monitor.last)``
     runs there after each sample (the router updates its drift gauges from it)."""
 
-    def __init__(self, monitor: DriftMonitor,
-                 on_added: Callable[[int, DriftReading | None], None] | None = None,
-                 max_pending: int = 64) -> None:
+    def __init__(
+        self,
+        monitor: DriftMonitor,
+        on_added: Callable[[int, DriftReading | None], None] | None = None,
+        max_pending: int = 64,
+    ) -> None:
         self.monitor = monitor
         self.on_added = on_added
         self.dropped = 0

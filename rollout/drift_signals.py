@@ -32,12 +32,26 @@ import numpy as np
 
 from models import features
 
-IMAGE_FEATURES = ("brightness", "contrast", "mean_r", "mean_g", "mean_b", "saturation",
-                  "gradient", "high_freq", "chroma_high_freq", "blockiness", "dark_share",
-                  "bright_share")
-OUTPUT_FEATURES = (*(f"predicted_{name}" for name in features.LABEL_NAMES),
-                   *(f"probability_{name}" for name in features.LABEL_NAMES), "confidence",
-                   "entropy")
+IMAGE_FEATURES = (
+    "brightness",
+    "contrast",
+    "mean_r",
+    "mean_g",
+    "mean_b",
+    "saturation",
+    "gradient",
+    "high_freq",
+    "chroma_high_freq",
+    "blockiness",
+    "dark_share",
+    "bright_share",
+)
+OUTPUT_FEATURES = (
+    *(f"predicted_{name}" for name in features.LABEL_NAMES),
+    *(f"probability_{name}" for name in features.LABEL_NAMES),
+    "confidence",
+    "entropy",
+)
 IMAGE, OUTPUT = "image", "output"
 _EPS = 1e-6
 
@@ -55,7 +69,7 @@ def _box3(x: np.ndarray) -> np.ndarray:
     """3x3 mean filter over the two spatial axes (edge-padded)."""
     p = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="edge")
     h, w = x.shape[1:]
-    return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+    return sum(p[:, i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
 
 
 def image_features(images: np.ndarray) -> np.ndarray:
@@ -72,7 +86,8 @@ def image_features(images: np.ndarray) -> np.ndarray:
     edges = np.zeros(dx.shape[2], bool)
     edges[7::8] = True
     blockiness = (dx[:, :, edges].mean(axis=(1, 2)) + dy[:, edges, :].mean(axis=(1, 2))) / (
-        dx[:, :, ~edges].mean(axis=(1, 2)) + dy[:, ~edges, :].mean(axis=(1, 2)) + 0.01)
+        dx[:, :, ~edges].mean(axis=(1, 2)) + dy[:, ~edges, :].mean(axis=(1, 2)) + 0.01
+    )
     columns = [
         flat.mean(axis=1),
         flat.std(axis=1),
@@ -128,13 +143,21 @@ class SignalReference:
         return (rows.mean(axis=0) - self.mean) / (std * np.sqrt(1.0 / n + 1.0 / self.count))
 
     def to_json(self) -> dict:
-        return {"names": list(self.names), "mean": self.mean.tolist(),
-                "std": self.std.tolist(), "count": self.count}
+        return {
+            "names": list(self.names),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "count": self.count,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> SignalReference:
-        return cls(tuple(data["names"]), np.asarray(data["mean"]), np.asarray(data["std"]),
-                   int(data["count"]))
+        return cls(
+            tuple(data["names"]),
+            np.asarray(data["mean"]),
+            np.asarray(data["std"]),
+            int(data["count"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -173,7 +196,7 @@ def window_score(reference: SignalReference, rows: np.ndarray) -> Score:
     z = reference.z_scores(rows)
     worst = int(np.argmax(np.abs(z)))
     best = Score(float(abs(z[worst])), reference.names[worst], float(z[worst]))
-    if reference.names[:features.NUM_CLASSES] == OUTPUT_FEATURES[:features.NUM_CLASSES]:
+    if reference.names[: features.NUM_CLASSES] == OUTPUT_FEATURES[: features.NUM_CLASSES]:
         mix = class_mix_z(reference, rows)
         if mix > best.value:
             best = Score(mix, "class_mix", mix)
@@ -205,11 +228,16 @@ class DriftReference:
     def save(self, path: Path | str) -> Path:
         from rollout import atomic_io
 
-        atomic_io.write_json_atomic(path, {
-            "image": self.image.to_json(),
-            "output": self.output.to_json() if self.output else None,
-            "pixels": None if self.pixels is None else self.pixels.tolist(),
-            "source": self.source, "version": self.version})
+        atomic_io.write_json_atomic(
+            path,
+            {
+                "image": self.image.to_json(),
+                "output": self.output.to_json() if self.output else None,
+                "pixels": None if self.pixels is None else self.pixels.tolist(),
+                "source": self.source,
+                "version": self.version,
+            },
+        )
         return Path(path)
 
     @classmethod
@@ -217,13 +245,22 @@ class DriftReference:
         data = json.loads(Path(path).read_text())
         output = SignalReference.from_json(data["output"]) if data.get("output") else None
         pixels = np.asarray(data["pixels"]) if data.get("pixels") is not None else None
-        return cls(SignalReference.from_json(data["image"]), output, data["source"],
-                   data.get("version"), pixels)
+        return cls(
+            SignalReference.from_json(data["image"]),
+            output,
+            data["source"],
+            data.get("version"),
+            pixels,
+        )
 
 
-def build_reference(images: np.ndarray, probabilities: np.ndarray | None, source: str,
-                    version: int | None = None) -> DriftReference:
+def build_reference(
+    images: np.ndarray, probabilities: np.ndarray | None, source: str, version: int | None = None
+) -> DriftReference:
     image = SignalReference.fit(IMAGE_FEATURES, image_features(images))
-    output = (SignalReference.fit(OUTPUT_FEATURES, output_features(probabilities))
-              if probabilities is not None else None)
+    output = (
+        SignalReference.fit(OUTPUT_FEATURES, output_features(probabilities))
+        if probabilities is not None
+        else None
+    )
     return DriftReference(image, output, source, version, pixel_histogram(images))

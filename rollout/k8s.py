@@ -35,10 +35,13 @@ def destination_rule() -> dict[str, Any]:
             "host": SERVICE,
             # Pod-level stickiness inside a subset; the subset itself is chosen per request
             # by weight (key-sticky subset choice is what the canary router adds).
-            "trafficPolicy": {"loadBalancer": {"consistentHash": {
-                "httpHeaderName": configs.CLIENT_KEY_HEADER}}},
-            "subsets": [{"name": label, "labels": {TRACK_LABEL: label}}
-                        for label in (configs.STABLE_LABEL, configs.CANARY_LABEL)],
+            "trafficPolicy": {
+                "loadBalancer": {"consistentHash": {"httpHeaderName": configs.CLIENT_KEY_HEADER}}
+            },
+            "subsets": [
+                {"name": label, "labels": {TRACK_LABEL: label}}
+                for label in (configs.STABLE_LABEL, configs.CANARY_LABEL)
+            ],
         },
     }
 
@@ -48,10 +51,16 @@ def virtual_service(weight: int) -> dict[str, Any]:
     REST and gRPC ports."""
 
     def routes(port: int) -> list[dict[str, Any]]:
-        return [{"destination": {"host": SERVICE, "subset": label, "port": {"number": port}},
-                 "weight": share}
-                for label, share in ((configs.STABLE_LABEL, 100 - weight),
-                                     (configs.CANARY_LABEL, weight))]
+        return [
+            {
+                "destination": {"host": SERVICE, "subset": label, "port": {"number": port}},
+                "weight": share,
+            }
+            for label, share in (
+                (configs.STABLE_LABEL, 100 - weight),
+                (configs.CANARY_LABEL, weight),
+            )
+        ]
 
     return {
         "apiVersion": "networking.istio.io/v1beta1",
@@ -60,10 +69,16 @@ def virtual_service(weight: int) -> dict[str, Any]:
         "spec": {
             "hosts": [SERVICE],
             "http": [
-                {"name": "grpc", "match": [{"port": configs.GRPC_PORT}],
-                 "route": routes(configs.GRPC_PORT)},
-                {"name": "rest", "match": [{"port": configs.REST_PORT}],
-                 "route": routes(configs.REST_PORT)},
+                {
+                    "name": "grpc",
+                    "match": [{"port": configs.GRPC_PORT}],
+                    "route": routes(configs.GRPC_PORT),
+                },
+                {
+                    "name": "rest",
+                    "match": [{"port": configs.REST_PORT}],
+                    "route": routes(configs.REST_PORT),
+                },
             ],
         },
     }
@@ -78,8 +93,12 @@ def write_all(policy: Policy, deploy_dir: Path = DEPLOY_DIR) -> list[Path]:
     """(Re)generate the Istio files for ``policy``; returns the paths written."""
     written = []
     istio = deploy_dir / "istio.yaml"
-    istio.write_text(HEADER + yaml.safe_dump_all(
-        [destination_rule(), virtual_service(policy.weight_steps[0])], sort_keys=False))
+    istio.write_text(
+        HEADER
+        + yaml.safe_dump_all(
+            [destination_rule(), virtual_service(policy.weight_steps[0])], sort_keys=False
+        )
+    )
     written.append(istio)
     (deploy_dir / "weights").mkdir(parents=True, exist_ok=True)
     for old in (deploy_dir / "weights").glob("step-*.yaml"):

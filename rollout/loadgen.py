@@ -33,16 +33,26 @@ class ClientView:
         parts = [f"sent={self.sent}"]
         for label in sorted(self.served):
             acc = self.correct[label] / max(self.served[label] - self.failed[label], 1)
-            parts.append(f"{label}: {self.served[label]} served, {self.failed[label]} failed, "
-                         f"accuracy {acc:.2f}")
+            parts.append(
+                f"{label}: {self.served[label]} served, {self.failed[label]} failed, "
+                f"accuracy {acc:.2f}"
+            )
         return "  ".join(parts)
 
 
 class LoadGenerator:
-    def __init__(self, router_url: str, images: np.ndarray, labels: np.ndarray,
-                 rate_per_second: float = 20.0, workers: int = 4, clients: int = 200,
-                 model: str = configs.MODEL_NAME, seed: int = 0,
-                 send_feedback: bool = True) -> None:
+    def __init__(
+        self,
+        router_url: str,
+        images: np.ndarray,
+        labels: np.ndarray,
+        rate_per_second: float = 20.0,
+        workers: int = 4,
+        clients: int = 200,
+        model: str = configs.MODEL_NAME,
+        seed: int = 0,
+        send_feedback: bool = True,
+    ) -> None:
         self.url = router_url.rstrip("/")
         self.images, self.labels = images, labels
         self.rate = rate_per_second
@@ -80,13 +90,18 @@ class LoadGenerator:
         while not self._stop.is_set():
             i = int(rng.integers(len(self.images)))
             key = f"client-{int(rng.integers(self.clients))}"
-            body = {"signature_name": features.SIGNATURE_IMAGES,
-                    "instances": [{features.INPUT_IMAGES: self.images[i].tolist()}]}
+            body = {
+                "signature_name": features.SIGNATURE_IMAGES,
+                "instances": [{features.INPUT_IMAGES: self.images[i].tolist()}],
+            }
             label, ok, predicted, version = "unreachable", False, None, None
             try:
-                response = session.post(self.url + model_path(self.model, "predict"),
-                                        json=body, headers={configs.CLIENT_KEY_HEADER: key},
-                                        timeout=30)
+                response = session.post(
+                    self.url + model_path(self.model, "predict"),
+                    json=body,
+                    headers={configs.CLIENT_KEY_HEADER: key},
+                    timeout=30,
+                )
                 label = response.headers.get(SERVED_LABEL_HEADER, "unknown")
                 version = response.headers.get(SERVED_VERSION_HEADER)
                 ok = response.status_code == 200

@@ -69,8 +69,12 @@ def content_fingerprint(version_dir: Path) -> str:
 
 
 class RolloutManager:
-    def __init__(self, output_root: Path | str, policy: Policy | None = None,
-                 serving_root: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        output_root: Path | str,
+        policy: Policy | None = None,
+        serving_root: Path | str | None = None,
+    ) -> None:
         self.output_root = Path(output_root)
         self.policy = policy or load_policy()
         self.paths = StatePaths.for_output_root(self.output_root)
@@ -93,8 +97,9 @@ class RolloutManager:
         """Complete versions in the model directory, by TF Serving's rules."""
         return sorted(list_versions(self.model_dir))
 
-    def identical_to(self, version: int, state: RolloutState | None = None
-                     ) -> tuple[str, int] | None:
+    def identical_to(
+        self, version: int, state: RolloutState | None = None
+    ) -> tuple[str, int] | None:
         """``("stable" | "retired", v)`` when ``version`` is the stable or a retired version
         under another (or the same) number: same SavedModel content. A canary of it would
         only replay a model that is serving already or was taken out of service."""
@@ -138,7 +143,8 @@ class RolloutManager:
         for track in (configs.STABLE_LABEL, configs.CANARY_LABEL):
             atomic_io.write_text_atomic(
                 self.config_path.with_name(model_config.track_config_filename(track)),
-                model_config.render(model_config.for_track(served, track)))
+                model_config.render(model_config.for_track(served, track)),
+            )
         atomic_io.write_text_atomic(self.config_path, model_config.render(served))
         if record is not None:
             if not any(r.get("id") == record["id"] for r in self.history()[-50:]):
@@ -158,23 +164,44 @@ class RolloutManager:
         on_disk = self.versions_on_disk()
         if version not in on_disk:
             listed = ", ".join(map(str, on_disk)) or "none"
-            raise RolloutError(f"unknown version {version}: not found under {self.model_dir} "
-                               f"(versions on disk: {listed})")
+            raise RolloutError(
+                f"unknown version {version}: not found under {self.model_dir} "
+                f"(versions on disk: {listed})"
+            )
 
-    def init(self, version: int, actor: str | None = None, reason: str = "",
-             metrics: dict[str, Any] | None = None) -> RolloutState:
+    def init(
+        self,
+        version: int,
+        actor: str | None = None,
+        reason: str = "",
+        metrics: dict[str, Any] | None = None,
+    ) -> RolloutState:
         """Make ``version`` stable when nothing is served yet (first deployment)."""
         state = self.state()
         if state.stable is not None:
-            raise RolloutError(f"version {state.stable} is already stable; roll out "
-                               f"{version} with 'start {version}'")
+            raise RolloutError(
+                f"version {state.stable} is already stable; roll out "
+                f"{version} with 'start {version}'"
+            )
         self._check_version(version)
-        record = new_record("init", actor or default_actor(), reason or "first deployment",
-                            version=version, stable=version, metrics=metrics or {})
+        record = new_record(
+            "init",
+            actor or default_actor(),
+            reason or "first deployment",
+            version=version,
+            stable=version,
+            metrics=metrics or {},
+        )
         return self._commit(replace(state, stable=version, canary=None, weight=0), record)
 
-    def start(self, version: int, weight: int | None = None, actor: str | None = None,
-              reason: str = "", metrics: dict[str, Any] | None = None) -> RolloutState:
+    def start(
+        self,
+        version: int,
+        weight: int | None = None,
+        actor: str | None = None,
+        reason: str = "",
+        metrics: dict[str, Any] | None = None,
+    ) -> RolloutState:
         """Serve ``version`` under the canary label with ``weight`` percent of the traffic.
 
         ``weight=0`` loads the version without sending it traffic, so a caller can wait until
@@ -184,68 +211,130 @@ class RolloutManager:
         if state.stable is None:
             raise RolloutError(f"no stable version yet; make one with 'init {version}'")
         if state.canary is not None:
-            raise RolloutError(f"a rollout of version {state.canary} is in progress "
-                               f"({state.weight}%); promote or roll it back first")
+            raise RolloutError(
+                f"a rollout of version {state.canary} is in progress "
+                f"({state.weight}%); promote or roll it back first"
+            )
         if version == state.stable:
             raise RolloutError(f"version {version} is already stable")
         self._check_version(version)
         twin = self.identical_to(version, state)
         if twin is not None:
             role, other = twin
-            same = (f"is the retired version {other}" if other == version else
-                    f"has the same SavedModel content as {role} version {other}")
-            raise RolloutError(f"version {version} {same}: no canary (a retired version was "
-                               "rolled back or replaced; a stable one is serving already)")
+            same = (
+                f"is the retired version {other}"
+                if other == version
+                else f"has the same SavedModel content as {role} version {other}"
+            )
+            raise RolloutError(
+                f"version {version} {same}: no canary (a retired version was "
+                "rolled back or replaced; a stable one is serving already)"
+            )
         weight = self.policy.weight_steps[0] if weight is None else int(weight)
         if not 0 <= weight <= 100:
             raise RolloutError(f"weight must be a percentage in [0, 100], got {weight}")
-        record = new_record("start", actor or default_actor(),
-                            reason or f"canary {version} at {weight}%", version=version,
-                            stable=state.stable, weight=weight, metrics=metrics or {})
-        return self._commit(replace(state, canary=version, weight=weight,
-                                    canary_started_at=time.time(), waited_windows=0), record)
+        record = new_record(
+            "start",
+            actor or default_actor(),
+            reason or f"canary {version} at {weight}%",
+            version=version,
+            stable=state.stable,
+            weight=weight,
+            metrics=metrics or {},
+        )
+        return self._commit(
+            replace(
+                state,
+                canary=version,
+                weight=weight,
+                canary_started_at=time.time(),
+                waited_windows=0,
+            ),
+            record,
+        )
 
-    def step(self, weight: int | None = None, actor: str | None = None, reason: str = "",
-             metrics: dict[str, Any] | None = None) -> RolloutState:
+    def step(
+        self,
+        weight: int | None = None,
+        actor: str | None = None,
+        reason: str = "",
+        metrics: dict[str, Any] | None = None,
+    ) -> RolloutState:
         """Move the canary to the next weight step (or to ``weight``)."""
         state = self._require_canary("step")
         if weight is None:
             weight = self.policy.next_weight(state.weight)
             if weight is None:
-                raise RolloutError(f"canary {state.canary} is at the last step "
-                                   f"({state.weight}%); promote it")
+                raise RolloutError(
+                    f"canary {state.canary} is at the last step ({state.weight}%); promote it"
+                )
         if not 0 <= int(weight) <= 100:
             raise RolloutError(f"weight must be a percentage in [0, 100], got {weight}")
-        record = new_record("step", actor or default_actor(),
-                            reason or f"{state.weight}% -> {weight}%", version=state.canary,
-                            stable=state.stable, from_weight=state.weight, weight=int(weight),
-                            metrics=metrics or {})
+        record = new_record(
+            "step",
+            actor or default_actor(),
+            reason or f"{state.weight}% -> {weight}%",
+            version=state.canary,
+            stable=state.stable,
+            from_weight=state.weight,
+            weight=int(weight),
+            metrics=metrics or {},
+        )
         return self._commit(replace(state, weight=int(weight), waited_windows=0), record)
 
-    def promote(self, actor: str | None = None, reason: str = "",
-                metrics: dict[str, Any] | None = None) -> RolloutState:
+    def promote(
+        self, actor: str | None = None, reason: str = "", metrics: dict[str, Any] | None = None
+    ) -> RolloutState:
         """The canary becomes stable; the old stable version is retired."""
         state = self._require_canary("promote")
-        record = new_record("promote", actor or default_actor(),
-                            reason or f"canary {state.canary} promoted", version=state.canary,
-                            previous_stable=state.stable, stable=state.canary,
-                            metrics=metrics or {})
+        record = new_record(
+            "promote",
+            actor or default_actor(),
+            reason or f"canary {state.canary} promoted",
+            version=state.canary,
+            previous_stable=state.stable,
+            stable=state.canary,
+            metrics=metrics or {},
+        )
         retired = [*state.retired, state.stable] if state.stable is not None else state.retired
-        return self._commit(replace(state, stable=state.canary, canary=None, weight=0,
-                                    retired=retired, canary_started_at=None,
-                                    waited_windows=0), record)
+        return self._commit(
+            replace(
+                state,
+                stable=state.canary,
+                canary=None,
+                weight=0,
+                retired=retired,
+                canary_started_at=None,
+                waited_windows=0,
+            ),
+            record,
+        )
 
-    def rollback(self, actor: str | None = None, reason: str = "",
-                 metrics: dict[str, Any] | None = None) -> RolloutState:
+    def rollback(
+        self, actor: str | None = None, reason: str = "", metrics: dict[str, Any] | None = None
+    ) -> RolloutState:
         """Drop the canary; stable keeps serving everything; the canary is retired."""
         state = self._require_canary("roll back")
-        record = new_record("rollback", actor or default_actor(),
-                            reason or f"canary {state.canary} rolled back",
-                            version=state.canary, stable=state.stable, weight=state.weight,
-                            metrics=metrics or {})
-        return self._commit(replace(state, canary=None, weight=0,
-                                    retired=[*state.retired, state.canary],
-                                    canary_started_at=None, waited_windows=0), record)
+        record = new_record(
+            "rollback",
+            actor or default_actor(),
+            reason or f"canary {state.canary} rolled back",
+            version=state.canary,
+            stable=state.stable,
+            weight=state.weight,
+            metrics=metrics or {},
+        )
+        return self._commit(
+            replace(
+                state,
+                canary=None,
+                weight=0,
+                retired=[*state.retired, state.canary],
+                canary_started_at=None,
+                waited_windows=0,
+            ),
+            record,
+        )
 
     def note_wait(self) -> RolloutState:
         """Count a window without enough canary traffic (no history line, no config change)."""

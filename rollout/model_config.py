@@ -57,14 +57,17 @@ def for_track(served: ServedVersions, track: str) -> ServedVersions:
     return ServedVersions(served.base_path, None, version)
 
 
-def to_entry(served: ServedVersions,
-             model_name: str = configs.MODEL_NAME) -> serving_config.ModelEntry:
+def to_entry(
+    served: ServedVersions, model_name: str = configs.MODEL_NAME
+) -> serving_config.ModelEntry:
     """``served`` as serving's model entry: the labelled versions pinned, nothing else
     loaded (before the first deployment: TF Serving's default, the latest version)."""
-    policy = (VersionPolicy(SPECIFIC, versions=frozenset(served.versions))
-              if served.versions else VersionPolicy())
-    return serving_config.ModelEntry(model_name, Path(served.base_path), policy,
-                                     served.labels)
+    policy = (
+        VersionPolicy(SPECIFIC, versions=frozenset(served.versions))
+        if served.versions
+        else VersionPolicy()
+    )
+    return serving_config.ModelEntry(model_name, Path(served.base_path), policy, served.labels)
 
 
 def render(served: ServedVersions, model_name: str = configs.MODEL_NAME) -> str:
@@ -81,5 +84,8 @@ def read(path: Path | str, model_name: str = configs.MODEL_NAME) -> ServedVersio
     entry = serving_config.load_file(path).get(model_name)
     if entry is None:
         return None
-    return ServedVersions(str(entry.base_path), entry.labels.get(configs.STABLE_LABEL),
-                          entry.labels.get(configs.CANARY_LABEL))
+    return ServedVersions(
+        str(entry.base_path),
+        entry.labels.get(configs.STABLE_LABEL),
+        entry.labels.get(configs.CANARY_LABEL),
+    )

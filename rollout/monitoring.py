@@ -21,8 +21,9 @@ from rollout.drift_signals import PIXEL_BUCKETS, DriftReference
 from rollout.manager import RolloutManager
 
 
-def pixel_reference(manager: RolloutManager, stats_path: Path | None,
-                    signals: DriftReference | None) -> PixelReference:
+def pixel_reference(
+    manager: RolloutManager, stats_path: Path | None, signals: DriftReference | None
+) -> PixelReference:
     """The training data's Transform statistics when the pipeline recorded them (an
     explicit ``stats_path`` must exist), else the drift reference's pixel histogram."""
     try:
@@ -34,8 +35,9 @@ def pixel_reference(manager: RolloutManager, stats_path: Path | None,
     return PixelReference(edges, signals.pixels, f"pixel histogram of {signals.source}")
 
 
-def drift_monitor_for(manager: RolloutManager, stats_path: Path | None = None,
-                      actor: str = "router") -> DriftMonitor:
+def drift_monitor_for(
+    manager: RolloutManager, stats_path: Path | None = None, actor: str = "router"
+) -> DriftMonitor:
     """A monitor against ``stats_path`` (default: the newest Transform statistics under the
     manager's output root, else the drift reference's pixel histogram) and the stable
     version's drift reference (when one was built), whose alerts land in the manager's
@@ -47,5 +49,10 @@ def drift_monitor_for(manager: RolloutManager, stats_path: Path | None = None,
     def on_alert(reading: DriftReading) -> None:
         record_drift_alert(manager.paths, reading, policy, reference.source, actor=actor)
 
-    return DriftMonitor(reference, policy, on_alert=on_alert, signals=signals,
-                        signals_for=lambda version: load_for_version(manager.paths, version))
+    return DriftMonitor(
+        reference,
+        policy,
+        on_alert=on_alert,
+        signals=signals,
+        signals_for=lambda version: load_for_version(manager.paths, version),
+    )

@@ -26,18 +26,33 @@ from serving.signatures import PREDICT_METHOD, Signature, TensorSpec
 _STRING = np.dtype(object)
 # The inputs of the exported model's signatures (models/model.py), one per signature.
 INPUTS = {
-    features.INPUT_IMAGES: TensorSpec(features.INPUT_IMAGES, f"{features.INPUT_IMAGES}:0",
-                                      types_pb2.DT_UINT8, np.dtype(np.uint8),
-                                      (None, *features.IMAGE_SHAPE)),
-    features.INPUT_IMAGE_BYTES: TensorSpec(features.INPUT_IMAGE_BYTES,
-                                           f"{features.INPUT_IMAGE_BYTES}:0",
-                                           types_pb2.DT_STRING, _STRING, (None,)),
-    features.INPUT_EXAMPLES: TensorSpec(features.INPUT_EXAMPLES, f"{features.INPUT_EXAMPLES}:0",
-                                        types_pb2.DT_STRING, _STRING, (None,)),
+    features.INPUT_IMAGES: TensorSpec(
+        features.INPUT_IMAGES,
+        f"{features.INPUT_IMAGES}:0",
+        types_pb2.DT_UINT8,
+        np.dtype(np.uint8),
+        (None, *features.IMAGE_SHAPE),
+    ),
+    features.INPUT_IMAGE_BYTES: TensorSpec(
+        features.INPUT_IMAGE_BYTES,
+        f"{features.INPUT_IMAGE_BYTES}:0",
+        types_pb2.DT_STRING,
+        _STRING,
+        (None,),
+    ),
+    features.INPUT_EXAMPLES: TensorSpec(
+        features.INPUT_EXAMPLES,
+        f"{features.INPUT_EXAMPLES}:0",
+        types_pb2.DT_STRING,
+        _STRING,
+        (None,),
+    ),
 }
-SIGNATURE_INPUT = {features.SIGNATURE_IMAGES: features.INPUT_IMAGES,
-                   features.SIGNATURE_IMAGE_BYTES: features.INPUT_IMAGE_BYTES,
-                   features.SIGNATURE_EXAMPLES: features.INPUT_EXAMPLES}
+SIGNATURE_INPUT = {
+    features.SIGNATURE_IMAGES: features.INPUT_IMAGES,
+    features.SIGNATURE_IMAGE_BYTES: features.INPUT_IMAGE_BYTES,
+    features.SIGNATURE_EXAMPLES: features.INPUT_EXAMPLES,
+}
 
 
 def _signature(key: str) -> Signature:
@@ -63,8 +78,10 @@ def _images(key: str, values: np.ndarray) -> np.ndarray | None:
     if key == features.INPUT_IMAGES:
         images = values if values.dtype == np.uint8 else None
     else:
-        encoded = [_image_bytes_of_example(v) if key == features.INPUT_EXAMPLES else v
-                   for v in values.ravel()]
+        encoded = [
+            _image_bytes_of_example(v) if key == features.INPUT_EXAMPLES else v
+            for v in values.ravel()
+        ]
         decoded = [decode_image(b) for b in encoded if b is not None]
         images = np.stack(decoded) if decoded else None
     if images is None or images.ndim != 4 or images.shape[1:] != features.IMAGE_SHAPE:
@@ -94,8 +111,7 @@ def images_from_rest(body: bytes) -> np.ndarray | None:
 
 def images_from_grpc(request) -> np.ndarray | None:
     """uint8 [N, 32, 32, 3] from a ``PredictRequest``; None when it feeds no image input."""
-    key = SIGNATURE_INPUT.get(request.model_spec.signature_name
-                              or features.SIGNATURE_EXAMPLES)
+    key = SIGNATURE_INPUT.get(request.model_spec.signature_name or features.SIGNATURE_EXAMPLES)
     if key is None or key not in request.inputs:
         known = [k for k in request.inputs if k in INPUTS]
         if len(known) != 1:

@@ -118,19 +118,27 @@ def parse_policy(raw: Any) -> Policy:
         raise PolicyError(f"policy: unknown top-level key(s): {', '.join(unknown)}")
     shipped = _shipped()
     steps = raw.get("weight_steps", shipped.get("weight_steps"))
-    if (not isinstance(steps, list) or not steps
-            or not all(isinstance(w, int) and 0 < w <= 100 for w in steps)):
-        raise PolicyError(f"policy: weight_steps must be a list of percentages in (0, 100], "
-                          f"got {steps!r}")
+    if (
+        not isinstance(steps, list)
+        or not steps
+        or not all(isinstance(w, int) and 0 < w <= 100 for w in steps)
+    ):
+        raise PolicyError(
+            f"policy: weight_steps must be a list of percentages in (0, 100], got {steps!r}"
+        )
     if steps != sorted(set(steps)) or steps[-1] != 100:
-        raise PolicyError(f"policy: weight_steps must increase strictly and end at 100, "
-                          f"got {steps!r}")
-    sections = {name: _section(cls, raw.get(name), shipped.get(name) or {}, name)
-                for name, cls in _SECTIONS.items()}
+        raise PolicyError(
+            f"policy: weight_steps must increase strictly and end at 100, got {steps!r}"
+        )
+    sections = {
+        name: _section(cls, raw.get(name), shipped.get(name) or {}, name)
+        for name, cls in _SECTIONS.items()
+    }
     policy = Policy(weight_steps=tuple(steps), **sections)
     if policy.drift.on_drift not in ("alert", "retrain"):
-        raise PolicyError(f"policy: drift.on_drift must be 'alert' or 'retrain', "
-                          f"got {policy.drift.on_drift!r}")
+        raise PolicyError(
+            f"policy: drift.on_drift must be 'alert' or 'retrain', got {policy.drift.on_drift!r}"
+        )
     if not 0.0 <= policy.drift.sample_rate <= 1.0:
         raise PolicyError("policy: drift.sample_rate must be within [0, 1]")
     if policy.drift.min_images > policy.drift.window_images:

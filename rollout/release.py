@@ -50,9 +50,12 @@ ACTOR = "cifar10-release"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cifar10-release", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = argparse.ArgumentParser(
+        prog="cifar10-release",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     p.add_argument("--output-root", default=str(configs.DEFAULT_OUTPUT_ROOT))
     p.add_argument("--data-root", help="cifar-10-batches-py folder (default: as beam_runner)")
     p.add_argument("--limit", type=int, help="pipeline: first N train and N test images")
@@ -60,26 +63,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accuracy-lower-bound", type=float)
     p.add_argument("--policy", default=str(configs.ROLLOUT_POLICY_PATH))
     p.add_argument("--window", type=float, help="analysis window seconds (default: policy)")
-    p.add_argument("--inject-faulty", choices=[b for b in BEHAVIOURS if b != "brightness"],
-                   help="skip training; push a broken model as if it were blessed")
-    p.add_argument("--skip-pipeline", action="store_true",
-                   help="roll out the newest version on disk instead of training one")
-    p.add_argument("--if-retrain-requested", action="store_true",
-                   help="run only when drift monitoring recorded a retrain request")
-    p.add_argument("--watch", action="store_true",
-                   help="keep running: act on each retrain request as it arrives")
-    p.add_argument("--poll-seconds", type=float, default=30.0,
-                   help="--watch: how often to look for a retrain request")
-    p.add_argument("--max-runs", type=int,
-                   help="--watch: stop after this many retrain requests")
-    p.add_argument("--watch-seconds", type=float,
-                   help="--watch: stop after this long (default: until SIGINT/SIGTERM)")
+    p.add_argument(
+        "--inject-faulty",
+        choices=[b for b in BEHAVIOURS if b != "brightness"],
+        help="skip training; push a broken model as if it were blessed",
+    )
+    p.add_argument(
+        "--skip-pipeline",
+        action="store_true",
+        help="roll out the newest version on disk instead of training one",
+    )
+    p.add_argument(
+        "--if-retrain-requested",
+        action="store_true",
+        help="run only when drift monitoring recorded a retrain request",
+    )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep running: act on each retrain request as it arrives",
+    )
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=30.0,
+        help="--watch: how often to look for a retrain request",
+    )
+    p.add_argument("--max-runs", type=int, help="--watch: stop after this many retrain requests")
+    p.add_argument(
+        "--watch-seconds",
+        type=float,
+        help="--watch: stop after this long (default: until SIGINT/SIGTERM)",
+    )
     p.add_argument("--server", help="REST URL of a running model server (else in-process)")
     p.add_argument("--router", help="REST URL of a running canary router (else in-process)")
     p.add_argument("--no-load", action="store_true", help="no built-in load generator")
     p.add_argument("--load-rate", type=float, default=20.0, help="requests per second")
-    p.add_argument("--load-timeout", type=float, default=600.0,
-                   help="give up watching after this many seconds")
+    p.add_argument(
+        "--load-timeout", type=float, default=600.0, help="give up watching after this many seconds"
+    )
     return p
 
 
@@ -108,9 +130,12 @@ def train_and_push(args: argparse.Namespace, pipeline_args: list[str]) -> tuple[
     from pipeline import progress, run_config, runner, summary
 
     argv = ["--output-root", args.output_root, "--new-span", *pipeline_args]
-    for flag, value in (("--data-root", args.data_root), ("--limit", args.limit),
-                        ("--epochs", args.epochs),
-                        ("--accuracy-lower-bound", args.accuracy_lower_bound)):
+    for flag, value in (
+        ("--data-root", args.data_root),
+        ("--limit", args.limit),
+        ("--epochs", args.epochs),
+        ("--accuracy-lower-bound", args.accuracy_lower_bound),
+    ):
         if value is not None:
             argv += [flag, str(value)]
     say(f"pipeline: {' '.join(argv)}")
@@ -120,8 +145,10 @@ def train_and_push(args: argparse.Namespace, pipeline_args: list[str]) -> tuple[
     except (run_config.RunConfigError, cifar10.CifarDataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return runner.EXIT_BAD_INPUT, None
-    print(f"input span {span.span} ({'reused' if span.reused else 'written'}): "
-          + ", ".join(f"{k}={v}" for k, v in span.counts.items()))
+    print(
+        f"input span {span.span} ({'reused' if span.reused else 'written'}): "
+        + ", ".join(f"{k}={v}" for k, v in span.counts.items())
+    )
     log_file = config.output_root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     with progress.captured(log_file) as tracker:
         outcome = runner.execute(config, span)
@@ -151,8 +178,10 @@ def push_faulty(manager: RolloutManager, behaviour: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = write_model(Path(tmp) / "model", behaviour)
         _, version = publish_atomically(str(model), str(manager.model_dir), int(time.time()))
-    say(f"[inject-faulty] pushed a '{behaviour}' model as version {version}, as if it had "
-        "passed offline evaluation")
+    say(
+        f"[inject-faulty] pushed a '{behaviour}' model as version {version}, as if it had "
+        "passed offline evaluation"
+    )
     return version
 
 
@@ -163,9 +192,14 @@ def _start_serving(stack: ExitStack, manager: RolloutManager) -> tuple[str, str]
     from rollout.router import Router
     from serving.server import ModelServer
 
-    server = ModelServer(model_config_file=manager.config_path, grpc_port=0, rest_port=0,
-                         model_config_poll_seconds=1, file_system_poll_seconds=1,
-                         allow_version_labels_for_unavailable_models=True)
+    server = ModelServer(
+        model_config_file=manager.config_path,
+        grpc_port=0,
+        rest_port=0,
+        model_config_poll_seconds=1,
+        file_system_poll_seconds=1,
+        allow_version_labels_for_unavailable_models=True,
+    )
     stack.callback(server.stop)
     server.start()
     monitor = None
@@ -174,12 +208,21 @@ def _start_serving(stack: ExitStack, manager: RolloutManager) -> tuple[str, str]
             monitor = drift_monitor_for(manager)
         except DriftReferenceError as e:
             say(f"drift monitoring off: {e}")
-    router = Router(server.rest_url, server.grpc_target, manager.paths.state, manager.policy,
-                    rest_port=0, grpc_port=0, drift_monitor=monitor)
+    router = Router(
+        server.rest_url,
+        server.grpc_target,
+        manager.paths.state,
+        manager.policy,
+        rest_port=0,
+        grpc_port=0,
+        drift_monitor=monitor,
+    )
     stack.callback(router.stop)
     router.start()
-    say(f"model server REST {server.rest_url} gRPC {server.grpc_target}; "
-        f"router REST {router.rest_url} gRPC {router.grpc_target}")
+    say(
+        f"model server REST {server.rest_url} gRPC {server.grpc_target}; "
+        f"router REST {router.rest_url} gRPC {router.grpc_target}"
+    )
     return server.rest_url, router.rest_url
 
 
@@ -202,8 +245,7 @@ def _start_load(stack: ExitStack, router_url: str, rate: float, root: Path):
     return load.start()
 
 
-def roll_out(args: argparse.Namespace, manager: RolloutManager,
-             version: int | None) -> Outcome:
+def roll_out(args: argparse.Namespace, manager: RolloutManager, version: int | None) -> Outcome:
     """Canary ``version`` (or resume the rollout in progress) until promote or rollback."""
     from rollout.serving_client import wait_until_available, warm_up
     from rollout.watch import CanaryWatch, describe, http_metrics
@@ -219,8 +261,9 @@ def roll_out(args: argparse.Namespace, manager: RolloutManager,
             server_url, router_url = _start_serving(stack, manager)
         state = manager.state()
         if state.canary is None:
-            manager.start(version, weight=0, actor=ACTOR,
-                          reason=f"load version {version} without traffic")
+            manager.start(
+                version, weight=0, actor=ACTOR, reason=f"load version {version} without traffic"
+            )
             say(f"canary {version}: loading on the model server (no traffic yet)")
         else:
             say(f"resuming the rollout of version {state.canary} at {state.weight}%")
@@ -228,18 +271,25 @@ def roll_out(args: argparse.Namespace, manager: RolloutManager,
         if not wait_until_available(server_url, canary, timeout=120):
             manager.rollback(actor=ACTOR, reason=f"version {canary} did not load")
             say(f"ROLLED BACK: version {canary} never became AVAILABLE")
-            return Outcome(EXIT_ROLLED_BACK, "rolled_back",
-                           f"version {canary} never became AVAILABLE")
+            return Outcome(
+                EXIT_ROLLED_BACK, "rolled_back", f"version {canary} never became AVAILABLE"
+            )
         warm_up(server_url, canary)
         if manager.state().weight == 0:
             manager.step(actor=ACTOR, reason=f"version {canary} AVAILABLE; first weight step")
-        say(f"canary {canary} takes {manager.state().weight}% of traffic "
+        say(
+            f"canary {canary} takes {manager.state().weight}% of traffic "
             f"(steps {list(manager.policy.weight_steps)}, window "
-            f"{manager.policy.analysis.window_seconds:.0f}s)")
-        load = (None if args.no_load
-                else _start_load(stack, router_url, args.load_rate, data_root(args)))
-        watch = CanaryWatch(manager, http_metrics(router_url), actor="canary-analysis",
-                            say=lambda line: say(line))
+            f"{manager.policy.analysis.window_seconds:.0f}s)"
+        )
+        load = (
+            None
+            if args.no_load
+            else _start_load(stack, router_url, args.load_rate, data_root(args))
+        )
+        watch = CanaryWatch(
+            manager, http_metrics(router_url), actor="canary-analysis", say=lambda line: say(line)
+        )
         deadline = time.monotonic() + args.load_timeout
         final = "unfinished"
         while time.monotonic() < deadline:
@@ -261,15 +311,16 @@ def roll_out(args: argparse.Namespace, manager: RolloutManager,
     if final == analysis.ROLLBACK:
         say(f"ROLLED BACK: version {canary} retired; stable {state.stable} keeps serving")
         reason = manager.history()[-1].get("reason", "") if manager.history() else ""
-        return Outcome(EXIT_ROLLED_BACK, "rolled_back",
-                       f"canary {canary} rolled back: {reason}".rstrip(": "))
+        return Outcome(
+            EXIT_ROLLED_BACK, "rolled_back", f"canary {canary} rolled back: {reason}".rstrip(": ")
+        )
     say(f"no decision yet (rollout of {state.canary} at {state.weight}% left in progress)")
-    return Outcome(1, "unfinished", f"no verdict on canary {state.canary} within "
-                                    f"{args.load_timeout:.0f}s")
+    return Outcome(
+        1, "unfinished", f"no verdict on canary {state.canary} within {args.load_timeout:.0f}s"
+    )
 
 
-def build_drift_reference(args: argparse.Namespace, manager: RolloutManager,
-                          version: int) -> None:
+def build_drift_reference(args: argparse.Namespace, manager: RolloutManager, version: int) -> None:
     """The drift-signal reference of ``version`` (test split through the new model), so the
     router can compare served outputs with it. Best-effort: monitoring, not the release,
     depends on it."""
@@ -279,15 +330,19 @@ def build_drift_reference(args: argparse.Namespace, manager: RolloutManager,
     try:
         root = data_root(args)
         test = cifar10.load_test(root)
-        path = build_for_version(manager.paths, manager.model_dir, version, test.images,
-                                 f"version {version} on {root / configs.TEST_BATCH}")
+        path = build_for_version(
+            manager.paths,
+            manager.model_dir,
+            version,
+            test.images,
+            f"version {version} on {root / configs.TEST_BATCH}",
+        )
         say(f"drift reference of version {version}: {path}")
     except Exception as e:  # logged; drift falls back to the pixel histogram
         say(f"warning: no drift reference for version {version}: {e}")
 
 
-def release(args: argparse.Namespace, pipeline_args: list[str],
-            manager: RolloutManager) -> Outcome:
+def release(args: argparse.Namespace, pipeline_args: list[str], manager: RolloutManager) -> Outcome:
     """One pass of the loop: resume a rollout, or train (or inject) a version and roll it
     out."""
     state = manager.state()
@@ -305,8 +360,11 @@ def release(args: argparse.Namespace, pipeline_args: list[str],
             return Outcome(code, "failed", f"pipeline failed (exit {code}); see its log")
     if state.canary is None:
         if version is None:
-            return Outcome(0, "nothing", "no new model to roll out (not blessed, or "
-                                         "identical to a served version)")
+            return Outcome(
+                0,
+                "nothing",
+                "no new model to roll out (not blessed, or identical to a served version)",
+            )
         duplicate = not_new(manager, version)
         if duplicate is not None:
             say(duplicate)
@@ -337,8 +395,9 @@ def not_new(manager: RolloutManager, version: int) -> str | None:
     return f"version {version} has the same SavedModel content as {role} version {other}: no canary"
 
 
-def run_requested(args: argparse.Namespace, pipeline_args: list[str],
-                  manager: RolloutManager) -> Outcome | None:
+def run_requested(
+    args: argparse.Namespace, pipeline_args: list[str], manager: RolloutManager
+) -> Outcome | None:
     """Claim the pending retrain request, run the loop, record the outcome; None when no
     request was pending (or another scheduler claimed it first)."""
     paths = manager.paths
@@ -346,8 +405,10 @@ def run_requested(args: argparse.Namespace, pipeline_args: list[str],
     for dead in retrain_requests.recover_dead_claims(paths, ACTOR):
         say(f"retrain request {dead['id'][:8]} marked failed: {dead['outcome_reason']}")
     if manager.state().canary is not None:
-        say(f"a rollout of version {manager.state().canary} is in progress; a retrain "
-            "request waits until it ends")
+        say(
+            f"a rollout of version {manager.state().canary} is in progress; a retrain "
+            "request waits until it ends"
+        )
         return None
     claimed = retrain_requests.claim(paths, owner)
     if claimed is None:
@@ -365,15 +426,21 @@ def run_requested(args: argparse.Namespace, pipeline_args: list[str],
         say(f"retrain request {claimed.id[:8]} FAILED: {reason}; stable {stable} serves")
         raise
     status = retrain_requests.DONE if outcome.new_model_serving else retrain_requests.FAILED
-    retrain_requests.finish(paths, claimed, status, outcome.reason, ACTOR,
-                            outcome=outcome.status, exit_code=outcome.code,
-                            stable=manager.state().stable)
+    retrain_requests.finish(
+        paths,
+        claimed,
+        status,
+        outcome.reason,
+        ACTOR,
+        outcome=outcome.status,
+        exit_code=outcome.code,
+        stable=manager.state().stable,
+    )
     say(f"retrain request {claimed.id[:8]} {status.upper()}: {outcome.reason}")
     return outcome
 
 
-def watch(args: argparse.Namespace, pipeline_args: list[str],
-          manager: RolloutManager) -> int:
+def watch(args: argparse.Namespace, pipeline_args: list[str], manager: RolloutManager) -> int:
     """Poll for retrain requests and act on each; exit 0 unless the last run failed."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -449,8 +516,10 @@ def run_scheduled(env: dict[str, str] | None = None) -> int:
     argv = scheduled_argv(env)
     code = main(argv)
     if code != 0:
-        raise RuntimeError(f"cifar10-release {' '.join(argv)} exited {code}; the retrain "
-                           "request's outcome is in the rollout history")
+        raise RuntimeError(
+            f"cifar10-release {' '.join(argv)} exited {code}; the retrain "
+            "request's outcome is in the rollout history"
+        )
     return code
 
 
@@ -459,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline_args: list[str] = []
     if "--" in argv:
         split = argv.index("--")
-        argv, pipeline_args = argv[:split], argv[split + 1:]
+        argv, pipeline_args = argv[:split], argv[split + 1 :]
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

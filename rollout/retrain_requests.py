@@ -101,9 +101,16 @@ def file_request(paths: StatePaths, request: dict[str, Any], actor: str) -> bool
             return False
     finally:
         os.unlink(tmp)
-    atomic_io.append_jsonl(paths.history, new_record(
-        "retrain_requested", actor, request.get("reason", ""), request_id=request["id"],
-        metrics=request.get("metrics", {})))
+    atomic_io.append_jsonl(
+        paths.history,
+        new_record(
+            "retrain_requested",
+            actor,
+            request.get("reason", ""),
+            request_id=request["id"],
+            metrics=request.get("metrics", {}),
+        ),
+    )
     return True
 
 
@@ -118,25 +125,39 @@ def claim(paths: StatePaths, owner: str) -> Claim | None:
     except FileNotFoundError:
         return None
     request = json.loads(target.read_text())
-    request.update(claimed_by=owner, claimed_at=time.time(), claim_host=socket.gethostname(),
-                   claim_pid=os.getpid())
+    request.update(
+        claimed_by=owner,
+        claimed_at=time.time(),
+        claim_host=socket.gethostname(),
+        claim_pid=os.getpid(),
+    )
     atomic_io.write_json_atomic(target, request)
-    atomic_io.append_jsonl(paths.history, new_record(
-        "retrain_claimed", owner, request.get("reason", ""), request_id=request["id"]))
+    atomic_io.append_jsonl(
+        paths.history,
+        new_record("retrain_claimed", owner, request.get("reason", ""), request_id=request["id"]),
+    )
     return Claim(target, request)
 
 
-def finish(paths: StatePaths, claimed: Claim, status: str, reason: str,
-           actor: str, **details: Any) -> dict[str, Any]:
+def finish(
+    paths: StatePaths, claimed: Claim, status: str, reason: str, actor: str, **details: Any
+) -> dict[str, Any]:
     """Record the outcome of a claimed request (``done`` or ``failed``) and release it."""
     if status not in (DONE, FAILED):
         raise ValueError(f"status must be {DONE!r} or {FAILED!r}, got {status!r}")
-    record = {**claimed.request, "status": status, "outcome_reason": reason,
-              "finished_at": time.time(), **details}
+    record = {
+        **claimed.request,
+        "status": status,
+        "outcome_reason": reason,
+        "finished_at": time.time(),
+        **details,
+    }
     atomic_io.write_json_atomic(requests_dir(paths) / f"{claimed.id}.{status}.json", record)
     claimed.path.unlink(missing_ok=True)
-    atomic_io.append_jsonl(paths.history, new_record(
-        f"retrain_{status}", actor, reason, request_id=claimed.id, **details))
+    atomic_io.append_jsonl(
+        paths.history,
+        new_record(f"retrain_{status}", actor, reason, request_id=claimed.id, **details),
+    )
     return record
 
 
@@ -167,7 +188,13 @@ def recover_dead_claims(paths: StatePaths, actor: str) -> list[dict[str, Any]]:
             os.rename(path, mine)  # two recoverers: only one records the failure
         except FileNotFoundError:
             continue
-        recovered.append(finish(paths, Claim(mine, request), FAILED,
-                                f"claimer died (pid {pid} on {host}) before finishing",
-                                actor))
+        recovered.append(
+            finish(
+                paths,
+                Claim(mine, request),
+                FAILED,
+                f"claimer died (pid {pid} on {host}) before finishing",
+                actor,
+            )
+        )
     return recovered

@@ -56,12 +56,19 @@ _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "ke
 
 
 class Router:
-    def __init__(self, upstream_rest: str, upstream_grpc: str, state_path: Path | str,
-                 policy: Policy | None = None, host: str = configs.SERVING_HOST,
-                 rest_port: int = configs.ROUTER_REST_PORT,
-                 grpc_port: int = configs.ROUTER_GRPC_PORT,
-                 drift_monitor: DriftMonitor | None = None,
-                 model_name: str = configs.MODEL_NAME, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream_rest: str,
+        upstream_grpc: str,
+        state_path: Path | str,
+        policy: Policy | None = None,
+        host: str = configs.SERVING_HOST,
+        rest_port: int = configs.ROUTER_REST_PORT,
+        grpc_port: int = configs.ROUTER_GRPC_PORT,
+        drift_monitor: DriftMonitor | None = None,
+        model_name: str = configs.MODEL_NAME,
+        seed: int | None = None,
+    ) -> None:
         self.upstream_rest = upstream_rest.rstrip("/")
         self.upstream_grpc = upstream_grpc
         self.policy = policy or load_policy()
@@ -72,8 +79,9 @@ class Router:
         self.watcher = StateWatcher(Path(state_path), self.policy.router.state_poll_seconds)
         self.metrics = RouterMetrics()
         self.drift_monitor = drift_monitor
-        self.sampler = (DriftSampler(drift_monitor, self._drift_added)
-                        if drift_monitor is not None else None)
+        self.sampler = (
+            DriftSampler(drift_monitor, self._drift_added) if drift_monitor is not None else None
+        )
         self._random = random.Random(seed)
         self._loop_thread = LoopThread("canary-router", self._setup, self._teardown)
         self._runner: web.AppRunner | None = None
@@ -90,8 +98,15 @@ class Router:
             if self.sampler is not None:
                 self.sampler.stop()
             raise
-        log.info("router on REST %s:%d, gRPC %s:%d -> %s / %s", self.host, self.rest_port,
-                 self.host, self.grpc_port, self.upstream_rest, self.upstream_grpc)
+        log.info(
+            "router on REST %s:%d, gRPC %s:%d -> %s / %s",
+            self.host,
+            self.rest_port,
+            self.host,
+            self.grpc_port,
+            self.upstream_rest,
+            self.upstream_grpc,
+        )
         return self
 
     def stop(self) -> None:
@@ -118,8 +133,9 @@ class Router:
         timeout = aiohttp.ClientTimeout(total=self.policy.router.upstream_timeout_seconds)
         self._session = aiohttp.ClientSession(timeout=timeout)
         self._channel = grpc.aio.insecure_channel(
-            self.upstream_grpc, options=[("grpc.max_receive_message_length",
-                                          configs.MAX_REQUEST_BYTES)])
+            self.upstream_grpc,
+            options=[("grpc.max_receive_message_length", configs.MAX_REQUEST_BYTES)],
+        )
         app = web.Application(client_max_size=configs.MAX_REQUEST_BYTES)
         app.router.add_get(configs.PROMETHEUS_PATH, self._metrics)
         app.router.add_post(FEEDBACK_PATH, self._feedback)
@@ -131,7 +147,8 @@ class Router:
             await site.start()
             self.rest_port = site._server.sockets[0].getsockname()[1]
             self._grpc_server = server = grpc.aio.server(
-                options=[("grpc.max_receive_message_length", configs.MAX_REQUEST_BYTES)])
+                options=[("grpc.max_receive_message_length", configs.MAX_REQUEST_BYTES)]
+            )
             server.add_generic_rpc_handlers((_GrpcProxy(self),))
             self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
             await server.start()
@@ -179,8 +196,9 @@ class Router:
     # --- REST ---------------------------------------------------------------------------
     async def _metrics(self, request: web.Request) -> web.Response:
         self.split()
-        return web.Response(body=self.metrics.render(),
-                            headers={"Content-Type": "text/plain; version=0.0.4"})
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        )
 
     async def _feedback(self, request: web.Request) -> web.Response:
         try:
@@ -188,8 +206,9 @@ class Router:
             items = items if isinstance(items, list) else [items]
             for item in items:
                 outcome = "correct" if item["correct"] else "wrong"
-                self.metrics.feedback.labels(self.model_name, str(item["version"]),
-                                             str(item["label"]), outcome).inc()
+                self.metrics.feedback.labels(
+                    self.model_name, str(item["version"]), str(item["label"]), outcome
+                ).inc()
         except (ValueError, KeyError, TypeError) as e:
             return web.json_response({"error": f"bad feedback: {e}"}, status=400)
         return web.json_response({"accepted": len(items)})
@@ -219,12 +238,22 @@ class Router:
             answer = response.body if ok else b""
             if ok:
                 classes = payloads.classes_from_rest(answer)
-            self._sample_drift(Sample(
-                lambda: payloads.images_from_rest(body),
-                (lambda: probabilities_from_rest(rest_json.parse_body(answer))) if ok else None,
-                version))
-        self.metrics.observe(self.model_name, version, label, time.perf_counter() - started,
-                             ok, str(response.status), classes)
+            self._sample_drift(
+                Sample(
+                    lambda: payloads.images_from_rest(body),
+                    (lambda: probabilities_from_rest(rest_json.parse_body(answer))) if ok else None,
+                    version,
+                )
+            )
+        self.metrics.observe(
+            self.model_name,
+            version,
+            label,
+            time.perf_counter() - started,
+            ok,
+            str(response.status),
+            classes,
+        )
         response.headers[SERVED_LABEL_HEADER] = label
         if version is not None:
             response.headers[SERVED_VERSION_HEADER] = str(version)
@@ -233,12 +262,14 @@ class Router:
     async def _forward(self, request: web.Request, path: str, body: bytes) -> web.Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         try:
-            async with self._session.request(request.method, self.upstream_rest + path,
-                                             data=body, headers=headers) as upstream:
+            async with self._session.request(
+                request.method, self.upstream_rest + path, data=body, headers=headers
+            ) as upstream:
                 payload = await upstream.read()
                 content_type = upstream.headers.get("Content-Type", "application/json")
-                return web.Response(body=payload, status=upstream.status,
-                                    headers={"Content-Type": content_type})
+                return web.Response(
+                    body=payload, status=upstream.status, headers={"Content-Type": content_type}
+                )
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             return web.json_response({"error": f"model server unreachable: {e}"}, status=502)
 
@@ -254,16 +285,21 @@ class _GrpcProxy(grpc.GenericRpcHandler):
             from tensorflow_serving.apis import predict_pb2
 
             return grpc.unary_unary_rpc_method_handler(
-                self._predict, request_deserializer=predict_pb2.PredictRequest.FromString,
-                response_serializer=predict_pb2.PredictResponse.SerializeToString)
+                self._predict,
+                request_deserializer=predict_pb2.PredictRequest.FromString,
+                response_serializer=predict_pb2.PredictResponse.SerializeToString,
+            )
         return grpc.unary_unary_rpc_method_handler(self._passthrough(details.method))
 
     def _passthrough(self, method: str):
         async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             stub = self.router._channel.unary_unary(method)
             try:
-                return await stub(request, metadata=_forwardable(context),
-                                  timeout=self.router.policy.router.upstream_timeout_seconds)
+                return await stub(
+                    request,
+                    metadata=_forwardable(context),
+                    timeout=self.router.policy.router.upstream_timeout_seconds,
+                )
             except grpc.aio.AioRpcError as e:
                 await context.abort(e.code(), e.details() or "")
 
@@ -290,28 +326,54 @@ class _GrpcProxy(grpc.GenericRpcHandler):
             spec.version_label = label
         started = time.perf_counter()
         stub = router._channel.unary_unary(
-            PREDICT_METHOD, request_serializer=predict_pb2.PredictRequest.SerializeToString,
-            response_deserializer=predict_pb2.PredictResponse.FromString)
+            PREDICT_METHOD,
+            request_serializer=predict_pb2.PredictRequest.SerializeToString,
+            response_deserializer=predict_pb2.PredictResponse.FromString,
+        )
         try:
-            response = await stub(request, metadata=_forwardable(context),
-                                  timeout=router.policy.router.upstream_timeout_seconds)
+            response = await stub(
+                request,
+                metadata=_forwardable(context),
+                timeout=router.policy.router.upstream_timeout_seconds,
+            )
         except grpc.aio.AioRpcError as e:
             if ours:
-                router.metrics.observe(router.model_name, version, label,
-                                       time.perf_counter() - started, False, e.code().name, [])
+                router.metrics.observe(
+                    router.model_name,
+                    version,
+                    label,
+                    time.perf_counter() - started,
+                    False,
+                    e.code().name,
+                    [],
+                )
             await context.abort(e.code(), e.details() or "")
         if ours:
             if response.model_spec.HasField("version"):
                 version = response.model_spec.version.value
-            router.metrics.observe(router.model_name, version, label,
-                                   time.perf_counter() - started, True, "OK",
-                                   payloads.classes_from_grpc(response))
-            router._sample_drift(Sample(lambda: payloads.images_from_grpc(request),
-                                        lambda: probabilities_from_grpc(response), version))
+            router.metrics.observe(
+                router.model_name,
+                version,
+                label,
+                time.perf_counter() - started,
+                True,
+                "OK",
+                payloads.classes_from_grpc(response),
+            )
+            router._sample_drift(
+                Sample(
+                    lambda: payloads.images_from_grpc(request),
+                    lambda: probabilities_from_grpc(response),
+                    version,
+                )
+            )
             await context.send_initial_metadata(((SERVED_LABEL_HEADER, label),))
         return response
 
 
 def _forwardable(context: grpc.aio.ServicerContext) -> tuple[tuple[str, str], ...]:
-    return tuple((k, v) for k, v in (context.invocation_metadata() or ())
-                 if not k.startswith(":") and k not in ("user-agent", "content-type", "te"))
+    return tuple(
+        (k, v)
+        for k, v in (context.invocation_metadata() or ())
+        if not k.startswith(":") and k not in ("user-agent", "content-type", "te")
+    )

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
-                   10.0)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 LABELS = ("model", "version", "label")
 
 REQUESTS = "router_requests_total"
@@ -29,35 +28,70 @@ class RouterMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(REQUESTS.removesuffix("_total"),
-                                "Predict requests by served version and label", LABELS,
-                                registry=r)
-        self.errors = Counter(ERRORS.removesuffix("_total"),
-                              "Failed predict requests (non-2xx / non-OK)", (*LABELS, "code"),
-                              registry=r)
-        self.latency = Histogram(LATENCY, "Predict latency through the router", LABELS,
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.predicted = Counter(PREDICTED.removesuffix("_total"),
-                                 "Predicted classes (one per instance)", (*LABELS, "class"),
-                                 registry=r)
-        self.feedback = Counter(FEEDBACK.removesuffix("_total"),
-                                "Labelled feedback on served predictions",
-                                (*LABELS, "outcome"), registry=r)
-        self.weight = Gauge(WEIGHT, "Share of un-pinned requests routed to canary",
-                            ("model",), registry=r)
+        self.requests = Counter(
+            REQUESTS.removesuffix("_total"),
+            "Predict requests by served version and label",
+            LABELS,
+            registry=r,
+        )
+        self.errors = Counter(
+            ERRORS.removesuffix("_total"),
+            "Failed predict requests (non-2xx / non-OK)",
+            (*LABELS, "code"),
+            registry=r,
+        )
+        self.latency = Histogram(
+            LATENCY,
+            "Predict latency through the router",
+            LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predicted = Counter(
+            PREDICTED.removesuffix("_total"),
+            "Predicted classes (one per instance)",
+            (*LABELS, "class"),
+            registry=r,
+        )
+        self.feedback = Counter(
+            FEEDBACK.removesuffix("_total"),
+            "Labelled feedback on served predictions",
+            (*LABELS, "outcome"),
+            registry=r,
+        )
+        self.weight = Gauge(
+            WEIGHT, "Share of un-pinned requests routed to canary", ("model",), registry=r
+        )
         self.state_updated = Gauge(
-            STATE_UPDATED, "Unix time the rollout state file was last written (updated_at); "
-            "the analysis loop writes it every window", ("model",), registry=r)
-        self.drift = Gauge(DRIFT, "JS distance of sampled request pixels vs training stats",
-                           ("model",), registry=r)
-        self.drift_alert = Gauge(DRIFT_ALERT, "1 while sampled inputs count as drifted",
-                                 ("model",), registry=r)
-        self.drift_sampled = Counter(DRIFT_SAMPLED.removesuffix("_total"),
-                                     "Request images added to the drift sample", ("model",),
-                                     registry=r)
+            STATE_UPDATED,
+            "Unix time the rollout state file was last written (updated_at); "
+            "the analysis loop writes it every window",
+            ("model",),
+            registry=r,
+        )
+        self.drift = Gauge(
+            DRIFT, "JS distance of sampled request pixels vs training stats", ("model",), registry=r
+        )
+        self.drift_alert = Gauge(
+            DRIFT_ALERT, "1 while sampled inputs count as drifted", ("model",), registry=r
+        )
+        self.drift_sampled = Counter(
+            DRIFT_SAMPLED.removesuffix("_total"),
+            "Request images added to the drift sample",
+            ("model",),
+            registry=r,
+        )
 
-    def observe(self, model: str, version: int | None, label: str, seconds: float,
-                ok: bool, code: str, classes: list[int]) -> None:
+    def observe(
+        self,
+        model: str,
+        version: int | None,
+        label: str,
+        seconds: float,
+        ok: bool,
+        code: str,
+        classes: list[int],
+    ) -> None:
         v = str(version) if version is not None else "unknown"
         self.requests.labels(model, v, label).inc()
         self.latency.labels(model, v, label).observe(seconds)

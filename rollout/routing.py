@@ -22,8 +22,9 @@ def key_point(client_key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
 
 
-def choose_label(weight: float, client_key: str | None = None,
-                 rand: Callable[[], float] = random.random) -> str:
+def choose_label(
+    weight: float, client_key: str | None = None, rand: Callable[[], float] = random.random
+) -> str:
     """``canary`` for ``weight`` percent of requests, else ``stable``.
 
     With a client key the choice is a threshold on the key's hash point, so a client stays

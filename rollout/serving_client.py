@@ -12,8 +12,13 @@ import requests
 from pipeline import configs
 
 
-def model_path(model: str = configs.MODEL_NAME, verb: str | None = None, *,
-               version: int | None = None, label: str | None = None) -> str:
+def model_path(
+    model: str = configs.MODEL_NAME,
+    verb: str | None = None,
+    *,
+    version: int | None = None,
+    label: str | None = None,
+) -> str:
     """``/v1/models/<model>[/versions/<v>|/labels/<l>][:<verb>]``, names percent-encoded."""
     path = f"/v1/models/{quote(model, safe='')}"
     if version is not None:
@@ -23,12 +28,14 @@ def model_path(model: str = configs.MODEL_NAME, verb: str | None = None, *,
     return path + (f":{verb}" if verb else "")
 
 
-def version_state(rest_url: str, version: int, model: str = configs.MODEL_NAME,
-                  timeout: float = 5.0) -> str | None:
+def version_state(
+    rest_url: str, version: int, model: str = configs.MODEL_NAME, timeout: float = 5.0
+) -> str | None:
     """The server's state for one version (e.g. 'AVAILABLE', 'LOADING'); None if unknown."""
     try:
-        response = requests.get(rest_url.rstrip("/") + model_path(model, version=version),
-                                timeout=timeout)
+        response = requests.get(
+            rest_url.rstrip("/") + model_path(model, version=version), timeout=timeout
+        )
     except requests.RequestException:
         return None
     if response.status_code != 200:
@@ -39,8 +46,13 @@ def version_state(rest_url: str, version: int, model: str = configs.MODEL_NAME,
     return None
 
 
-def wait_until_available(rest_url: str, version: int, timeout: float = 120.0,
-                         model: str = configs.MODEL_NAME, poll: float = 0.5) -> bool:
+def wait_until_available(
+    rest_url: str,
+    version: int,
+    timeout: float = 120.0,
+    model: str = configs.MODEL_NAME,
+    poll: float = 0.5,
+) -> bool:
     """Poll until ``version`` is AVAILABLE (True) or ``timeout`` passes (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,8 +62,9 @@ def wait_until_available(rest_url: str, version: int, timeout: float = 120.0,
     return False
 
 
-def warm_up(rest_url: str, version: int, requests_count: int = 5,
-            model: str = configs.MODEL_NAME) -> int:
+def warm_up(
+    rest_url: str, version: int, requests_count: int = 5, model: str = configs.MODEL_NAME
+) -> int:
     """Send a few predict calls straight to ``version`` so its first real requests do not
     pay for graph tracing (TF Serving does the same with SavedModel warmup records);
     returns how many succeeded."""
@@ -59,15 +72,18 @@ def warm_up(rest_url: str, version: int, requests_count: int = 5,
 
     from models import features
 
-    body = {"signature_name": features.SIGNATURE_IMAGES,
-            "instances": [{features.INPUT_IMAGES: np.zeros(features.IMAGE_SHAPE,
-                                                           np.uint8).tolist()}]}
+    body = {
+        "signature_name": features.SIGNATURE_IMAGES,
+        "instances": [{features.INPUT_IMAGES: np.zeros(features.IMAGE_SHAPE, np.uint8).tolist()}],
+    }
     ok = 0
     for _ in range(requests_count):
         try:
             response = requests.post(
                 rest_url.rstrip("/") + model_path(model, "predict", version=version),
-                json=body, timeout=30)
+                json=body,
+                timeout=30,
+            )
             ok += response.status_code == 200
         except requests.RequestException:
             pass

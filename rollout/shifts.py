@@ -48,8 +48,9 @@ def noise(images: np.ndarray, rng: np.random.Generator | None = None) -> np.ndar
     return _clip(images.astype(np.float32) + rng.normal(0.0, 13.0, images.shape))
 
 
-def jpeg(images: np.ndarray, rng: np.random.Generator | None = None,
-         quality: int = 30) -> np.ndarray:
+def jpeg(
+    images: np.ndarray, rng: np.random.Generator | None = None, quality: int = 30
+) -> np.ndarray:
     """JPEG round trip at quality 30 (PIL, 4:2:0 chroma subsampling)."""
     from PIL import Image
 
@@ -95,7 +96,7 @@ def unlike_cifar(count: int, rng: np.random.Generator | None = None) -> np.ndarr
                 for col in range(1, w - 3, 4):
                     if rng.random() < 0.7:
                         glyph = rng.random((5, 3)) < 0.5
-                        image[row:row + 5, col:col + 3][glyph] = rng.uniform(0, 60)
+                        image[row : row + 5, col : col + 3][glyph] = rng.uniform(0, 60)
         elif kind == 3:  # checkerboard of two random colours
             size = int(rng.choice([2, 4, 8]))
             mask = ((yy // size + xx // size) % 2).astype(bool)
@@ -112,21 +113,32 @@ def unlike_cifar(count: int, rng: np.random.Generator | None = None) -> np.ndarr
 ImageShift = Callable[..., np.ndarray]
 
 IMAGE_SHIFTS: dict[str, ImageShift] = {
-    "brightness": brightness, "contrast": contrast, "blur": blur, "noise": noise,
-    "jpeg": jpeg, "grayscale": grayscale, "inverted": inverted, "darkened": darkened,
+    "brightness": brightness,
+    "contrast": contrast,
+    "blur": blur,
+    "noise": noise,
+    "jpeg": jpeg,
+    "grayscale": grayscale,
+    "inverted": inverted,
+    "darkened": darkened,
 }
 CLASS_PRIOR_SHARE = 0.5  # class_prior: half of the window is one class (10 % normally)
 
 
-def class_prior_window(labels: np.ndarray, size: int, rng: np.random.Generator,
-                       share: float = CLASS_PRIOR_SHARE) -> np.ndarray:
+def class_prior_window(
+    labels: np.ndarray, size: int, rng: np.random.Generator, share: float = CLASS_PRIOR_SHARE
+) -> np.ndarray:
     """Indices of a window where one random class makes up ``share`` (rest as usual)."""
     target = int(rng.integers(features.NUM_CLASSES))
     of_class = np.flatnonzero(labels == target)
     others = np.flatnonzero(labels != target)
     n_class = min(int(round(size * share)), len(of_class))
-    return np.concatenate([rng.choice(of_class, n_class, replace=False),
-                           rng.choice(others, size - n_class, replace=False)])
+    return np.concatenate(
+        [
+            rng.choice(of_class, n_class, replace=False),
+            rng.choice(others, size - n_class, replace=False),
+        ]
+    )
 
 
 def apply(name: str, images: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -136,6 +148,7 @@ def apply(name: str, images: np.ndarray, rng: np.random.Generator | None = None)
     if name == "unlike_cifar":
         return unlike_cifar(len(images), rng)
     if name not in IMAGE_SHIFTS:
-        raise ValueError(f"unknown shift {name!r}; known: none, unlike_cifar, "
-                         f"{', '.join(IMAGE_SHIFTS)}")
+        raise ValueError(
+            f"unknown shift {name!r}; known: none, unlike_cifar, {', '.join(IMAGE_SHIFTS)}"
+        )
     return IMAGE_SHIFTS[name](images, rng)

@@ -97,6 +97,12 @@ def default_actor() -> str:
 
 def new_record(action: str, actor: str, reason: str, **details: Any) -> dict[str, Any]:
     """A history/alert record: what, who, when, why, plus the metrics that drove it."""
-    return {"id": uuid.uuid4().hex, "time": time.time(),
-            "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "action": action, "actor": actor, "reason": reason, **details}
+    return {
+        "id": uuid.uuid4().hex,
+        "time": time.time(),
+        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "action": action,
+        "actor": actor,
+        "reason": reason,
+        **details,
+    }

@@ -35,48 +35,71 @@ def write_model(path: Path | str, behaviour: str) -> Path:
         if behaviour == "constant":
             class_ids = tf.zeros([n], tf.int64)
         elif behaviour == "error":
-            with tf.control_dependencies([tf.debugging.assert_equal(
-                    n, -1, message="injected fault: this model version always fails")]):
+            with tf.control_dependencies(
+                [
+                    tf.debugging.assert_equal(
+                        n, -1, message="injected fault: this model version always fails"
+                    )
+                ]
+            ):
                 class_ids = tf.zeros([n], tf.int64)
         else:
             brightness = tf.reduce_mean(pixels, axis=[1, 2, 3])
-            class_ids = tf.cast(tf.clip_by_value(tf.floor(brightness * features.NUM_CLASSES),
-                                                 0, features.NUM_CLASSES - 1), tf.int64)
+            class_ids = tf.cast(
+                tf.clip_by_value(
+                    tf.floor(brightness * features.NUM_CLASSES), 0, features.NUM_CLASSES - 1
+                ),
+                tf.int64,
+            )
         probabilities = tf.one_hot(class_ids, features.NUM_CLASSES, dtype=tf.float32)
-        return {features.OUTPUT_PROBABILITIES: probabilities,
-                features.OUTPUT_CLASS_IDS: class_ids,
-                features.OUTPUT_CLASSES: tf.gather(class_names, class_ids)}
+        return {
+            features.OUTPUT_PROBABILITIES: probabilities,
+            features.OUTPUT_CLASS_IDS: class_ids,
+            features.OUTPUT_CLASSES: tf.gather(class_names, class_ids),
+        }
 
     def decode(encoded: tf.Tensor) -> tf.Tensor:
         return tf.map_fn(
-            lambda b: tf.ensure_shape(tf.io.decode_image(b, channels=3, expand_animations=False),
-                                      features.IMAGE_SHAPE),
-            encoded, fn_output_signature=tf.TensorSpec(features.IMAGE_SHAPE, tf.uint8))
+            lambda b: tf.ensure_shape(
+                tf.io.decode_image(b, channels=3, expand_animations=False), features.IMAGE_SHAPE
+            ),
+            encoded,
+            fn_output_signature=tf.TensorSpec(features.IMAGE_SHAPE, tf.uint8),
+        )
 
     module = tf.Module()
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)])
     def serve_examples(examples):
         parsed = tf.io.parse_example(
-            examples, {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})
+            examples, {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+        )
         return predict(decode(parsed[features.IMAGE_KEY]))
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)
+        ]
+    )
     def serve_images(images):
         return predict(images)
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name=features.INPUT_IMAGE_BYTES)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_IMAGE_BYTES)]
+    )
     def serve_image_bytes(image_bytes):
         return predict(decode(image_bytes))
 
     module.serve_examples = serve_examples
     module.serve_images = serve_images
     module.serve_image_bytes = serve_image_bytes
-    tf.saved_model.save(module, str(path), signatures={
-        features.SIGNATURE_EXAMPLES: serve_examples.get_concrete_function(),
-        features.SIGNATURE_IMAGES: serve_images.get_concrete_function(),
-        features.SIGNATURE_IMAGE_BYTES: serve_image_bytes.get_concrete_function(),
-    })
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={
+            features.SIGNATURE_EXAMPLES: serve_examples.get_concrete_function(),
+            features.SIGNATURE_IMAGES: serve_images.get_concrete_function(),
+            features.SIGNATURE_IMAGE_BYTES: serve_image_bytes.get_concrete_function(),
+        },
+    )
     return Path(path)

@@ -35,11 +35,16 @@ def http_metrics(url: str, timeout: float = 5.0) -> Callable[[], str]:
 
 
 class CanaryWatch:
-    def __init__(self, manager: RolloutManager, scrape: Callable[[], str],
-                 actor: str = ANALYSIS_ACTOR, poll_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep,
-                 say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        manager: RolloutManager,
+        scrape: Callable[[], str],
+        actor: str = ANALYSIS_ACTOR,
+        poll_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        say: Callable[[str], None] = print,
+    ) -> None:
         self.manager = manager
         self.policy = manager.policy.analysis
         self.scrape = scrape
@@ -52,11 +57,13 @@ class CanaryWatch:
         return analysis.parse_metrics(self.scrape())
 
     def _window_stats(self, state: RolloutState, before: Snapshot, now: Snapshot):
-        canary = (analysis.stats_for(now, configs.CANARY_LABEL, state.canary)
-                  - analysis.stats_for(before, configs.CANARY_LABEL, state.canary))
+        canary = analysis.stats_for(now, configs.CANARY_LABEL, state.canary) - analysis.stats_for(
+            before, configs.CANARY_LABEL, state.canary
+        )
         baseline = self._baseline if self._baseline is not None else before
-        stable = (analysis.stats_for(now, configs.STABLE_LABEL, state.stable)
-                  - analysis.stats_for(baseline, configs.STABLE_LABEL, state.stable))
+        stable = analysis.stats_for(now, configs.STABLE_LABEL, state.stable) - analysis.stats_for(
+            baseline, configs.STABLE_LABEL, state.stable
+        )
         return canary, stable
 
     def run_window(self) -> Verdict | None:
@@ -74,8 +81,9 @@ class CanaryWatch:
             now = self._snapshot()
             canary, stable = self._window_stats(state, before, now)
             final = self.clock() - started >= self.policy.window_seconds
-            verdict = analysis.analyze(canary, stable, state.weight, next_weight, self.policy,
-                                       final=final)
+            verdict = analysis.analyze(
+                canary, stable, state.weight, next_weight, self.policy, final=final
+            )
             if final or verdict.action == analysis.ROLLBACK:
                 break
         verdict.metrics["window_seconds"] = round(self.clock() - started, 1)
@@ -85,8 +93,10 @@ class CanaryWatch:
     def _apply(self, seen: RolloutState, verdict: Verdict) -> None:
         current = self.manager.state()
         if current.canary != seen.canary or current.weight != seen.weight:
-            self.say(f"rollout changed during the window (now canary={current.canary} "
-                     f"at {current.weight}%); verdict '{verdict.action}' not applied")
+            self.say(
+                f"rollout changed during the window (now canary={current.canary} "
+                f"at {current.weight}%); verdict '{verdict.action}' not applied"
+            )
             return
         kwargs = {"actor": self.actor, "reason": verdict.reason, "metrics": verdict.metrics}
         if verdict.action == analysis.STEP:
@@ -121,15 +131,20 @@ class CanaryWatch:
 
 def describe(verdict: Verdict) -> str:
     """One line per window: the decision, why, and the headline numbers."""
+
     def side(name: str) -> str:
         m = verdict.metrics.get(name, {})
         p99 = m.get("p99_latency_ms")
         acc = m.get("accuracy")
-        return (f"{name} n={m.get('requests', 0)} err={m.get('error_rate', 0.0):.1%} "
-                f"p99={'n/a' if p99 is None else f'{p99:.0f}ms'} "
-                f"acc={'n/a' if acc is None else f'{acc:.2f}'}")
+        return (
+            f"{name} n={m.get('requests', 0)} err={m.get('error_rate', 0.0):.1%} "
+            f"p99={'n/a' if p99 is None else f'{p99:.0f}ms'} "
+            f"acc={'n/a' if acc is None else f'{acc:.2f}'}"
+        )
 
     divergence = verdict.metrics.get("prediction_divergence")
-    return (f"[analysis] {verdict.action.upper():8s} at {verdict.metrics.get('weight')}%: "
-            f"{verdict.reason} | {side('canary')} | {side('stable')} | divergence="
-            f"{'n/a' if divergence is None else f'{divergence:.3f}'}")
+    return (
+        f"[analysis] {verdict.action.upper():8s} at {verdict.metrics.get('weight')}%: "
+        f"{verdict.reason} | {side('canary')} | {side('stable')} | divergence="
+        f"{'n/a' if divergence is None else f'{divergence:.3f}'}"
+    )

@@ -19,8 +19,12 @@ class LoopThread:
     ``stop()``. Exceptions from ``setup`` are re-raised in the caller of ``start()``.
     """
 
-    def __init__(self, name: str, setup: Callable[[], Awaitable[None]],
-                 teardown: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        setup: Callable[[], Awaitable[None]],
+        teardown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.name = name
         self._setup, self._teardown = setup, teardown
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -49,9 +49,11 @@ class BatchingOptions:
         if self.max_batch_size < 1 or self.num_batch_threads < 1:
             raise ValueError("max_batch_size and num_batch_threads must be positive")
         if self.allowed_batch_sizes and self.allowed_batch_sizes[-1] != self.max_batch_size:
-            raise ValueError("Last entry in allowed_batch_sizes must match max_batch_size; "
-                             f"last entry was {self.allowed_batch_sizes[-1]}; expected "
-                             f"{self.max_batch_size}")
+            raise ValueError(
+                "Last entry in allowed_batch_sizes must match max_batch_size; "
+                f"last entry was {self.allowed_batch_sizes[-1]}; expected "
+                f"{self.max_batch_size}"
+            )
         if list(self.allowed_batch_sizes) != sorted(set(self.allowed_batch_sizes)):
             raise ValueError("allowed_batch_sizes entries must be increasing")
 
@@ -64,25 +66,37 @@ def _parameters_class():
     wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
     pool.Add(wrappers)
     proto = descriptor_pb2.FileDescriptorProto(
-        name="serving_batching/session_bundle_config.proto", package="tensorflow.serving",
-        syntax="proto3", dependency=[wrappers.name])
+        name="serving_batching/session_bundle_config.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=[wrappers.name],
+    )
     msg = proto.message_type.add(name="BatchingParameters")
     f = descriptor_pb2.FieldDescriptorProto
     for name, number, wrapper in (
-            ("max_batch_size", 1, "Int64Value"), ("batch_timeout_micros", 2, "Int64Value"),
-            ("max_enqueued_batches", 3, "Int64Value"), ("num_batch_threads", 4, "Int64Value"),
-            ("thread_pool_name", 5, "StringValue"),
-            ("enable_large_batch_splitting", 8, "BoolValue"),
-            ("max_execution_batch_size", 9, "Int64Value")):
-        msg.field.add(name=name, number=number, type=f.TYPE_MESSAGE, label=f.LABEL_OPTIONAL,
-                      type_name=f".google.protobuf.{wrapper}")
-    msg.field.add(name="allowed_batch_sizes", number=6, type=f.TYPE_INT64,
-                  label=f.LABEL_REPEATED)
-    msg.field.add(name="pad_variable_length_inputs", number=7, type=f.TYPE_BOOL,
-                  label=f.LABEL_OPTIONAL)
+        ("max_batch_size", 1, "Int64Value"),
+        ("batch_timeout_micros", 2, "Int64Value"),
+        ("max_enqueued_batches", 3, "Int64Value"),
+        ("num_batch_threads", 4, "Int64Value"),
+        ("thread_pool_name", 5, "StringValue"),
+        ("enable_large_batch_splitting", 8, "BoolValue"),
+        ("max_execution_batch_size", 9, "Int64Value"),
+    ):
+        msg.field.add(
+            name=name,
+            number=number,
+            type=f.TYPE_MESSAGE,
+            label=f.LABEL_OPTIONAL,
+            type_name=f".google.protobuf.{wrapper}",
+        )
+    msg.field.add(name="allowed_batch_sizes", number=6, type=f.TYPE_INT64, label=f.LABEL_REPEATED)
+    msg.field.add(
+        name="pad_variable_length_inputs", number=7, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL
+    )
     pool.Add(proto)
     return message_factory.MessageFactory(pool).GetPrototype(
-        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    )
 
 
 BatchingParameters = _parameters_class()
@@ -107,7 +121,8 @@ def parse_parameters(text: str) -> BatchingOptions:
         max_enqueued_batches=int(get("max_enqueued_batches", base.max_enqueued_batches)),
         num_batch_threads=int(get("num_batch_threads", base.num_batch_threads)),
         allowed_batch_sizes=tuple(int(s) for s in msg.allowed_batch_sizes),
-        enable_large_batch_splitting=bool(get("enable_large_batch_splitting", False)))
+        enable_large_batch_splitting=bool(get("enable_large_batch_splitting", False)),
+    )
 
 
 def load_parameters(path: Path | str) -> BatchingOptions:
@@ -135,8 +150,9 @@ def pad(inputs: dict[str, np.ndarray], rows: int, allowed: tuple[int, ...]) -> i
     return target
 
 
-def split(outputs: Mapping[str, np.ndarray], sizes: list[int],
-          padded_to: int | None = None) -> list[dict[str, np.ndarray]]:
+def split(
+    outputs: Mapping[str, np.ndarray], sizes: list[int], padded_to: int | None = None
+) -> list[dict[str, np.ndarray]]:
     """Inverse of :func:`merge`: cut every output at the requests' row boundaries (padding
     rows past the last request, if any, are dropped)."""
     total = sum(sizes)
@@ -145,13 +161,17 @@ def split(outputs: Mapping[str, np.ndarray], sizes: list[int],
         if value.ndim == 0 or value.shape[0] != rows:
             raise ValueError(f"output '{key}' has no batch dimension of size {total}")
     bounds = np.cumsum([0, *sizes])
-    return [{k: v[bounds[i]:bounds[i + 1]] for k, v in outputs.items()}
-            for i in range(len(sizes))]
+    return [
+        {k: v[bounds[i] : bounds[i + 1]] for k, v in outputs.items()} for i in range(len(sizes))
+    ]
 
 
 def batchable(inputs: Arrays) -> bool:
-    return bool(inputs) and all(v.ndim >= 1 for v in inputs.values()) and len(
-        {v.shape[0] for v in inputs.values()}) == 1
+    return (
+        bool(inputs)
+        and all(v.ndim >= 1 for v in inputs.values())
+        and len({v.shape[0] for v in inputs.values()}) == 1
+    )
 
 
 @dataclass
@@ -165,16 +185,19 @@ class _Pending:
 class Batcher:
     """Merges concurrent :meth:`run` calls for one (model version, feeds, fetches)."""
 
-    def __init__(self, run_fn: RunFn, options: BatchingOptions,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, run_fn: RunFn, options: BatchingOptions, on_batch: Callable[[int], None] | None = None
+    ) -> None:
         self._run = run_fn
         self._opts = options
         self._on_batch = on_batch
         self._lock = threading.Condition()
         self._queue: list[_Pending] = []
         self._closed = False
-        self._threads = [threading.Thread(target=self._loop, name=f"batcher-{i}", daemon=True)
-                         for i in range(options.num_batch_threads)]
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"batcher-{i}", daemon=True)
+            for i in range(options.num_batch_threads)
+        ]
         for t in self._threads:
             t.start()
 
@@ -185,15 +208,19 @@ class Batcher:
         rows = int(next(iter(inputs.values())).shape[0])
         if rows > self._opts.max_batch_size:
             if not self._opts.enable_large_batch_splitting:
-                raise invalid(f"Task size {rows} is larger than maximum input batch size "
-                              f"{self._opts.max_batch_size}")
+                raise invalid(
+                    f"Task size {rows} is larger than maximum input batch size "
+                    f"{self._opts.max_batch_size}"
+                )
             return self._run(inputs)
         pending = _Pending(inputs, rows, stack_key(inputs))
         with self._lock:
             queued = sum(p.rows for p in self._queue)
             if queued + rows > self._opts.max_enqueued_batches * self._opts.max_batch_size:
-                raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this "
-                                   "session belongs is full")
+                raise ServingError(
+                    "UNAVAILABLE",
+                    "The batch scheduling queue to which this session belongs is full",
+                )
             self._queue.append(pending)
             self._lock.notify()
         return pending.future.result()

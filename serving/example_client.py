@@ -21,9 +21,18 @@ from typing import Any
 from serving import defaults as serving_defaults
 
 
-def predict_grpc(target: str, model: str, images: list[bytes], *, signature: str,
-                 input_key: str, output_key: str, label: str | None = None,
-                 version: int | None = None, timeout: float = 10.0) -> tuple[int, list[str]]:
+def predict_grpc(
+    target: str,
+    model: str,
+    images: list[bytes],
+    *,
+    signature: str,
+    input_key: str,
+    output_key: str,
+    label: str | None = None,
+    version: int | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, list[str]]:
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -43,16 +52,27 @@ def predict_grpc(target: str, model: str, images: list[bytes], *, signature: str
     return response.model_spec.version.value, [_text(v) for v in values]
 
 
-def predict_rest(url: str, model: str, images: list[bytes], *, signature: str,
-                 input_key: str, output_key: str, label: str | None = None,
-                 version: int | None = None, timeout: float = 10.0) -> list[str]:
+def predict_rest(
+    url: str,
+    model: str,
+    images: list[bytes],
+    *,
+    signature: str,
+    input_key: str,
+    output_key: str,
+    label: str | None = None,
+    version: int | None = None,
+    timeout: float = 10.0,
+) -> list[str]:
     import requests
 
     path = f"/v1/models/{model}"
     path += f"/labels/{label}" if label else f"/versions/{version}" if version else ""
     instances = [{input_key: {"b64": base64.b64encode(img).decode()}} for img in images]
     body: dict[str, str | list[dict[str, dict[str, str]]]] = {
-        "signature_name": signature, "instances": instances}
+        "signature_name": signature,
+        "instances": instances,
+    }
     reply = requests.post(f"{url}{path}:predict", json=body, timeout=timeout)
     if reply.status_code != 200:
         raise RuntimeError(f"REST {reply.status_code}: {reply.text}")
@@ -65,29 +85,44 @@ def _text(value: Any) -> str:
 
 
 def build_parser(defaults: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
-    d = {"grpc": f"{serving_defaults.LOOPBACK}:{serving_defaults.GRPC_PORT}",
-         "rest": f"http://{serving_defaults.LOOPBACK}:{serving_defaults.REST_PORT}",
-         "model": "default", "signature": "serving_default", "input": None,
-         "output": None, **(defaults or {})}
+    d = {
+        "grpc": f"{serving_defaults.LOOPBACK}:{serving_defaults.GRPC_PORT}",
+        "rest": f"http://{serving_defaults.LOOPBACK}:{serving_defaults.REST_PORT}",
+        "model": "default",
+        "signature": "serving_default",
+        "input": None,
+        "output": None,
+        **(defaults or {}),
+    }
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--grpc", default=d["grpc"], help="gRPC target host:port")
     p.add_argument("--rest", default=d["rest"], help="REST base URL")
     p.add_argument("--model", default=d["model"])
     p.add_argument("--signature", default=d["signature"])
-    p.add_argument("--input", default=d["input"], required=d["input"] is None,
-                   help="input alias taking encoded image bytes")
-    p.add_argument("--output", default=d["output"], required=d["output"] is None,
-                   help="output alias to print")
+    p.add_argument(
+        "--input",
+        default=d["input"],
+        required=d["input"] is None,
+        help="input alias taking encoded image bytes",
+    )
+    p.add_argument(
+        "--output", default=d["output"], required=d["output"] is None, help="output alias to print"
+    )
     p.add_argument("--label", help="version label, e.g. stable or canary")
     p.add_argument("--version", type=int, help="a specific version")
-    p.add_argument("--image", action="append", type=Path, default=[],
-                   help="PNG/JPEG file (repeatable)")
+    p.add_argument(
+        "--image", action="append", type=Path, default=[], help="PNG/JPEG file (repeatable)"
+    )
     p.add_argument("--timeout", type=float, default=10.0)
     return p
 
 
-def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = None,
-         images: list[bytes] | None = None, truth: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    images: list[bytes] | None = None,
+    truth: list[str] | None = None,
+) -> int:
     """Run the client; a wrapper may pass ``images`` (and their ``truth``) instead of files."""
     args = build_parser(defaults).parse_args(argv)
     try:
@@ -97,8 +132,14 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
         if not images:
             raise ValueError("no images: pass --image FILE")
         truth = truth or ["?"] * len(images)
-        names = dict(signature=args.signature, input_key=args.input, output_key=args.output,
-                     label=args.label, version=args.version, timeout=args.timeout)
+        names = dict(
+            signature=args.signature,
+            input_key=args.input,
+            output_key=args.output,
+            label=args.label,
+            version=args.version,
+            timeout=args.timeout,
+        )
         version, by_grpc = predict_grpc(args.grpc, args.model, images, **names)
         by_rest = predict_rest(args.rest, args.model, images, **names)
     except Exception as e:  # noqa: BLE001 - a client prints what went wrong and exits 1

@@ -17,7 +17,7 @@ import numpy as np
 from serving.errors import ServingError, invalid
 from serving.rest_json import decode_b64, is_b64, json_type
 
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def serialized_examples(request_input) -> np.ndarray:
@@ -44,15 +44,12 @@ def _kind_error(name: str, kind: str) -> ServingError:
 
 def _add_value(value: Any, name: str, feature, kind: list[str]) -> None:
     """Append one JSON value to ``feature``; ``kind`` holds the feature's kind once set."""
-    if value is None or isinstance(value, list) or (isinstance(value, dict)
-                                                    and not is_b64(value)):
-        raise invalid(f"Feature: {name} has element with unexpected JSON type: "
-                      f"{json_type(value)}")
+    if value is None or isinstance(value, list) or (isinstance(value, dict) and not is_b64(value)):
+        raise invalid(f"Feature: {name} has element with unexpected JSON type: {json_type(value)}")
     if isinstance(value, bool) or isinstance(value, int):
         if not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX:
-            if value > _INT64_MAX and value < 2 ** 64:
-                raise invalid(f"Feature: {name} has uint64_t element. Only int64_t is "
-                              "supported.")
+            if value > _INT64_MAX and value < 2**64:
+                raise invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
             want, value = "float", float(value)
         else:
             want = "int64"
@@ -91,15 +88,19 @@ def input_from_json(doc: dict, request_input) -> None:
     if has_context:
         example_from_json(doc["context"], request_input.example_list_with_context.context)
     if "examples" not in doc:
-        raise invalid("JSON Value: request body When method is classify, key 'examples' is "
-                      "expected and was not found")
+        raise invalid(
+            "JSON Value: request body When method is classify, key 'examples' is "
+            "expected and was not found"
+        )
     examples = doc["examples"]
     if not isinstance(examples, list):
-        raise invalid("JSON Value: request body Expecting 'examples' value to be an "
-                      "list/array")
+        raise invalid("JSON Value: request body Expecting 'examples' value to be an list/array")
     if not examples:
         raise invalid("JSON Value: request body 'examples' value is an empty array")
-    target = (request_input.example_list_with_context.examples if has_context
-              else request_input.example_list.examples)
+    target = (
+        request_input.example_list_with_context.examples
+        if has_context
+        else request_input.example_list.examples
+    )
     for value in examples:
         example_from_json(value, target.add())

@@ -34,82 +34,160 @@ class Flag:
 
 
 FLAGS: tuple[Flag, ...] = (
-    Flag("port", int, 8500, "yes", "gRPC TCP port; 0 disables it (then --grpc_socket_path "
-         "is required)"),
+    Flag(
+        "port",
+        int,
+        8500,
+        "yes",
+        "gRPC TCP port; 0 disables it (then --grpc_socket_path is required)",
+    ),
     Flag("grpc_socket_path", str, "", "yes", "also listen for gRPC on this Unix socket"),
     Flag("rest_api_port", int, 0, "yes", "REST port; 0 disables the REST API"),
-    Flag("rest_api_num_threads", int, 4 * _CPUS, "yes", "threads that decode, run and "
-         "encode REST requests"),
-    Flag("rest_api_timeout_in_ms", int, 30000, "yes", "TensorFlow run timeout of REST "
-         "requests (DEADLINE_EXCEEDED -> 504)"),
-    Flag("rest_api_enable_cors_support", bool, False, "yes", "add CORS headers to REST "
-         "answers"),
-    Flag("enable_batching", bool, False, "yes", "merge concurrent requests into one model "
-         "call"),
-    Flag("allow_version_labels_for_unavailable_models", bool, False, "yes",
-         "accept labels that point at versions not loaded yet"),
-    Flag("batching_parameters_file", str, "", "yes", "BatchingParameters text proto "
-         "(needs --enable_batching)"),
-    Flag("enable_per_model_batching_parameters", bool, False, "refused",
-         "per-model batching_params.pbtxt is not read by this server"),
-    Flag("model_config_file", str, "", "yes", "ModelServerConfig text proto (overrides "
-         "--model_name/--model_base_path)"),
-    Flag("model_config_file_poll_wait_seconds", int, 0, "yes", "re-read the config file "
-         "this often; 0: read once"),
+    Flag(
+        "rest_api_num_threads",
+        int,
+        4 * _CPUS,
+        "yes",
+        "threads that decode, run and encode REST requests",
+    ),
+    Flag(
+        "rest_api_timeout_in_ms",
+        int,
+        30000,
+        "yes",
+        "TensorFlow run timeout of REST requests (DEADLINE_EXCEEDED -> 504)",
+    ),
+    Flag("rest_api_enable_cors_support", bool, False, "yes", "add CORS headers to REST answers"),
+    Flag("enable_batching", bool, False, "yes", "merge concurrent requests into one model call"),
+    Flag(
+        "allow_version_labels_for_unavailable_models",
+        bool,
+        False,
+        "yes",
+        "accept labels that point at versions not loaded yet",
+    ),
+    Flag(
+        "batching_parameters_file",
+        str,
+        "",
+        "yes",
+        "BatchingParameters text proto (needs --enable_batching)",
+    ),
+    Flag(
+        "enable_per_model_batching_parameters",
+        bool,
+        False,
+        "refused",
+        "per-model batching_params.pbtxt is not read by this server",
+    ),
+    Flag(
+        "model_config_file",
+        str,
+        "",
+        "yes",
+        "ModelServerConfig text proto (overrides --model_name/--model_base_path)",
+    ),
+    Flag(
+        "model_config_file_poll_wait_seconds",
+        int,
+        0,
+        "yes",
+        "re-read the config file this often; 0: read once",
+    ),
     Flag("model_name", str, "default", "yes", "name of the single model"),
-    Flag("model_base_path", str, "", "yes", "folder of numbered versions of the single "
-         "model"),
-    Flag("num_load_threads", int, 0, "no-op", "versions load one at a time on the poll "
-         "thread"),
-    Flag("num_unload_threads", int, 0, "no-op", "versions unload on their own thread once "
-         "idle"),
+    Flag("model_base_path", str, "", "yes", "folder of numbered versions of the single model"),
+    Flag("num_load_threads", int, 0, "no-op", "versions load one at a time on the poll thread"),
+    Flag("num_unload_threads", int, 0, "no-op", "versions unload on their own thread once idle"),
     Flag("max_num_load_retries", int, 5, "yes", "retries of a failed version load"),
-    Flag("load_retry_interval_micros", int, 60_000_000, "yes", "wait between load "
-         "retries"),
-    Flag("file_system_poll_wait_seconds", int, 1, "yes", "look for new versions this "
-         "often; 0: once"),
+    Flag("load_retry_interval_micros", int, 60_000_000, "yes", "wait between load retries"),
+    Flag(
+        "file_system_poll_wait_seconds", int, 1, "yes", "look for new versions this often; 0: once"
+    ),
     Flag("flush_filesystem_caches", bool, True, "no-op", "no file system caches to flush"),
-    Flag("tensorflow_session_parallelism", int, 0, "yes", "intra- and inter-op threads "
-         "(0: TensorFlow decides)"),
-    Flag("tensorflow_session_config_file", str, "", "yes", "ConfigProto text proto for the "
-         "model sessions"),
+    Flag(
+        "tensorflow_session_parallelism",
+        int,
+        0,
+        "yes",
+        "intra- and inter-op threads (0: TensorFlow decides)",
+    ),
+    Flag(
+        "tensorflow_session_config_file",
+        str,
+        "",
+        "yes",
+        "ConfigProto text proto for the model sessions",
+    ),
     Flag("tensorflow_intra_op_parallelism", int, 0, "yes", "threads within one op"),
     Flag("tensorflow_inter_op_parallelism", int, 0, "yes", "ops run at once"),
     Flag("use_alts_credentials", bool, False, "refused", "ALTS needs Google Cloud"),
-    Flag("ssl_config_file", str, "", "refused", "TLS for gRPC is not implemented here; "
-         "terminate TLS in front of the server"),
-    Flag("platform_config_file", str, "", "refused", "only the TensorFlow platform is "
-         "served"),
+    Flag(
+        "ssl_config_file",
+        str,
+        "",
+        "refused",
+        "TLS for gRPC is not implemented here; terminate TLS in front of the server",
+    ),
+    Flag("platform_config_file", str, "", "refused", "only the TensorFlow platform is served"),
     Flag("per_process_gpu_memory_fraction", float, 0.0, "no-op", "CPU-only server"),
-    Flag("saved_model_tags", str, "serve", "yes", "comma-separated MetaGraphDef tags to "
-         "load"),
-    Flag("grpc_channel_arguments", str, "", "yes", "comma-separated key=value gRPC server "
-         "arguments"),
+    Flag("saved_model_tags", str, "serve", "yes", "comma-separated MetaGraphDef tags to load"),
+    Flag(
+        "grpc_channel_arguments", str, "", "yes", "comma-separated key=value gRPC server arguments"
+    ),
     Flag("grpc_max_threads", int, 4 * _CPUS, "yes", "gRPC worker threads"),
-    Flag("enable_model_warmup", bool, True, "yes", "replay assets.extra/"
-         "tf_serving_warmup_requests before a version is AVAILABLE"),
-    Flag("num_request_iterations_for_warmup", int, 0, "yes", "times each warmup request "
-         "runs (0: once)"),
+    Flag(
+        "enable_model_warmup",
+        bool,
+        True,
+        "yes",
+        "replay assets.extra/tf_serving_warmup_requests before a version is AVAILABLE",
+    ),
+    Flag(
+        "num_request_iterations_for_warmup",
+        int,
+        0,
+        "yes",
+        "times each warmup request runs (0: once)",
+    ),
     Flag("version", bool, False, "yes", "print the version and exit"),
-    Flag("monitoring_config_file", str, "", "yes", "MonitoringConfig text proto "
-         "(Prometheus metrics)"),
-    Flag("remove_unused_fields_from_bundle_metagraph", bool, True, "no-op",
-         "memory optimisation of the C++ server"),
+    Flag(
+        "monitoring_config_file", str, "", "yes", "MonitoringConfig text proto (Prometheus metrics)"
+    ),
+    Flag(
+        "remove_unused_fields_from_bundle_metagraph",
+        bool,
+        True,
+        "no-op",
+        "memory optimisation of the C++ server",
+    ),
     Flag("prefer_tflite_model", bool, False, "refused", "TFLite models are not served"),
     Flag("num_tflite_pools", int, _CPUS, "no-op", "TFLite only"),
     Flag("num_tflite_interpreters_per_pool", int, 1, "no-op", "TFLite only"),
-    Flag("enable_signature_method_name_check", bool, False, "yes", "require method_name "
-         "to match the API (off: TF2 classify/regress signatures work)"),
+    Flag(
+        "enable_signature_method_name_check",
+        bool,
+        False,
+        "yes",
+        "require method_name to match the API (off: TF2 classify/regress signatures work)",
+    ),
     Flag("xla_cpu_compilation_enabled", bool, False, "no-op", "XLA JIT of the C++ server"),
-    Flag("enable_profiler", bool, True, "no-op", "TensorFlow profiler service is not "
-         "exposed"),
-    Flag("thread_pool_factory_config_file", str, "", "refused", "custom thread pools of "
-         "the C++ runtime"),
-    Flag("mixed_precision", str, "", "refused", "mixed precision rewriting is not done "
-         "here"),
+    Flag("enable_profiler", bool, True, "no-op", "TensorFlow profiler service is not exposed"),
+    Flag(
+        "thread_pool_factory_config_file",
+        str,
+        "",
+        "refused",
+        "custom thread pools of the C++ runtime",
+    ),
+    Flag("mixed_precision", str, "", "refused", "mixed precision rewriting is not done here"),
     Flag("skip_initialize_tpu", bool, False, "no-op", "no TPU"),
-    Flag("enable_grpc_healthcheck_service", bool, False, "refused", "grpc.health.v1 is not "
-         "served (the grpcio-health-checking package is not installed)"),
+    Flag(
+        "enable_grpc_healthcheck_service",
+        bool,
+        False,
+        "refused",
+        "grpc.health.v1 is not served (the grpcio-health-checking package is not installed)",
+    ),
 )
 
 BY_NAME = {f.name: f for f in FLAGS}

@@ -57,8 +57,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def _serve(self, api: str, request, context, body: Callable):
         name, version, label = _spec(request.model_spec)
         try:
-            with self.handler.track("grpc", api, name) as t, \
-                    self.handler.lease(t, version, label) as servable:
+            with (
+                self.handler.track("grpc", api, name) as t,
+                self.handler.lease(t, version, label) as servable,
+            ):
                 return body(t, servable, name)
         except ServingError as err:
             _abort(context, err)
@@ -69,8 +71,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             t.signature = sig.name
             inputs = tensor_proto.to_arrays(request.inputs)
             t.batch = _rows(inputs)
-            outputs = inference.predict(servable, sig, inputs, request.output_filter,
-                                        self.handler.run_options)
+            outputs = inference.predict(
+                servable, sig, inputs, request.output_filter, self.handler.run_options
+            )
             response = predict_pb2.PredictResponse()
             _echo(response.model_spec, name, servable.version, sig.name)
             for key, value in outputs.items():
@@ -81,8 +84,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Classify(self, request, context):  # noqa: N802
         def body(t, servable, name):
-            sig, result = inference.classify(servable, request.model_spec.signature_name,
-                                             request.input, self.handler.run_options)
+            sig, result = inference.classify(
+                servable, request.model_spec.signature_name, request.input, self.handler.run_options
+            )
             t.signature, t.batch = sig.name, len(result.classifications)
             response = classification_pb2.ClassificationResponse()
             _echo(response.model_spec, name, servable.version, sig.name)
@@ -93,8 +97,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Regress(self, request, context):  # noqa: N802
         def body(t, servable, name):
-            sig, result = inference.regress(servable, request.model_spec.signature_name,
-                                            request.input, self.handler.run_options)
+            sig, result = inference.regress(
+                servable, request.model_spec.signature_name, request.input, self.handler.run_options
+            )
             t.signature, t.batch = sig.name, len(result.regressions)
             response = regression_pb2.RegressionResponse()
             _echo(response.model_spec, name, servable.version, sig.name)
@@ -109,8 +114,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             _abort(context, invalid("MultiInferenceRequest must contain at least one task."))
         name, version, label = _spec(first)
         try:
-            with self.handler.track("grpc", "multi_inference", name) as t, \
-                    self.handler.lease(t, version, label) as servable:
+            with (
+                self.handler.track("grpc", "multi_inference", name) as t,
+                self.handler.lease(t, version, label) as servable,
+            ):
                 return inference.multi_inference(servable, request, self.handler.run_options)
         except ServingError as err:
             _abort(context, err)
@@ -119,8 +126,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def body(t, servable, name):
             fields = list(request.metadata_field)
             if not fields:
-                raise invalid("GetModelMetadataRequest must specify at least one "
-                              "metadata_field")
+                raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
             for field in fields:
                 if field != SIGNATURE_DEF_FIELD:
                     raise invalid(f"Metadata field {field} is not supported")
@@ -140,8 +146,9 @@ def _rows(inputs) -> int:
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, handler: RequestHandler,
-                 reload_config: Callable[[object], None] | None = None) -> None:
+    def __init__(
+        self, handler: RequestHandler, reload_config: Callable[[object], None] | None = None
+    ) -> None:
         self.handler = handler
         self._reload = reload_config
 
@@ -180,9 +187,14 @@ def _error_code(name: str) -> int:
     return _STATUS.get(name, grpc.StatusCode.UNKNOWN).value[0]
 
 
-def add_to_server(server: grpc.Server, handler: RequestHandler,
-                  reload_config: Callable[[object], None] | None = None) -> None:
+def add_to_server(
+    server: grpc.Server,
+    handler: RequestHandler,
+    reload_config: Callable[[object], None] | None = None,
+) -> None:
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(handler), server)
+        PredictionService(handler), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelService(handler, reload_config), server)
+        ModelService(handler, reload_config), server
+    )

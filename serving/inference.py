@@ -56,9 +56,13 @@ def _signature_for_inference(servable: Servable, name: str) -> Signature:
     return sig
 
 
-def predict(servable: Servable, sig: Signature, inputs: Mapping[str, np.ndarray],
-            output_filter: Sequence[str] = (), options: RunOptions = RunOptions()
-            ) -> dict[str, np.ndarray]:
+def predict(
+    servable: Servable,
+    sig: Signature,
+    inputs: Mapping[str, np.ndarray],
+    output_filter: Sequence[str] = (),
+    options: RunOptions = RunOptions(),
+) -> dict[str, np.ndarray]:
     """Output alias -> array, for the aliases asked for (all when no filter)."""
     sigs.check_predict_method(sig, options.method_check)
     feeds = sigs.predict_feeds(sig, inputs)
@@ -67,8 +71,9 @@ def predict(servable: Servable, sig: Signature, inputs: Mapping[str, np.ndarray]
     return dict(zip(aliases, values, strict=True))
 
 
-def _run_examples(servable: Servable, input_name: str, fetches: Sequence[str],
-                  request_input, options: RunOptions) -> tuple[int, dict[str, np.ndarray]]:
+def _run_examples(
+    servable: Servable, input_name: str, fetches: Sequence[str], request_input, options: RunOptions
+) -> tuple[int, dict[str, np.ndarray]]:
     examples = serialized_examples(request_input)
     values = servable.run({input_name: examples}, list(fetches), options.timeout_ms)
     return len(examples), dict(zip(fetches, values, strict=True))
@@ -76,31 +81,39 @@ def _run_examples(servable: Servable, input_name: str, fetches: Sequence[str],
 
 def _classification(sig: Signature, n: int, by_name: Mapping[str, np.ndarray], result) -> None:
     """Fill a ClassificationResult from the fetched tensors (TF Serving's checks)."""
-    classes_name = sig.outputs[sigs.CLASSIFY_CLASSES].name if (
-        sigs.CLASSIFY_CLASSES in sig.outputs) else None
-    scores_name = sig.outputs[sigs.CLASSIFY_SCORES].name if (
-        sigs.CLASSIFY_SCORES in sig.outputs) else None
+    classes_name = (
+        sig.outputs[sigs.CLASSIFY_CLASSES].name if (sigs.CLASSIFY_CLASSES in sig.outputs) else None
+    )
+    scores_name = (
+        sig.outputs[sigs.CLASSIFY_SCORES].name if (sigs.CLASSIFY_SCORES in sig.outputs) else None
+    )
     classes = by_name.get(classes_name) if classes_name else None
     scores = by_name.get(scores_name) if scores_name else None
     for what, arr, dtype in (("classes", classes, "DT_STRING"), ("scores", scores, "DT_FLOAT")):
         if arr is None:
             continue
         if arr.ndim != 2:
-            raise invalid("Expected Tensor shape: [batch_size num_classes] but got "
-                          f"[{','.join(map(str, arr.shape))}]")
+            raise invalid(
+                "Expected Tensor shape: [batch_size num_classes] but got "
+                f"[{','.join(map(str, arr.shape))}]"
+            )
         ok = arr.dtype == object if what == "classes" else arr.dtype == np.float32
         if not ok:
             raise invalid(f"Expected {what} Tensor of {dtype}. Got: {arr.dtype.name}")
         if arr.shape[0] != n:
             raise invalid(f"Expected {what} output batch size of {n}. Got: {arr.shape[0]}")
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-        raise invalid("Tensors class and score should match in dim_size(1). Got "
-                      f"{classes.shape[1]} vs. {scores.shape[1]}")
+        raise invalid(
+            "Tensors class and score should match in dim_size(1). Got "
+            f"{classes.shape[1]} vs. {scores.shape[1]}"
+        )
     first = classes if classes is not None else scores
     if first is None:  # classify_tensors fetches at least one of them
-        raise invalid("Expected classification signature outputs to contain at least one "
-                      f'of "{sigs.CLASSIFY_CLASSES}" or "{sigs.CLASSIFY_SCORES}". '
-                      f"Signature was: {sig.name}")
+        raise invalid(
+            "Expected classification signature outputs to contain at least one "
+            f'of "{sigs.CLASSIFY_CLASSES}" or "{sigs.CLASSIFY_SCORES}". '
+            f"Signature was: {sig.name}"
+        )
     width = first.shape[1]
     class_rows = classes.tolist() if classes is not None else None
     score_rows = scores.tolist() if scores is not None else None
@@ -110,8 +123,9 @@ def _classification(sig: Signature, n: int, by_name: Mapping[str, np.ndarray], r
             cls = row.classes.add()
             if class_rows is not None:
                 label = class_rows[i][j]
-                cls.label = label.decode("utf-8", "replace") if isinstance(label, bytes) \
-                    else str(label)
+                cls.label = (
+                    label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
+                )
             if score_rows is not None:
                 cls.score = score_rows[i][j]
 
@@ -119,40 +133,41 @@ def _classification(sig: Signature, n: int, by_name: Mapping[str, np.ndarray], r
 def _regression(sig: Signature, n: int, by_name: Mapping[str, np.ndarray], result) -> None:
     out = by_name[sig.outputs[sigs.REGRESS_OUTPUTS].name]
     if not (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)):
-        raise invalid("Expected output Tensor shape to be either [batch_size] or "
-                      f"[batch_size, 1] but got [{','.join(map(str, out.shape))}]")
+        raise invalid(
+            "Expected output Tensor shape to be either [batch_size] or "
+            f"[batch_size, 1] but got [{','.join(map(str, out.shape))}]"
+        )
     if out.shape[0] != n:
-        raise invalid(f"Input batch size did not match output batch size: {n} vs. "
-                      f"{out.shape[0]}")
+        raise invalid(f"Input batch size did not match output batch size: {n} vs. {out.shape[0]}")
     if out.dtype != np.float32:
         raise invalid(f"Expected output Tensor of DT_FLOAT.  Got: {out.dtype.name}")
     for value in out.reshape(-1).tolist():
         result.regressions.add().value = value
 
 
-def classify(servable: Servable, signature_name: str, request_input,
-             options: RunOptions = RunOptions()):
+def classify(
+    servable: Servable, signature_name: str, request_input, options: RunOptions = RunOptions()
+):
     """(signature, ClassificationResult) for an ``Input`` of tf.Examples."""
     from tensorflow_serving.apis import classification_pb2
 
     sig = _signature_for_inference(servable, signature_name)
     input_name, outs = sigs.classify_tensors(sig, options.method_check)
-    n, by_name = _run_examples(servable, input_name, list(outs.values()), request_input,
-                               options)
+    n, by_name = _run_examples(servable, input_name, list(outs.values()), request_input, options)
     result = classification_pb2.ClassificationResult()
     _classification(sig, n, by_name, result)
     return sig, result
 
 
-def regress(servable: Servable, signature_name: str, request_input,
-            options: RunOptions = RunOptions()):
+def regress(
+    servable: Servable, signature_name: str, request_input, options: RunOptions = RunOptions()
+):
     """(signature, RegressionResult) for an ``Input`` of tf.Examples."""
     from tensorflow_serving.apis import regression_pb2
 
     sig = _signature_for_inference(servable, signature_name)
     input_name, outs = sigs.regress_tensors(sig, options.method_check)
-    n, by_name = _run_examples(servable, input_name, list(outs.values()), request_input,
-                               options)
+    n, by_name = _run_examples(servable, input_name, list(outs.values()), request_input, options)
     result = regression_pb2.RegressionResult()
     _regression(sig, n, by_name, result)
     return sig, result
@@ -173,8 +188,9 @@ def multi_inference(servable: Servable, request, options: RunOptions = RunOption
         if not task.model_spec.name:
             raise invalid("Found ModelSpec with an empty model name.")
         if model and task.model_spec.name != model:
-            raise invalid("All ModelSpecs in a MultiInferenceRequest must access the same "
-                          "model name.")
+            raise invalid(
+                "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+            )
         model = task.model_spec.name
         key = task.model_spec.signature_name or sigs.DEFAULT_SIGNATURE
         if key in seen:
@@ -188,8 +204,9 @@ def multi_inference(servable: Servable, request, options: RunOptions = RunOption
         elif task.method_name == sigs.REGRESS_METHOD:
             input_name, outs = sigs.regress_tensors(sig, options.method_check)
         else:
-            raise ServingError("UNIMPLEMENTED",
-                               f"Unsupported signature method_name: {task.method_name}")
+            raise ServingError(
+                "UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}"
+            )
         inputs.add(input_name)
         fetches.extend(n for n in outs.values() if n not in fetches)
         plan.append((task, sig))

@@ -28,7 +28,7 @@ from typing import TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-_LATENCY_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 # TF Serving's names: tensorflow_serving/servables/tensorflow/util.cc defines the metrics
@@ -103,8 +103,9 @@ class TFServingMetrics:
         self._counts: dict[tuple[str, str], int] = {}
         self._latency: dict[tuple[str, str, str], _LatencyCell] = {}
 
-    def record(self, *, model_name: str, api: str, entrypoint: str, status: str,
-               microseconds: int) -> None:
+    def record(
+        self, *, model_name: str, api: str, entrypoint: str, status: str, microseconds: int
+    ) -> None:
         """One finished request: counted whatever its status, timed only when OK (as
         RecordModelRequestCount / RecordRequestLatency are called by TF Serving)."""
         with self._lock:
@@ -126,8 +127,9 @@ class TFServingMetrics:
             latency = sorted((k, list(c.buckets), c.total_us) for k, c in self._latency.items())
         lines = [f"# TYPE {TF_REQUEST_COUNT} counter"]
         for (model_name, status), n in counts:
-            lines.append(f"{TF_REQUEST_COUNT}{{{_labels(model_name=model_name, status=status)}}}"
-                         f" {n}")
+            lines.append(
+                f"{TF_REQUEST_COUNT}{{{_labels(model_name=model_name, status=status)}}} {n}"
+            )
         lines.append(f"# TYPE {TF_REQUEST_LATENCY} histogram")
         for (model_name, api, entrypoint), buckets, total_us in latency:
             labels = _labels(model_name=model_name, API=api, entrypoint=entrypoint)
@@ -135,8 +137,11 @@ class TFServingMetrics:
             for i, n in enumerate(buckets):
                 cumulative += n
                 # absl::StrCat(double): six significant digits, like C's %g.
-                le = format(TF_LATENCY_LIMITS_US[i], ".6g") if i < len(
-                    TF_LATENCY_LIMITS_US) else "+Inf"
+                le = (
+                    format(TF_LATENCY_LIMITS_US[i], ".6g")
+                    if i < len(TF_LATENCY_LIMITS_US)
+                    else "+Inf"
+                )
                 lines.append(f'{TF_REQUEST_LATENCY}_bucket{{{labels},le="{le}"}} {cumulative}')
             # TF Serving prints the sum with six digits too; the exact integer keeps
             # rate(_sum) meaningful once the total passes 10^6 us.
@@ -161,34 +166,60 @@ class ServerMetrics:
         self.tf_serving = TFServingMetrics()
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ["model", "version", "api", "protocol"]
-        self.requests = Counter("model_server_requests", "Requests by outcome",
-                                labels + ["code"], registry=self.registry)
-        self.errors = Counter("model_server_request_errors", "Requests that did not return OK",
-                              labels + ["code"], registry=self.registry)
-        self.latency = Histogram("model_server_request_latency_seconds",
-                                 "Request latency (decode, run, encode)", labels,
-                                 buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self.batch_rows = Histogram("model_server_model_call_batch_size",
-                                    "Rows per model call (merged calls with batching on)",
-                                    ["model", "version"], buckets=_BATCH_BUCKETS,
-                                    registry=self.registry)
-        self.versions = Gauge("model_server_model_versions_available",
-                              "Model versions loaded and AVAILABLE", ["model"],
-                              registry=self.registry)
-        self.models = Gauge("model_server_models_available",
-                            "Models with at least one AVAILABLE version", registry=self.registry)
+        self.requests = Counter(
+            "model_server_requests",
+            "Requests by outcome",
+            labels + ["code"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "model_server_request_errors",
+            "Requests that did not return OK",
+            labels + ["code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "model_server_request_latency_seconds",
+            "Request latency (decode, run, encode)",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "model_server_model_call_batch_size",
+            "Rows per model call (merged calls with batching on)",
+            ["model", "version"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.versions = Gauge(
+            "model_server_model_versions_available",
+            "Model versions loaded and AVAILABLE",
+            ["model"],
+            registry=self.registry,
+        )
+        self.models = Gauge(
+            "model_server_models_available",
+            "Models with at least one AVAILABLE version",
+            registry=self.registry,
+        )
 
-    def observe(self, *, model: str, version: str, api: str, protocol: str, code: str,
-                seconds: float) -> None:
+    def observe(
+        self, *, model: str, version: str, api: str, protocol: str, code: str, seconds: float
+    ) -> None:
         self.requests.labels(model, version, api, protocol, code).inc()
         if code != "OK":
             self.errors.labels(model, version, api, protocol, code).inc()
         self.latency.labels(model, version, api, protocol).observe(seconds)
         tf_labels = tf_serving_api(protocol, api)
         if tf_labels is not None:
-            self.tf_serving.record(model_name=model, api=tf_labels[0],
-                                   entrypoint=tf_labels[1], status=code,
-                                   microseconds=int(seconds * 1_000_000))
+            self.tf_serving.record(
+                model_name=model,
+                api=tf_labels[0],
+                entrypoint=tf_labels[1],
+                status=code,
+                microseconds=int(seconds * 1_000_000),
+            )
 
     def observe_batch(self, model: str, version: int, rows: int) -> None:
         self.batch_rows.labels(model, str(version)).observe(rows)

@@ -39,8 +39,9 @@ class ModelEntry:
     labels: Mapping[str, int] = field(default_factory=dict)
 
 
-def single_model(name: str, base_path: Path | str,
-                 policy: VersionPolicy | None = None) -> dict[str, ModelEntry]:
+def single_model(
+    name: str, base_path: Path | str, policy: VersionPolicy | None = None
+) -> dict[str, ModelEntry]:
     """The config implied by ``--model_name`` / ``--model_base_path``."""
     return {check_model_name(name): ModelEntry(name, Path(base_path), policy or VersionPolicy())}
 
@@ -52,8 +53,9 @@ def _policy(cfg) -> VersionPolicy:
     if which == "latest":
         return VersionPolicy(LATEST, num_versions=cfg.model_version_policy.latest.num_versions or 1)
     if which == "specific":
-        return VersionPolicy(SPECIFIC,
-                             versions=frozenset(cfg.model_version_policy.specific.versions))
+        return VersionPolicy(
+            SPECIFIC, versions=frozenset(cfg.model_version_policy.specific.versions)
+        )
     return VersionPolicy(ALL)
 
 
@@ -80,8 +82,7 @@ def from_proto(proto) -> dict[str, ModelEntry]:
     entries: dict[str, ModelEntry] = {}
     for cfg in proto.model_config_list.config:
         if cfg.name in entries:
-            raise ConfigError(f"Illegal to list model {cfg.name} multiple times in config "
-                              "list")
+            raise ConfigError(f"Illegal to list model {cfg.name} multiple times in config list")
         try:
             name = check_model_name(cfg.name)
             policy = _policy(cfg)
@@ -90,19 +91,26 @@ def from_proto(proto) -> dict[str, ModelEntry]:
         if not cfg.base_path:
             raise ConfigError(f"model {name!r} has no base_path")
         if "://" in cfg.base_path:
-            raise ConfigError(f"model {name!r}: base_path {cfg.base_path!r} is on a remote "
-                              "file system, which this server does not support (local paths "
-                              "only)")
+            raise ConfigError(
+                f"model {name!r}: base_path {cfg.base_path!r} is on a remote "
+                "file system, which this server does not support (local paths "
+                "only)"
+            )
         if not Path(cfg.base_path).is_absolute():
-            raise ConfigError(f"Expected model {name} to have an absolute path or URI; got "
-                              f"base_path()={cfg.base_path}")
+            raise ConfigError(
+                f"Expected model {name} to have an absolute path or URI; got "
+                f"base_path()={cfg.base_path}"
+            )
         if not cfg.model_platform:
-            raise ConfigError("Illegal setting neither ModelServerConfig::model_type "
-                              "(deprecated) nor ModelServerConfig::model_platform, model name "
-                              f"is {name}")
+            raise ConfigError(
+                "Illegal setting neither ModelServerConfig::model_type "
+                "(deprecated) nor ModelServerConfig::model_platform, model name "
+                f"is {name}"
+            )
         if cfg.model_platform != "tensorflow":
-            raise ConfigError(f"model {name!r}: unsupported platform {cfg.model_platform!r} "
-                              "(only 'tensorflow')")
+            raise ConfigError(
+                f"model {name!r}: unsupported platform {cfg.model_platform!r} (only 'tensorflow')"
+            )
         for label, version in cfg.version_labels.items():
             if not _LABEL.match(label):
                 raise ConfigError(f"model {name!r}: invalid version label {label!r}")

@@ -41,11 +41,16 @@ class VersionStatus:
 
 
 class ModelManager:
-    def __init__(self, entries: Mapping[str, ModelEntry], *,
-                 allow_unavailable_labels: bool = False,
-                 load_options: LoadOptions | None = None,
-                 on_batch: Callable[[str, int, int], None] | None = None,
-                 max_load_retries: int = 0, load_retry_interval_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        entries: Mapping[str, ModelEntry],
+        *,
+        allow_unavailable_labels: bool = False,
+        load_options: LoadOptions | None = None,
+        on_batch: Callable[[str, int, int], None] | None = None,
+        max_load_retries: int = 0,
+        load_retry_interval_s: float = 60.0,
+    ) -> None:
         self.allow_unavailable_labels = allow_unavailable_labels
         self.load_options = load_options or LoadOptions()
         self.max_load_retries = max(0, max_load_retries)
@@ -91,14 +96,18 @@ class ModelManager:
                     live = self._live.get(name, {})
                     for label, version in entry.labels.items():
                         if version not in live and not self.allow_unavailable_labels:
-                            problems.append(f"{name}: label '{label}' -> version {version}, "
-                                            f"which is not available (available: "
-                                            f"{sorted(live)})")
+                            problems.append(
+                                f"{name}: label '{label}' -> version {version}, "
+                                f"which is not available (available: "
+                                f"{sorted(live)})"
+                            )
                 if problems:
                     self._labels = {k: v for k, v in self._labels.items() if k in entries}
-                    raise ConfigError("version labels refer to unavailable versions "
-                                      "(use --allow_version_labels_for_unavailable_models): "
-                                      + "; ".join(problems))
+                    raise ConfigError(
+                        "version labels refer to unavailable versions "
+                        "(use --allow_version_labels_for_unavailable_models): "
+                        + "; ".join(problems)
+                    )
                 self._labels = {name: dict(e.labels) for name, e in entries.items()}
 
     def _reconcile_locked(self) -> None:
@@ -125,8 +134,12 @@ class ModelManager:
         with self._lock:
             self._live[entry.name] = live
         if not wanted & set(live) and wanted:
-            log.error("%s: none of versions %s could be loaded; keeping %s", entry.name,
-                      sorted(wanted), sorted(live))
+            log.error(
+                "%s: none of versions %s could be loaded; keeping %s",
+                entry.name,
+                sorted(wanted),
+                sorted(live),
+            )
             return
         for version in sorted(set(live) - wanted):
             self._retire(entry.name, version)
@@ -144,8 +157,13 @@ class ModelManager:
             on_batch = lambda rows, n=name, v=version: self._on_batch(n, v, rows)  # noqa: E731
         for attempt in range(self.max_load_retries + 1):
             if attempt:
-                log.info("retrying the load of %s version %d (retry %d of %d)", name, version,
-                         attempt, self.max_load_retries)
+                log.info(
+                    "retrying the load of %s version %d (retry %d of %d)",
+                    name,
+                    version,
+                    attempt,
+                    self.max_load_retries,
+                )
                 if self._stop.wait(max(0.0, self.load_retry_interval_s)):
                     break
             servable = Servable(name, version, path, self.load_options, on_batch)
@@ -157,8 +175,12 @@ class ModelManager:
                 log.error("failed to load %s version %d: %s", name, version, exc)
                 continue
             self._failed.pop((name, version), None)
-            log.info("%s version %d is AVAILABLE (signatures: %s)", name, version,
-                     ", ".join(sorted(servable.signatures)))
+            log.info(
+                "%s version %d is AVAILABLE (signatures: %s)",
+                name,
+                version,
+                ", ".join(sorted(servable.signatures)),
+            )
             return servable
         self._failed[(name, version)] = mtime
         return None
@@ -175,12 +197,17 @@ class ModelManager:
                 failed = [s for v, s in sorted(known.items()) if s.state == END and s.error]
                 if failed:
                     s = failed[-1]
-                    problems.append(f"{{name: {name} version: {s.version}}} due to error: "
-                                    f"{s.error_code}: {s.error}")
+                    problems.append(
+                        f"{{name: {name} version: {s.version}}} due to error: "
+                        f"{s.error_code}: {s.error}"
+                    )
         if not problems:
             return None
-        return (f"{len(problems)} model(s) did not become available: {{"
-                + "".join(f"{{{p}}}, " for p in problems) + "}")
+        return (
+            f"{len(problems)} model(s) did not become available: {{"
+            + "".join(f"{{{p}}}, " for p in problems)
+            + "}"
+        )
 
     def unavailable_models(self) -> list[str]:
         """Configured models with no AVAILABLE version yet."""
@@ -200,11 +227,13 @@ class ModelManager:
             servable = self._live.get(name, {}).pop(version, None)
         if servable is None:
             return
-        log.info("unloading %s version %d (%d requests in flight)", name, version,
-                 servable.in_flight)
+        log.info(
+            "unloading %s version %d (%d requests in flight)", name, version, servable.in_flight
+        )
         # Waits for in-flight requests off the poll thread; new requests no longer see it.
-        threading.Thread(target=servable.retire, name=f"retire-{name}-{version}",
-                         daemon=True).start()
+        threading.Thread(
+            target=servable.retire, name=f"retire-{name}-{version}", daemon=True
+        ).start()
 
     def _retire_all(self, name: str) -> None:
         with self._lock:
@@ -215,8 +244,13 @@ class ModelManager:
             self._live.pop(name, None)
 
     # -- polling ------------------------------------------------------------------------------
-    def start_polling(self, file_system_poll_s: float, config_file: Path | None = None,
-                      config_poll_s: float = 0.0, config_bytes: bytes | None = None) -> None:
+    def start_polling(
+        self,
+        file_system_poll_s: float,
+        config_file: Path | None = None,
+        config_poll_s: float = 0.0,
+        config_bytes: bytes | None = None,
+    ) -> None:
         """Poll the base paths (and re-read the config file) in a background thread.
 
         As in TF Serving, 0 means no further polling (the startup load was the one poll).
@@ -230,11 +264,14 @@ class ModelManager:
         self._poller = threading.Thread(
             target=self._poll_loop,
             args=(file_system_poll_s, config_file, config_poll_s, config_bytes),
-            name="model-poller", daemon=True)
+            name="model-poller",
+            daemon=True,
+        )
         self._poller.start()
 
-    def _poll_loop(self, fs_s: float, config_file: Path | None, config_s: float,
-                   last: bytes | None) -> None:
+    def _poll_loop(
+        self, fs_s: float, config_file: Path | None, config_s: float, last: bytes | None
+    ) -> None:
         now = time.monotonic()
         next_fs = now + fs_s if fs_s > 0 else math.inf
         next_cfg = now + config_s if config_s > 0 and config_file is not None else math.inf
@@ -273,18 +310,18 @@ class ModelManager:
             self._poller = None
 
     # -- requests -----------------------------------------------------------------------------
-    def acquire(self, name: str, version: int | None = None,
-                label: str | None = None) -> Servable:
+    def acquire(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable a request asks for, counted as in flight (``release()`` it after)."""
         if not name:
             raise invalid("ModelSpec has no name specified.")
         if version is not None and label:
-            raise invalid(f"Both model version ({version}) and model version label ({label}) "
-                          "cannot be supplied.")
+            raise invalid(
+                f"Both model version ({version}) and model version label ({label}) "
+                "cannot be supplied."
+            )
         with self._lock:
             if name not in self._entries:
-                what = (f"Specific({name}, {version})" if version is not None
-                        else f"Latest({name})")
+                what = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
                 if label:
                     raise invalid(f"Unrecognized servable version label: {label}")
                 raise not_found(f"Servable not found for request: {what}")
@@ -304,8 +341,9 @@ class ModelManager:
                     return live[v]
         raise not_found(f"Servable not found for request: Latest({name})")
 
-    def status(self, name: str, version: int | None = None,
-               label: str | None = None) -> list[VersionStatus]:
+    def status(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> list[VersionStatus]:
         """ModelVersionStatus entries, newest first, like GetModelStatus."""
         if not name:
             raise invalid("Missing model name in request.")
@@ -343,8 +381,10 @@ class ModelManager:
 
     def available_versions(self) -> dict[str, list[int]]:
         with self._lock:
-            return {n: sorted(v for v, s in live.items() if s.state == AVAILABLE)
-                    for n, live in self._live.items()}
+            return {
+                n: sorted(v for v, s in live.items() if s.state == AVAILABLE)
+                for n, live in self._live.items()
+            }
 
     def shutdown(self, grace: float = 10.0) -> None:
         """Stop polling and unload everything now, on this thread (sessions must be closed
@@ -358,6 +398,9 @@ class ModelManager:
 
 
 def describe(entries: Mapping[str, ModelEntry]) -> str:
-    return "; ".join(f"{e.name} <- {e.base_path} ({e.policy.describe()}"
-                     + (f", labels {dict(e.labels)}" if e.labels else "") + ")"
-                     for e in entries.values())
+    return "; ".join(
+        f"{e.name} <- {e.base_path} ({e.policy.describe()}"
+        + (f", labels {dict(e.labels)}" if e.labels else "")
+        + ")"
+        for e in entries.values()
+    )

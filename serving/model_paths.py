@@ -28,10 +28,13 @@ _VERSION_DIR = re.compile(r"^[0-9]{1,18}$")
 
 PREDICTION_URL = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
-    r":(classify|regress|predict)", re.IGNORECASE)
+    r":(classify|regress|predict)",
+    re.IGNORECASE,
+)
 STATUS_URL = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,7 @@ def parse_model_url(method: str, path: str) -> ModelUrl | None:
         verb = "metadata" if sub == "metadata" else "status"
     else:
         return None
-    return ModelUrl(unquote(name or ""), version, None if label is None else unquote(label),
-                    verb)
+    return ModelUrl(unquote(name or ""), version, None if label is None else unquote(label), verb)
 
 
 def check_model_name(name: str) -> str:

@@ -50,29 +50,33 @@ def _grpc_address(host: str, port: int) -> str:
 
 
 class ModelServer:
-    def __init__(self, *, model_name: str = "default",
-                 model_base_path: Path | str | None = None,
-                 model_config_file: Path | str | None = None,
-                 host: str = defaults.LOOPBACK,
-                 grpc_port: int | None = defaults.GRPC_PORT,
-                 rest_port: int | None = defaults.REST_PORT,
-                 grpc_socket_path: str | None = None,
-                 grpc_channel_arguments: Sequence[tuple[str, int | str]] = (),
-                 model_config_poll_seconds: float = defaults.MODEL_CONFIG_POLL_SECONDS,
-                 file_system_poll_seconds: float = defaults.FILE_SYSTEM_POLL_SECONDS,
-                 allow_version_labels_for_unavailable_models: bool = False,
-                 enable_batching: bool = False,
-                 batching: BatchingOptions | None = None,
-                 load_options: LoadOptions | None = None,
-                 max_load_retries: int = 0,
-                 load_retry_interval_seconds: float = 60.0,
-                 rest_timeout_ms: int = 0,
-                 enable_cors: bool = False,
-                 max_request_bytes: int = defaults.MAX_REQUEST_BYTES,
-                 metrics_path: str | None = defaults.PROMETHEUS_PATH,
-                 request_log: bool | TextIO = False,
-                 max_workers: int = 16,
-                 startup_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model_name: str = "default",
+        model_base_path: Path | str | None = None,
+        model_config_file: Path | str | None = None,
+        host: str = defaults.LOOPBACK,
+        grpc_port: int | None = defaults.GRPC_PORT,
+        rest_port: int | None = defaults.REST_PORT,
+        grpc_socket_path: str | None = None,
+        grpc_channel_arguments: Sequence[tuple[str, int | str]] = (),
+        model_config_poll_seconds: float = defaults.MODEL_CONFIG_POLL_SECONDS,
+        file_system_poll_seconds: float = defaults.FILE_SYSTEM_POLL_SECONDS,
+        allow_version_labels_for_unavailable_models: bool = False,
+        enable_batching: bool = False,
+        batching: BatchingOptions | None = None,
+        load_options: LoadOptions | None = None,
+        max_load_retries: int = 0,
+        load_retry_interval_seconds: float = 60.0,
+        rest_timeout_ms: int = 0,
+        enable_cors: bool = False,
+        max_request_bytes: int = defaults.MAX_REQUEST_BYTES,
+        metrics_path: str | None = defaults.PROMETHEUS_PATH,
+        request_log: bool | TextIO = False,
+        max_workers: int = 16,
+        startup_timeout: float | None = None,
+    ) -> None:
         if model_base_path is None and model_config_file is None:
             raise ValueError("Both model_base_path and model_config_file are empty!")
         self.model_name = model_name
@@ -93,18 +97,31 @@ class ModelServer:
         self.request_log = RequestLog.from_flag(request_log)
         options = load_options or LoadOptions()
         if enable_batching:
-            options = LoadOptions(options.tags, options.session_config,
-                                  batching or BatchingOptions(), options.enable_warmup,
-                                  options.warmup_iterations, options.method_check)
+            options = LoadOptions(
+                options.tags,
+                options.session_config,
+                batching or BatchingOptions(),
+                options.enable_warmup,
+                options.warmup_iterations,
+                options.method_check,
+            )
         self.manager = ModelManager(
-            {}, allow_unavailable_labels=allow_version_labels_for_unavailable_models,
-            load_options=options, on_batch=self.metrics.observe_batch,
+            {},
+            allow_unavailable_labels=allow_version_labels_for_unavailable_models,
+            load_options=options,
+            on_batch=self.metrics.observe_batch,
             max_load_retries=max_load_retries,
-            load_retry_interval_s=load_retry_interval_seconds)
-        self.handler = RequestHandler(self.manager, self.metrics, self.request_log,
-                                      RunOptions(rest_timeout_ms, options.method_check))
-        self.grpc_handler = RequestHandler(self.manager, self.metrics, self.request_log,
-                                           RunOptions(0, options.method_check))
+            load_retry_interval_s=load_retry_interval_seconds,
+        )
+        self.handler = RequestHandler(
+            self.manager,
+            self.metrics,
+            self.request_log,
+            RunOptions(rest_timeout_ms, options.method_check),
+        )
+        self.grpc_handler = RequestHandler(
+            self.manager, self.metrics, self.request_log, RunOptions(0, options.method_check)
+        )
         self._pool: futures.ThreadPoolExecutor | None = None
         self._grpc: grpc.Server | None = None
         self._rest: RestServer | None = None
@@ -120,8 +137,11 @@ class ModelServer:
     @property
     def rest_url(self) -> str:
         host = self._client_host
-        return f"http://[{host}]:{self.rest_port}" if ":" in host else \
-            f"http://{host}:{self.rest_port}"
+        return (
+            f"http://[{host}]:{self.rest_port}"
+            if ":" in host
+            else f"http://{host}:{self.rest_port}"
+        )
 
     @property
     def _client_host(self) -> str:
@@ -134,14 +154,19 @@ class ModelServer:
                 raw = self.model_config_file.read_bytes()
                 entries = model_config.parse(raw.decode())
             except OSError as exc:
-                raise StartupError(f"NOT_FOUND: {self.model_config_file}; "
-                                   f"{exc.strerror or exc}") from exc
+                raise StartupError(
+                    f"NOT_FOUND: {self.model_config_file}; {exc.strerror or exc}"
+                ) from exc
             except UnicodeDecodeError as exc:
-                raise StartupError(f"INVALID_ARGUMENT: Invalid protobuf file: "
-                                   f"'{self.model_config_file}'") from exc
+                raise StartupError(
+                    f"INVALID_ARGUMENT: Invalid protobuf file: '{self.model_config_file}'"
+                ) from exc
             except ConfigError as exc:
-                what = ("Invalid protobuf file: '" + str(self.model_config_file) + "'"
-                        if "cannot parse" in str(exc) else str(exc))
+                what = (
+                    "Invalid protobuf file: '" + str(self.model_config_file) + "'"
+                    if "cannot parse" in str(exc)
+                    else str(exc)
+                )
                 raise StartupError(f"INVALID_ARGUMENT: {what}") from exc
             return entries, raw
         assert self.model_base_path is not None
@@ -158,8 +183,12 @@ class ModelServer:
             self.manager.shutdown()
             raise StartupError(f"INVALID_ARGUMENT: {exc}") from exc
         log.info("serving %s", describe(entries))
-        self.manager.start_polling(self.file_system_poll_seconds, self.model_config_file,
-                                   self.model_config_poll_seconds, raw)
+        self.manager.start_polling(
+            self.file_system_poll_seconds,
+            self.model_config_file,
+            self.model_config_poll_seconds,
+            raw,
+        )
         try:
             self._wait_for_models()
             self._bind()
@@ -171,8 +200,7 @@ class ModelServer:
 
     def _wait_for_models(self) -> None:
         """Block until every model has an AVAILABLE version (TF Serving's start-up wait)."""
-        deadline = None if self.startup_timeout is None else \
-            time.monotonic() + self.startup_timeout
+        deadline = None if self.startup_timeout is None else time.monotonic() + self.startup_timeout
         announced = False
         while True:
             problem = self.manager.startup_problem()
@@ -182,13 +210,16 @@ class ModelServer:
             if not waiting:
                 return
             if not announced:
-                log.warning("waiting for models %s: no loadable version under their base "
-                            "paths yet", waiting)
+                log.warning(
+                    "waiting for models %s: no loadable version under their base paths yet", waiting
+                )
                 announced = True
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise StartupError(f"UNKNOWN: {len(waiting)} model(s) did not become "
-                                   f"available within {self.startup_timeout} s: {waiting}")
+                raise StartupError(
+                    f"UNKNOWN: {len(waiting)} model(s) did not become "
+                    f"available within {self.startup_timeout} s: {waiting}"
+                )
             polls = self.manager.polls
             if self.file_system_poll_seconds <= 0:
                 if left is None:
@@ -203,30 +234,40 @@ class ModelServer:
             self._start_grpc()
         if self.rest_port is not None:
             if self.rest_port and self.rest_port == self.grpc_port:
-                log.error("--rest_api_port cannot be same as --port. Please use a different "
-                          "port for HTTP/REST API. Skipped exporting HTTP/REST API.")
+                log.error(
+                    "--rest_api_port cannot be same as --port. Please use a different "
+                    "port for HTTP/REST API. Skipped exporting HTTP/REST API."
+                )
                 self.rest_port = None
                 return
-            self._rest = RestServer(self.handler, self.host, self.rest_port, self._pool,
-                                    max_request_bytes=self.max_request_bytes,
-                                    metrics_path=self.metrics_path, healthy=self.health,
-                                    cors=self.enable_cors)
+            self._rest = RestServer(
+                self.handler,
+                self.host,
+                self.rest_port,
+                self._pool,
+                max_request_bytes=self.max_request_bytes,
+                metrics_path=self.metrics_path,
+                healthy=self.health,
+                cors=self.enable_cors,
+            )
             try:
                 self.rest_port = self._rest.start()
             except OSError as exc:
                 self._rest = None
-                raise StartupError(f"cannot bind REST port {self.host}:{self.rest_port}: "
-                                   f"{exc.strerror or exc}") from exc
+                raise StartupError(
+                    f"cannot bind REST port {self.host}:{self.rest_port}: {exc.strerror or exc}"
+                ) from exc
 
     def _start_grpc(self) -> None:
         options: list[tuple[str, int | str]] = [
             ("grpc.so_reuseport", 0),  # else a taken port is silently shared
             ("grpc.max_receive_message_length", self.max_request_bytes),
-            ("grpc.max_send_message_length", -1)]
+            ("grpc.max_send_message_length", -1),
+        ]
         options += self.grpc_channel_arguments
         self._grpc = grpc.server(
-            futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="grpc"),
-            options=options)
+            futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="grpc"), options=options
+        )
         grpc_api.add_to_server(self._grpc, self.grpc_handler, self.reload_config)
         addresses = []
         if self.grpc_port is not None:

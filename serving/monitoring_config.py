@@ -20,22 +20,34 @@ _FILE = "serving_monitoring/monitoring_config.proto"
 
 def _message_class():
     pool = descriptor_pool.DescriptorPool()
-    proto = descriptor_pb2.FileDescriptorProto(name=_FILE, package="tensorflow.serving",
-                                               syntax="proto3")
+    proto = descriptor_pb2.FileDescriptorProto(
+        name=_FILE, package="tensorflow.serving", syntax="proto3"
+    )
     prom = proto.message_type.add(name="PrometheusConfig")
-    prom.field.add(name="enable", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
-                   label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    prom.field.add(name="path", number=2,
-                   type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                   label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    prom.field.add(
+        name="enable",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    prom.field.add(
+        name="path",
+        number=2,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
     mon = proto.message_type.add(name="MonitoringConfig")
-    mon.field.add(name="prometheus_config", number=1,
-                  type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                  type_name=".tensorflow.serving.PrometheusConfig",
-                  label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    mon.field.add(
+        name="prometheus_config",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        type_name=".tensorflow.serving.PrometheusConfig",
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
     pool.Add(proto)
     return message_factory.MessageFactory(pool).GetPrototype(
-        pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+        pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")
+    )
 
 
 MonitoringConfig = _message_class()

@@ -35,8 +35,13 @@ class Tracked:
 
 
 class RequestHandler:
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics,
-                 request_log: RequestLog, run_options: RunOptions | None = None) -> None:
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: ServerMetrics,
+        request_log: RequestLog,
+        run_options: RunOptions | None = None,
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.request_log = request_log
@@ -62,12 +67,25 @@ class RequestHandler:
 
     def _record(self, t: Tracked, seconds: float) -> None:
         version = "" if t.version is None else str(t.version)
-        self.metrics.observe(model=t.model, version=version, api=t.api, protocol=t.protocol,
-                             code=t.code, seconds=seconds)
+        self.metrics.observe(
+            model=t.model,
+            version=version,
+            api=t.api,
+            protocol=t.protocol,
+            code=t.code,
+            seconds=seconds,
+        )
         if self.request_log.enabled:
-            self.request_log.write(protocol=t.protocol, api=t.api, model=t.model,
-                                   version=version, signature=t.signature, status=t.code,
-                                   latency_ms=round(seconds * 1000, 3), batch_size=t.batch)
+            self.request_log.write(
+                protocol=t.protocol,
+                api=t.api,
+                model=t.model,
+                version=version,
+                signature=t.signature,
+                status=t.code,
+                latency_ms=round(seconds * 1000, 3),
+                batch_size=t.batch,
+            )
 
     @contextmanager
     def lease(self, t: Tracked, version: int | None, label: str | None) -> Iterator[Servable]:

@@ -37,8 +37,11 @@ from serving.model_paths import ModelUrl, parse_model_url
 from serving.request_handler import RequestHandler
 
 _JSON = "application/json"
-_CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
-                 "Access-Control-Allow-Headers": "Content-Type"}
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, GET",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
 Reply = tuple[int, bytes, dict[str, str]]
 
 
@@ -50,7 +53,7 @@ def _version(text: str | None) -> int | None:
     if text is None:
         return None
     value = int(text)
-    if value >= 2 ** 63:
+    if value >= 2**63:
         raise invalid(f"Failed to convert version: {text} to numeric.")
     return value
 
@@ -58,17 +61,28 @@ def _version(text: str | None) -> int | None:
 def _signature_name(doc: dict) -> str:
     name = doc.get("signature_name", "")
     if not isinstance(name, str):
-        raise invalid("JSON Value: request body not formatted correctly. 'signature_name' key "
-                      "must be a string value.")
+        raise invalid(
+            "JSON Value: request body not formatted correctly. 'signature_name' key "
+            "must be a string value."
+        )
     return name
 
 
 class RestServer:
     """The REST listener on its own event loop thread; :meth:`start` binds synchronously."""
 
-    def __init__(self, handler: RequestHandler, host: str, port: int, pool: Executor, *,
-                 max_request_bytes: int, metrics_path: str | None,
-                 healthy: Callable[[], tuple[bool, dict]], cors: bool = False) -> None:
+    def __init__(
+        self,
+        handler: RequestHandler,
+        host: str,
+        port: int,
+        pool: Executor,
+        *,
+        max_request_bytes: int,
+        metrics_path: str | None,
+        healthy: Callable[[], tuple[bool, dict]],
+        cors: bool = False,
+    ) -> None:
         self.handler = handler
         self._cors = _CORS_HEADERS if cors else {}
         self.host, self.port = host, port
@@ -123,13 +137,15 @@ class RestServer:
             if path == HEALTH_PATH:
                 return self._health()
         url = parse_model_url(request.method, request.rel_url.raw_path)  # decoded there
-        if url is None or (request.method == "POST"
-                           and url.verb not in ("predict", "classify", "regress")):
+        if url is None or (
+            request.method == "POST" and url.verb not in ("predict", "classify", "regress")
+        ):
             err = invalid(f"Malformed request: {request.method} {path}")
             # TF Serving counts every REST request, unroutable ones under the model name
             # its URL regex captured ("" when none).
-            self.handler.count_failure("rest", url.verb if url else "", url.name if url else "",
-                                       err)
+            self.handler.count_failure(
+                "rest", url.verb if url else "", url.name if url else "", err
+            )
             return self._respond(_error_reply(err))
         body = b""
         if request.method == "POST":
@@ -144,14 +160,21 @@ class RestServer:
 
     async def _read_body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > self._max:
-            raise ServingError("RESOURCE_EXHAUSTED", f"request body of "
-                               f"{request.content_length} bytes exceeds the limit of "
-                               f"{self._max} bytes", http_status=413)
+            raise ServingError(
+                "RESOURCE_EXHAUSTED",
+                f"request body of "
+                f"{request.content_length} bytes exceeds the limit of "
+                f"{self._max} bytes",
+                http_status=413,
+            )
         try:
             return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
-            raise ServingError("RESOURCE_EXHAUSTED", f"request body exceeds the limit of "
-                               f"{self._max} bytes", http_status=413) from exc
+            raise ServingError(
+                "RESOURCE_EXHAUSTED",
+                f"request body exceeds the limit of {self._max} bytes",
+                http_status=413,
+            ) from exc
 
     def _respond(self, reply: Reply) -> web.Response:
         status, payload, headers = reply
@@ -189,8 +212,7 @@ class RestServer:
                 input_from_json(doc, request_input)
                 with handler.lease(t, _version(url.version), url.label) as servable:
                     run = inference.classify if url.verb == "classify" else inference.regress
-                    sig, result = run(servable, signature_name, request_input,
-                                      handler.run_options)
+                    sig, result = run(servable, signature_name, request_input, handler.run_options)
                     t.signature = sig.name
                     version = servable.version
                 if url.verb == "classify":
@@ -215,24 +237,33 @@ class RestServer:
                     entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(s.state)
                     entry.status.error_code = _grpc_code(s.error_code)
                     entry.status.error_message = s.error_message
-                return rest_json.dumps(json_format.MessageToDict(
-                    response, including_default_value_fields=True))
+                return rest_json.dumps(
+                    json_format.MessageToDict(response, including_default_value_fields=True)
+                )
             with self.handler.lease(t, _version(url.version), url.label) as servable:
                 from tensorflow_serving.apis import model_pb2
 
                 spec = model_pb2.ModelSpec(name=url.name)
                 spec.version.value = servable.version
-                options = dict(including_default_value_fields=True,
-                               preserving_proto_field_name=True)
-                doc = {"model_spec": json_format.MessageToDict(spec, **options),
-                       "metadata": {"signature_def": json_format.MessageToDict(
-                           servable.signature_def_map, **options)}}
+                options = dict(
+                    including_default_value_fields=True, preserving_proto_field_name=True
+                )
+                doc = {
+                    "model_spec": json_format.MessageToDict(spec, **options),
+                    "metadata": {
+                        "signature_def": json_format.MessageToDict(
+                            servable.signature_def_map, **options
+                        )
+                    },
+                }
             return rest_json.dumps(doc)
 
     def _metrics(self) -> web.Response:
         self.handler.metrics.refresh(self.handler.manager.available_versions())
-        return web.Response(body=self.handler.metrics.exposition(),
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return web.Response(
+            body=self.handler.metrics.exposition(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
 
     def _health(self) -> web.Response:
         ok, detail = self._healthy()

@@ -34,9 +34,12 @@ except ImportError:  # pragma: no cover - orjson is in the lock file
 
 _B64 = re.compile(r"^[A-Za-z0-9+/_\-]*={0,2}$")
 _URLSAFE = str.maketrans("-_", "+/")
-_INT32 = (-(2 ** 31), 2 ** 31 - 1)
-_RANGES = {np.dtype(np.int64): (-(2 ** 63), 2 ** 63 - 1), np.dtype(np.uint32): (0, 2 ** 32 - 1),
-           np.dtype(np.uint64): (0, 2 ** 64 - 1)}
+_INT32 = (-(2**31), 2**31 - 1)
+_RANGES = {
+    np.dtype(np.int64): (-(2**63), 2**63 - 1),
+    np.dtype(np.uint32): (0, 2**32 - 1),
+    np.dtype(np.uint64): (0, 2**64 - 1),
+}
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -132,8 +135,9 @@ def _string_leaves(value: Any, depth: int = 0) -> tuple[list[int], list[bytes]]:
         if any(p[0] != shape for p in parts):
             raise invalid(f"Encountered list at unexpected size at level: {depth}")
         return [len(value), *shape], [leaf for p in parts for leaf in p[1]]
-    raise invalid(f"JSON Value: {_short(value)} Type: {json_type(value)} is not of expected "
-                  "type: string")
+    raise invalid(
+        f"JSON Value: {_short(value)} Type: {json_type(value)} is not of expected type: string"
+    )
 
 
 def to_array(value: Any, spec: TensorSpec, where: str = "") -> np.ndarray:
@@ -147,8 +151,7 @@ def to_array(value: Any, spec: TensorSpec, where: str = "") -> np.ndarray:
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError, RecursionError) as exc:
-        raise invalid(f"{where or spec.key}: list is not dense (ragged or mixed types)"
-                      ) from exc
+        raise invalid(f"{where or spec.key}: list is not dense (ragged or mixed types)") from exc
     kind = arr.dtype.kind
     want = target.name
     if target.kind == "b":
@@ -163,10 +166,8 @@ def to_array(value: Any, spec: TensorSpec, where: str = "") -> np.ndarray:
     else:
         raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value to type: {want}")
     if not ok:
-        got = {"b": "bool", "O": "object", "U": "string", "S": "string"}.get(kind,
-                                                                            arr.dtype.name)
-        raise invalid(f"JSON Value: {_short(value)} Type: {got} is not of expected type: "
-                      f"{want}")
+        got = {"b": "bool", "O": "object", "U": "string", "S": "string"}.get(kind, arr.dtype.name)
+        raise invalid(f"JSON Value: {_short(value)} Type: {got} is not of expected type: {want}")
     return arr.astype(target, copy=False)
 
 
@@ -174,8 +175,10 @@ def request_inputs(doc: Mapping[str, Any], sig: Signature) -> tuple[dict[str, np
     """Input arrays of a predict request and whether it used the row (``instances``) form."""
     has_rows, has_cols = "instances" in doc, "inputs" in doc
     if has_rows and has_cols:
-        raise invalid("JSON Value: request body Not formatted correctly expecting only one "
-                      "of 'inputs' or 'instances' keys to exist ")
+        raise invalid(
+            "JSON Value: request body Not formatted correctly expecting only one "
+            "of 'inputs' or 'instances' keys to exist "
+        )
     if not sig.inputs:
         raise invalid(f"Failed to get input map for signature: {sig.name or 'DEFAULT'}")
     names = sorted(sig.inputs)
@@ -197,8 +200,10 @@ def _rows(rows: Any, sig: Signature, names: list[str]) -> dict[str, np.ndarray]:
 
     objects = is_object(rows[0])
     if not objects and len(names) > 1:
-        raise invalid("instances is a plain list, but expecting list of objects as multiple "
-                      "input tensors required as per tensorinfo_map")
+        raise invalid(
+            "instances is a plain list, but expecting list of objects as multiple "
+            "input tensors required as per tensorinfo_map"
+        )
     if not objects:
         if any(is_object(r) for r in rows):
             i = next(i for i, r in enumerate(rows) if is_object(r))
@@ -210,11 +215,15 @@ def _rows(rows: Any, sig: Signature, names: list[str]) -> dict[str, np.ndarray]:
             raise invalid(f"Expecting object but got list at item {i} of input list")
         for key in row:
             if key not in per_key:
-                raise invalid(f"Failed to process element: {i} key: {key} of 'instances' "
-                              f"list. Error: JSON object: does not have named input: {key}")
+                raise invalid(
+                    f"Failed to process element: {i} key: {key} of 'instances' "
+                    f"list. Error: JSON object: does not have named input: {key}"
+                )
         if set(row) != set(names):
-            raise invalid(f"Failed to process element: {i} of 'instances' list. JSON object: "
-                          f"{_short(row)} keys must be equal to: {','.join(names)}")
+            raise invalid(
+                f"Failed to process element: {i} of 'instances' list. JSON object: "
+                f"{_short(row)} keys must be equal to: {','.join(names)}"
+            )
         for key in names:
             per_key[key].append(row[key])
     return {k: _stack(v, sig.inputs[k]) for k, v in per_key.items()}
@@ -224,8 +233,7 @@ def _stack(items: list, spec: TensorSpec) -> np.ndarray:
     """Instances of one input stacked on a new batch dimension; all must have one shape."""
     arr = to_array(items, spec)
     if arr.ndim == 0 or arr.shape[0] != len(items):
-        raise invalid(f"Expecting tensor size to be the same for every instance of "
-                      f"'{spec.key}'")
+        raise invalid(f"Expecting tensor size to be the same for every instance of '{spec.key}'")
     return arr
 
 
@@ -238,8 +246,10 @@ def _columns(cols: Any, sig: Signature, names: list[str]) -> dict[str, np.ndarra
             out[key] = to_array(cols[key], sig.inputs[key])
         return out
     if len(names) > 1:
-        raise invalid("inputs is a plain value/list, but expecting an object as multiple "
-                      "input tensors required as per tensorinfo_map")
+        raise invalid(
+            "inputs is a plain value/list, but expecting an object as multiple "
+            "input tensors required as per tensorinfo_map"
+        )
     return {names[0]: to_array(cols, sig.inputs[names[0]])}
 
 
@@ -275,7 +285,7 @@ def predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> dic
         raise invalid("Cannot convert empty tensor map to JSON")
     if not row_format:
         if len(outputs) == 1:
-            (key, value), = outputs.items()
+            ((key, value),) = outputs.items()
             return {"outputs": _jsonable(value, key)}
         return {"outputs": {k: _jsonable(v, k) for k, v in outputs.items()}}
     batch = None
@@ -283,11 +293,13 @@ def predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> dic
         if value.ndim == 0:
             raise invalid(f"Tensor name: {key} has no shape information ")
         if batch is not None and value.shape[0] != batch:
-            raise invalid(f"Tensor name: {key} has inconsistent batch size: "
-                          f"{value.shape[0]} expecting: {batch}")
+            raise invalid(
+                f"Tensor name: {key} has inconsistent batch size: "
+                f"{value.shape[0]} expecting: {batch}"
+            )
         batch = value.shape[0]
     if len(outputs) == 1:
-        (key, value), = outputs.items()
+        ((key, value),) = outputs.items()
         return {"predictions": _jsonable(value, key)}
     columns = {k: _as_list(_jsonable(v, k)) for k, v in outputs.items()}
     return {"predictions": [{k: columns[k][i] for k in columns} for i in range(batch or 0)]}
@@ -301,8 +313,9 @@ def classify_response(result) -> dict[str, Any]:
     """``{"results": [[[label, score], ...], ...]}`` from a ClassificationResult."""
     if not result.classifications:
         raise invalid("Cannot convert empty ClassificationResults to JSON")
-    return {"results": [[[c.label, c.score] for c in row.classes]
-                        for row in result.classifications]}
+    return {
+        "results": [[[c.label, c.score] for c in row.classes] for row in result.classifications]
+    }
 
 
 def regress_response(result) -> dict[str, Any]:

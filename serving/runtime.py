@@ -25,8 +25,9 @@ _Callable = Callable[..., list[np.ndarray]]
 class LoadedModel:
     """One SavedModel in its own graph and session; thread-safe :meth:`run`."""
 
-    def __init__(self, path: Path | str, tags: Sequence[str] = ("serve",),
-                 session_config=None) -> None:
+    def __init__(
+        self, path: Path | str, tags: Sequence[str] = ("serve",), session_config=None
+    ) -> None:
         import tensorflow as tf
 
         self.path = Path(path)
@@ -35,15 +36,17 @@ class LoadedModel:
         try:
             with self._graph.as_default():
                 self.meta_graph = tf.compat.v1.saved_model.loader.load(
-                    self._session, list(tags), str(self.path))
+                    self._session, list(tags), str(self.path)
+                )
         except Exception:
             self._session.close()
             raise
         self._callables: dict[tuple, _Callable] = {}
         self._lock = threading.Lock()
 
-    def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str],
-            timeout_ms: int = 0) -> list[np.ndarray]:
+    def run(
+        self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str], timeout_ms: int = 0
+    ) -> list[np.ndarray]:
         """``Session::Run``: arrays fed to tensor names, fetched tensors in ``fetches`` order.
 
         Raises ``tf.errors.OpError`` subclasses exactly as TensorFlow reports them.

@@ -47,9 +47,14 @@ class LoadOptions:
 class Servable:
     """A model version; :meth:`load` it, lease it per request, :meth:`retire` it."""
 
-    def __init__(self, name: str, version: int, path: Path,
-                 options: LoadOptions | None = None,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        options: LoadOptions | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self.name, self.version, self.path = name, version, Path(path)
         self.options = options or LoadOptions()
         self.state = START
@@ -79,8 +84,12 @@ class Servable:
             if self.options.enable_warmup:
                 replayed = warmup.replay(self, self.options.warmup_iterations)
                 if replayed:
-                    log.info("%s version %d: %d warmup requests replayed", self.name,
-                             self.version, replayed)
+                    log.info(
+                        "%s version %d: %d warmup requests replayed",
+                        self.name,
+                        self.version,
+                        replayed,
+                    )
         except Exception as exc:
             from serving.errors import from_exception
 
@@ -131,8 +140,9 @@ class Servable:
             model.close()
 
     # -- inference --------------------------------------------------------------------------
-    def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str],
-            timeout_ms: int = 0) -> list[np.ndarray]:
+    def run(
+        self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str], timeout_ms: int = 0
+    ) -> list[np.ndarray]:
         """Session::Run on this version (through the batcher when batching is on)."""
         model = self._model
         if model is None:
@@ -146,8 +156,10 @@ class Servable:
             with self._cv:
                 batcher = self._batchers.get(key)
                 if batcher is None:
+
                     def call(x, f=tuple(fetches), t=timeout_ms):
                         return dict(zip(f, model.run(x, f, t), strict=True))
+
                     batcher = self._batchers[key] = Batcher(call, batching, self._on_batch)
         out = batcher.run(feeds)
         return [out[f] for f in fetches]

@@ -51,26 +51,44 @@ def _add(p: argparse.ArgumentParser, name: str, kind: type, default: Any, help: 
     if "_" in name:
         flags.append(f"--{name.replace('_', '-')}")
     if kind is bool:
-        p.add_argument(*flags, dest=name, type=_bool, nargs="?", const=True, default=default,
-                       metavar="BOOL", help=help)
+        p.add_argument(
+            *flags,
+            dest=name,
+            type=_bool,
+            nargs="?",
+            const=True,
+            default=default,
+            metavar="BOOL",
+            help=help,
+        )
     else:
         p.add_argument(*flags, dest=name, type=kind, default=default, help=help)
 
 
 def build_parser(defaults: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
     overrides = dict(defaults or {})
-    p = _Parser(prog="tensorflow_model_server",
-                description="TF Serving compatible model server (gRPC PredictionService/"
-                            "ModelService and the /v1/models REST API).")
+    p = _Parser(
+        prog="tensorflow_model_server",
+        description="TF Serving compatible model server (gRPC PredictionService/"
+        "ModelService and the /v1/models REST API).",
+    )
     for flag in FLAGS:
-        _add(p, flag.name, flag.type, overrides.get(flag.name, flag.default),
-             f"{flag.help} [TF Serving flag; here: {flag.support}]")
+        _add(
+            p,
+            flag.name,
+            flag.type,
+            overrides.get(flag.name, flag.default),
+            f"{flag.help} [TF Serving flag; here: {flag.support}]",
+        )
     extensions = [
         ("host", str, serving_defaults.HOST, "bind address of every listener (extension)"),
-        ("max_request_bytes", int, serving_defaults.MAX_REQUEST_BYTES,
-         "largest REST body / gRPC message accepted (extension)"),
-        ("enable_request_logging", bool, False, "one JSON line per request on stderr "
-         "(extension)"),
+        (
+            "max_request_bytes",
+            int,
+            serving_defaults.MAX_REQUEST_BYTES,
+            "largest REST body / gRPC message accepted (extension)",
+        ),
+        ("enable_request_logging", bool, False, "one JSON line per request on stderr (extension)"),
         ("log_level", str, "INFO", "Python log level (extension)"),
     ]
     for name, kind, default, help in extensions:
@@ -95,27 +113,41 @@ def _channel_arguments(text: str) -> list[tuple[str, int | str]]:
 def _check(args: argparse.Namespace) -> str | None:
     """TF Serving's own argument checks (Server::BuildAndStart), in its words."""
     if args.port == 0 and not args.grpc_socket_path:
-        return ("INVALID_ARGUMENT: At least one of server_options.grpc_port or "
-                "server_options.grpc_socket_path must be set.")
+        return (
+            "INVALID_ARGUMENT: At least one of server_options.grpc_port or "
+            "server_options.grpc_socket_path must be set."
+        )
     if args.use_alts_credentials and args.ssl_config_file:
-        return ("INVALID_ARGUMENT: Either use_alts_credentials must be false or "
-                "ssl_config_file must be empty.")
+        return (
+            "INVALID_ARGUMENT: Either use_alts_credentials must be false or "
+            "ssl_config_file must be empty."
+        )
     if not args.model_base_path and not args.model_config_file:
-        return ("INVALID_ARGUMENT: Both server_options.model_base_path and "
-                "server_options.model_config_file are empty!")
+        return (
+            "INVALID_ARGUMENT: Both server_options.model_base_path and "
+            "server_options.model_config_file are empty!"
+        )
     if args.batching_parameters_file and not args.enable_batching:
-        return ("INVALID_ARGUMENT: server_options.batching_parameters_file is set without "
-                "setting server_options.enable_batching to true.")
-    if (args.tensorflow_intra_op_parallelism > 0 and args.tensorflow_inter_op_parallelism > 0
-            and args.tensorflow_session_parallelism > 0):
-        return ("INVALID_ARGUMENT: Either configure server_options.tensorflow_session_"
-                "parallelism or (server_options.tensorflow_intra_op_parallelism, "
-                "server_options.tensorflow_inter_op_parallelism) separately. You cannot "
-                "configure all.")
+        return (
+            "INVALID_ARGUMENT: server_options.batching_parameters_file is set without "
+            "setting server_options.enable_batching to true."
+        )
+    if (
+        args.tensorflow_intra_op_parallelism > 0
+        and args.tensorflow_inter_op_parallelism > 0
+        and args.tensorflow_session_parallelism > 0
+    ):
+        return (
+            "INVALID_ARGUMENT: Either configure server_options.tensorflow_session_"
+            "parallelism or (server_options.tensorflow_intra_op_parallelism, "
+            "server_options.tensorflow_inter_op_parallelism) separately. You cannot "
+            "configure all."
+        )
     refused = non_default(vars(args), "refused")
     if refused:
-        return ("UNIMPLEMENTED: not supported by this server: "
-                + ", ".join(f"--{n} ({_why(n)})" for n in refused))
+        return "UNIMPLEMENTED: not supported by this server: " + ", ".join(
+            f"--{n} ({_why(n)})" for n in refused
+        )
     return None
 
 
@@ -173,8 +205,11 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
         channel_args = _channel_arguments(args.grpc_channel_arguments)
     except ValueError as exc:
         return _fail(f"INVALID_ARGUMENT: {exc}")
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for name in non_default(vars(args), "no-op"):
         log.warning("--%s has no effect in this server: %s", name, _why(name))
 
@@ -208,29 +243,39 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
         return _fail(str(exc))
     load_options = LoadOptions(
         tags=tuple(t for t in args.saved_model_tags.split(",") if t),
-        session_config=session_config, batching=batching_options,
+        session_config=session_config,
+        batching=batching_options,
         enable_warmup=args.enable_model_warmup,
         warmup_iterations=max(1, args.num_request_iterations_for_warmup),
-        method_check=args.enable_signature_method_name_check)
+        method_check=args.enable_signature_method_name_check,
+    )
     try:
         server = ModelServer(
-            model_name=args.model_name, model_base_path=args.model_base_path or None,
-            model_config_file=args.model_config_file or None, host=args.host,
-            grpc_port=args.port or None, rest_port=args.rest_api_port or None,
+            model_name=args.model_name,
+            model_base_path=args.model_base_path or None,
+            model_config_file=args.model_config_file or None,
+            host=args.host,
+            grpc_port=args.port or None,
+            rest_port=args.rest_api_port or None,
             grpc_socket_path=args.grpc_socket_path or None,
             grpc_channel_arguments=channel_args,
             model_config_poll_seconds=args.model_config_file_poll_wait_seconds,
             file_system_poll_seconds=args.file_system_poll_wait_seconds,
             allow_version_labels_for_unavailable_models=(
-                args.allow_version_labels_for_unavailable_models),
-            enable_batching=args.enable_batching, batching=batching_options,
-            load_options=load_options, max_load_retries=args.max_num_load_retries,
+                args.allow_version_labels_for_unavailable_models
+            ),
+            enable_batching=args.enable_batching,
+            batching=batching_options,
+            load_options=load_options,
+            max_load_retries=args.max_num_load_retries,
             load_retry_interval_seconds=max(0.0, args.load_retry_interval_micros / 1e6),
             rest_timeout_ms=max(0, args.rest_api_timeout_in_ms),
             enable_cors=args.rest_api_enable_cors_support,
-            max_request_bytes=args.max_request_bytes, metrics_path=metrics_path,
+            max_request_bytes=args.max_request_bytes,
+            metrics_path=metrics_path,
             request_log=args.enable_request_logging,
-            max_workers=max(args.grpc_max_threads, args.rest_api_num_threads, 1))
+            max_workers=max(args.grpc_max_threads, args.rest_api_num_threads, 1),
+        )
         server.start()
     except StartupError as exc:
         return _fail(str(exc))

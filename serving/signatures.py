@@ -61,8 +61,11 @@ def _np_dtype(dtype_enum: int) -> np.dtype:
 
 
 def _spec(key: str, info) -> TensorSpec:
-    shape = None if info.tensor_shape.unknown_rank else tuple(
-        None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim)
+    shape = (
+        None
+        if info.tensor_shape.unknown_rank
+        else tuple(None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim)
+    )
     return TensorSpec(key, info.name, int(info.dtype), _np_dtype(info.dtype), shape)
 
 
@@ -98,9 +101,13 @@ def parse_signatures(sig_map) -> dict[str, Signature]:
         defaults = {}
         for key, proto in getattr(sig, "defaults", {}).items():
             defaults[key] = tensor_proto.to_array(key, proto)
-        sigs[name] = Signature(name, sig.method_name,
-                               {k: _spec(k, v) for k, v in sig.inputs.items()},
-                               {k: _spec(k, v) for k, v in sig.outputs.items()}, defaults)
+        sigs[name] = Signature(
+            name,
+            sig.method_name,
+            {k: _spec(k, v) for k, v in sig.inputs.items()},
+            {k: _spec(k, v) for k, v in sig.outputs.items()},
+            defaults,
+        )
     return sigs
 
 
@@ -112,10 +119,12 @@ def predict_feeds(sig: Signature, inputs: Mapping[str, np.ndarray]) -> dict[str,
     """Graph tensor name -> array for a predict request (TF Serving's input-alias checks)."""
     sent, wanted = set(inputs), set(sig.inputs)
     if len(sent) > len(wanted) or (len(sent) < len(wanted) and not sig.defaults):
-        raise invalid(f"input size does not match signature: {len(sent)}!={len(wanted)} "
-                      f"len({{{_join(sent)}}}) != len({{{_join(wanted)}}}). Sent extra: "
-                      f"{{{_join(sent - wanted)}}}. Missing but required: "
-                      f"{{{_join(wanted - sent)}}}.")
+        raise invalid(
+            f"input size does not match signature: {len(sent)}!={len(wanted)} "
+            f"len({{{_join(sent)}}}) != len({{{_join(wanted)}}}). Sent extra: "
+            f"{{{_join(sent - wanted)}}}. Missing but required: "
+            f"{{{_join(wanted - sent)}}}."
+        )
     feeds = {}
     for alias, spec in sig.inputs.items():
         if alias in inputs:
@@ -123,11 +132,14 @@ def predict_feeds(sig: Signature, inputs: Mapping[str, np.ndarray]) -> dict[str,
         elif alias in sig.defaults:
             feeds[spec.name] = sig.defaults[alias]
         else:
-            raise invalid(f"Signature input alias: {alias} not found in request and no "
-                          "defaults given.")
+            raise invalid(
+                f"Signature input alias: {alias} not found in request and no defaults given."
+            )
     if sent - wanted:
-        raise invalid(f"Inputs contains invalid name. Used request inputs: "
-                      f"{_join(sent & wanted)}, request inputs: {_join(sent)}")
+        raise invalid(
+            f"Inputs contains invalid name. Used request inputs: "
+            f"{_join(sent & wanted)}, request inputs: {_join(sent)}"
+        )
     return feeds
 
 
@@ -136,8 +148,10 @@ def predict_fetches(sig: Signature, output_filter: Sequence[str]) -> list[str]:
     seen: list[str] = []
     for alias in output_filter:
         if alias not in sig.outputs:
-            raise invalid(f"output tensor alias not found in signature: {alias} Outputs "
-                          f"expected to be in the set {{{_join(sig.outputs)}}}.")
+            raise invalid(
+                f"output tensor alias not found in signature: {alias} Outputs "
+                f"expected to be in the set {{{_join(sig.outputs)}}}."
+            )
         if alias in seen:
             raise invalid(f"duplicate output tensor alias: {alias}")
         seen.append(alias)
@@ -145,37 +159,44 @@ def predict_fetches(sig: Signature, output_filter: Sequence[str]) -> list[str]:
 
 
 def check_predict_method(sig: Signature, method_check: bool) -> None:
-    if method_check and sig.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD,
-                                                REGRESS_METHOD):
-        raise ServingError("INTERNAL", "Expected prediction signature method_name to be one "
-                           f"of {{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. "
-                           f"Was: {sig.method_name}")
+    if method_check and sig.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+        raise ServingError(
+            "INTERNAL",
+            "Expected prediction signature method_name to be one "
+            f"of {{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. "
+            f"Was: {sig.method_name}",
+        )
 
 
 def classify_tensors(sig: Signature, method_check: bool) -> tuple[str, dict[str, str]]:
     """(input tensor name, {"classes"/"scores": tensor name}) of a classification signature."""
     if method_check and sig.method_name != CLASSIFY_METHOD:
-        raise invalid(f"Expected classification signature method_name to be "
-                      f"{CLASSIFY_METHOD}. Was: {sig.method_name}")
+        raise invalid(
+            f"Expected classification signature method_name to be "
+            f"{CLASSIFY_METHOD}. Was: {sig.method_name}"
+        )
     if len(sig.inputs) != 1:
         raise invalid("Expected one input Tensor.")
     if len(sig.outputs) not in (1, 2):
         raise invalid(f"Expected one or two output Tensors, found {len(sig.outputs)}")
     if CLASSIFY_INPUTS not in sig.inputs:
         raise invalid(f"No classification inputs found in SignatureDef: {sig.name}")
-    outs = {k: sig.outputs[k].name for k in (CLASSIFY_CLASSES, CLASSIFY_SCORES)
-            if k in sig.outputs}
+    outs = {k: sig.outputs[k].name for k in (CLASSIFY_CLASSES, CLASSIFY_SCORES) if k in sig.outputs}
     if not outs:
-        raise invalid('Expected classification signature outputs to contain at least one of '
-                      f'"{CLASSIFY_CLASSES}" or "{CLASSIFY_SCORES}". Signature was: {sig.name}')
+        raise invalid(
+            "Expected classification signature outputs to contain at least one of "
+            f'"{CLASSIFY_CLASSES}" or "{CLASSIFY_SCORES}". Signature was: {sig.name}'
+        )
     return sig.inputs[CLASSIFY_INPUTS].name, outs
 
 
 def regress_tensors(sig: Signature, method_check: bool) -> tuple[str, dict[str, str]]:
     """(input tensor name, {"outputs": tensor name}) of a regression signature."""
     if method_check and sig.method_name != REGRESS_METHOD:
-        raise invalid(f"Expected regression signature method_name to be {REGRESS_METHOD}. "
-                      f"Was: {sig.method_name}")
+        raise invalid(
+            f"Expected regression signature method_name to be {REGRESS_METHOD}. "
+            f"Was: {sig.method_name}"
+        )
     if len(sig.inputs) != 1:
         raise invalid("Expected one input Tensor.")
     if len(sig.outputs) != 1:
@@ -193,6 +214,16 @@ def batch_size(inputs: Mapping[str, np.ndarray]) -> int:
     return sizes.pop() if len(sizes) == 1 else 0
 
 
-__all__ = ["CLASSIFY_METHOD", "DEFAULT_SIGNATURE", "PREDICT_METHOD", "REGRESS_METHOD",
-           "Signature", "TensorSpec", "batch_size", "parse_signatures", "predict_feeds",
-           "read_signature_defs", "signature_def_map"]
+__all__ = [
+    "CLASSIFY_METHOD",
+    "DEFAULT_SIGNATURE",
+    "PREDICT_METHOD",
+    "REGRESS_METHOD",
+    "Signature",
+    "TensorSpec",
+    "batch_size",
+    "parse_signatures",
+    "predict_feeds",
+    "read_signature_defs",
+    "signature_def_map",
+]

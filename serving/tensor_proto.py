@@ -23,25 +23,38 @@ from serving.defaults import MAX_DECODED_TENSOR_BYTES
 from serving.errors import invalid
 
 _NUMERIC: dict[int, np.dtype[Any]] = {
-    types_pb2.DT_FLOAT: np.dtype(np.float32), types_pb2.DT_DOUBLE: np.dtype(np.float64),
-    types_pb2.DT_INT8: np.dtype(np.int8), types_pb2.DT_INT16: np.dtype(np.int16),
-    types_pb2.DT_INT32: np.dtype(np.int32), types_pb2.DT_INT64: np.dtype(np.int64),
-    types_pb2.DT_UINT8: np.dtype(np.uint8), types_pb2.DT_UINT16: np.dtype(np.uint16),
-    types_pb2.DT_UINT32: np.dtype(np.uint32), types_pb2.DT_UINT64: np.dtype(np.uint64),
-    types_pb2.DT_BOOL: np.dtype(np.bool_), types_pb2.DT_HALF: np.dtype(np.float16),
+    types_pb2.DT_FLOAT: np.dtype(np.float32),
+    types_pb2.DT_DOUBLE: np.dtype(np.float64),
+    types_pb2.DT_INT8: np.dtype(np.int8),
+    types_pb2.DT_INT16: np.dtype(np.int16),
+    types_pb2.DT_INT32: np.dtype(np.int32),
+    types_pb2.DT_INT64: np.dtype(np.int64),
+    types_pb2.DT_UINT8: np.dtype(np.uint8),
+    types_pb2.DT_UINT16: np.dtype(np.uint16),
+    types_pb2.DT_UINT32: np.dtype(np.uint32),
+    types_pb2.DT_UINT64: np.dtype(np.uint64),
+    types_pb2.DT_BOOL: np.dtype(np.bool_),
+    types_pb2.DT_HALF: np.dtype(np.float16),
     types_pb2.DT_COMPLEX64: np.dtype(np.complex64),
     types_pb2.DT_COMPLEX128: np.dtype(np.complex128),
 }
 _ENUM = {dtype: enum for enum, dtype in _NUMERIC.items()}
 # The typed field each dtype's values live in (AsProtoField / FromProto).
 _FIELD = {
-    types_pb2.DT_FLOAT: "float_val", types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_INT8: "int_val", types_pb2.DT_INT16: "int_val",
-    types_pb2.DT_INT32: "int_val", types_pb2.DT_UINT8: "int_val",
-    types_pb2.DT_UINT16: "int_val", types_pb2.DT_INT64: "int64_val",
-    types_pb2.DT_UINT32: "uint32_val", types_pb2.DT_UINT64: "uint64_val",
-    types_pb2.DT_BOOL: "bool_val", types_pb2.DT_STRING: "string_val",
-    types_pb2.DT_HALF: "half_val", types_pb2.DT_COMPLEX64: "scomplex_val",
+    types_pb2.DT_FLOAT: "float_val",
+    types_pb2.DT_DOUBLE: "double_val",
+    types_pb2.DT_INT8: "int_val",
+    types_pb2.DT_INT16: "int_val",
+    types_pb2.DT_INT32: "int_val",
+    types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_UINT16: "int_val",
+    types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val",
+    types_pb2.DT_BOOL: "bool_val",
+    types_pb2.DT_STRING: "string_val",
+    types_pb2.DT_HALF: "half_val",
+    types_pb2.DT_COMPLEX64: "scomplex_val",
     types_pb2.DT_COMPLEX128: "dcomplex_val",
 }
 
@@ -60,19 +73,29 @@ def to_array(key: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
     is_string = proto.dtype == types_pb2.DT_STRING
     dtype = np.dtype(object) if is_string else _NUMERIC.get(proto.dtype)
     if dtype is None:
-        raise _parse_error(key, f"unsupported dtype {types_pb2.DataType.Name(proto.dtype)}"
-                           if proto.dtype in types_pb2.DataType.values() else "invalid dtype")
+        raise _parse_error(
+            key,
+            f"unsupported dtype {types_pb2.DataType.Name(proto.dtype)}"
+            if proto.dtype in types_pb2.DataType.values()
+            else "invalid dtype",
+        )
     count = 1
     for s in shape:
         count *= s
     itemsize = 8 if is_string else dtype.itemsize
     if count * itemsize > MAX_DECODED_TENSOR_BYTES:
-        raise _parse_error(key, f"shape {shape} exceeds the server's limit of "
-                           f"{MAX_DECODED_TENSOR_BYTES} bytes per tensor")
+        raise _parse_error(
+            key,
+            f"shape {shape} exceeds the server's limit of "
+            f"{MAX_DECODED_TENSOR_BYTES} bytes per tensor",
+        )
     if proto.tensor_content and not is_string:
         if len(proto.tensor_content) != count * dtype.itemsize:
-            raise _parse_error(key, f"tensor_content has {len(proto.tensor_content)} bytes, "
-                               f"shape {shape} of {dtype.name} needs {count * dtype.itemsize}")
+            raise _parse_error(
+                key,
+                f"tensor_content has {len(proto.tensor_content)} bytes, "
+                f"shape {shape} of {dtype.name} needs {count * dtype.itemsize}",
+            )
         return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
     values = getattr(proto, _FIELD[proto.dtype])
     n = len(values)
@@ -120,8 +143,9 @@ def to_proto(arr: np.ndarray, as_content: bool = False) -> tensor_pb2.TensorProt
     for size in arr.shape:
         proto.tensor_shape.dim.add(size=size)
     if is_string:
-        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode()
-                                for v in arr.ravel().tolist())
+        proto.string_val.extend(
+            v if isinstance(v, bytes) else str(v).encode() for v in arr.ravel().tolist()
+        )
     elif as_content:
         proto.tensor_content = np.ascontiguousarray(arr).tobytes()
     elif enum == types_pb2.DT_HALF:
@@ -129,18 +153,19 @@ def to_proto(arr: np.ndarray, as_content: bool = False) -> tensor_pb2.TensorProt
     elif arr.dtype.kind == "c":
         flat = arr.ravel()
         getattr(proto, _FIELD[enum]).extend(
-            np.stack([flat.real, flat.imag], axis=1).ravel().tolist())
+            np.stack([flat.real, flat.imag], axis=1).ravel().tolist()
+        )
     else:
         getattr(proto, _FIELD[enum]).extend(arr.ravel().tolist())
     return proto
 
 
-def to_protos(arrays: Mapping[str, np.ndarray], only: Iterable[str] = (),
-              as_content: bool = False) -> dict[str, tensor_pb2.TensorProto]:
+def to_protos(
+    arrays: Mapping[str, np.ndarray], only: Iterable[str] = (), as_content: bool = False
+) -> dict[str, tensor_pb2.TensorProto]:
     """TensorProtos for ``arrays`` (restricted to ``only`` when it names any)."""
     wanted = list(only)
     unknown = sorted(set(wanted) - set(arrays))
     if unknown:
-        raise invalid(f"output tensor alias not found: {unknown}; outputs are "
-                      f"{sorted(arrays)}")
+        raise invalid(f"output tensor alias not found: {unknown}; outputs are {sorted(arrays)}")
     return {k: to_proto(arrays[k], as_content) for k in (wanted or list(arrays))}

@@ -34,7 +34,7 @@ class VersionPolicy:
             return found
         if self.kind == SPECIFIC:
             return found & set(self.versions)
-        return set(sorted(found)[-self.num_versions:])
+        return set(sorted(found)[-self.num_versions :])
 
     def describe(self) -> str:
         if self.kind == LATEST:

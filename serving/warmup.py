@@ -33,8 +33,9 @@ def replay(servable: Servable, iterations: int = 1) -> int:
     for record in tf.compat.v1.io.tf_record_iterator(str(path)):
         count += 1
         if count > MAX_RECORDS:
-            raise ValueError(f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) "
-                             f"at {path}")
+            raise ValueError(
+                f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}"
+            )
         log = prediction_log_pb2.PredictionLog()
         log.ParseFromString(record)
         kind = log.WhichOneof("log_type")
@@ -42,8 +43,9 @@ def replay(servable: Servable, iterations: int = 1) -> int:
             if kind == "predict_log":
                 req = log.predict_log.request
                 sig = inference.signature_for_predict(servable, req.model_spec.signature_name)
-                inference.predict(servable, sig, tensor_proto.to_arrays(req.inputs),
-                                  list(req.output_filter))
+                inference.predict(
+                    servable, sig, tensor_proto.to_arrays(req.inputs), list(req.output_filter)
+                )
             elif kind == "classify_log":
                 req = log.classify_log.request
                 inference.classify(servable, req.model_spec.signature_name, req.input)

@@ -14,12 +14,23 @@ def write_batch(path: Path, images: np.ndarray, labels: list[int]) -> None:
     """Write one batch file the way the official archive does (pickled dict, bytes keys)."""
     data = images.transpose(0, 3, 1, 2).reshape(len(images), 3072) if images.ndim == 4 else images
     with path.open("wb") as f:
-        pickle.dump({b"data": data, b"labels": list(labels),
-                     b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))]}, f)
+        pickle.dump(
+            {
+                b"data": data,
+                b"labels": list(labels),
+                b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))],
+            },
+            f,
+        )
 
 
-def write_cifar_layout(root: Path, per_batch: int = 20, n_test: int = 20, seed: int = 0,
-                       labels: list[int] | None = None) -> Path:
+def write_cifar_layout(
+    root: Path,
+    per_batch: int = 20,
+    n_test: int = 20,
+    seed: int = 0,
+    labels: list[int] | None = None,
+) -> Path:
     """A complete cifar-10-batches-py folder of random images; ``labels`` overrides every
     batch's labels (e.g. to inject out-of-range ids)."""
     rng = np.random.default_rng(seed)

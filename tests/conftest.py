@@ -36,8 +36,16 @@ def run_pipeline(output_root: Path, *extra: str, capsys=None) -> PipelineRun:
     """Run beam_runner in-process (one TF import for the whole session)."""
     import beam_runner
 
-    code = beam_runner.main(["--data-root", str(configs.SHARED_DATA_ROOT),
-                             "--output-root", str(output_root), *E2E_ARGS, *extra])
+    code = beam_runner.main(
+        [
+            "--data-root",
+            str(configs.SHARED_DATA_ROOT),
+            "--output-root",
+            str(output_root),
+            *E2E_ARGS,
+            *extra,
+        ]
+    )
     out = capsys.readouterr().out if capsys else ""
     from pipeline import summary
 

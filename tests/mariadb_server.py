@@ -33,9 +33,13 @@ class MariaDB:
 
     def sql(self, statement: str) -> str:
         client = require_binary("mariadb", "mariadb-server")
-        return subprocess.run([client, "--no-defaults", "-S", str(self.socket), "-u", "root",
-                               "-N", "-e", statement], check=True, capture_output=True,
-                              text=True, timeout=30).stdout
+        return subprocess.run(
+            [client, "--no-defaults", "-S", str(self.socket), "-u", "root", "-N", "-e", statement],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
 
 
 def free_port() -> int:
@@ -50,16 +54,38 @@ def running_mariadb(workdir: Path) -> Iterator[MariaDB]:
     install = require_binary("mariadb-install-db", "mariadb-server")
     datadir, sock, port = workdir / "data", workdir / "mariadb.sock", free_port()
     as_user = ["--user=root"] if os.geteuid() == 0 else []
-    subprocess.run([install, "--no-defaults", f"--datadir={datadir}", *as_user,
-                    "--auth-root-authentication-method=normal", "--skip-test-db"],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            install,
+            "--no-defaults",
+            f"--datadir={datadir}",
+            *as_user,
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     log = workdir / "mariadb.err"
-    proc = subprocess.Popen([server, "--no-defaults", f"--datadir={datadir}", *as_user,
-                             f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1",
-                             "--skip-name-resolve", f"--log-error={log}",
-                             f"--pid-file={workdir / 'mariadb.pid'}",
-                             "--innodb-buffer-pool-size=64M", "--skip-log-bin"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            server,
+            "--no-defaults",
+            f"--datadir={datadir}",
+            *as_user,
+            f"--socket={sock}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            "--skip-name-resolve",
+            f"--log-error={log}",
+            f"--pid-file={workdir / 'mariadb.pid'}",
+            "--innodb-buffer-pool-size=64M",
+            "--skip-log-bin",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db = MariaDB("127.0.0.1", port, sock)
     try:
         deadline = time.monotonic() + 60
@@ -70,11 +96,14 @@ def running_mariadb(workdir: Path) -> Iterator[MariaDB]:
             except subprocess.CalledProcessError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"MariaDB did not start: {log.read_text()[-2000:]}") from None
+                        f"MariaDB did not start: {log.read_text()[-2000:]}"
+                    ) from None
                 time.sleep(0.2)
-        db.sql(f"CREATE DATABASE {DATABASE}; "
-               f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; "
-               f"GRANT ALL ON *.* TO '{USER}'@'%';")
+        db.sql(
+            f"CREATE DATABASE {DATABASE}; "
+            f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; "
+            f"GRANT ALL ON *.* TO '{USER}'@'%';"
+        )
         yield db
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -20,7 +20,8 @@ _EXTRA_DIRS = ("/usr/sbin", "/usr/lib/postgresql/15/bin", "/usr/bin")
 def require_binary(name: str, apt_package: str) -> str:
     """Absolute path of ``name``; skips (locally) or fails (CI) when it is not installed."""
     found = shutil.which(name) or next(
-        (str(Path(d, name)) for d in _EXTRA_DIRS if Path(d, name).is_file()), None)
+        (str(Path(d, name)) for d in _EXTRA_DIRS if Path(d, name).is_file()), None
+    )
     if found:
         return found
     message = f"{name} not found: install the Debian package '{apt_package}' (.ci/run does)"

@@ -8,8 +8,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT = {"serving", "models", "ingest", "pipeline", "report", "rollout", "bench",
-           "airflow_dags", "beam_runner", "cifar10_serving", "tests"}
+PROJECT = {
+    "serving",
+    "models",
+    "ingest",
+    "pipeline",
+    "report",
+    "rollout",
+    "bench",
+    "airflow_dags",
+    "beam_runner",
+    "cifar10_serving",
+    "tests",
+}
 # Which project packages each package may import (besides itself). Entry points (the runner
 # CLIs, airflow_dags, bench, tests) sit on top and may import anything.
 ALLOWED = {

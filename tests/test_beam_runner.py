@@ -31,8 +31,9 @@ def assert_untouched(root: Path) -> None:
 
 
 def run(data_root: Path, output_root: Path, *extra: str) -> int:
-    return beam_runner.main(["--data-root", str(data_root), "--output-root", str(output_root),
-                             "--epochs", "1", *extra])
+    return beam_runner.main(
+        ["--data-root", str(data_root), "--output-root", str(output_root), "--epochs", "1", *extra]
+    )
 
 
 def test_missing_data_root(tmp_path, output_root, capsys):
@@ -85,9 +86,19 @@ def test_out_of_range_labels_stop_before_trainer(tmp_path, output_root, capsys):
 
 def test_cli_exit_code_and_message(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "beam_runner.py", "--data-root", str(tmp_path / "none"),
-         "--output-root", str(tmp_path / "out")],
-        cwd=configs.REPO_ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        [
+            sys.executable,
+            "beam_runner.py",
+            "--data-root",
+            str(tmp_path / "none"),
+            "--output-root",
+            str(tmp_path / "out"),
+        ],
+        cwd=configs.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert proc.returncode == 2
     assert "error: data root" in proc.stderr and "--data-root" in proc.stderr

@@ -51,13 +51,15 @@ def verdict(run: RunVerdict) -> dict[str, Any]:
 def github_outputs(result: dict[str, Any]) -> str:
     """``key=value`` lines for $GITHUB_OUTPUT (booleans as the strings 'true'/'false', which
     is what `if: needs.<job>.outputs.pushed == 'true'` compares against)."""
+
     def text(value: Any) -> str:
         if isinstance(value, bool):
             return str(value).lower()
         return "" if value is None else str(value)
 
-    return "".join(f"{key}={text(result[key])}\n"
-                   for key in ("blessed", "pushed", "version", "accuracy"))
+    return "".join(
+        f"{key}={text(result[key])}\n" for key in ("blessed", "pushed", "version", "accuracy")
+    )
 
 
 def exit_code(result: dict[str, Any], require_blessed: bool) -> int:
@@ -70,10 +72,14 @@ def exit_code(result: dict[str, Any], require_blessed: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output-root", default="outputs",
-                        help="the --output-root the pipeline ran with")
-    parser.add_argument("--require-blessed", action="store_true",
-                        help="exit 1 unless the Evaluator blessed and the Pusher pushed")
+    parser.add_argument(
+        "--output-root", default="outputs", help="the --output-root the pipeline ran with"
+    )
+    parser.add_argument(
+        "--require-blessed",
+        action="store_true",
+        help="exit 1 unless the Evaluator blessed and the Pusher pushed",
+    )
     args = parser.parse_args(argv)
     repo_root = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(repo_root))
@@ -90,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             out.write(github_outputs(result))
     code = exit_code(result, args.require_blessed)
     if code == 1:
-        print("error: the Evaluator did not bless the candidate (see failed_checks)",
-              file=sys.stderr)
+        print(
+            "error: the Evaluator did not bless the candidate (see failed_checks)", file=sys.stderr
+        )
     elif code == 2:
         print("error: no pipeline run recorded", file=sys.stderr)
     return code

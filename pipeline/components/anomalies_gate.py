@@ -5,7 +5,6 @@ them and raises with a readable list, and Transform/Trainer depend on it, so bad
 reaches training (and therefore never the Pusher).
 """
 
-
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2

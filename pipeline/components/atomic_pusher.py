@@ -65,25 +65,31 @@ def publish_atomically(model_path: str, base_directory: str, version: int) -> tu
 class AtomicPusherExecutor(pusher_executor.Executor):
     """Stock Pusher semantics (blessing check, metadata) with an atomic filesystem push."""
 
-    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]],
-           exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
+        )
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("AtomicPusher only pushes to a filesystem destination")
         model_path = self.GetModelPath(input_dict)
         serving_path, version = publish_atomically(
-            model_path, destination.filesystem.base_directory, int(time.time()))
+            model_path, destination.filesystem.base_directory, int(time.time())
+        )
         io_utils.copy_dir(model_path, model_push.uri)
-        self._MarkPushed(model_push, pushed_destination=serving_path,
-                         pushed_version=str(version))
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=str(version))
 
 
 class AtomicPusher(Pusher):

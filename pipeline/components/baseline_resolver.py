@@ -39,7 +39,10 @@ class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
             if b.get_int_custom_property(evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
         }
         result: dict[str, list[types.Artifact]] = {
-            MODEL_KEY: [], BLESSING_KEY: [], CANDIDATE_KEY: candidates}
+            MODEL_KEY: [],
+            BLESSING_KEY: [],
+            CANDIDATE_KEY: candidates,
+        }
         for model in sorted(input_dict.get(MODEL_KEY, []), key=lambda a: a.id, reverse=True):
             if model.id in blessings and model.id not in excluded:
                 result[MODEL_KEY] = [model]
@@ -52,7 +55,9 @@ def baseline_model_resolver(candidate: Channel) -> Resolver:
     """The resolver node: its ``outputs["model"]`` is the Evaluator's ``baseline_model``."""
     return Resolver(
         strategy_class=LatestBlessedOtherModelStrategy,
-        **{MODEL_KEY: Channel(type=standard_artifacts.Model),
-           BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing),
-           CANDIDATE_KEY: candidate},
+        **{
+            MODEL_KEY: Channel(type=standard_artifacts.Model),
+            BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing),
+            CANDIDATE_KEY: candidate,
+        },
     ).with_id("latest_blessed_model_resolver")

@@ -93,8 +93,14 @@ DEFAULT_NUM_TRIES = 3  # infrastructure retries; model failures are never retrie
 DEFAULT_MAX_LOADING_SECONDS = 300  # TFX's default; the real model loads in ~5 s here
 
 # gRPC codes that say "the infrastructure did not answer", not "the model answered no".
-_TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                              grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED})
+_TRANSIENT_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.CANCELLED,
+    }
+)
 
 
 class ModelRejected(error_types.ValidationFailed):
@@ -147,13 +153,18 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
     :meth:`GetLogs` so a failure says why.
     """
 
-    def __init__(self, model_path: str, serving_binary: serving_bins.ServingBinary,
-                 serving_spec: infra_validator_pb2.ServingSpec,
-                 command: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        serving_binary: serving_bins.ServingBinary,
+        serving_spec: infra_validator_pb2.ServingSpec,
+        command: Sequence[str] | None = None,
+    ) -> None:
         """``model_path``: a TF-Serving-flavoured ``<base>/<model_name>/<version>`` path.
         ``command``: the server executable (default ``python -m serving.server``)."""
         base, model_name, _ = tf_serving_flavor.parse_model_path(
-            model_path, expected_model_name=serving_spec.model_name)
+            model_path, expected_model_name=serving_spec.model_name
+        )
         self._model_name = model_name
         self._model_base_path = os.path.join(base, model_name)
         self._serving_binary = serving_binary
@@ -167,9 +178,11 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return (f"LocalProcessRunner({' '.join(self._command)} --model_name={self._model_name} "
-                f"--model_base_path={self._model_base_path}, standing in for "
-                f"{getattr(self._serving_binary, 'image', '?')})")
+        return (
+            f"LocalProcessRunner({' '.join(self._command)} --model_name={self._model_name} "
+            f"--model_base_path={self._model_base_path}, standing in for "
+            f"{getattr(self._serving_binary, 'image', '?')})"
+        )
 
     @property
     def pid(self) -> int | None:
@@ -177,13 +190,16 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
 
     def args(self) -> list[str]:
         """The server's command line (TF Serving flags)."""
-        return [*self._command,
-                f"--port={self._grpc_port}", f"--rest_api_port={self._rest_port}",
-                f"--model_name={self._model_name}",
-                f"--model_base_path={self._model_base_path}",
-                # A load failure is final for one model version: fail now, not after TF
-                # Serving's default 5 retries x 60 s.
-                "--max_num_load_retries=0"]
+        return [
+            *self._command,
+            f"--port={self._grpc_port}",
+            f"--rest_api_port={self._rest_port}",
+            f"--model_name={self._model_name}",
+            f"--model_base_path={self._model_base_path}",
+            # A load failure is final for one model version: fail now, not after TF
+            # Serving's default 5 retries x 60 s.
+            "--max_num_load_retries=0",
+        ]
 
     def GetEndpoint(self) -> str:
         assert self._endpoint is not None, "the model server is not running yet"
@@ -195,12 +211,13 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
         fd, self._log_path = tempfile.mkstemp(prefix="infra-validation-server-", suffix=".log")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+            p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+        )
         logging.info("Starting the model server: %s", " ".join(self.args()))
         with os.fdopen(fd, "wb") as log:
             self._process = subprocess.Popen(
-                self.args(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env)
+                self.args(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
 
     def WaitUntilRunning(self, deadline: float) -> None:
         assert self._process is not None, "Start() first"
@@ -209,8 +226,9 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
             if code is not None:
                 self._raise_exited(code)
             try:
-                with socket.create_connection((configs.SERVING_HOST, self._grpc_port),
-                                              timeout=POLL_SECONDS):
+                with socket.create_connection(
+                    (configs.SERVING_HOST, self._grpc_port), timeout=POLL_SECONDS
+                ):
                     pass
             except OSError:
                 time.sleep(POLL_SECONDS)
@@ -219,7 +237,8 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
                 self._endpoint = f"{configs.SERVING_HOST}:{self._grpc_port}"
                 return
         raise error_types.DeadlineExceeded(
-            "Deadline exceeded while the model server was loading the model.")
+            "Deadline exceeded while the model server was loading the model."
+        )
 
     def _raise_exited(self, code: int) -> None:
         log = self.GetLogs() or ""
@@ -289,8 +308,9 @@ def _signature_of(request: iv_types.Request) -> str:
     return request.model_spec.signature_name or "serving_default"
 
 
-def _send(stub: prediction_service_pb2_grpc.PredictionServiceStub,
-          request: iv_types.Request) -> list[str]:
+def _send(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub, request: iv_types.Request
+) -> list[str]:
     """Send one request; returns what the answer holds (output keys), raises if it is empty."""
     if isinstance(request, predict_pb2.PredictRequest):
         response = stub.Predict(request, timeout=REQUEST_TIMEOUT_SECONDS)
@@ -304,8 +324,10 @@ def _send(stub: prediction_service_pb2_grpc.PredictionServiceStub,
     else:
         raise NotImplementedError(f"unsupported request type {type(request).__name__}")
     if not outputs:
-        raise ModelRejected(f"the model server answered a {type(request).__name__} on "
-                            f"signature '{_signature_of(request)}' with no outputs")
+        raise ModelRejected(
+            f"the model server answered a {type(request).__name__} on "
+            f"signature '{_signature_of(request)}' with no outputs"
+        )
     return outputs
 
 
@@ -323,30 +345,41 @@ class InfraValidatorExecutor(iv_executor.Executor):
         self._answered: dict[str, list[str]] = {}  # signature -> output keys of its answers
         self._requests_sent = 0
 
-    def _CreateRunner(self, model_path: str,
-                      serving_binary: serving_bins.ServingBinary,
-                      serving_spec: infra_validator_pb2.ServingSpec
-                      ) -> base_runner.BaseModelServerRunner:
+    def _CreateRunner(
+        self,
+        model_path: str,
+        serving_binary: serving_bins.ServingBinary,
+        serving_spec: infra_validator_pb2.ServingSpec,
+    ) -> base_runner.BaseModelServerRunner:
         """Local process when the spec names no platform, else TFX's Docker/Kubernetes."""
         if serving_spec.WhichOneof("serving_platform") is None:
             return LocalProcessRunner(model_path, serving_binary, serving_spec)
         return iv_executor._create_model_server_runner(
-            model_path=model_path, serving_binary=serving_binary, serving_spec=serving_spec)
+            model_path=model_path, serving_binary=serving_binary, serving_spec=serving_spec
+        )
 
-    def _Do(self, model: types.Artifact, examples: types.Artifact | None,
-            blessing: types.Artifact, serving_spec: infra_validator_pb2.ServingSpec,
-            validation_spec: infra_validator_pb2.ValidationSpec,
-            request_spec: infra_validator_pb2.RequestSpec | None) -> None:
+    def _Do(
+        self,
+        model: types.Artifact,
+        examples: types.Artifact | None,
+        blessing: types.Artifact,
+        serving_spec: infra_validator_pb2.ServingSpec,
+        validation_spec: infra_validator_pb2.ValidationSpec,
+        request_spec: infra_validator_pb2.RequestSpec | None,
+    ) -> None:
         started = time.monotonic()
         platform = serving_spec.WhichOneof("serving_platform") or LOCAL_PROCESS
         binaries = serving_bins.parse_serving_binaries(serving_spec)
         if not binaries:
             # TFX would loop over zero binaries and bless: refuse the vacuous pass.
-            raise ValueError("serving_spec.tensorflow_serving names no tags or digests: "
-                             "there is no model server to validate the model against")
+            raise ValueError(
+                "serving_spec.tensorflow_serving names no tags or digests: "
+                "there is no model server to validate the model against"
+            )
         if platform == LOCAL_PROCESS and len(binaries) > 1:
-            logging.info("Local process platform: one server stands in for %d images.",
-                         len(binaries))
+            logging.info(
+                "Local process platform: one server stands in for %d images.", len(binaries)
+            )
             binaries = binaries[:1]
 
         reason: str | None = None
@@ -354,24 +387,33 @@ class InfraValidatorExecutor(iv_executor.Executor):
         if examples and request_spec:
             logging.info("InfraValidator will be run in LOAD_AND_QUERY mode.")
             try:
-                requests = list(request_builder.build_requests(
-                    model_name=serving_spec.model_name, model=model, examples=examples,
-                    request_spec=request_spec))
+                requests = list(
+                    request_builder.build_requests(
+                        model_name=serving_spec.model_name,
+                        model=model,
+                        examples=examples,
+                        request_spec=request_spec,
+                    )
+                )
             except Exception as exc:
                 logging.exception("Could not build requests for the model.")
-                reason = ("cannot build requests from the examples for the model's "
-                          f"signatures: {_describe(exc)}")
+                reason = (
+                    "cannot build requests from the examples for the model's "
+                    f"signatures: {_describe(exc)}"
+                )
         else:
             logging.info("InfraValidator will be run in LOAD_ONLY mode.")
 
         if reason is None:
             model_path = self._PrepareModelPath(model, serving_spec)
             for serving_binary in binaries:
-                if not self._ValidateWithRetry(model_path=model_path,
-                                               serving_binary=serving_binary,
-                                               serving_spec=serving_spec,
-                                               validation_spec=validation_spec,
-                                               requests=requests):
+                if not self._ValidateWithRetry(
+                    model_path=model_path,
+                    serving_binary=serving_binary,
+                    serving_spec=serving_spec,
+                    validation_spec=validation_spec,
+                    requests=requests,
+                ):
                     reason = self._attempts[-1].error or "infra validation failed"
                     break
 
@@ -384,41 +426,61 @@ class InfraValidatorExecutor(iv_executor.Executor):
             iv_executor._mark_not_blessed(blessing)
             blessing.set_string_custom_property(REASON_PROPERTY, reason)
         result = InfraValidationResult(
-            blessed=reason is None, reason=reason, platform=platform,
-            server=(f"{SERVER_MODULE} (local process)" if platform == LOCAL_PROCESS
-                    else ", ".join(b.image for b in binaries)),
+            blessed=reason is None,
+            reason=reason,
+            platform=platform,
+            server=(
+                f"{SERVER_MODULE} (local process)"
+                if platform == LOCAL_PROCESS
+                else ", ".join(b.image for b in binaries)
+            ),
             mode="LOAD_AND_QUERY" if requests else "LOAD_ONLY",
-            requests_sent=self._requests_sent, answered=self._answered,
+            requests_sent=self._requests_sent,
+            answered=self._answered,
             seconds=round(time.monotonic() - started, 3),
-            attempts=[a.__dict__ for a in self._attempts])
-        io_utils.write_string_file(os.path.join(blessing.uri, RESULT_FILE),
-                                   json.dumps(result.__dict__, indent=2))
+            attempts=[a.__dict__ for a in self._attempts],
+        )
+        io_utils.write_string_file(
+            os.path.join(blessing.uri, RESULT_FILE), json.dumps(result.__dict__, indent=2)
+        )
 
-    def _ValidateWithRetry(self, model_path: str,
-                           serving_binary: serving_bins.ServingBinary,
-                           serving_spec: infra_validator_pb2.ServingSpec,
-                           validation_spec: infra_validator_pb2.ValidationSpec,
-                           requests: list[iv_types.Request]) -> bool:
+    def _ValidateWithRetry(
+        self,
+        model_path: str,
+        serving_binary: serving_bins.ServingBinary,
+        serving_spec: infra_validator_pb2.ServingSpec,
+        validation_spec: infra_validator_pb2.ValidationSpec,
+        requests: list[iv_types.Request],
+    ) -> bool:
         """TFX's retry loop, except that a rejected model is not retried."""
         for number in range(1, validation_spec.num_tries + 1):
-            logging.info("Starting infra validation (attempt %d/%d).", number,
-                         validation_spec.num_tries)
+            logging.info(
+                "Starting infra validation (attempt %d/%d).", number, validation_spec.num_tries
+            )
             attempt = Attempt(number=number, ok=False, seconds=0.0)
             self._attempts.append(attempt)
             started = time.monotonic()
             try:
-                self._ValidateOnce(model_path=model_path, serving_binary=serving_binary,
-                                   serving_spec=serving_spec, validation_spec=validation_spec,
-                                   requests=requests, attempt=attempt)
+                self._ValidateOnce(
+                    model_path=model_path,
+                    serving_binary=serving_binary,
+                    serving_spec=serving_spec,
+                    validation_spec=validation_spec,
+                    requests=requests,
+                    attempt=attempt,
+                )
             except error_types.GracefulShutdown:
                 raise
             except Exception as exc:
                 attempt.error = _describe(exc)
                 final = isinstance(exc, ModelRejected)
-                logging.warning("Infra validation attempt %d/%d failed%s: %s", number,
-                                validation_spec.num_tries,
-                                " (the model was rejected; not retrying)" if final else "",
-                                attempt.error)
+                logging.warning(
+                    "Infra validation attempt %d/%d failed%s: %s",
+                    number,
+                    validation_spec.num_tries,
+                    " (the model was rejected; not retrying)" if final else "",
+                    attempt.error,
+                )
                 if final:
                     return False
             else:
@@ -428,11 +490,15 @@ class InfraValidatorExecutor(iv_executor.Executor):
                 attempt.seconds = round(time.monotonic() - started, 3)
         return False
 
-    def _ValidateOnce(self, model_path: str,
-                      serving_binary: serving_bins.ServingBinary,
-                      serving_spec: infra_validator_pb2.ServingSpec,
-                      validation_spec: infra_validator_pb2.ValidationSpec,
-                      requests: list[iv_types.Request], attempt: Attempt | None = None) -> None:
+    def _ValidateOnce(
+        self,
+        model_path: str,
+        serving_binary: serving_bins.ServingBinary,
+        serving_spec: infra_validator_pb2.ServingSpec,
+        validation_spec: infra_validator_pb2.ValidationSpec,
+        requests: list[iv_types.Request],
+        attempt: Attempt | None = None,
+    ) -> None:
         """Start the server, wait for the model, send every request; always stop the server."""
         deadline = time.time() + validation_spec.max_loading_time_seconds
         started = time.monotonic()
@@ -467,8 +533,9 @@ class InfraValidatorExecutor(iv_executor.Executor):
             tail = _tail(logs or "")
             if attempt is not None:
                 attempt.server_log_tail = tail
-            logging.error("Model server log (last %d lines):\n%s", len(tail),
-                          "\n".join(tail) or "(none)")
+            logging.error(
+                "Model server log (last %d lines):\n%s", len(tail), "\n".join(tail) or "(none)"
+            )
             raise
         finally:
             logging.info("Stopping %r.", runner)
@@ -479,13 +546,17 @@ class InfraValidatorExecutor(iv_executor.Executor):
         with grpc.insecure_channel(endpoint) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             for i, request in enumerate(requests, 1):
-                what = (f"request {i}/{len(requests)} ({type(request).__name__} on signature "
-                        f"'{_signature_of(request)}')")
+                what = (
+                    f"request {i}/{len(requests)} ({type(request).__name__} on signature "
+                    f"'{_signature_of(request)}')"
+                )
                 try:
                     outputs = _send(stub, request)
                 except grpc.RpcError as exc:
-                    message = (f"{what} failed: {exc.code().name}: "  # type: ignore[attr-defined]
-                               f"{exc.details()}")  # type: ignore[attr-defined]
+                    message = (
+                        f"{what} failed: {exc.code().name}: "  # type: ignore[attr-defined]
+                        f"{exc.details()}"
+                    )  # type: ignore[attr-defined]
                     if exc.code() in _TRANSIENT_CODES:  # type: ignore[attr-defined]
                         raise error_types.ValidationFailed(message) from exc
                     raise ModelRejected(message) from exc
@@ -503,9 +574,12 @@ class LocalInfraValidator(InfraValidator):
 # --- the factory the pipeline calls -----------------------------------------------------------
 
 
-def serving_spec(platform: str = LOCAL_PROCESS, *,
-                 model_name: str = configs.MODEL_NAME,
-                 image: str = configs.SERVING_IMAGE) -> infra_validator_pb2.ServingSpec:
+def serving_spec(
+    platform: str = LOCAL_PROCESS,
+    *,
+    model_name: str = configs.MODEL_NAME,
+    image: str = configs.SERVING_IMAGE,
+) -> infra_validator_pb2.ServingSpec:
     """The ``ServingSpec`` for ``platform``; the image (``tensorflow/serving:2.16.1``) is the
     one production runs, and what Docker/Kubernetes start. The local process ignores it."""
     if platform not in PLATFORMS:
@@ -513,7 +587,8 @@ def serving_spec(platform: str = LOCAL_PROCESS, *,
     name, _, tag = image.rpartition(":")
     spec = infra_validator_pb2.ServingSpec(
         tensorflow_serving=infra_validator_pb2.TensorFlowServing(image_name=name, tags=[tag]),
-        model_name=model_name)
+        model_name=model_name,
+    )
     if platform == "local_docker":
         spec.local_docker.SetInParent()
     elif platform == "kubernetes":
@@ -521,21 +596,30 @@ def serving_spec(platform: str = LOCAL_PROCESS, *,
     return spec
 
 
-def request_spec(num_examples: int = DEFAULT_NUM_EXAMPLES,
-                 split: str = configs.TEST_SPLIT) -> infra_validator_pb2.RequestSpec:
+def request_spec(
+    num_examples: int = DEFAULT_NUM_EXAMPLES, split: str = configs.TEST_SPLIT
+) -> infra_validator_pb2.RequestSpec:
     """Predict requests on ``serving_default`` (serialized tf.Examples, input ``examples``),
     one per example of ``split``."""
     return infra_validator_pb2.RequestSpec(
         tensorflow_serving=infra_validator_pb2.TensorFlowServingRequestSpec(
-            signature_names=[features.SIGNATURE_EXAMPLES]),
-        split_name=split, num_examples=num_examples)
+            signature_names=[features.SIGNATURE_EXAMPLES]
+        ),
+        split_name=split,
+        num_examples=num_examples,
+    )
 
 
-def infra_validator(model: types.BaseChannel, examples: types.BaseChannel, *,
-                    platform: str = LOCAL_PROCESS, num_examples: int = DEFAULT_NUM_EXAMPLES,
-                    num_tries: int = DEFAULT_NUM_TRIES,
-                    max_loading_time_seconds: int = DEFAULT_MAX_LOADING_SECONDS,
-                    make_warmup: bool = False) -> LocalInfraValidator:
+def infra_validator(
+    model: types.BaseChannel,
+    examples: types.BaseChannel,
+    *,
+    platform: str = LOCAL_PROCESS,
+    num_examples: int = DEFAULT_NUM_EXAMPLES,
+    num_tries: int = DEFAULT_NUM_TRIES,
+    max_loading_time_seconds: int = DEFAULT_MAX_LOADING_SECONDS,
+    make_warmup: bool = False,
+) -> LocalInfraValidator:
     """The InfraValidator node (id ``InfraValidator``); Pusher takes ``outputs['blessing']``
     as ``infra_blessing``.
 
@@ -544,10 +628,13 @@ def infra_validator(model: types.BaseChannel, examples: types.BaseChannel, *,
     spec = request_spec(num_examples)
     spec.make_warmup = make_warmup
     return LocalInfraValidator(
-        model=model, examples=examples, serving_spec=serving_spec(platform),
+        model=model,
+        examples=examples,
+        serving_spec=serving_spec(platform),
         request_spec=spec,
         validation_spec=infra_validator_pb2.ValidationSpec(
-            max_loading_time_seconds=max_loading_time_seconds, num_tries=num_tries),
+            max_loading_time_seconds=max_loading_time_seconds, num_tries=num_tries
+        ),
     ).with_id(COMPONENT_ID)
 
 
@@ -571,8 +658,11 @@ class InfraValidationResult:
     def describe(self) -> str:
         """One line for a run summary."""
         if self.blessed:
-            what = (f"{self.requests_sent} requests answered" if self.mode == "LOAD_AND_QUERY"
-                    else "loaded, no requests")
+            what = (
+                f"{self.requests_sent} requests answered"
+                if self.mode == "LOAD_AND_QUERY"
+                else "loaded, no requests"
+            )
             return f"infra-blessed: True ({self.platform}, {what})"
         return f"infra-blessed: False: {self.reason}"
 
@@ -592,18 +682,25 @@ def read_infra_validation(blessing_uri: str) -> InfraValidationResult | None:
     if os.path.isfile(os.path.join(blessing_uri, BLESSED_MARKER)):
         return InfraValidationResult(blessed=True)
     if os.path.isfile(os.path.join(blessing_uri, NOT_BLESSED_MARKER)):
-        return InfraValidationResult(blessed=False, reason="not infra-blessed (no reason "
-                                                           "recorded by this executor)")
+        return InfraValidationResult(
+            blessed=False, reason="not infra-blessed (no reason recorded by this executor)"
+        )
     return None
 
 
 # --- run the executor on one model by hand (measuring, debugging) ----------------------------
 
 
-def validate(model_uri: str, examples_uri: str, output_uri: str, *,
-             platform: str = LOCAL_PROCESS, num_examples: int = DEFAULT_NUM_EXAMPLES,
-             num_tries: int = DEFAULT_NUM_TRIES,
-             split_names: Sequence[str] | None = None) -> types.Artifact:
+def validate(
+    model_uri: str,
+    examples_uri: str,
+    output_uri: str,
+    *,
+    platform: str = LOCAL_PROCESS,
+    num_examples: int = DEFAULT_NUM_EXAMPLES,
+    num_tries: int = DEFAULT_NUM_TRIES,
+    split_names: Sequence[str] | None = None,
+) -> types.Artifact:
     """Run the executor outside a pipeline on a Trainer ``model`` artifact directory (with
     ``Format-Serving/``) and an ExampleGen ``examples`` directory (``Split-*/``); returns the
     InfraBlessing artifact as the Pusher would receive it (read it with
@@ -612,8 +709,12 @@ def validate(model_uri: str, examples_uri: str, output_uri: str, *,
     model.uri = model_uri
     examples = standard_artifacts.Examples()
     examples.uri = examples_uri
-    examples.split_names = artifact_utils.encode_split_names(list(split_names or sorted(
-        p.name.removeprefix("Split-") for p in Path(examples_uri).glob("Split-*"))))
+    examples.split_names = artifact_utils.encode_split_names(
+        list(
+            split_names
+            or sorted(p.name.removeprefix("Split-") for p in Path(examples_uri).glob("Split-*"))
+        )
+    )
     blessing = standard_artifacts.InfraBlessing()
     blessing.uri = output_uri
     os.makedirs(output_uri, exist_ok=True)
@@ -621,14 +722,21 @@ def validate(model_uri: str, examples_uri: str, output_uri: str, *,
     exec_properties = {
         "serving_spec": json.dumps(_to_json(serving_spec(platform))),
         "request_spec": json.dumps(_to_json(spec)),
-        "validation_spec": json.dumps(_to_json(infra_validator_pb2.ValidationSpec(
-            max_loading_time_seconds=DEFAULT_MAX_LOADING_SECONDS, num_tries=num_tries))),
+        "validation_spec": json.dumps(
+            _to_json(
+                infra_validator_pb2.ValidationSpec(
+                    max_loading_time_seconds=DEFAULT_MAX_LOADING_SECONDS, num_tries=num_tries
+                )
+            )
+        ),
     }
     with tempfile.TemporaryDirectory(prefix="infra-validation-") as tmp:
         executor = InfraValidatorExecutor(
-            base_executor.BaseExecutor.Context(tmp_dir=tmp, unique_id="manual"))
-        executor.Do({"model": [model], "examples": [examples]}, {"blessing": [blessing]},
-                    exec_properties)
+            base_executor.BaseExecutor.Context(tmp_dir=tmp, unique_id="manual")
+        )
+        executor.Do(
+            {"model": [model], "examples": [examples]}, {"blessing": [blessing]}, exec_properties
+        )
     return blessing
 
 
@@ -651,13 +759,16 @@ def main(argv: list[str] | None = None) -> int:
     std_logging.basicConfig(level=std_logging.WARNING)
     output = args.output or tempfile.mkdtemp(prefix="infra-blessing-")
     started = time.monotonic()
-    blessing = validate(args.model, args.examples, output, platform=args.platform,
-                        num_examples=args.num_examples)
+    blessing = validate(
+        args.model, args.examples, output, platform=args.platform, num_examples=args.num_examples
+    )
     result = read_infra_validation(blessing.uri)
     assert result is not None, "the executor always writes its result file"
     print(json.dumps(result.__dict__, indent=2))
-    print(f"{result.describe()}; executor {result.seconds:.1f}s, "
-          f"wall {time.monotonic() - started:.1f}s (after imports); blessing at {output}")
+    print(
+        f"{result.describe()}; executor {result.seconds:.1f}s, "
+        f"wall {time.monotonic() - started:.1f}s (after imports); blessing at {output}"
+    )
     return 0 if result.blessed else 3
 
 

@@ -35,8 +35,9 @@ def _example_parse(tf, serialized):
     """Features ``x`` (required) and ``x2`` (default 0), each parsed on its own so that a
     signature reading only ``x2`` does not need ``x``."""
     x = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
-    x2 = tf.io.parse_example(serialized, {"x2": tf.io.FixedLenFeature(
-        [1], tf.float32, default_value=[0.0])})["x2"]
+    x2 = tf.io.parse_example(
+        serialized, {"x2": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0])}
+    )["x2"]
     return x, x2
 
 
@@ -61,8 +62,10 @@ def build_tf1(path: Path, plus: float = 2.0, warmup: bool = True) -> Path:
         sigs = {
             "serving_default": sig_utils.predict_signature_def({"x": x}, {"y": y}),
             "classify_x_to_y": sig_utils.build_signature_def(
-                {"inputs": info(serialized)}, {"scores": info(y_ex)},
-                v1.saved_model.signature_constants.CLASSIFY_METHOD_NAME),
+                {"inputs": info(serialized)},
+                {"scores": info(y_ex)},
+                v1.saved_model.signature_constants.CLASSIFY_METHOD_NAME,
+            ),
             "regress_x_to_y": sig_utils.regression_signature_def(serialized, y_ex),
             "regress_x_to_y2": sig_utils.regression_signature_def(serialized, y2_ex),
             "regress_x2_to_y3": sig_utils.regression_signature_def(serialized, y3_ex),
@@ -94,10 +97,16 @@ def write_warmup(path: Path) -> Path:
     regress.model_spec.signature_name = "regress_x_to_y"
     regress.input.example_list.examples.add().features.feature["x"].float_list.value.append(1)
     with tf.io.TFRecordWriter(str(target)) as writer:
-        writer.write(prediction_log_pb2.PredictionLog(
-            predict_log=prediction_log_pb2.PredictLog(request=predict)).SerializeToString())
-        writer.write(prediction_log_pb2.PredictionLog(
-            regress_log=prediction_log_pb2.RegressLog(request=regress)).SerializeToString())
+        writer.write(
+            prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=predict)
+            ).SerializeToString()
+        )
+        writer.write(
+            prediction_log_pb2.PredictionLog(
+                regress_log=prediction_log_pb2.RegressLog(request=regress)
+            ).SerializeToString()
+        )
     return target
 
 
@@ -126,9 +135,15 @@ def build_tf2(path: Path) -> Path:
             return {"outputs": self.a * x + self.b}
 
     module = HalfPlusTwo()
-    tf.saved_model.save(module, str(path), signatures={
-        "serving_default": module.predict, "classify_x_to_y": module.classify,
-        "regress_x_to_y": module.regress})
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={
+            "serving_default": module.predict,
+            "classify_x_to_y": module.classify,
+            "regress_x_to_y": module.regress,
+        },
+    )
     return path
 
 
@@ -163,9 +178,15 @@ def build_all(out: Path) -> dict[str, Path]:
     entries = "".join(
         f'  config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow"'
         + (" model_version_policy { all {} }" if name == "two_versions" else "")
-        + (' version_labels { key: "stable" value: 123 } version_labels { key: "canary" '
-           'value: 124 }' if name == "two_versions" else "") + " }\n"
-        for name, base in bases.items())
+        + (
+            ' version_labels { key: "stable" value: 123 } version_labels { key: "canary" '
+            "value: 124 }"
+            if name == "two_versions"
+            else ""
+        )
+        + " }\n"
+        for name, base in bases.items()
+    )
     (out / "models.config").write_text(f"model_config_list {{\n{entries}}}\n")
     return bases
 

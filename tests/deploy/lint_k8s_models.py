@@ -69,16 +69,20 @@ def check(type_name: str, value: Any, where: str = "") -> list[str]:
         return [p for k, item in value.items() for p in check(m[2], item, f"{where}.{k}")]
     model = getattr(k8s, type_name, None)
     if model is None:
-        return [] if _scalar_ok(type_name, value) else [
-            f"{where}: expected {type_name}, got {type(value).__name__} {value!r}"]
+        return (
+            []
+            if _scalar_ok(type_name, value)
+            else [f"{where}: expected {type_name}, got {type(value).__name__} {value!r}"]
+        )
     if not isinstance(value, dict):
         return [f"{where}: expected a {type_name} mapping, got {type(value).__name__}"]
     by_json = {json: py for py, json in model.attribute_map.items()}
     problems = []
     for key, item in value.items():
         if key not in by_json:
-            problems.append(f"{where}.{key}: unknown field of {type_name} "
-                            f"(known: {', '.join(sorted(by_json))})")
+            problems.append(
+                f"{where}.{key}: unknown field of {type_name} (known: {', '.join(sorted(by_json))})"
+            )
             continue
         problems += check(model.openapi_types[by_json[key]], item, f"{where}.{key}")
     return problems
@@ -97,8 +101,9 @@ def build(type_name: str, value: Any) -> Any:
     if model is None:
         return value
     by_json = {json: py for py, json in model.attribute_map.items()}
-    return model(**{by_json[k]: build(model.openapi_types[by_json[k]], v)
-                    for k, v in value.items()})
+    return model(
+        **{by_json[k]: build(model.openapi_types[by_json[k]], v) for k, v in value.items()}
+    )
 
 
 def validate(manifest: dict[str, Any]) -> list[str]:

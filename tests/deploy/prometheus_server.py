@@ -19,8 +19,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def config_for_test(config: dict[str, Any], targets: dict[str, str], rule_files: list[Path],
-                    interval: str = "1s") -> dict[str, Any]:
+def config_for_test(
+    config: dict[str, Any], targets: dict[str, str], rule_files: list[Path], interval: str = "1s"
+) -> dict[str, Any]:
     """``config`` (a parsed deploy/prometheus/prometheus.yml) pointed at local servers.
 
     Static targets are renamed through ``targets`` (compose host:port -> local host:port);
@@ -33,11 +34,17 @@ def config_for_test(config: dict[str, Any], targets: dict[str, str], rule_files:
             continue
         job = dict(job, scrape_interval=interval, scrape_timeout=interval)
         job["static_configs"] = [
-            dict(sc, targets=[targets[t] for t in sc["targets"]]) for sc in job["static_configs"]]
+            dict(sc, targets=[targets[t] for t in sc["targets"]]) for sc in job["static_configs"]
+        ]
         jobs.append(job)
-    return dict(config, scrape_configs=jobs, rule_files=[str(p) for p in rule_files],
-                **{"global": dict(config["global"], scrape_interval=interval,
-                                  evaluation_interval=interval)})
+    return dict(
+        config,
+        scrape_configs=jobs,
+        rule_files=[str(p) for p in rule_files],
+        **{
+            "global": dict(config["global"], scrape_interval=interval, evaluation_interval=interval)
+        },
+    )
 
 
 class Prometheus:
@@ -56,11 +63,17 @@ class Prometheus:
     def start(self, timeout: float = 30.0) -> Prometheus:
         log = self.log_path.open("wb")
         self._process = subprocess.Popen(
-            [self.binary, f"--config.file={self.config_path}",
-             f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}",
-             "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                self.binary,
+                f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=1h",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -43,8 +43,9 @@ class Query:
         """Metric names the expression selects (label names and functions excluded)."""
         # strip label matchers so label names (e.g. `label`) and values never count
         no_matchers = re.sub(r"\{[^}]*\}", "{}", self.promql)
-        no_by = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "",
-                       no_matchers)
+        no_by = re.sub(
+            r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", no_matchers
+        )
         return set(_METRIC.findall(no_by))
 
 
@@ -80,8 +81,10 @@ def dashboard_queries(rate_range: str = "1m") -> list[Query]:
     out = []
     for dashboard in load_dashboards().values():
         uid = dashboard["uid"]
-        variables = {v["name"]: v.get("allValue", ".*")
-                     for v in dashboard.get("templating", {}).get("list", [])}
+        variables = {
+            v["name"]: v.get("allValue", ".*")
+            for v in dashboard.get("templating", {}).get("list", [])
+        }
         for v in dashboard.get("templating", {}).get("list", []):
             if v["type"] != "query":
                 continue
@@ -94,8 +97,13 @@ def dashboard_queries(rate_range: str = "1m") -> list[Query]:
         for panel in panels(dashboard):
             for target in panel.get("targets", []):
                 expr = target["expr"]
-                out.append(Query(f"{uid}/{panel['title']}/{target['refId']}", expr,
-                                 expand_grafana(expr, variables, rate_range)))
+                out.append(
+                    Query(
+                        f"{uid}/{panel['title']}/{target['refId']}",
+                        expr,
+                        expand_grafana(expr, variables, rate_range),
+                    )
+                )
     return out
 
 

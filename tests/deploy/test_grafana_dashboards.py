@@ -68,25 +68,33 @@ def test_every_query_expands_to_plain_promql():
 
 def test_the_model_server_dashboard_uses_tf_servings_metric_names():
     """So it works against production TF Serving, not only cifar10-serve."""
-    queries = [q for q in promql.dashboard_queries() if q.source.startswith(
-        "cifar10-model-server/")]
+    queries = [
+        q for q in promql.dashboard_queries() if q.source.startswith("cifar10-model-server/")
+    ]
     used = set().union(*(q.metrics() for q in queries))
-    assert {":tensorflow:serving:request_count", ":tensorflow:serving:request_latency_bucket"} \
-        <= used
+    assert {
+        ":tensorflow:serving:request_count",
+        ":tensorflow:serving:request_latency_bucket",
+    } <= used
     # latency panels say TF Serving's unit (microseconds)
     d = promql.load_dashboards()["model-server.json"]
     for panel in promql.panels(d):
-        if any(":tensorflow:serving:request_latency_bucket" in t["expr"]
-               for t in panel["targets"]):
+        if any(":tensorflow:serving:request_latency_bucket" in t["expr"] for t in panel["targets"]):
             assert panel["fieldConfig"]["defaults"]["unit"] == "µs", panel["title"]
 
 
 def test_the_canary_dashboard_shows_stable_and_canary_weight_classes_and_drift():
-    used = set().union(*(q.metrics() for q in promql.dashboard_queries()
-                         if q.source.startswith("cifar10-canary/")))
-    assert {"router_canary_weight_percent", "router_predicted_class_total",
-            "router_input_drift_distance", "router_requests_total",
-            "router_request_errors_total", "router_request_latency_seconds_bucket"} <= used
+    used = set().union(
+        *(q.metrics() for q in promql.dashboard_queries() if q.source.startswith("cifar10-canary/"))
+    )
+    assert {
+        "router_canary_weight_percent",
+        "router_predicted_class_total",
+        "router_input_drift_distance",
+        "router_requests_total",
+        "router_request_errors_total",
+        "router_request_latency_seconds_bucket",
+    } <= used
     titles = [p["title"] for p in promql.panels(promql.load_dashboards()["canary.json"])]
     assert "Predicted classes: stable" in titles and "Predicted classes: canary" in titles
 
@@ -96,8 +104,7 @@ def test_panel_descriptions_name_only_alerts_that_exist():
     named = set()
     for d in promql.load_dashboards().values():
         for panel in promql.panels(d):
-            for name in re.findall(r"\b[A-Z][a-z]+(?:[A-Z][a-z0-9]+){2,}\b",
-                                   panel["description"]):
+            for name in re.findall(r"\b[A-Z][a-z]+(?:[A-Z][a-z0-9]+){2,}\b", panel["description"]):
                 assert name in alerts, (panel["title"], name)
                 named.add(name)
     assert len(named) >= 6  # most alerts are shown next to the panel they watch
@@ -110,22 +117,29 @@ def test_datasource_url_comes_from_the_environment_compose_and_k8s_set():
     grafana = compose["services"]["grafana"]
     prometheus_port = compose["services"]["prometheus"]["ports"][0].split(":")[1]
     assert grafana["environment"]["PROMETHEUS_URL"] == f"http://prometheus:{prometheus_port}"
-    docs = {d["kind"]: d for d in
-            yaml.safe_load_all((GRAFANA / "grafana.k8s.yaml").read_text())}
+    docs = {d["kind"]: d for d in yaml.safe_load_all((GRAFANA / "grafana.k8s.yaml").read_text())}
     (container,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
-    prom_k8s = {d["kind"]: d for d in yaml.safe_load_all(
-        (promql.DEPLOY / "prometheus" / "prometheus.k8s.yaml").read_text())}
+    prom_k8s = {
+        d["kind"]: d
+        for d in yaml.safe_load_all(
+            (promql.DEPLOY / "prometheus" / "prometheus.k8s.yaml").read_text()
+        )
+    }
     service = prom_k8s["Service"]
-    assert env["PROMETHEUS_URL"] == \
-        f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+    assert (
+        env["PROMETHEUS_URL"]
+        == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+    )
 
 
 def test_compose_mounts_provisioning_and_dashboards_where_grafana_looks():
     compose_dir = promql.DEPLOY / "serving"
     compose = yaml.safe_load((compose_dir / "docker-compose.yaml").read_text())
-    mounts = {v["target"]: (compose_dir / v["source"]).resolve()
-              for v in compose["services"]["grafana"]["volumes"]}
+    mounts = {
+        v["target"]: (compose_dir / v["source"]).resolve()
+        for v in compose["services"]["grafana"]["volumes"]
+    }
     assert mounts["/etc/grafana/provisioning"] == GRAFANA / "provisioning"
     assert mounts[provider_path()] == GRAFANA / "dashboards"
 
@@ -133,8 +147,7 @@ def test_compose_mounts_provisioning_and_dashboards_where_grafana_looks():
 def test_kubernetes_grafana_mounts_generated_configmaps_of_every_file():
     kustomization = yaml.safe_load((GRAFANA / "kustomization.yaml").read_text())
     generated = {g["name"]: g["files"] for g in kustomization["configMapGenerator"]}
-    docs = {d["kind"]: d for d in
-            yaml.safe_load_all((GRAFANA / "grafana.k8s.yaml").read_text())}
+    docs = {d["kind"]: d for d in yaml.safe_load_all((GRAFANA / "grafana.k8s.yaml").read_text())}
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     mounted = {}  # mount path -> files of the ConfigMap mounted there
@@ -142,8 +155,9 @@ def test_kubernetes_grafana_mounts_generated_configmaps_of_every_file():
     for m in container["volumeMounts"]:
         mounted[m["mountPath"]] = sorted(generated[volumes[m["name"]]])
     assert mounted["/etc/grafana/provisioning/datasources"] == [
-        str(DATASOURCES.relative_to(GRAFANA))]
-    assert mounted["/etc/grafana/provisioning/dashboards"] == [
-        str(PROVIDERS.relative_to(GRAFANA))]
+        str(DATASOURCES.relative_to(GRAFANA))
+    ]
+    assert mounted["/etc/grafana/provisioning/dashboards"] == [str(PROVIDERS.relative_to(GRAFANA))]
     assert mounted[provider_path()] == sorted(
-        f"dashboards/{name}" for name in promql.load_dashboards())
+        f"dashboards/{name}" for name in promql.load_dashboards()
+    )

@@ -23,8 +23,7 @@ UNIT_TESTS = PROMETHEUS / "tests" / "alerts_test.yml"
 
 def promtool(*args: str, cwd: Path = PROMETHEUS) -> subprocess.CompletedProcess:
     binary = require_binary("promtool", "prometheus")
-    return subprocess.run([binary, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([binary, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def rule(name: str) -> dict:
@@ -39,9 +38,14 @@ def test_promtool_check_rules_accepts_every_rule():
 
 
 def test_promtool_check_rules_rejects_a_broken_expression(tmp_path):
-    broken = (PROMETHEUS / "alerts.yml").read_text().replace(
-        "max by (model) (router_input_drift_distance) > 0.07",
-        "max by (model) (router_input_drift_distance > 0.07")
+    broken = (
+        (PROMETHEUS / "alerts.yml")
+        .read_text()
+        .replace(
+            "max by (model) (router_input_drift_distance) > 0.07",
+            "max by (model) (router_input_drift_distance > 0.07",
+        )
+    )
     (tmp_path / "alerts.yml").write_text(broken)
     result = promtool("check", "rules", "alerts.yml", cwd=tmp_path)
     assert result.returncode != 0 and "unclosed left parenthesis" in result.stderr
@@ -58,7 +62,8 @@ def test_unit_tests_fail_when_a_threshold_moves(tmp_path):
     (tmp_path / "tests").mkdir()
     shutil.copy(UNIT_TESTS, tmp_path / "tests")
     (tmp_path / "alerts.yml").write_text(
-        (PROMETHEUS / "alerts.yml").read_text().replace("> 0.07", "> 0.2"))
+        (PROMETHEUS / "alerts.yml").read_text().replace("> 0.07", "> 0.2")
+    )
     result = promtool("test", "rules", "tests/alerts_test.yml", cwd=tmp_path)
     assert result.returncode != 0
     assert "alertname: InputDriftAboveThreshold" in result.stdout + result.stderr
@@ -66,8 +71,7 @@ def test_unit_tests_fail_when_a_threshold_moves(tmp_path):
 
 def test_every_alert_has_a_unit_test_where_it_fires():
     cases = yaml.safe_load(UNIT_TESTS.read_text())["tests"]
-    firing = {t["alertname"] for case in cases for t in case["alert_rule_test"]
-              if t["exp_alerts"]}
+    firing = {t["alertname"] for case in cases for t in case["alert_rule_test"] if t["exp_alerts"]}
     assert firing == {r["alert"] for r in promql.alert_rules()}
 
 
@@ -88,9 +92,10 @@ def test_thresholds_are_the_rollout_policys():
     assert thresholds(rule("ModelServerHighErrorRate")["expr"]) == [a.max_error_rate]
     # router latency in seconds, TF Serving's in microseconds
     assert thresholds(rule("CanaryVersionHighP99Latency")["expr"]) == [
-        a.min_p99_latency_ms / 1000, a.min_latency_requests]
-    assert thresholds(rule("ModelServerHighP99Latency")["expr"]) == [
-        a.min_p99_latency_ms * 1000]
+        a.min_p99_latency_ms / 1000,
+        a.min_latency_requests,
+    ]
+    assert thresholds(rule("ModelServerHighP99Latency")["expr"]) == [a.min_p99_latency_ms * 1000]
     assert thresholds(rule("InputDriftAboveThreshold")["expr"]) == [policy.drift.threshold]
 
 
@@ -103,7 +108,9 @@ def test_a_rollout_counts_as_stuck_only_well_after_a_healthy_loop_would_have_wri
     stuck = rule("CanaryRolloutStuck")
     (stale,) = re.findall(
         r"time\(\) - max by \(model\) \(router_rollout_state_updated_timestamp_seconds\)"
-        r" > (\d+)", stuck["expr"])
+        r" > (\d+)",
+        stuck["expr"],
+    )
     assert int(stale) >= 4 * healthy_seconds >= 4 * a.window_seconds
     assert "router_requests_total" not in stuck["expr"]  # an idle canary can be stuck too
 
@@ -118,8 +125,12 @@ def test_both_prometheus_configs_load_the_rules_and_pass_promtool(tmp_path):
     (k8s_job,) = [j for j in compose["scrape_configs"] if "kubernetes_sd_configs" in j]
     assert k8s["scrape_configs"] == [k8s_job]
     # Debian's promtool has no Kubernetes discovery: check the rest (and the rules) with it.
-    targets = {t: "127.0.0.1:1" for j in compose["scrape_configs"]
-               for sc in j.get("static_configs", []) for t in sc["targets"]}
+    targets = {
+        t: "127.0.0.1:1"
+        for j in compose["scrape_configs"]
+        for sc in j.get("static_configs", [])
+        for t in sc["targets"]
+    }
     local = config_for_test(compose, targets, [PROMETHEUS / "alerts.yml"], interval="15s")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(local))
     result = promtool("check", "config", "prometheus.yml", cwd=tmp_path)
@@ -139,21 +150,26 @@ def test_compose_mounts_the_rules_next_to_the_config():
     compose = yaml.safe_load((promql.DEPLOY / "serving" / "docker-compose.yaml").read_text())
     mounts = {v["target"]: v["source"] for v in compose["services"]["prometheus"]["volumes"]}
     config_dir = Path("/etc/prometheus")
-    assert "--config.file=/etc/prometheus/prometheus.yml" in \
-        compose["services"]["prometheus"]["command"]
+    assert (
+        "--config.file=/etc/prometheus/prometheus.yml"
+        in compose["services"]["prometheus"]["command"]
+    )
     compose_dir = promql.DEPLOY / "serving"
-    assert (compose_dir / mounts[str(config_dir / "prometheus.yml")]).resolve() == \
-        PROMETHEUS / "prometheus.yml"
-    assert (compose_dir / mounts[str(config_dir / "alerts.yml")]).resolve() == \
-        PROMETHEUS / "alerts.yml"
+    assert (
+        compose_dir / mounts[str(config_dir / "prometheus.yml")]
+    ).resolve() == PROMETHEUS / "prometheus.yml"
+    assert (
+        compose_dir / mounts[str(config_dir / "alerts.yml")]
+    ).resolve() == PROMETHEUS / "alerts.yml"
 
 
 def test_kubernetes_prometheus_mounts_the_k8s_config_and_the_rules():
     kustomization = yaml.safe_load((PROMETHEUS / "kustomization.yaml").read_text())
     (generator,) = kustomization["configMapGenerator"]
     assert sorted(generator["files"]) == ["alerts.yml", "prometheus.yml=prometheus-k8s.yml"]
-    docs = {d["kind"]: d for d in
-            yaml.safe_load_all((PROMETHEUS / "prometheus.k8s.yaml").read_text())}
+    docs = {
+        d["kind"]: d for d in yaml.safe_load_all((PROMETHEUS / "prometheus.k8s.yaml").read_text())
+    }
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
@@ -167,10 +183,17 @@ def test_kubernetes_prometheus_mounts_the_k8s_config_and_the_rules():
 NOTE = re.compile(r"note (for|to) (the|a)\b|\bTODO\b|\bFIXME\b|\bXXX\b|\bengineer", re.I)
 
 
-@pytest.mark.parametrize("path", sorted(
-    p for p in promql.DEPLOY.rglob("*") if p.is_file() and p.suffix in
-    (".yml", ".yaml", ".json", ".config", ".md", "") and "Dockerfile" not in p.name),
-    ids=lambda p: str(p.relative_to(promql.DEPLOY)))
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p
+        for p in promql.DEPLOY.rglob("*")
+        if p.is_file()
+        and p.suffix in (".yml", ".yaml", ".json", ".config", ".md", "")
+        and "Dockerfile" not in p.name
+    ),
+    ids=lambda p: str(p.relative_to(promql.DEPLOY)),
+)
 def test_deploy_files_carry_no_notes_addressed_to_engineers(path):
     hits = [line for line in path.read_text().splitlines() if NOTE.search(line)]
     assert not hits, hits

@@ -16,14 +16,17 @@ from tests.cifar_fixtures import write_cifar_layout
 
 def read_split(directory):
     """Every record of a split's shards, in shard order."""
-    spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
-            features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+    spec = {
+        features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+        features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+    }
     out = []
     files = sorted(str(p) for p in directory.glob("data-*-of-*.tfrecord"))
     for record in tf.data.TFRecordDataset(files):
         parsed = tf.io.parse_single_example(record, spec)
-        out.append((tf.io.decode_png(parsed[features.IMAGE_KEY]).numpy(),
-                    int(parsed[features.LABEL_KEY])))
+        out.append(
+            (tf.io.decode_png(parsed[features.IMAGE_KEY]).numpy(), int(parsed[features.LABEL_KEY]))
+        )
     return out
 
 
@@ -35,15 +38,17 @@ def test_span_holds_lossless_png_examples_for_all_splits(tmp_path):
     test = cifar10.load_test(root)
     records = read_split(info.path / configs.TEST_SPLIT)
     assert len(records) == 7
-    for (image, label), want_image, want_label in zip(records, test.images, test.labels,
-                                                      strict=True):
+    for (image, label), want_image, want_label in zip(
+        records, test.images, test.labels, strict=True
+    ):
         np.testing.assert_array_equal(image, want_image)
         assert label == want_label
     # train + eval together are exactly the training batches
     train_all = cifar10.load_train(root)
     got = read_split(info.path / "train") + read_split(info.path / "eval")
     assert sorted(img.tobytes() for img, _ in got) == sorted(
-        img.tobytes() for img in train_all.images)
+        img.tobytes() for img in train_all.images
+    )
 
 
 def test_large_splits_are_sharded_in_order(tmp_path, monkeypatch):

@@ -27,17 +27,19 @@ from tests.models.conftest import exported_widths, trainer_fn_args
 
 
 def inside_space(values: dict) -> bool:
-    return (tuning.LEARNING_RATE_RANGE[0] <= values["learning_rate"]
-            <= tuning.LEARNING_RATE_RANGE[1]
-            and tuning.DROPOUT_RANGE[0] <= values["dropout_rate"] <= tuning.DROPOUT_RANGE[1]
-            and values["conv1_filters"] in tuning.CONV1_CHOICES
-            and values["conv2_filters"] in tuning.CONV2_CHOICES
-            and values["conv3_filters"] in tuning.CONV3_CHOICES
-            and values["dense_units"] in tuning.DENSE_CHOICES)
+    return (
+        tuning.LEARNING_RATE_RANGE[0] <= values["learning_rate"] <= tuning.LEARNING_RATE_RANGE[1]
+        and tuning.DROPOUT_RANGE[0] <= values["dropout_rate"] <= tuning.DROPOUT_RANGE[1]
+        and values["conv1_filters"] in tuning.CONV1_CHOICES
+        and values["conv2_filters"] in tuning.CONV2_CHOICES
+        and values["conv3_filters"] in tuning.CONV3_CHOICES
+        and values["dense_units"] in tuning.DENSE_CHOICES
+    )
 
 
-def run_tuner_executor(transform_output: dict, work: Path,
-                       custom_config: dict) -> tuple[Path, Path]:
+def run_tuner_executor(
+    transform_output: dict, work: Path, custom_config: dict
+) -> tuple[Path, Path]:
     """TFX's Tuner executor on the fixture's artifacts, wired as create_pipeline wires it."""
     transform_graph = standard_artifacts.TransformGraph()
     transform_graph.uri = transform_output["graph_dir"]
@@ -52,13 +54,14 @@ def run_tuner_executor(transform_output: dict, work: Path,
         "custom_config": json_utils.dumps(custom_config),
     }
     executor = tuner_executor.Executor(
-        base_executor.BaseExecutor.Context(tmp_dir=str(work / "tmp"), unique_id="1"))
-    executor.Do({"examples": [transform_output["examples"]],
-                 "transform_graph": [transform_graph]},
-                {"best_hyperparameters": [best], "tuner_results": [results]},
-                exec_properties)
-    return (Path(best.uri) / "best_hyperparameters.txt",
-            Path(results.uri) / "tuner_results.json")
+        base_executor.BaseExecutor.Context(tmp_dir=str(work / "tmp"), unique_id="1")
+    )
+    executor.Do(
+        {"examples": [transform_output["examples"]], "transform_graph": [transform_graph]},
+        {"best_hyperparameters": [best], "tuner_results": [results]},
+        exec_properties,
+    )
+    return (Path(best.uri) / "best_hyperparameters.txt", Path(results.uri) / "tuner_results.json")
 
 
 def test_search_space_defaults_are_the_untuned_model():
@@ -76,8 +79,12 @@ def test_search_space_refuses_untuned_values_outside_it():
 
 def test_oracle_tries_the_defaults_first_then_other_points_inside_the_space(tmp_path):
     oracle = tuning.BaselineFirstRandomSearchOracle(
-        objective=keras_tuner.Objective(tuning.OBJECTIVE, "max"), max_trials=6,
-        hyperparameters=tuning.search_space(), allow_new_entries=False, seed=1)
+        objective=keras_tuner.Objective(tuning.OBJECTIVE, "max"),
+        max_trials=6,
+        hyperparameters=tuning.search_space(),
+        allow_new_entries=False,
+        seed=1,
+    )
     oracle._set_project_dir(str(tmp_path), "project")  # where it records its trials
     seen = []
     for i in range(6):
@@ -89,7 +96,8 @@ def test_oracle_tries_the_defaults_first_then_other_points_inside_the_space(tmp_
 
 
 def test_tuner_executor_writes_best_hyperparameters_that_run_fn_trains(
-        transform_output, tmp_path, monkeypatch):
+    transform_output, tmp_path, monkeypatch
+):
     built = []
     real_model_from_hparams = model.model_from_hparams
 
@@ -110,13 +118,12 @@ def test_tuner_executor_writes_best_hyperparameters_that_run_fn_trains(
     monkeypatch.setattr(model, "model_from_hparams", spy)
     monkeypatch.setattr(keras_tuner.Oracle, "score_trial", untuned_scores_last)
     best_path, results_path = run_tuner_executor(
-        transform_output, tmp_path,
-        {"max_trials": 3, "epochs": 1, "batch_size": 16, "seed": 7})
+        transform_output, tmp_path, {"max_trials": 3, "epochs": 1, "batch_size": 16, "seed": 7}
+    )
 
     # Every trial trained a tf_keras model; none ever was a Keras 3 model (the #1039 trap).
     assert len(built) == 3
-    assert all(isinstance(m, tf_keras.Model) and not isinstance(m, keras.Model)
-               for m in built)
+    assert all(isinstance(m, tf_keras.Model) and not isinstance(m, keras.Model) for m in built)
     best = json.loads(best_path.read_text())
     assert inside_space(best["values"]) and sorted(best["values"]) == sorted(tuning.TUNED)
     results = json.loads(results_path.read_text())
@@ -136,16 +143,22 @@ def test_tuner_executor_writes_best_hyperparameters_that_run_fn_trains(
     # The Trainer's view: best_hyperparameters as fn_args.hyperparameters.
     monkeypatch.setattr(model, "model_from_hparams", real_model_from_hparams)
     run_fn_work = tmp_path / "trainer"
-    model.run_fn(trainer_fn_args(transform_output, run_fn_work,
-                                 {"epochs": 1, "batch_size": 16}, hyperparameters=best))
+    model.run_fn(
+        trainer_fn_args(
+            transform_output, run_fn_work, {"epochs": 1, "batch_size": 16}, hyperparameters=best
+        )
+    )
     widths = exported_widths(run_fn_work / "serving_model")
-    assert widths == {**{k: best["values"][k] for k in
-                         ("conv1_filters", "conv2_filters", "conv3_filters", "dense_units")},
-                      "classes": features.NUM_CLASSES}
+    assert widths == {
+        **{
+            k: best["values"][k]
+            for k in ("conv1_filters", "conv2_filters", "conv3_filters", "dense_units")
+        },
+        "classes": features.NUM_CLASSES,
+    }
 
 
-def test_a_search_where_every_trial_fails_names_the_cause(transform_output, tmp_path,
-                                                          monkeypatch):
+def test_a_search_where_every_trial_fails_names_the_cause(transform_output, tmp_path, monkeypatch):
     def broken(hp: HParams):
         raise RuntimeError("model construction exploded")
 

@@ -17,9 +17,14 @@ def _combine(labels: np.ndarray, probabilities: np.ndarray, chunks: int = 3) -> 
     for idx in np.array_split(np.arange(len(labels)), chunks):  # merged like Beam would
         acc = combiner.create_accumulator()
         for i in idx:
-            acc = combiner.add_input(acc, metric_types.StandardMetricInputs(
-                labels=np.array([labels[i]]), predictions=probabilities[i],
-                example_weights=np.array([1.0])))
+            acc = combiner.add_input(
+                acc,
+                metric_types.StandardMetricInputs(
+                    labels=np.array([labels[i]]),
+                    predictions=probabilities[i],
+                    example_weights=np.array([1.0]),
+                ),
+            )
         parts.append(acc)
     (value,) = combiner.extract_output(combiner.merge_accumulators(parts)).values()
     return value
@@ -48,6 +53,7 @@ def test_one_key_per_model_when_a_baseline_is_compared():
     """With a baseline the Evaluator asks for candidate and baseline keys; one shared key
     made TFMA fail to find the label of either model."""
     computations = SparseCategoricalAccuracy().computations(
-        model_names=["candidate", "baseline"], output_names=[""])
+        model_names=["candidate", "baseline"], output_names=[""]
+    )
     keys = sorted(k.model_name for c in computations for k in c.keys)
     assert keys == ["baseline", "candidate"]

@@ -30,8 +30,10 @@ def credentials(monkeypatch):
 
 def mysql_config(db):
     return metadata_store.connection_config(
-        configs.metadata_path("/unused"), parse_mysql_address(db.address()),
-        {metadata_store.MYSQL_USER_ENV: USER, metadata_store.MYSQL_PASSWORD_ENV: PASSWORD})
+        configs.metadata_path("/unused"),
+        parse_mysql_address(db.address()),
+        {metadata_store.MYSQL_USER_ENV: USER, metadata_store.MYSQL_PASSWORD_ENV: PASSWORD},
+    )
 
 
 @pytest.mark.slow
@@ -51,8 +53,15 @@ def test_runs_cache_and_baselines_live_in_mysql(mariadb, credentials, tmp_path, 
     assert set(states.values()) == {"CACHED"}, states
 
     # A second pipeline in the same store must not take the first one's model as baseline.
-    other = run_pipeline(tmp_path / "other", *SMALL, "--pipeline-name", "cifar10-other",
-                         "--metadata-mysql", mariadb.address(), capsys=capsys)
+    other = run_pipeline(
+        tmp_path / "other",
+        *SMALL,
+        "--pipeline-name",
+        "cifar10-other",
+        "--metadata-mysql",
+        mariadb.address(),
+        capsys=capsys,
+    )
     assert other.exit_code == 0
     mine = summary.read_run_from(mysql_config(mariadb), pipeline_name="cifar10-other")
     assert mine.components["Trainer"] == "COMPLETE"
@@ -63,13 +72,28 @@ def test_runs_cache_and_baselines_live_in_mysql(mariadb, credentials, tmp_path, 
 
 @pytest.mark.slow
 def test_wrong_password_fails_clearly_naming_the_host(mariadb, tmp_path, monkeypatch):
-    env = {metadata_store.MYSQL_USER_ENV: USER,
-           metadata_store.MYSQL_PASSWORD_ENV: "Not-The-Pa55word"}
+    env = {
+        metadata_store.MYSQL_USER_ENV: USER,
+        metadata_store.MYSQL_PASSWORD_ENV: "Not-The-Pa55word",
+    }
     proc = subprocess.run(
-        [sys.executable, "beam_runner.py", "--data-root", str(configs.SHARED_DATA_ROOT),
-         "--output-root", str(tmp_path / "out"), *SMALL, "--metadata-mysql", mariadb.address()],
-        cwd=configs.REPO_ROOT, capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, **env})
+        [
+            sys.executable,
+            "beam_runner.py",
+            "--data-root",
+            str(configs.SHARED_DATA_ROOT),
+            "--output-root",
+            str(tmp_path / "out"),
+            *SMALL,
+            "--metadata-mysql",
+            mariadb.address(),
+        ],
+        cwd=configs.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, **env},
+    )
     assert proc.returncode == 1
     assert f"127.0.0.1:{mariadb.port}/{DATABASE}" in proc.stderr
     assert "cannot open ML Metadata" in proc.stderr
@@ -80,8 +104,10 @@ def test_wrong_password_fails_clearly_naming_the_host(mariadb, tmp_path, monkeyp
 
 def test_unreachable_server_and_missing_credentials_are_clear_errors(tmp_path):
     unreachable = metadata_store.connection_config(
-        tmp_path / "x", parse_mysql_address("127.0.0.1:1/mlmd"),
-        {metadata_store.MYSQL_USER_ENV: "u", metadata_store.MYSQL_PASSWORD_ENV: "p"})
+        tmp_path / "x",
+        parse_mysql_address("127.0.0.1:1/mlmd"),
+        {metadata_store.MYSQL_USER_ENV: "u", metadata_store.MYSQL_PASSWORD_ENV: "p"},
+    )
     with pytest.raises(metadata_store.MetadataStoreError, match=r"127\.0\.0\.1:1/mlmd"):
         metadata_store.check_connection(unreachable)
     with pytest.raises(metadata_store.MetadataStoreError, match="CIFAR10_MYSQL_USER"):

@@ -11,12 +11,18 @@ from pipeline.pipeline import create_pipeline, eval_config
 
 def build(tmp_path, **kwargs):
     return create_pipeline(
-        pipeline_name="t", pipeline_root=str(tmp_path / "root"),
-        examples_root=str(tmp_path / "ex"), serving_model_dir=str(tmp_path / "serve"),
+        pipeline_name="t",
+        pipeline_root=str(tmp_path / "root"),
+        examples_root=str(tmp_path / "ex"),
+        serving_model_dir=str(tmp_path / "serve"),
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            str(tmp_path / "m.db")),
+            str(tmp_path / "m.db")
+        ),
         beam_pipeline_args=configs.beam_pipeline_args(),
-        preprocessing_fn=configs.PREPROCESSING_FN, run_fn=configs.RUN_FN, **kwargs)
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        run_fn=configs.RUN_FN,
+        **kwargs,
+    )
 
 
 def upstream(p):

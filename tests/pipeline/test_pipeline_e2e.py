@@ -18,18 +18,28 @@ def runner_metadata(root):
 
     return metadata.sqlite_metadata_connection_config(str(configs.metadata_path(root)))
 
+
 pytestmark = pytest.mark.slow
 
-COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-              "AnomaliesGate", "Transform", "Trainer", "latest_blessed_model_resolver",
-              "Evaluator", "InfraValidator", "Pusher"}
+COMPONENTS = {
+    "ImportExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "InfraValidator",
+    "Pusher",
+}
 
 
 @pytest.fixture(scope="module")
 def first(first_pipeline_run):
     root = first_pipeline_run.output_root
-    result = summary.read_run_from(
-        runner_metadata(root), run_id=first_pipeline_run.run_id)
+    result = summary.read_run_from(runner_metadata(root), run_id=first_pipeline_run.run_id)
     return first_pipeline_run, result
 
 
@@ -41,8 +51,9 @@ def test_every_component_ran_and_produced_artifacts(first):
     for node in COMPONENTS - {"latest_blessed_model_resolver", "AnomaliesGate"}:
         uris = result.artifacts[node]
         assert uris, f"{node} recorded no output artifact"
-        assert any(any(p.is_file() for p in __import__("pathlib").Path(u).rglob("*"))
-                   for u in uris), f"{node} wrote no files"
+        assert any(
+            any(p.is_file() for p in __import__("pathlib").Path(u).rglob("*")) for u in uris
+        ), f"{node} wrote no files"
 
 
 def test_model_is_blessed_and_pushed_in_tf_serving_layout(first):
@@ -52,8 +63,9 @@ def test_model_is_blessed_and_pushed_in_tf_serving_layout(first):
     assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
     assert result.pushed_destination == str(version)
     assert result.accuracy is not None and result.accuracy >= 0.12
-    assert not [p for p in run.serving_model_dir.iterdir() if p.name.startswith(".")], \
+    assert not [p for p in run.serving_model_dir.iterdir() if p.name.startswith(".")], (
         "no staging leftovers"
+    )
 
 
 def test_signatures_agree_on_real_images(pushed_model_dir):
@@ -62,10 +74,13 @@ def test_signatures_agree_on_real_images(pushed_model_dir):
     serialized = tf.constant([to_example(i, 0).SerializeToString() for i in images])
     by_examples = loaded.signatures[features.SIGNATURE_EXAMPLES](examples=serialized)
     by_images = loaded.signatures[features.SIGNATURE_IMAGES](images=tf.constant(images))
-    np.testing.assert_array_equal(by_examples[features.OUTPUT_PROBABILITIES].numpy(),
-                                  by_images[features.OUTPUT_PROBABILITIES].numpy())
-    np.testing.assert_array_equal(by_examples[features.OUTPUT_CLASS_IDS].numpy(),
-                                  by_images[features.OUTPUT_CLASS_IDS].numpy())
+    np.testing.assert_array_equal(
+        by_examples[features.OUTPUT_PROBABILITIES].numpy(),
+        by_images[features.OUTPUT_PROBABILITIES].numpy(),
+    )
+    np.testing.assert_array_equal(
+        by_examples[features.OUTPUT_CLASS_IDS].numpy(), by_images[features.OUTPUT_CLASS_IDS].numpy()
+    )
 
 
 def test_worse_candidate_is_compared_to_baseline_and_not_pushed(first, capsys):
@@ -73,8 +88,9 @@ def test_worse_candidate_is_compared_to_baseline_and_not_pushed(first, capsys):
     model to the Evaluator as baseline, and the change threshold must block the push."""
     run, first_result = first
     versions_before = run.versions()
-    second = run_pipeline(run.output_root, "--learning-rate", "0", "--accuracy-max-drop", "0",
-                          capsys=capsys)
+    second = run_pipeline(
+        run.output_root, "--learning-rate", "0", "--accuracy-max-drop", "0", capsys=capsys
+    )
     assert second.exit_code == 0
     result = summary.read_run(configs.metadata_path(run.output_root))
     assert result.components["Trainer"] == "COMPLETE"

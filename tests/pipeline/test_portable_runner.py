@@ -26,8 +26,13 @@ BEAM_JOBS = ("ImportExampleGen", "StatisticsGen", "Evaluator")
 def _start(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
     # The worker pool starts SDK workers as `python ...`: this venv's python must come first.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait_for(log: Path, text: str, proc: subprocess.Popen, seconds: float = 90) -> None:
@@ -44,18 +49,37 @@ def portable_cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("portable")
     job_port, pool_port = free_port(), free_port()
     job_log, pool_log = work / "job_service.log", work / "worker_pool.log"
-    job = _start(["apache_beam.runners.portability.local_job_service_main", "-p",
-                  str(job_port), "--staging_dir", str(work / "staging")], job_log, work)
-    pool = _start(["apache_beam.runners.worker.worker_pool_main", "--service_port",
-                   str(pool_port)], pool_log, work)
+    job = _start(
+        [
+            "apache_beam.runners.portability.local_job_service_main",
+            "-p",
+            str(job_port),
+            "--staging_dir",
+            str(work / "staging"),
+        ],
+        job_log,
+        work,
+    )
+    pool = _start(
+        ["apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)],
+        pool_log,
+        work,
+    )
     try:
         _wait_for(job_log, "Listening for beam jobs", job)
         time.sleep(1)  # the pool prints nothing until asked for a worker
         assert pool.poll() is None, pool_log.read_text()
-        yield {"beam_args": ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
-                             "--environment_type=EXTERNAL",
-                             f"--environment_config=localhost:{pool_port}"],
-               "job_log": job_log, "pool_log": pool_log, "staging": work / "staging"}
+        yield {
+            "beam_args": [
+                "--runner=PortableRunner",
+                f"--job_endpoint=localhost:{job_port}",
+                "--environment_type=EXTERNAL",
+                f"--environment_config=localhost:{pool_port}",
+            ],
+            "job_log": job_log,
+            "pool_log": pool_log,
+            "staging": work / "staging",
+        }
     finally:
         for proc in (job, pool):
             proc.terminate()
@@ -65,11 +89,21 @@ def portable_cluster(tmp_path_factory):
                 proc.kill()
 
 
-def test_pipeline_runs_its_beam_components_on_the_portable_runner(portable_cluster, tmp_path,
-                                                                   capsys):
-    run = run_pipeline(tmp_path / "out", "--limit", "300", "--epochs", "1",
-                       "--accuracy-lower-bound", "0", "--", *portable_cluster["beam_args"],
-                       capsys=capsys)
+def test_pipeline_runs_its_beam_components_on_the_portable_runner(
+    portable_cluster, tmp_path, capsys
+):
+    run = run_pipeline(
+        tmp_path / "out",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--accuracy-lower-bound",
+        "0",
+        "--",
+        *portable_cluster["beam_args"],
+        capsys=capsys,
+    )
     assert run.exit_code == 0, run.stdout
     assert len(run.versions()) == 1, "the model was pushed"
     for node in (*BEAM_JOBS, "Transform"):
@@ -86,9 +120,13 @@ def test_pipeline_runs_its_beam_components_on_the_portable_runner(portable_clust
 
 
 def test_runner_args_reach_beam_unchanged():
-    flink = ["--runner=FlinkRunner", "--flink_master=flink:8081",
-             "--flink_job_server_jar=/opt/beam-flink-job-server.jar", "--parallelism=4"]
+    flink = [
+        "--runner=FlinkRunner",
+        "--flink_master=flink:8081",
+        "--flink_job_server_jar=/opt/beam-flink-job-server.jar",
+        "--parallelism=4",
+    ]
     args = configs.beam_pipeline_args(extra=flink)
-    assert args[-len(flink):] == flink
+    assert args[-len(flink) :] == flink
     assert not any(a.startswith("--direct_") for a in args)
     assert any(a.startswith("--setup_file=") for a in args), "the project ships to workers"

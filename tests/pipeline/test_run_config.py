@@ -19,9 +19,22 @@ def test_defaults_come_from_their_owners(tmp_path):
 
 
 def test_flags_and_beam_args(tmp_path):
-    config = run_config.parse(["--output-root", str(tmp_path), "--epochs", "2", "--limit", "9",
-                               "--beam-mode", "multi_processing", "--beam-workers", "2",
-                               "--", "--pickle_library=cloudpickle"])
+    config = run_config.parse(
+        [
+            "--output-root",
+            str(tmp_path),
+            "--epochs",
+            "2",
+            "--limit",
+            "9",
+            "--beam-mode",
+            "multi_processing",
+            "--beam-workers",
+            "2",
+            "--",
+            "--pickle_library=cloudpickle",
+        ]
+    )
     assert (config.hparams.epochs, config.limit) == (2, 9)
     args = config.beam_pipeline_args
     assert "--direct_running_mode=multi_processing" in args
@@ -35,13 +48,16 @@ def test_another_runner_gets_its_args_untouched():
     assert config.beam_pipeline_args[-2:] == ["--runner=FlinkRunner", "--flink_master=f:8081"]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--epochs", "0"], "out of range"),
-    (["--epochs", "many"], "invalid int"),
-    (["--limit", "0"], "limit"),
-    (["--beam-mode", "fast"], "invalid choice"),
-    (["--no-such-flag"], "unrecognized"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--epochs", "0"], "out of range"),
+        (["--epochs", "many"], "invalid int"),
+        (["--limit", "0"], "limit"),
+        (["--beam-mode", "fast"], "invalid choice"),
+        (["--no-such-flag"], "unrecognized"),
+    ],
+)
 def test_bad_flags_raise_a_clear_error(flags, message):
     with pytest.raises(run_config.RunConfigError, match=message):
         run_config.parse(flags)

@@ -20,8 +20,15 @@ from typing import Any
 
 import aiohttp
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 LOCAL_SCHEMES = ("file:", "data:", "about:", "blob:")
 WIDTH = 1280
 
@@ -107,20 +114,27 @@ async def _check(endpoint: str, url: str, timeout: float) -> PageCheck:
     async with aiohttp.ClientSession() as http, http.ws_connect(endpoint, max_msg_size=0) as ws:
         s = _Session(ws)
         target = await s.send("Target.createTarget", timeout, url="about:blank")
-        attached = await s.send("Target.attachToTarget", timeout,
-                                targetId=target["targetId"], flatten=True)
+        attached = await s.send(
+            "Target.attachToTarget", timeout, targetId=target["targetId"], flatten=True
+        )
         s.session_id = attached["sessionId"]
         for domain in ("Runtime", "Log", "Network", "Page"):
             await s.send(f"{domain}.enable", timeout)
         s.events.clear()
         await s.send("Page.navigate", timeout, url=url)
         await s.wait_for("Page.loadEventFired", timeout)
-        facts = json.loads((await s.send("Runtime.evaluate", timeout, expression=_PAGE_FACTS,
-                                         returnByValue=True))["result"]["value"])
-        shot = await s.send("Page.captureScreenshot", timeout, format="png",
-                            captureBeyondViewport=True,
-                            clip={"x": 0, "y": 0, "width": WIDTH, "height": facts["height"],
-                                  "scale": 1})
+        facts = json.loads(
+            (await s.send("Runtime.evaluate", timeout, expression=_PAGE_FACTS, returnByValue=True))[
+                "result"
+            ]["value"]
+        )
+        shot = await s.send(
+            "Page.captureScreenshot",
+            timeout,
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": WIDTH, "height": facts["height"], "scale": 1},
+        )
         await s.send("Browser.close", timeout)
     urls: dict[str, str] = {}
     for event in s.events:
@@ -131,10 +145,12 @@ async def _check(endpoint: str, url: str, timeout: float) -> PageCheck:
             result.requests.append(url)
         elif method == "Network.loadingFailed":
             result.failed_requests.append(
-                f"{urls.get(params['requestId'], '?')}: {params.get('errorText')}")
+                f"{urls.get(params['requestId'], '?')}: {params.get('errorText')}"
+            )
         elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
             result.console_errors.append(
-                " ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+                " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+            )
         elif method == "Runtime.exceptionThrown":
             result.console_errors.append(params["exceptionDetails"].get("text", "exception"))
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
@@ -148,9 +164,18 @@ def check_page(chromium: str, url: str, user_data_dir: Path, timeout: float = 30
     """Start a fresh headless Chromium, load ``url``, collect a :class:`PageCheck`, stop it."""
     user_data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [chromium, *FLAGS, f"--user-data-dir={user_data_dir}", "--remote-debugging-port=0",
-         f"--window-size={WIDTH},900", "--hide-scrollbars", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={user_data_dir}",
+            "--remote-debugging-port=0",
+            f"--window-size={WIDTH},900",
+            "--hide-scrollbars",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         endpoint = _devtools_endpoint(user_data_dir, proc, timeout)
         return asyncio.run(_check(endpoint, url, timeout))

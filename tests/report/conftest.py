@@ -26,8 +26,7 @@ def good_report(first_pipeline_run) -> Path:
 
     assert first_pipeline_run.exit_code == 0
     root = first_pipeline_run.output_root
-    return report.write_run_report(connection_config(root), root,
-                                   run_id=first_pipeline_run.run_id)
+    return report.write_run_report(connection_config(root), root, run_id=first_pipeline_run.run_id)
 
 
 @dataclass
@@ -50,8 +49,7 @@ def failed_then_good(tmp_path_factory) -> TwoRuns:
     good = write_cifar_layout(tmp / "good", per_batch=20, n_test=20, seed=1)
     common = ["--output-root", str(root), "--epochs", "1"]
     assert beam_runner.main(["--data-root", str(bad), *common]) == 1
-    assert beam_runner.main(["--data-root", str(good), *common,
-                             "--accuracy-lower-bound", "0"]) == 0
+    assert beam_runner.main(["--data-root", str(good), *common, "--accuracy-lower-bound", "0"]) == 0
     runs = summary.list_runs(connection_config(root))
     assert len(runs) == 2
     return TwoRuns(root, runs[0].run_id, runs[1].run_id)

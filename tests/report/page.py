@@ -52,6 +52,6 @@ def decode_png(src: str) -> Image.Image:
     """The image of a ``data:image/png;base64`` URI (fails on anything else)."""
     prefix = "data:image/png;base64,"
     assert src.startswith(prefix), src[:60]
-    image = Image.open(io.BytesIO(base64.b64decode(src[len(prefix):])))
+    image = Image.open(io.BytesIO(base64.b64decode(src[len(prefix) :])))
     image.load()
     return image

@@ -36,8 +36,16 @@ def test_report_renders_cleanly_in_chromium(chromium, good_report, tmp_path):
     assert_clean(check)
     assert len(check.images) == 7 and all(i["naturalWidth"] > 200 for i in check.images)
     assert check.title.startswith("CIFAR-10 pipeline run ")
-    for heading in ("Overview", "Data", "Validation", "Training", "Evaluation",
-                    "Blessing and push", "Lineage", "Model card"):
+    for heading in (
+        "Overview",
+        "Data",
+        "Validation",
+        "Training",
+        "Evaluation",
+        "Blessing and push",
+        "Lineage",
+        "Model card",
+    ):
         assert f"\n{heading}\n" in check.text
     screenshot = Image.open(io.BytesIO(check.screenshot))
     assert screenshot.width == 1280 and screenshot.height > 3000
@@ -62,9 +70,11 @@ def test_the_check_catches_what_it_claims_to(chromium, tmp_path):
     """Control: a page with an outside image, a broken image and a console error fails
     every check, so a clean result above means something."""
     page = tmp_path / "bad.html"
-    page.write_text('<html><body><img src="http://127.0.0.1:9/x.png">'
-                    '<img src="data:image/png;base64,AAAA">'
-                    '<script>console.error("boom")</script></body></html>')
+    page.write_text(
+        '<html><body><img src="http://127.0.0.1:9/x.png">'
+        '<img src="data:image/png;base64,AAAA">'
+        '<script>console.error("boom")</script></body></html>'
+    )
     check = check_page(chromium, page.as_uri(), tmp_path / "profile")
     assert "boom" in check.console_errors
     assert check.external_requests == ["http://127.0.0.1:9/x.png"]

@@ -23,8 +23,9 @@ def test_failed_run_report_says_what_failed(failed_then_good):
     # The error comes from the run's own log; the anomalies from ExampleValidator's output.
     assert "DataAnomaliesError: ExampleValidator found anomalies" in page.text
     for split in ("train", "eval", "test"):
-        assert (f"split '{split}', feature 'label': Out-of-range values: "
-                "Unexpectedly large value: 12.") in page.text
+        assert (
+            f"split '{split}', feature 'label': Out-of-range values: Unexpectedly large value: 12."
+        ) in page.text
     assert "No training history" in page.text and "No Evaluator output" in page.text
     assert "not evaluated" in page.text and "Not pushed: the Pusher did not run" in page.text
     # What was produced before the failure is shown: the span's split sizes and statistics.
@@ -36,8 +37,10 @@ def test_failed_run_report_says_what_failed(failed_then_good):
     for src in page.images:
         decode_png(src)
     # An older run's report does not take over "latest".
-    assert not (root / "reports" / "latest").exists() or \
-        (root / "reports" / "latest").resolve() != path.parent.resolve()
+    assert (
+        not (root / "reports" / "latest").exists()
+        or (root / "reports" / "latest").resolve() != path.parent.resolve()
+    )
 
 
 def test_cli_regenerates_the_latest_run_and_moves_latest(failed_then_good, capsys):
@@ -45,8 +48,9 @@ def test_cli_regenerates_the_latest_run_and_moves_latest(failed_then_good, capsy
     assert cli.main(["--output-root", str(root)]) == 0
     path = capsys.readouterr().out.strip().removeprefix("report: ")
     assert path == str(root / "reports" / failed_then_good.good_run_id / "index.html")
-    assert (root / "reports" / "latest" / "index.html").resolve() == \
-        (root / "reports" / failed_then_good.good_run_id / "index.html").resolve()
+    assert (root / "reports" / "latest" / "index.html").resolve() == (
+        root / "reports" / failed_then_good.good_run_id / "index.html"
+    ).resolve()
     page = parse((root / "reports" / "latest" / "index.html").read_text())
     assert "succeeded: blessed and pushed" in page.text
 

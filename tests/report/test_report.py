@@ -34,8 +34,7 @@ def page(good_report):
 @pytest.fixture(scope="module")
 def run_facts(first_pipeline_run):
     root = first_pipeline_run.output_root
-    return facts_module.collect(connection_config(root), root,
-                                run_id=first_pipeline_run.run_id)
+    return facts_module.collect(connection_config(root), root, run_id=first_pipeline_run.run_id)
 
 
 def test_written_under_reports_with_a_latest_link(first_pipeline_run, good_report, run):
@@ -49,8 +48,9 @@ def test_written_under_reports_with_a_latest_link(first_pipeline_run, good_repor
 
 def test_self_contained_every_figure_a_real_png(page):
     assert page.scripts == 0
-    assert all(u.startswith(("data:", "#")) for u in page.urls), \
-        [u[:60] for u in page.urls if not u.startswith(("data:", "#"))]
+    assert all(u.startswith(("data:", "#")) for u in page.urls), [
+        u[:60] for u in page.urls if not u.startswith(("data:", "#"))
+    ]
     # class balance, pixels, curves, per-class, confusion, misclassified grid, lineage
     assert len(page.images) == 7
     for src in page.images:
@@ -59,8 +59,9 @@ def test_self_contained_every_figure_a_real_png(page):
 
 
 def test_data_section_matches_the_span(first_pipeline_run, run, page, run_facts):
-    manifest = json.loads(next((first_pipeline_run.output_root / "examples").glob(
-        "span-*/manifest.json")).read_text())
+    manifest = json.loads(
+        next((first_pipeline_run.output_root / "examples").glob("span-*/manifest.json")).read_text()
+    )
     splits = {s.name: s for s in run_facts.data.splits}
     assert {k: s.num_examples for k, s in splits.items()} == manifest["counts"]
     examples = run.output("ImportExampleGen", "examples")

@@ -16,8 +16,9 @@ def test_class_counts_from_tfdv_standard_histogram():
     # TFDV's standard histogram of labels 0..9: ten buckets of width 0.9, counts spread
     # linearly (as in a real FeatureStats.pb of this pipeline).
     counts = [57, 41, 51, 49, 40, 48, 54, 47, 57, 56]
-    buckets = [(i * 0.9, (i + 1) * 0.9, c + 0.45 * (1 if i % 2 else -1))
-               for i, c in enumerate(counts)]
+    buckets = [
+        (i * 0.9, (i + 1) * 0.9, c + 0.45 * (1 if i % 2 else -1)) for i, c in enumerate(counts)
+    ]
     assert data.class_counts_from_histogram(buckets) == counts
     # A split holding only one (out-of-range) id: one degenerate bucket, no class gets it.
     assert data.class_counts_from_histogram([(12.0, 12.0, 50.0)]) == [0] * 10
@@ -40,13 +41,17 @@ def test_accuracy_interval_narrows_with_more_examples():
 
 def test_error_from_log_takes_the_last_exception_with_its_message(tmp_path):
     log = tmp_path / "run.log"
-    log.write_text("INFO start\nValueError: an early one\nTraceback (most recent call last):\n"
-                   '  File "x.py", line 1\n'
-                   "pipeline.components.anomalies_gate.DataAnomaliesError: stops:\n"
-                   "  split 'train', feature 'label': Out-of-range\n"
-                   " [while running 'Run[AnomaliesGate]']\nINFO after\n")
-    assert error_from_log(log) == ("pipeline.components.anomalies_gate.DataAnomaliesError: "
-                                   "stops:\n  split 'train', feature 'label': Out-of-range")
+    log.write_text(
+        "INFO start\nValueError: an early one\nTraceback (most recent call last):\n"
+        '  File "x.py", line 1\n'
+        "pipeline.components.anomalies_gate.DataAnomaliesError: stops:\n"
+        "  split 'train', feature 'label': Out-of-range\n"
+        " [while running 'Run[AnomaliesGate]']\nINFO after\n"
+    )
+    assert error_from_log(log) == (
+        "pipeline.components.anomalies_gate.DataAnomaliesError: "
+        "stops:\n  split 'train', feature 'label': Out-of-range"
+    )
 
 
 def hostile_facts(tmp_path) -> RunFacts:
@@ -54,10 +59,16 @@ def hostile_facts(tmp_path) -> RunFacts:
     evil = "<script>alert(1)</script>"
     summary = RunSummary(run_id=evil, run_started=1.0e9)
     summary.executions = [
-        ExecutionRecord(1, "ImportExampleGen", "x.ImportExampleGen", "COMPLETE", 1e9, 1.0,
-                        outputs={"examples": [1]}),
-        ExecutionRecord(2, f"Gate{evil}", "x.Gate", "FAILED", 1e9, 0.5,
-                        inputs={"examples": [1]}),
+        ExecutionRecord(
+            1,
+            "ImportExampleGen",
+            "x.ImportExampleGen",
+            "COMPLETE",
+            1e9,
+            1.0,
+            outputs={"examples": [1]},
+        ),
+        ExecutionRecord(2, f"Gate{evil}", "x.Gate", "FAILED", 1e9, 0.5, inputs={"examples": [1]}),
     ]
     summary.artifact_records = {1: ArtifactRecord(1, "Examples", f"/tmp/{evil}")}
     facts = RunFacts(summary=summary, output_root=tmp_path, failure=f"Error: {evil}")
@@ -76,8 +87,16 @@ def test_text_from_artifacts_is_escaped_and_a_failed_run_still_renders(tmp_path)
     assert "FAILED at Gate<script>alert(1)</script>" in page.text
     assert "No training history" in page.text and "No Evaluator output" in page.text
     assert "not evaluated" in page.text and "Not pushed: the Pusher did not run" in page.text
-    assert page.section_ids[:8] == ["overview", "data", "validation", "training", "evaluation",
-                                    "blessing", "lineage", "model-card"]
+    assert page.section_ids[:8] == [
+        "overview",
+        "data",
+        "validation",
+        "training",
+        "evaluation",
+        "blessing",
+        "lineage",
+        "model-card",
+    ]
     assert "problems" in page.section_ids
 
 
@@ -103,6 +122,8 @@ def test_latest_link_moves_atomically(tmp_path):
 
 def test_run_ids_become_safe_directory_names():
     assert writer.safe_name("20261125-231002.398745") == "20261125-231002.398745"
-    assert writer.safe_name("cifar10.manual__2026-11-25T23:10:00+00:00") == \
-        "cifar10.manual__2026-11-25T23_10_00_00_00"
+    assert (
+        writer.safe_name("cifar10.manual__2026-11-25T23:10:00+00:00")
+        == "cifar10.manual__2026-11-25T23_10_00_00_00"
+    )
     assert writer.safe_name("../../etc") == "etc"

@@ -45,8 +45,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return {b: write_model(root / b, b) for b in BEHAVIOURS}
 
 
-def install_version(output_root: Path, model: Path, version: int,
-                    retrained: bool = True) -> Path:
+def install_version(output_root: Path, model: Path, version: int, retrained: bool = True) -> Path:
     """Copy a SavedModel into the serving root as ``version`` (as the Pusher would).
 
     ``retrained`` gives the copy an asset of its own, so two installs of one synthetic model

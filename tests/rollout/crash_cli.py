@@ -22,8 +22,11 @@ def arm(step: str) -> None:
     """Patch the manager's writers so the process dies right after ``step``'s write."""
     if step not in STEPS:
         raise SystemExit(f"unknown step {step!r}; choose from {STEPS}")
-    write_state, write_text, append = (manager_module.write_state,
-                                       atomic_io.write_text_atomic, atomic_io.append_jsonl)
+    write_state, write_text, append = (
+        manager_module.write_state,
+        atomic_io.write_text_atomic,
+        atomic_io.append_jsonl,
+    )
 
     def state_then_die(path, state):
         write_state(path, state)

@@ -16,8 +16,10 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from pipeline import configs
 from serving.aio_thread import LoopThread
 
-PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+)|"
-                  r"/labels/(?P<label>[^/:]+))?(?P<verb>:[a-z]+)?$")
+PATH = re.compile(
+    r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+)|"
+    r"/labels/(?P<label>[^/:]+))?(?P<verb>:[a-z]+)?$"
+)
 
 
 class FakeModelServer:
@@ -39,8 +41,13 @@ class FakeModelServer:
         if not match:
             return web.json_response({"error": "not found"}, status=404)
         if request.method == "GET":
-            return web.json_response({"model_version_status": [
-                {"version": str(v), "state": "AVAILABLE"} for v in self.versions.values()]})
+            return web.json_response(
+                {
+                    "model_version_status": [
+                        {"version": str(v), "state": "AVAILABLE"} for v in self.versions.values()
+                    ]
+                }
+            )
         label = match["label"] or match["version"] or "default"
         if label in self.failing:
             return web.json_response({"error": "boom"}, status=500)
@@ -48,13 +55,15 @@ class FakeModelServer:
         n = len(json.loads(await request.read()).get("instances", [1]))
         one_hot = [float(c == version % 10) for c in range(10)]
         return web.json_response(
-            {"predictions": [{"class_ids": version % 10, "probabilities": one_hot}] * n})
+            {"predictions": [{"class_ids": version % 10, "probabilities": one_hot}] * n}
+        )
 
     # gRPC ---------------------------------------------------------------------------------
     def _predict(self, request, context):
         spec = request.model_spec
-        key = spec.version_label or (str(spec.version.value) if spec.HasField("version")
-                                     else "default")
+        key = spec.version_label or (
+            str(spec.version.value) if spec.HasField("version") else "default"
+        )
         with self._lock:
             self.grpc_specs[key] += 1
         if key in self.failing:

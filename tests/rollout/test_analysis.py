@@ -11,26 +11,50 @@ from rollout.policy import load_policy
 from rollout.router_metrics import RouterMetrics
 
 MODEL = configs.MODEL_NAME
-POLICY = replace(load_policy().analysis, min_requests=50, min_latency_requests=50,
-                 max_error_rate=0.05, max_error_rate_increase=0.02, max_p99_latency_ratio=2.0,
-                 min_p99_latency_ms=100, max_prediction_divergence=0.2, min_feedback=20,
-                 max_accuracy_drop=0.1, max_top_class_share=0.6)
+POLICY = replace(
+    load_policy().analysis,
+    min_requests=50,
+    min_latency_requests=50,
+    max_error_rate=0.05,
+    max_error_rate_increase=0.02,
+    max_p99_latency_ratio=2.0,
+    min_p99_latency_ms=100,
+    max_prediction_divergence=0.2,
+    min_feedback=20,
+    max_accuracy_drop=0.1,
+    max_top_class_share=0.6,
+)
 
 
-def traffic(metrics: RouterMetrics, label: str, version: int, n: int, classes=range(10),
-            latency: float = 0.02, errors: int = 0) -> None:
+def traffic(
+    metrics: RouterMetrics,
+    label: str,
+    version: int,
+    n: int,
+    classes=range(10),
+    latency: float = 0.02,
+    errors: int = 0,
+) -> None:
     classes = list(classes)
     for i in range(n):
         failed = i < errors
-        metrics.observe(MODEL, version, label, latency, not failed, "500" if failed else "200",
-                        [] if failed else [classes[i % len(classes)]])
+        metrics.observe(
+            MODEL,
+            version,
+            label,
+            latency,
+            not failed,
+            "500" if failed else "200",
+            [] if failed else [classes[i % len(classes)]],
+        )
 
 
 def window(metrics: RouterMetrics, before: str | None = None):
     now = analysis.parse_metrics(metrics.render().decode())
     then = analysis.parse_metrics(before) if before else {}
-    canary = (analysis.stats_for(now, configs.CANARY_LABEL, 2)
-              - analysis.stats_for(then, configs.CANARY_LABEL, 2))
+    canary = analysis.stats_for(now, configs.CANARY_LABEL, 2) - analysis.stats_for(
+        then, configs.CANARY_LABEL, 2
+    )
     stable = analysis.stats_for(now, configs.STABLE_LABEL, 1)
     return canary, stable
 
@@ -65,11 +89,14 @@ def test_healthy_canary_steps_then_promotes_at_the_last_step():
     assert verdict.metrics["prediction_divergence"] == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("canary_traffic, reason", [
-    ({"errors": 100}, "error rate 100.0%"),
-    ({"classes": [0]}, "predicted-class divergence"),
-    ({"latency": 0.9}, "p99 latency"),
-])
+@pytest.mark.parametrize(
+    "canary_traffic, reason",
+    [
+        ({"errors": 100}, "error rate 100.0%"),
+        ({"classes": [0]}, "predicted-class divergence"),
+        ({"latency": 0.9}, "p99 latency"),
+    ],
+)
 def test_broken_canaries_are_rolled_back_with_the_reason(canary_traffic, reason):
     m = RouterMetrics()
     traffic(m, configs.STABLE_LABEL, 1, 400)
@@ -121,8 +148,7 @@ def test_accuracy_on_labelled_feedback():
 
 def test_a_one_class_canary_counts_as_collapsed_even_when_models_disagree_anyway():
     """Weak models disagree a lot (high divergence); collapse is checked on its own."""
-    loose = replace(POLICY, min_requests=50, max_prediction_divergence=1.0,
-                    max_top_class_share=0.6)
+    loose = replace(POLICY, min_requests=50, max_prediction_divergence=1.0, max_top_class_share=0.6)
     m = RouterMetrics()
     traffic(m, configs.STABLE_LABEL, 1, 400, classes=[1, 1, 5, 8, 8, 9])
     traffic(m, configs.CANARY_LABEL, 2, 100, classes=[3])

@@ -18,8 +18,9 @@ def run(output_root, capsys, *args: str) -> tuple[int, str, str]:
 
 def test_commands_walk_a_rollout_and_history_shows_who_what_why(output_root, capsys):
     assert run(output_root, capsys, "init", "1")[0] == 0
-    code, out, _ = run(output_root, capsys, "--reason", "new span 2", "start", "2",
-                       "--weight", "10")
+    code, out, _ = run(
+        output_root, capsys, "--reason", "new span 2", "start", "2", "--weight", "10"
+    )
     assert code == 0 and "canary:  2 at 10% (next step: 50%" in out
     code, out, _ = run(output_root, capsys, "step")
     assert code == 0 and "canary:  2 at 50%" in out
@@ -33,13 +34,16 @@ def test_commands_walk_a_rollout_and_history_shows_who_what_why(output_root, cap
     assert json.loads(out)["stable"] == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["start", "2"], "error: no stable version yet; make one with 'init 2'"),
-    (["promote"], "error: cannot promote: no canary rollout in progress (nothing served)"),
-    (["rollback"], "error: cannot roll back: no canary rollout in progress"),
-    (["init", "42"], "error: unknown version 42: not found under"),
-    (["watch", "--max-windows", "1"], "error: no canary rollout in progress; nothing to"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["start", "2"], "error: no stable version yet; make one with 'init 2'"),
+        (["promote"], "error: cannot promote: no canary rollout in progress (nothing served)"),
+        (["rollback"], "error: cannot roll back: no canary rollout in progress"),
+        (["init", "42"], "error: unknown version 42: not found under"),
+        (["watch", "--max-windows", "1"], "error: no canary rollout in progress; nothing to"),
+    ],
+)
 def test_errors_are_one_clear_line_and_exit_1(output_root, capsys, args, message):
     code, out, err = run(output_root, capsys, *args)
     assert code == 1
@@ -86,8 +90,9 @@ def test_status_shows_the_last_drift_alert_and_a_pending_retrain_request(output_
 
     policy = load_policy().drift
     paths = StatePaths.for_output_root(output_root)
-    alerts.record_drift_alert(paths, DriftReading(0.3, 300, True, True),
-                              replace(policy, on_drift="retrain"), "ref")
+    alerts.record_drift_alert(
+        paths, DriftReading(0.3, 300, True, True), replace(policy, on_drift="retrain"), "ref"
+    )
     code, out, _ = run(output_root, capsys, "status")
     assert code == 0
     assert "last alert:" in out and "JS distance 0.300 > threshold" in out
@@ -97,15 +102,17 @@ def test_status_shows_the_last_drift_alert_and_a_pending_retrain_request(output_
 
 
 @pytest.mark.parametrize("shift, code", [("none", 0), ("inverted", 3), ("darkened", 3)])
-def test_drift_command_flags_shifted_batches_and_records_alerts(output_root, capsys, tmp_path,
-                                                               shift, code):
+def test_drift_command_flags_shifted_batches_and_records_alerts(
+    output_root, capsys, tmp_path, shift, code
+):
     from rollout import atomic_io
     from rollout.state import StatePaths
     from tests.rollout.test_drift import cifar, write_stats
 
     stats = write_stats(tmp_path / "FeatureStats.pb", cifar("data_batch_1").images)
-    got, out, _ = run(output_root, capsys, "drift", "--training-stats", str(stats),
-                      "--shift", shift)
+    got, out, _ = run(
+        output_root, capsys, "drift", "--training-stats", str(stats), "--shift", shift
+    )
     assert got == code
     assert out.startswith("DRIFT" if code else "no drift")
     alerts_logged = atomic_io.read_jsonl(StatePaths.for_output_root(output_root).alerts)
@@ -114,23 +121,39 @@ def test_drift_command_flags_shifted_batches_and_records_alerts(output_root, cap
 
 def test_global_options_also_work_after_the_command(output_root, capsys):
     assert cli.main(["init", "1", "--output-root", str(output_root)]) == 0
-    assert cli.main(["start", "2", "--output-root", str(output_root), "--reason", "late flag",
-                     "--actor", "carol"]) == 0
+    assert (
+        cli.main(
+            [
+                "start",
+                "2",
+                "--output-root",
+                str(output_root),
+                "--reason",
+                "late flag",
+                "--actor",
+                "carol",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     record = cli.RolloutManager(output_root).history()[-1]
     assert (record["reason"], record["actor"]) == ("late flag", "carol")
 
 
-def test_drift_reads_the_test_batch_of_the_resolved_data_root(output_root, capsys, tmp_path,
-                                                              monkeypatch):
+def test_drift_reads_the_test_batch_of_the_resolved_data_root(
+    output_root, capsys, tmp_path, monkeypatch
+):
     """One data-root rule for every tool (ingest.cifar10.resolve_data_root): $CIFAR10_DATA_ROOT
     when no --data-root is given."""
     from tests.cifar_fixtures import write_cifar_layout
     from tests.rollout.test_drift import write_stats
 
     root = write_cifar_layout(tmp_path / "my-data", per_batch=4, n_test=300, seed=3)
-    stats = write_stats(tmp_path / "FeatureStats.pb",
-                        np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), np.uint8))
+    stats = write_stats(
+        tmp_path / "FeatureStats.pb",
+        np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), np.uint8),
+    )
     monkeypatch.setenv(configs.DATA_ROOT_ENV, str(root))
     code, out, _ = run(output_root, capsys, "drift", "--training-stats", str(stats))
     assert code in (0, 3) and f"of {root / configs.TEST_BATCH} vs" in out

@@ -49,9 +49,12 @@ def test_istio_starts_at_the_first_step_with_subsets_named_after_the_labels():
     assert split_of(vs)[configs.REST_PORT][configs.CANARY_LABEL] == first
     rule = docs[("DestinationRule", k8s.SERVICE)]["spec"]
     assert {s["name"]: s["labels"] for s in rule["subsets"]} == {
-        label: {k8s.TRACK_LABEL: label} for label in (configs.STABLE_LABEL, configs.CANARY_LABEL)}
-    assert rule["trafficPolicy"]["loadBalancer"]["consistentHash"]["httpHeaderName"] == \
-        configs.CLIENT_KEY_HEADER
+        label: {k8s.TRACK_LABEL: label} for label in (configs.STABLE_LABEL, configs.CANARY_LABEL)
+    }
+    assert (
+        rule["trafficPolicy"]["loadBalancer"]["consistentHash"]["httpHeaderName"]
+        == configs.CLIENT_KEY_HEADER
+    )
 
 
 @pytest.mark.parametrize("track", [configs.STABLE_LABEL, configs.CANARY_LABEL])
@@ -61,8 +64,9 @@ def test_each_track_deployment_serves_the_config_file_the_manager_writes(track, 
     assert deployment["spec"]["template"]["metadata"]["labels"][k8s.TRACK_LABEL] == track
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == configs.SERVING_IMAGE
-    args = dict(a.lstrip("-").split("=", 1) if "=" in a else (a.lstrip("-"), "")
-                for a in container["args"])
+    args = dict(
+        a.lstrip("-").split("=", 1) if "=" in a else (a.lstrip("-"), "") for a in container["args"]
+    )
     assert int(args["port"]) == configs.GRPC_PORT
     assert int(args["rest_api_port"]) == configs.REST_PORT
     config_name = args["model_config_file"].rsplit("/", 1)[1]
@@ -82,13 +86,17 @@ def test_each_track_deployment_serves_the_config_file_the_manager_writes(track, 
 def test_services_and_router_use_the_configured_ports_and_paths():
     serving = documents("serving.yaml")[("Service", k8s.SERVICE)]
     assert {p["name"]: p["port"] for p in serving["spec"]["ports"]} == {
-        "grpc": configs.GRPC_PORT, "http": configs.REST_PORT}
+        "grpc": configs.GRPC_PORT,
+        "http": configs.REST_PORT,
+    }
     router_docs = documents("router.yaml")
-    ports = {p["name"]: p["port"] for p in
-             router_docs[("Service", "cifar10-router")]["spec"]["ports"]}
+    ports = {
+        p["name"]: p["port"] for p in router_docs[("Service", "cifar10-router")]["spec"]["ports"]
+    }
     assert ports == {"grpc": configs.ROUTER_GRPC_PORT, "http": configs.ROUTER_REST_PORT}
     (container,) = router_docs[("Deployment", "cifar10-router")]["spec"]["template"]["spec"][
-        "containers"]
+        "containers"
+    ]
     args = " ".join(container["args"])
     assert container["command"] == ["cifar10-rollout"] and "route" in container["args"]
     assert f"--rest-port={configs.ROUTER_REST_PORT}" in args
@@ -101,7 +109,10 @@ def test_services_and_router_use_the_configured_ports_and_paths():
 
     parsed = build_parser().parse_args(container["args"])
     assert (parsed.command, parsed.rest_port, parsed.grpc_port) == (
-        "route", configs.ROUTER_REST_PORT, configs.ROUTER_GRPC_PORT)
+        "route",
+        configs.ROUTER_REST_PORT,
+        configs.ROUTER_GRPC_PORT,
+    )
 
 
 def test_kustomization_lists_every_manifest():

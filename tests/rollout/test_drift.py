@@ -65,8 +65,9 @@ SHIFTS = {
 @pytest.fixture(scope="module")
 def train_reference(tmp_path_factory):
     train = cifar("data_batch_1")
-    return load_reference(write_stats(tmp_path_factory.mktemp("stats") / "FeatureStats.pb",
-                                      train.images))
+    return load_reference(
+        write_stats(tmp_path_factory.mktemp("stats") / "FeatureStats.pb", train.images)
+    )
 
 
 def test_held_back_test_images_stay_below_the_threshold(train_reference):
@@ -108,8 +109,7 @@ def test_drift_against_the_pushed_models_own_reference(first_pipeline_run, tmp_p
         assert reading.drifted, reading.describe()
 
 
-def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_reference,
-                                                                   tmp_path):
+def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_reference, tmp_path):
     test = cifar(configs.TEST_BATCH)
     paths = StatePaths(tmp_path)
     policy = replace(POLICY, on_drift="retrain", cooldown_seconds=60)
@@ -123,7 +123,7 @@ def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_refere
     monitor = DriftMonitor(train_reference, policy, on_alert=on_alert, clock=lambda: now[0])
     inverted = 255 - test.images
     assert monitor.add(inverted[: policy.min_images - 1]) is None  # not enough images yet
-    assert monitor.add(inverted[policy.min_images:policy.min_images + 50]).alert
+    assert monitor.add(inverted[policy.min_images : policy.min_images + 50]).alert
     monitor.add(inverted[300:400])  # still drifting, inside the cooldown: no second alert
     assert len(fired) == 1
     now[0] = 61.0
@@ -141,8 +141,11 @@ def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_refere
 def test_alert_mode_records_no_retrain_request(train_reference, tmp_path):
     test = cifar(configs.TEST_BATCH)
     paths = StatePaths(tmp_path)
-    monitor = DriftMonitor(train_reference, POLICY, on_alert=lambda r: alerts.record_drift_alert(
-        paths, r, POLICY, "ref"))
+    monitor = DriftMonitor(
+        train_reference,
+        POLICY,
+        on_alert=lambda r: alerts.record_drift_alert(paths, r, POLICY, "ref"),
+    )
     monitor.add((test.images[:300] * 0.5).astype(np.uint8))
     assert paths.alerts.exists() and alerts.pending_retrain_request(paths) is None
 
@@ -166,23 +169,36 @@ def test_the_router_samples_request_images_into_the_drift_gauge(train_reference,
     write_state(tmp_path / "state.json", RolloutState(stable=1))
     upstream = FakeModelServer({configs.STABLE_LABEL: 1}).start()
     monitor = DriftMonitor(train_reference, policy.drift)
-    router = Router(upstream.rest_url, upstream.grpc_target, tmp_path / "state.json", policy,
-                    rest_port=0, grpc_port=0, drift_monitor=monitor).start()
+    router = Router(
+        upstream.rest_url,
+        upstream.grpc_target,
+        tmp_path / "state.json",
+        policy,
+        rest_port=0,
+        grpc_port=0,
+        drift_monitor=monitor,
+    ).start()
     try:
         session = requests.Session()
         inverted = 255 - test.images
         for i in range(0, policy.drift.min_images + 25, 25):
-            body = {"instances": [{"images": im.tolist()} for im in inverted[i:i + 25]]}
-            assert session.post(f"{router.rest_url}/v1/models/cifar10:predict",
-                                json=body, timeout=10).status_code == 200
+            body = {"instances": [{"images": im.tolist()} for im in inverted[i : i + 25]]}
+            assert (
+                session.post(
+                    f"{router.rest_url}/v1/models/cifar10:predict", json=body, timeout=10
+                ).status_code
+                == 200
+            )
         sent = len(range(0, policy.drift.min_images + 25, 25)) * 25
 
         def drift_gauges() -> dict[str, float] | None:
             """The drift gauges once the sampler thread has taken every image."""
             text = session.get(router.rest_url + configs.PROMETHEUS_PATH, timeout=10).text
-            values = {line.split("{")[0]: float(line.split()[-1])
-                      for line in text.splitlines()
-                      if line.startswith((DRIFT, DRIFT_ALERT, DRIFT_SAMPLED))}
+            values = {
+                line.split("{")[0]: float(line.split()[-1])
+                for line in text.splitlines()
+                if line.startswith((DRIFT, DRIFT_ALERT, DRIFT_SAMPLED))
+            }
             return values if values.get(DRIFT_SAMPLED) == sent else None
 
         values = wait_until(drift_gauges, f"{sent} sampled images")

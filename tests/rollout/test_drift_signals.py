@@ -30,8 +30,10 @@ def cifar():
 
     if not configs.SHARED_DATA_ROOT.is_dir():
         pytest.skip(f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}")
-    return (cifar10.load_train(configs.SHARED_DATA_ROOT),
-            cifar10.load_test(configs.SHARED_DATA_ROOT))
+    return (
+        cifar10.load_train(configs.SHARED_DATA_ROOT),
+        cifar10.load_test(configs.SHARED_DATA_ROOT),
+    )
 
 
 def windows(n: int, count: int, seed: int = 0) -> list[np.ndarray]:
@@ -60,8 +62,9 @@ def test_held_back_windows_stay_below_and_every_image_shift_crosses(cifar):
     null = [ds.window_score(reference, rows[w]).value for w in windows(len(rows), 40)]
     assert max(null) < POLICY.score_threshold
     for name in (*shifts.IMAGE_SHIFTS, "unlike_cifar"):
-        shifted = ds.image_features(shifts.apply(name, train.images[:600],
-                                                 np.random.default_rng(1)))
+        shifted = ds.image_features(
+            shifts.apply(name, train.images[:600], np.random.default_rng(1))
+        )
         scores = [ds.window_score(reference, shifted[w]) for w in windows(600, 5)]
         weakest = min(scores, key=lambda s: s.value)
         assert weakest.value > POLICY.score_threshold, (name, weakest.describe())
@@ -74,13 +77,22 @@ def test_a_class_prior_shift_is_seen_in_the_outputs_not_in_the_pixels(cifar):
     images = ds.image_features(train.images)
     rng = np.random.default_rng(2)
     prior = [shifts.class_prior_window(train.labels, WINDOW, rng) for _ in range(10)]
-    assert min(ds.window_score(reference.output, outputs[w]).value
-               for w in prior) > POLICY.score_threshold
-    assert max(ds.window_score(reference.output, outputs[w]).value
-               for w in windows(len(train.labels), 40)) < POLICY.score_threshold
+    assert (
+        min(ds.window_score(reference.output, outputs[w]).value for w in prior)
+        > POLICY.score_threshold
+    )
+    assert (
+        max(
+            ds.window_score(reference.output, outputs[w]).value
+            for w in windows(len(train.labels), 40)
+        )
+        < POLICY.score_threshold
+    )
     # the motivation for the output signal: the image statistics barely move
-    assert np.median([ds.window_score(reference.image, images[w]).value
-                      for w in prior]) < POLICY.score_threshold
+    assert (
+        np.median([ds.window_score(reference.image, images[w]).value for w in prior])
+        < POLICY.score_threshold
+    )
 
 
 def test_class_mix_sees_a_shift_spread_over_several_classes():
@@ -88,8 +100,9 @@ def test_class_mix_sees_a_shift_spread_over_several_classes():
     reference = ds.SignalReference(ds.OUTPUT_FEATURES[:10], shares, np.sqrt(shares * 0.9), 500)
     rng = np.random.default_rng(0)
     even = np.eye(10)[rng.choice(10, 300, p=shares)]
-    spread = np.eye(10)[rng.choice(10, 300, p=[.16, .16, .16, .16, .04, .04, .04, .04, .1,
-                                               .1])]
+    spread = np.eye(10)[
+        rng.choice(10, 300, p=[0.16, 0.16, 0.16, 0.16, 0.04, 0.04, 0.04, 0.04, 0.1, 0.1])
+    ]
     assert ds.class_mix_z(reference, even) < 3
     assert ds.class_mix_z(reference, spread) > 5
 
@@ -131,8 +144,13 @@ def test_outputs_of_another_version_are_not_compared():
     assert reading.outputs == 0 and not reading.drifted
     reading = monitor.add(images, collapsed, version=1)
     assert reading.outputs == 250 and reading.drifted
-    assert reading.score.feature in ("predicted_cat", "probability_cat", "confidence",
-                                     "entropy", "class_mix")
+    assert reading.score.feature in (
+        "predicted_cat",
+        "probability_cat",
+        "confidence",
+        "entropy",
+        "class_mix",
+    )
     assert reading.metrics()["score"] > POLICY.score_threshold
     assert "drift score" in reading.describe()
 
@@ -149,10 +167,13 @@ def test_probabilities_are_read_from_rest_and_grpc_responses():
     from tensorflow_serving.apis import predict_pb2
 
     rows = [[0.1] * 10, [0.0] * 9 + [1.0]]
-    np.testing.assert_allclose(probabilities_from_rest(
-        {"predictions": [{"probabilities": r, "class_ids": 0} for r in rows]}), rows)
-    np.testing.assert_allclose(probabilities_from_rest({"outputs": {"probabilities": rows}}),
-                               rows)
+    np.testing.assert_allclose(
+        probabilities_from_rest(
+            {"predictions": [{"probabilities": r, "class_ids": 0} for r in rows]}
+        ),
+        rows,
+    )
+    np.testing.assert_allclose(probabilities_from_rest({"outputs": {"probabilities": rows}}), rows)
     assert probabilities_from_rest({"predictions": [{"class_ids": 1}]}) is None
     assert probabilities_from_rest({"predictions": [[0.5, 0.5]]}) is None
     response = predict_pb2.PredictResponse()
@@ -167,7 +188,8 @@ def test_probabilities_are_read_from_rest_and_grpc_responses():
 
 @pytest.mark.parametrize("reference_version, expect_outputs", [(1, True), (7, False)])
 def test_the_router_feeds_served_probabilities_of_the_reference_version(
-        tmp_path, reference_version, expect_outputs):
+    tmp_path, reference_version, expect_outputs
+):
     from rollout.router import Router
     from rollout.state import RolloutState, write_state
     from tests.rollout.fakes import FakeModelServer
@@ -178,15 +200,27 @@ def test_the_router_feeds_served_probabilities_of_the_reference_version(
     monitor.policy = policy.drift
     write_state(tmp_path / "state.json", RolloutState(stable=1))
     upstream = FakeModelServer({configs.STABLE_LABEL: 1}).start()  # always class 1
-    router = Router(upstream.rest_url, upstream.grpc_target, tmp_path / "state.json", policy,
-                    rest_port=0, grpc_port=0, drift_monitor=monitor).start()
+    router = Router(
+        upstream.rest_url,
+        upstream.grpc_target,
+        tmp_path / "state.json",
+        policy,
+        rest_port=0,
+        grpc_port=0,
+        drift_monitor=monitor,
+    ).start()
     images = np.random.default_rng(3).integers(0, 256, (25, 32, 32, 3)).tolist()
     try:
         session = requests.Session()
         for _ in range(10):
-            assert session.post(f"{router.rest_url}/v1/models/cifar10:predict", timeout=10,
-                                json={"instances": [{"images": im} for im in images]}
-                                ).status_code == 200
+            assert (
+                session.post(
+                    f"{router.rest_url}/v1/models/cifar10:predict",
+                    timeout=10,
+                    json={"instances": [{"images": im} for im in images]},
+                ).status_code
+                == 200
+            )
         # sampling runs on the router's drift thread: wait until it took all 10 requests
         wait_until(lambda: monitor.check().images == 250, "250 sampled images")
     finally:
@@ -209,7 +243,8 @@ def test_without_transform_statistics_the_monitor_uses_the_drift_reference(manag
     manager.init(1)
     images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3)).astype(np.uint8)
     ds.build_reference(images, fake_model(np.arange(300) % 10, 0), "r", 1).save(
-        manager.paths.drift_reference(1))
+        manager.paths.drift_reference(1)
+    )
     monitor = drift_monitor_for(manager)
     assert monitor.signals.version == 1 and "pixel histogram of r" in monitor.reference.source
     assert monitor.add(images).distance < 0.01

@@ -40,18 +40,28 @@ def stack(tmp_path, tiny_models):
     install_version(tmp_path, tiny_models["error"], 2)
     install_version(tmp_path, tiny_models["brightness"], 3)  # a retrained healthy model
     base = load_policy()
-    policy = replace(base, weight_steps=(20, 50, 100), analysis=replace(
-        base.analysis, window_seconds=WINDOW, min_requests=15, max_wait_windows=3))
+    policy = replace(
+        base,
+        weight_steps=(20, 50, 100),
+        analysis=replace(base.analysis, window_seconds=WINDOW, min_requests=15, max_wait_windows=3),
+    )
     manager = RolloutManager(tmp_path, policy)
     manager.init(1, actor="test")
-    server = ModelServer(model_config_file=manager.config_path, grpc_port=0, rest_port=0,
-                         model_config_poll_seconds=0.5, file_system_poll_seconds=0.5,
-                         allow_version_labels_for_unavailable_models=True).start()
-    router = Router(server.rest_url, server.grpc_target, manager.paths.state, policy,
-                    rest_port=0, grpc_port=0).start()
+    server = ModelServer(
+        model_config_file=manager.config_path,
+        grpc_port=0,
+        rest_port=0,
+        model_config_poll_seconds=0.5,
+        file_system_poll_seconds=0.5,
+        allow_version_labels_for_unavailable_models=True,
+    ).start()
+    router = Router(
+        server.rest_url, server.grpc_target, manager.paths.state, policy, rest_port=0, grpc_port=0
+    ).start()
     test = cifar10.load_batch(configs.SHARED_DATA_ROOT / configs.TEST_BATCH)
-    load = LoadGenerator(router.rest_url, test.images, test.labels, rate_per_second=40,
-                         workers=4).start()
+    load = LoadGenerator(
+        router.rest_url, test.images, test.labels, rate_per_second=40, workers=4
+    ).start()
     yield manager, server, router, load
     load.stop()
     router.stop()
@@ -69,8 +79,9 @@ def test_a_failing_canary_is_rolled_back_within_one_window_and_stable_never_fail
     manager, server, router, load = stack
     canary_up(manager, server, 2)
     failed_before = load.view.failed[configs.STABLE_LABEL]
-    watch = CanaryWatch(manager, http_metrics(router.rest_url), poll_seconds=0.5,
-                        say=lambda _: None)
+    watch = CanaryWatch(
+        manager, http_metrics(router.rest_url), poll_seconds=0.5, say=lambda _: None
+    )
     started = time.monotonic()
     verdict = watch.run_window()
     elapsed = time.monotonic() - started
@@ -84,21 +95,22 @@ def test_a_failing_canary_is_rolled_back_within_one_window_and_stable_never_fail
     time.sleep(router.policy.router.state_poll_seconds + 0.5)
     served_stable = load.view.served[configs.STABLE_LABEL]
     served_canary = load.view.served[configs.CANARY_LABEL]
-    wait_until(lambda: load.view.served[configs.STABLE_LABEL] >= served_stable + 40,
-               "40 more requests served by stable")
+    wait_until(
+        lambda: load.view.served[configs.STABLE_LABEL] >= served_stable + 40,
+        "40 more requests served by stable",
+    )
     assert load.view.served[configs.CANARY_LABEL] == served_canary
     assert load.view.failed[configs.STABLE_LABEL] == failed_before == 0
     # gRPC clients through the router now land on stable only
     stub = prediction_service_pb2_grpc.PredictionServiceStub(
-        grpc.insecure_channel(router.grpc_target))
+        grpc.insecure_channel(router.grpc_target)
+    )
     request = predict_pb2.PredictRequest()
     request.model_spec.name = configs.MODEL_NAME
     request.model_spec.signature_name = features.SIGNATURE_IMAGES
-    request.inputs[features.INPUT_IMAGES].CopyFrom(
-        tf.make_tensor_proto(load.images[:2]))
+    request.inputs[features.INPUT_IMAGES].CopyFrom(tf.make_tensor_proto(load.images[:2]))
     for key in ("a", "b", "c", "d"):
-        response = stub.Predict(request, metadata=[(configs.CLIENT_KEY_HEADER, key)],
-                                timeout=30)
+        response = stub.Predict(request, metadata=[(configs.CLIENT_KEY_HEADER, key)], timeout=30)
         assert response.model_spec.version.value == 1
     record = manager.history()[-1]
     assert record["action"] == "rollback" and record["actor"] == "canary-analysis"
@@ -109,17 +121,27 @@ def test_a_failing_canary_is_rolled_back_within_one_window_and_stable_never_fail
 def test_a_good_canary_is_promoted_step_by_step(stack):
     manager, server, router, load = stack
     canary_up(manager, server, 3)
-    watch = CanaryWatch(manager, http_metrics(router.rest_url), poll_seconds=0.5,
-                        say=lambda _: None)
+    watch = CanaryWatch(
+        manager, http_metrics(router.rest_url), poll_seconds=0.5, say=lambda _: None
+    )
     assert watch.run(max_windows=6) == analysis.PROMOTE
     assert manager.state().stable == 3
     decisions = [r for r in manager.history() if r["actor"] == "canary-analysis"]
     assert [(r["action"], r["metrics"]["weight"]) for r in decisions[-3:]] == [
-        ("step", 20), ("step", 50), ("promote", 100)]
+        ("step", 20),
+        ("step", 50),
+        ("promote", 100),
+    ]
     assert all(r["metrics"]["canary"]["error_rate"] == 0.0 for r in decisions[-3:])
     assert decisions[-1]["metrics"]["prediction_divergence"] < 0.3
     assert load.view.failed[configs.STABLE_LABEL] == 0
     assert load.view.served[configs.CANARY_LABEL] > 0
-    assert [r["action"] for r in manager.history()] == ["init", "start", "step", "step",
-                                                        "step", "promote"]
+    assert [r["action"] for r in manager.history()] == [
+        "init",
+        "start",
+        "step",
+        "step",
+        "step",
+        "promote",
+    ]
     assert manager.state().retired == [1]

@@ -49,13 +49,16 @@ def test_rollback_retires_the_canary_and_keeps_stable(manager):
     assert manager.history()[-1]["reason"] == "error rate 100%"
 
 
-@pytest.mark.parametrize("operation, message", [
-    (lambda m: m.start(2), "no stable version yet"),
-    (lambda m: m.promote(), "cannot promote: no canary rollout in progress"),
-    (lambda m: m.rollback(), "cannot roll back: no canary rollout in progress"),
-    (lambda m: m.step(), "cannot step: no canary rollout in progress"),
-    (lambda m: m.init(9), "unknown version 9.*versions on disk: 1, 2, 3"),
-])
+@pytest.mark.parametrize(
+    "operation, message",
+    [
+        (lambda m: m.start(2), "no stable version yet"),
+        (lambda m: m.promote(), "cannot promote: no canary rollout in progress"),
+        (lambda m: m.rollback(), "cannot roll back: no canary rollout in progress"),
+        (lambda m: m.step(), "cannot step: no canary rollout in progress"),
+        (lambda m: m.init(9), "unknown version 9.*versions on disk: 1, 2, 3"),
+    ],
+)
 def test_operations_that_do_not_apply_say_why(manager, operation, message):
     with pytest.raises(RolloutError, match=message):
         operation(manager)
@@ -77,7 +80,8 @@ def test_start_checks_version_weight_and_a_running_rollout(manager):
 
 
 def test_a_crash_between_the_state_and_config_writes_is_finished_by_the_next_reader(
-        manager, monkeypatch):
+    manager, monkeypatch
+):
     manager.init(1)
     real_write = manager_module.atomic_io.write_text_atomic
 
@@ -107,11 +111,19 @@ def test_a_killed_cli_process_resumes_in_the_next_one(output_root, crash_after):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
     def cli(*args: str, killed_after: str | None = None) -> subprocess.CompletedProcess:
-        command = (["-m", "tests.rollout.crash_cli", killed_after] if killed_after
-                   else ["-m", "rollout.cli"])
+        command = (
+            ["-m", "tests.rollout.crash_cli", killed_after]
+            if killed_after
+            else ["-m", "rollout.cli"]
+        )
         return subprocess.run(
             [sys.executable, *command, "--output-root", str(output_root), *args],
-            env=env, capture_output=True, text=True, cwd=configs.REPO_ROOT, timeout=60)
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=configs.REPO_ROOT,
+            timeout=60,
+        )
 
     assert cli("init", "1").returncode == 0
     killed = cli("start", "2", killed_after=crash_after)
@@ -132,8 +144,9 @@ def test_a_killed_cli_process_resumes_in_the_next_one(output_root, crash_after):
 def test_an_existing_base_path_is_kept_when_labels_move(manager):
     """In a container the models are mounted elsewhere (deploy/serving: /models/cifar10)."""
     manager.config_path.parent.mkdir(parents=True, exist_ok=True)
-    manager.config_path.write_text(model_config.render(
-        model_config.ServedVersions("/models/cifar10", stable=None)))
+    manager.config_path.write_text(
+        model_config.render(model_config.ServedVersions("/models/cifar10", stable=None))
+    )
     manager.init(1)
     manager.start(2)
     assert served(manager).base_path == "/models/cifar10"
@@ -163,13 +176,17 @@ def test_a_version_identical_to_the_stable_or_a_retired_one_gets_no_canary(outpu
     manager.init(1)
     manager.start(2)
     manager.rollback(reason="collapsed predictions")
-    fake_versions(output_root, 2, 4, content=(manager.model_dir / "2" / "saved_model.pb")
-                  .read_bytes())  # 4: the rolled-back model pushed again
-    fake_versions(output_root, 5, content=(manager.model_dir / "1" / "saved_model.pb")
-                  .read_bytes())  # 5: a copy of stable
-    for version, message in ((2, "version 2 is the retired version 2"),
-                             (4, "same SavedModel content as retired version 2"),
-                             (5, "same SavedModel content as stable version 1")):
+    fake_versions(
+        output_root, 2, 4, content=(manager.model_dir / "2" / "saved_model.pb").read_bytes()
+    )  # 4: the rolled-back model pushed again
+    fake_versions(
+        output_root, 5, content=(manager.model_dir / "1" / "saved_model.pb").read_bytes()
+    )  # 5: a copy of stable
+    for version, message in (
+        (2, "version 2 is the retired version 2"),
+        (4, "same SavedModel content as retired version 2"),
+        (5, "same SavedModel content as stable version 1"),
+    ):
         with pytest.raises(RolloutError, match=message):
             manager.start(version)
     assert manager.state().canary is None

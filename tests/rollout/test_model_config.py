@@ -41,11 +41,16 @@ def test_the_model_server_accepts_the_rendered_file(tmp_path):
     assert set(entry.policy.versions) == {1, 2}
 
 
-@pytest.mark.parametrize("entry, message", [
-    ('name: "cifar10" base_path: "models/cifar10" model_platform: "tensorflow"',
-     "absolute path"),
-    ('name: "cifar10" base_path: "/models/cifar10"', "model_platform"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (
+            'name: "cifar10" base_path: "models/cifar10" model_platform: "tensorflow"',
+            "absolute path",
+        ),
+        ('name: "cifar10" base_path: "/models/cifar10"', "model_platform"),
+    ],
+)
 def test_a_file_tf_serving_would_refuse_is_refused_when_read(tmp_path, entry, message):
     """Regression: rollout had its own reader that accepted relative base paths and a
     missing model_platform, which TF Serving (and serving/) refuse."""
@@ -59,8 +64,10 @@ def test_the_manager_replaces_a_config_tf_serving_would_refuse(manager):
     """A hand-written config with a relative base path is not carried into the new file:
     the manager writes the absolute model directory, which every server accepts."""
     manager.config_path.parent.mkdir(parents=True, exist_ok=True)
-    manager.config_path.write_text('model_config_list { config { name: "cifar10" '
-                                   'base_path: "models/cifar10" model_platform: "tensorflow" } }')
+    manager.config_path.write_text(
+        'model_config_list { config { name: "cifar10" '
+        'base_path: "models/cifar10" model_platform: "tensorflow" } }'
+    )
     manager.init(1)
     served = model_config.read(manager.config_path)
     assert served.base_path == str(manager.model_dir.resolve())

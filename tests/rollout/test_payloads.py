@@ -35,29 +35,46 @@ def body(doc: dict) -> bytes:
     return json.dumps(doc).encode()
 
 
-@pytest.mark.parametrize("doc", [
-    {"instances": [{"images": im.tolist()} for im in IMAGES]},
-    {"signature_name": features.SIGNATURE_IMAGES, "instances": IMAGES.tolist()},
-    {"signature_name": features.SIGNATURE_IMAGES, "inputs": IMAGES.tolist()},
-    {"inputs": {"images": IMAGES.tolist()}},
-    {"instances": [{"image_bytes": b64(encode_png(im))} for im in IMAGES]},
-    # URL-safe base64 without padding: TF Serving accepts it (regression: the router's
-    # own decoder did not, so these requests were never drift-sampled)
-    {"signature_name": features.SIGNATURE_IMAGE_BYTES,
-     "instances": [b64(encode_png(im), urlsafe=True) for im in IMAGES]},
-    {"instances": [b64(example(im)) for im in IMAGES]},  # default signature: examples
-    {"inputs": {"examples": [b64(example(im), urlsafe=True) for im in IMAGES]}},
-], ids=["rows", "bare-rows", "bare-columns", "columns", "png", "png-urlsafe", "examples",
-        "examples-urlsafe"])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"instances": [{"images": im.tolist()} for im in IMAGES]},
+        {"signature_name": features.SIGNATURE_IMAGES, "instances": IMAGES.tolist()},
+        {"signature_name": features.SIGNATURE_IMAGES, "inputs": IMAGES.tolist()},
+        {"inputs": {"images": IMAGES.tolist()}},
+        {"instances": [{"image_bytes": b64(encode_png(im))} for im in IMAGES]},
+        # URL-safe base64 without padding: TF Serving accepts it (regression: the router's
+        # own decoder did not, so these requests were never drift-sampled)
+        {
+            "signature_name": features.SIGNATURE_IMAGE_BYTES,
+            "instances": [b64(encode_png(im), urlsafe=True) for im in IMAGES],
+        },
+        {"instances": [b64(example(im)) for im in IMAGES]},  # default signature: examples
+        {"inputs": {"examples": [b64(example(im), urlsafe=True) for im in IMAGES]}},
+    ],
+    ids=[
+        "rows",
+        "bare-rows",
+        "bare-columns",
+        "columns",
+        "png",
+        "png-urlsafe",
+        "examples",
+        "examples-urlsafe",
+    ],
+)
 def test_every_rest_encoding_the_server_accepts_yields_the_images(doc):
     np.testing.assert_array_equal(payloads.images_from_rest(body(doc)), IMAGES)
 
 
-@pytest.mark.parametrize("doc", [
-    {"instances": [{"images": [[1.5] * 3] * 32}]},  # floats for a uint8 input
-    {"instances": [{"images": IMAGES[0].tolist()}], "inputs": {}},  # both forms
-    {"instances": [{"image_bytes": {"b64": "not base64!"}}]},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"instances": [{"images": [[1.5] * 3] * 32}]},  # floats for a uint8 input
+        {"instances": [{"images": IMAGES[0].tolist()}], "inputs": {}},  # both forms
+        {"instances": [{"image_bytes": {"b64": "not base64!"}}]},
+    ],
+)
 def test_what_the_server_refuses_is_refused(doc):
     with pytest.raises(ServingError):
         payloads.images_from_rest(body(doc))
@@ -95,8 +112,10 @@ def test_grpc_images_in_every_tensor_form():
 
 
 def test_grpc_encoded_images_and_examples():
-    for key, values in ((features.INPUT_IMAGE_BYTES, [encode_png(im) for im in IMAGES]),
-                        (features.INPUT_EXAMPLES, [example(im) for im in IMAGES])):
+    for key, values in (
+        (features.INPUT_IMAGE_BYTES, [encode_png(im) for im in IMAGES]),
+        (features.INPUT_EXAMPLES, [example(im) for im in IMAGES]),
+    ):
         request = grpc_request()
         tensor = request.inputs[key]
         tensor.dtype = types_pb2.DT_STRING

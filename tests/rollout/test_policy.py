@@ -24,15 +24,18 @@ def test_next_weight_walks_the_steps_then_stops():
     assert policy.next_weight(100) is None
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"weight_steps": [50, 10, 100]}, "increase strictly"),
-    ({"weight_steps": [10, 50]}, "end at 100"),
-    ({"weight_steps": [0, 100]}, "percentages"),
-    ({"analysis": {"window_secs": 3}}, "unknown key(s) in 'analysis': window_secs"),
-    ({"drift": {"on_drift": "page"}}, "on_drift"),
-    ({"drift": {"threshold": "high"}}, "drift.threshold"),
-    ({"rollout": {}}, "unknown top-level"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"weight_steps": [50, 10, 100]}, "increase strictly"),
+        ({"weight_steps": [10, 50]}, "end at 100"),
+        ({"weight_steps": [0, 100]}, "percentages"),
+        ({"analysis": {"window_secs": 3}}, "unknown key(s) in 'analysis': window_secs"),
+        ({"drift": {"on_drift": "page"}}, "on_drift"),
+        ({"drift": {"threshold": "high"}}, "drift.threshold"),
+        ({"rollout": {}}, "unknown top-level"),
+    ],
+)
 def test_bad_policies_fail_with_a_message_naming_the_problem(raw, message):
     with pytest.raises(PolicyError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_policy(raw)
@@ -49,8 +52,11 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_values_override_defaults(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump({"weight_steps": [5, 100],
-                                    "analysis": {"window_seconds": 3, "min_requests": 7}}))
+    path.write_text(
+        yaml.safe_dump(
+            {"weight_steps": [5, 100], "analysis": {"window_seconds": 3, "min_requests": 7}}
+        )
+    )
     policy = load_policy(path)
     assert policy.weight_steps == (5, 100)
     assert policy.analysis.window_seconds == 3.0 and policy.analysis.min_requests == 7

@@ -38,8 +38,9 @@ def test_the_first_release_is_deployed_directly(output_root, monkeypatch, capsys
 
 
 @pytest.mark.parametrize("result, code", [((0, None), 0), ((2, None), 2), ((1, None), 1)])
-def test_nothing_is_rolled_out_when_the_pipeline_does_not_push(output_root, monkeypatch,
-                                                               result, code):
+def test_nothing_is_rolled_out_when_the_pipeline_does_not_push(
+    output_root, monkeypatch, result, code
+):
     stub_pipeline(monkeypatch, result)
     RolloutManager(output_root).init(1)
     assert release.main(["--output-root", str(output_root)]) == code
@@ -64,10 +65,12 @@ def test_server_without_router_is_a_usage_error(output_root):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_faulty_release_is_rolled_back_while_the_real_model_keeps_serving(
-        pushed_model_dir, tmp_path, capsys):
+    pushed_model_dir, tmp_path, capsys
+):
     stable = int(pushed_model_dir.name)
-    shutil.copytree(pushed_model_dir, configs.serving_root(tmp_path) / configs.MODEL_NAME
-                    / str(stable))
+    shutil.copytree(
+        pushed_model_dir, configs.serving_root(tmp_path) / configs.MODEL_NAME / str(stable)
+    )
     policy_path = tmp_path / "policy.yaml"
     policy = yaml.safe_load(configs.ROLLOUT_POLICY_PATH.read_text())
     policy["weight_steps"] = [25, 50, 100]
@@ -75,8 +78,18 @@ def test_a_faulty_release_is_rolled_back_while_the_real_model_keeps_serving(
     policy_path.write_text(yaml.safe_dump(policy))
     manager = RolloutManager(tmp_path, load_policy(policy_path))
     manager.init(stable)
-    code = release.main(["--output-root", str(tmp_path), "--policy", str(policy_path),
-                         "--inject-faulty", "constant", "--load-rate", "30"])
+    code = release.main(
+        [
+            "--output-root",
+            str(tmp_path),
+            "--policy",
+            str(policy_path),
+            "--inject-faulty",
+            "constant",
+            "--load-rate",
+            "30",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == release.EXIT_ROLLED_BACK, out
     assert "failed requests on stable: 0" in out
@@ -86,46 +99,53 @@ def test_a_faulty_release_is_rolled_back_while_the_real_model_keeps_serving(
     assert rollback["action"] == "rollback" and rollback["actor"] == "canary-analysis"
     assert "collapsed predictions: 100% are one class" in rollback["reason"]
     assert rollback["metrics"]["canary"]["predicted_classes"] == {
-        "0": rollback["metrics"]["canary"]["requests"]}
+        "0": rollback["metrics"]["canary"]["requests"]
+    }
 
 
 # --- drift that retrains: requests claimed once, outcomes recorded --------------------------
 def file_request(output_root, i: int = 0) -> StatePaths:
     paths = StatePaths.for_output_root(output_root)
     assert retrain_requests.file_request(
-        paths, {"id": f"req-{i}", "reason": "input drift: test"}, "router")
+        paths, {"id": f"req-{i}", "reason": "input drift: test"}, "router"
+    )
     return paths
 
 
 @pytest.fixture
 def no_drift_reference(monkeypatch) -> list:
     built = []
-    monkeypatch.setattr(release, "build_drift_reference",
-                        lambda args, manager, version: built.append(version))
+    monkeypatch.setattr(
+        release, "build_drift_reference", lambda args, manager, version: built.append(version)
+    )
     return built
 
 
-def test_a_retrain_request_is_claimed_run_and_marked_done(output_root, monkeypatch,
-                                                          no_drift_reference):
+def test_a_retrain_request_is_claimed_run_and_marked_done(
+    output_root, monkeypatch, no_drift_reference
+):
     calls = stub_pipeline(monkeypatch, (0, 2))
     paths = file_request(output_root)
     assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 0
     assert len(calls) == 1 and no_drift_reference == [2]
     [outcome] = retrain_requests.outcomes(paths)
-    assert (outcome["id"], outcome["status"], outcome["outcome"]) == ("req-0", "done",
-                                                                      "deployed")
+    assert (outcome["id"], outcome["status"], outcome["outcome"]) == ("req-0", "done", "deployed")
     assert retrain_requests.pending(paths) is None and retrain_requests.running(paths) == []
     # consumed: a second run finds nothing and does not train again
     assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 0
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize("result, code, reason", [
-    ((1, None), 1, "pipeline failed (exit 1)"),
-    ((0, None), 0, "no new model to roll out"),
-])
+@pytest.mark.parametrize(
+    "result, code, reason",
+    [
+        ((1, None), 1, "pipeline failed (exit 1)"),
+        ((0, None), 0, "no new model to roll out"),
+    ],
+)
 def test_a_retrain_that_ships_nothing_is_marked_failed_and_stable_serves(
-        output_root, monkeypatch, no_drift_reference, result, code, reason):
+    output_root, monkeypatch, no_drift_reference, result, code, reason
+):
     stub_pipeline(monkeypatch, result)
     RolloutManager(output_root).init(1)
     paths = file_request(output_root)
@@ -138,7 +158,8 @@ def test_a_retrain_that_ships_nothing_is_marked_failed_and_stable_serves(
 
 
 def test_a_rolled_back_canary_fails_the_request_with_the_analysis_reason(
-        output_root, monkeypatch, no_drift_reference):
+    output_root, monkeypatch, no_drift_reference
+):
     stub_pipeline(monkeypatch, (0, 2))
     manager = RolloutManager(output_root)
     manager.init(1)
@@ -146,8 +167,11 @@ def test_a_rolled_back_canary_fails_the_request_with_the_analysis_reason(
     def roll_out(args, manager, version):
         manager.start(version)
         manager.rollback(actor="canary-analysis", reason="collapsed predictions")
-        return release.Outcome(release.EXIT_ROLLED_BACK, "rolled_back",
-                               f"canary {version} rolled back: collapsed predictions")
+        return release.Outcome(
+            release.EXIT_ROLLED_BACK,
+            "rolled_back",
+            f"canary {version} rolled back: collapsed predictions",
+        )
 
     monkeypatch.setattr(release, "roll_out", roll_out)
     paths = file_request(output_root)
@@ -157,8 +181,9 @@ def test_a_rolled_back_canary_fails_the_request_with_the_analysis_reason(
     assert manager.state().stable == 1
 
 
-def test_an_error_mid_canary_rolls_back_and_fails_the_request(output_root, monkeypatch,
-                                                              no_drift_reference):
+def test_an_error_mid_canary_rolls_back_and_fails_the_request(
+    output_root, monkeypatch, no_drift_reference
+):
     stub_pipeline(monkeypatch, (0, 2))
     manager = RolloutManager(output_root)
     manager.init(1)
@@ -191,14 +216,27 @@ def count_claims(monkeypatch) -> list[str]:
     return attempts
 
 
-def test_watch_acts_on_a_request_filed_while_it_runs(output_root, monkeypatch,
-                                                     no_drift_reference):
+def test_watch_acts_on_a_request_filed_while_it_runs(output_root, monkeypatch, no_drift_reference):
     calls = stub_pipeline(monkeypatch, (0, 2))
     attempts = count_claims(monkeypatch)
     codes = []
-    watcher = threading.Thread(target=lambda: codes.append(release.main([
-        "--output-root", str(output_root), "--watch", "--poll-seconds", "0.05",
-        "--max-runs", "1", "--watch-seconds", "30"])))
+    watcher = threading.Thread(
+        target=lambda: codes.append(
+            release.main(
+                [
+                    "--output-root",
+                    str(output_root),
+                    "--watch",
+                    "--poll-seconds",
+                    "0.05",
+                    "--max-runs",
+                    "1",
+                    "--watch-seconds",
+                    "30",
+                ]
+            )
+        )
+    )
     watcher.start()
     # it polls, finds nothing, and keeps waiting without training
     wait_until(lambda: len(attempts) >= 3, "three polls of the watcher")
@@ -209,8 +247,7 @@ def test_watch_acts_on_a_request_filed_while_it_runs(output_root, monkeypatch,
     assert [o["status"] for o in retrain_requests.outcomes(paths)] == ["done"]
 
 
-def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch,
-                                                      no_drift_reference):
+def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch, no_drift_reference):
     calls = []
     gate = threading.Event()
     attempts = count_claims(monkeypatch)
@@ -223,18 +260,25 @@ def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch,
     monkeypatch.setattr(release, "train_and_push", slow_pipeline)
     RolloutManager(output_root).init(1)
     paths = file_request(output_root)
-    argv = ["--output-root", str(output_root), "--watch", "--poll-seconds", "0.01",
-            "--watch-seconds", "3"]
-    watchers = [threading.Thread(target=release.main, args=(argv,), name=f"w{i}")
-                for i in range(2)]
+    argv = [
+        "--output-root",
+        str(output_root),
+        "--watch",
+        "--poll-seconds",
+        "0.01",
+        "--watch-seconds",
+        "3",
+    ]
+    watchers = [threading.Thread(target=release.main, args=(argv,), name=f"w{i}") for i in range(2)]
     for w in watchers:
         w.start()
     [winner] = wait_until(lambda: calls, "one watcher to claim the request")
     loser = {"w0": "w1", "w1": "w0"}[winner]
     before = attempts.count(loser)
     # the race is real: the other watcher tries to claim again while the first trains
-    wait_until(lambda: attempts.count(loser) >= before + 3, f"{loser} to poll while "
-               f"{winner} trains")
+    wait_until(
+        lambda: attempts.count(loser) >= before + 3, f"{loser} to poll while {winner} trains"
+    )
     gate.set()
     for w in watchers:
         w.join(timeout=30)
@@ -243,8 +287,9 @@ def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch,
 
 
 @pytest.mark.parametrize("given_by", ["flag", "env"])
-def test_the_load_generator_reads_images_from_data_root(output_root, tmp_path, monkeypatch,
-                                                        given_by):
+def test_the_load_generator_reads_images_from_data_root(
+    output_root, tmp_path, monkeypatch, given_by
+):
     """Regression: the load generator's images came from the hard-coded shared folder; now
     --data-root, else $CIFAR10_DATA_ROOT (ingest.cifar10.resolve_data_root, as everywhere)."""
     import numpy as np
@@ -281,16 +326,25 @@ def test_the_load_generator_reads_images_from_data_root(output_root, tmp_path, m
     manager.init(1)
     flag = ["--data-root", str(root)] if given_by == "flag" else []
     monkeypatch.setenv(configs.DATA_ROOT_ENV, str(root if given_by == "env" else tmp_path))
-    args = release.build_parser().parse_args([
-        "--output-root", str(output_root), *flag,
-        "--server", "http://127.0.0.1:1", "--router", "http://127.0.0.1:2"])
+    args = release.build_parser().parse_args(
+        [
+            "--output-root",
+            str(output_root),
+            *flag,
+            "--server",
+            "http://127.0.0.1:1",
+            "--router",
+            "http://127.0.0.1:2",
+        ]
+    )
     release.roll_out(args, manager, 2)
     [images] = sent
     assert np.array_equal(images, cifar10.load_test(root).images)
 
 
 def test_a_pushed_model_identical_to_a_retired_version_starts_no_canary(
-        output_root, monkeypatch, capsys, no_drift_reference):
+    output_root, monkeypatch, capsys, no_drift_reference
+):
     """Regression: the Pusher reports a re-pushed model as pushed (to a new folder, or to the
     existing folder of the version it equals); the loop put it back into a canary."""
     from tests.rollout.conftest import fake_versions
@@ -299,8 +353,7 @@ def test_a_pushed_model_identical_to_a_retired_version_starts_no_canary(
     manager.init(1)
     manager.start(2)
     manager.rollback(reason="collapsed predictions")
-    fake_versions(output_root, 4, content=(manager.model_dir / "2" / "saved_model.pb")
-                  .read_bytes())
+    fake_versions(output_root, 4, content=(manager.model_dir / "2" / "saved_model.pb").read_bytes())
     stub_pipeline(monkeypatch, (0, 4))
 
     def no_canary(*args):
@@ -309,8 +362,7 @@ def test_a_pushed_model_identical_to_a_retired_version_starts_no_canary(
     monkeypatch.setattr(release, "roll_out", no_canary)
     assert release.main(["--output-root", str(output_root)]) == 0
     out = capsys.readouterr().out
-    assert ("version 4 has the same SavedModel content as retired version 2: no canary"
-            in out)
+    assert "version 4 has the same SavedModel content as retired version 2: no canary" in out
     assert no_drift_reference == []
     state = manager.state()
     assert (state.stable, state.canary) == (1, None)

@@ -29,8 +29,7 @@ def test_one_request_at_a_time_and_none_while_one_is_running(tmp_path):
     retrain_requests.finish(paths, claimed, retrain_requests.DONE, "promoted", "worker")
     assert retrain_requests.file_request(paths, request(4), "router")
     actions = [r["action"] for r in atomic_io.read_jsonl(paths.history)]
-    assert actions == ["retrain_requested", "retrain_claimed", "retrain_done",
-                       "retrain_requested"]
+    assert actions == ["retrain_requested", "retrain_claimed", "retrain_done", "retrain_requested"]
     assert not list(tmp_path.glob(".retrain_request.*"))  # no temp files left
 
 
@@ -38,8 +37,9 @@ def test_a_failed_request_keeps_its_reason(tmp_path):
     paths = StatePaths(tmp_path)
     retrain_requests.file_request(paths, request(), "router")
     claimed = retrain_requests.claim(paths, "worker")
-    retrain_requests.finish(paths, claimed, retrain_requests.FAILED,
-                            "pipeline failed (exit 1)", "worker", exit_code=1)
+    retrain_requests.finish(
+        paths, claimed, retrain_requests.FAILED, "pipeline failed (exit 1)", "worker", exit_code=1
+    )
     [outcome] = retrain_requests.outcomes(paths)
     assert outcome["status"] == "failed" and outcome["outcome_reason"] == "pipeline failed (exit 1)"
     assert outcome["reason"] == "input drift #0" and outcome["claimed_by"] == "worker"
@@ -64,8 +64,10 @@ def test_two_processes_racing_claim_each_request_exactly_once(tmp_path):
     paths = StatePaths(tmp_path)
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(3), ctx.Queue()
-    workers = [ctx.Process(target=_race_worker, args=(str(tmp_path), rounds, barrier, results))
-               for _ in range(2)]
+    workers = [
+        ctx.Process(target=_race_worker, args=(str(tmp_path), rounds, barrier, results))
+        for _ in range(2)
+    ]
     for w in workers:
         w.start()
     for i in range(rounds):

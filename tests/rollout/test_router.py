@@ -25,8 +25,9 @@ BODY = {"instances": [{"images": np.zeros((32, 32, 3), np.uint8).tolist()}]}
 
 @pytest.fixture
 def upstream():
-    server = FakeModelServer({configs.STABLE_LABEL: STABLE, configs.CANARY_LABEL: CANARY},
-                             failing={"9"}).start()
+    server = FakeModelServer(
+        {configs.STABLE_LABEL: STABLE, configs.CANARY_LABEL: CANARY}, failing={"9"}
+    ).start()
     yield server
     server.stop()
 
@@ -42,14 +43,25 @@ def state_path(tmp_path):
 def router(upstream, state_path):
     from rollout.policy import load_policy
 
-    r = Router(upstream.rest_url, upstream.grpc_target, state_path, load_policy(),
-               rest_port=0, grpc_port=0, seed=3).start()
+    r = Router(
+        upstream.rest_url,
+        upstream.grpc_target,
+        state_path,
+        load_policy(),
+        rest_port=0,
+        grpc_port=0,
+        seed=3,
+    ).start()
     yield r
     r.stop()
 
 
-def predict(router: Router, session: requests.Session, key: str | None = None,
-            path: str = f"/v1/models/{configs.MODEL_NAME}:predict") -> requests.Response:
+def predict(
+    router: Router,
+    session: requests.Session,
+    key: str | None = None,
+    path: str = f"/v1/models/{configs.MODEL_NAME}:predict",
+) -> requests.Response:
     headers = {configs.CLIENT_KEY_HEADER: key} if key else {}
     return session.post(router.rest_url + path, json=BODY, headers=headers, timeout=10)
 
@@ -110,18 +122,25 @@ def test_weight_changes_are_picked_up_without_restart(router, state_path):
 
 def test_grpc_predict_gets_a_label_and_pinned_specs_are_kept(router, upstream):
     stub = prediction_service_pb2_grpc.PredictionServiceStub(
-        grpc.insecure_channel(router.grpc_target))
+        grpc.insecure_channel(router.grpc_target)
+    )
     request = predict_pb2.PredictRequest()
     request.model_spec.name = configs.MODEL_NAME
     versions = {}
     for key in ("k1", "k2", "k3", "k4", "k5", "k6"):
-        seen = {stub.Predict(request, metadata=[(configs.CLIENT_KEY_HEADER, key)],
-                             timeout=10).model_spec.version.value for _ in range(4)}
+        seen = {
+            stub.Predict(
+                request, metadata=[(configs.CLIENT_KEY_HEADER, key)], timeout=10
+            ).model_spec.version.value
+            for _ in range(4)
+        }
         assert len(seen) == 1  # sticky over gRPC metadata too
         versions[key] = seen.pop()
     assert set(versions.values()) <= {STABLE, CANARY}
-    assert sum(upstream.grpc_specs[label] for label in
-               (configs.STABLE_LABEL, configs.CANARY_LABEL)) == 24
+    assert (
+        sum(upstream.grpc_specs[label] for label in (configs.STABLE_LABEL, configs.CANARY_LABEL))
+        == 24
+    )
     pinned = predict_pb2.PredictRequest()
     pinned.model_spec.name = configs.MODEL_NAME
     pinned.model_spec.version.value = 9
@@ -138,8 +157,12 @@ def _rollout_gauges(router: Router, session: requests.Session) -> dict[str, floa
     from rollout.router_metrics import STATE_UPDATED, WEIGHT
 
     text = session.get(router.rest_url + configs.PROMETHEUS_PATH, timeout=10).text
-    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
-            if s.name in (WEIGHT, STATE_UPDATED) and s.labels == {"model": configs.MODEL_NAME}}
+    return {
+        s.name: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name in (WEIGHT, STATE_UPDATED) and s.labels == {"model": configs.MODEL_NAME}
+    }
 
 
 def test_state_reloads_set_the_rollout_gauges_without_traffic(router, state_path):
@@ -149,12 +172,15 @@ def test_state_reloads_set_the_rollout_gauges_without_traffic(router, state_path
 
     session = requests.Session()
     assert _rollout_gauges(router, session) == {WEIGHT: 20}  # fixture state: never written
-    write_state(state_path, RolloutState(stable=STABLE, canary=CANARY, weight=50,
-                                         updated_at=1_700_000_000.5))
+    write_state(
+        state_path,
+        RolloutState(stable=STABLE, canary=CANARY, weight=50, updated_at=1_700_000_000.5),
+    )
     time.sleep(router.policy.router.state_poll_seconds + 0.1)
     assert _rollout_gauges(router, session) == {WEIGHT: 50, STATE_UPDATED: 1_700_000_000.5}
-    write_state(state_path, RolloutState(stable=CANARY, canary=None, weight=100,
-                                         updated_at=1_700_000_060.0))
+    write_state(
+        state_path, RolloutState(stable=CANARY, canary=None, weight=100, updated_at=1_700_000_060.0)
+    )
     time.sleep(router.policy.router.state_poll_seconds + 0.1)
     # Promoted: no canary, so nothing is routed to one whatever the stored weight.
     assert _rollout_gauges(router, session) == {WEIGHT: 0, STATE_UPDATED: 1_700_000_060.0}
@@ -174,8 +200,14 @@ def test_urls_are_matched_as_the_model_server_matches_them(router, upstream, pat
 def test_a_busy_port_fails_start_with_the_bind_error(upstream, state_path, router):
     from rollout.policy import load_policy
 
-    busy = Router(upstream.rest_url, upstream.grpc_target, state_path, load_policy(),
-                  rest_port=router.rest_port, grpc_port=0)
+    busy = Router(
+        upstream.rest_url,
+        upstream.grpc_target,
+        state_path,
+        load_policy(),
+        rest_port=router.rest_port,
+        grpc_port=0,
+    )
     with pytest.raises(OSError, match="address already in use"):
         busy.start()
     busy.stop()  # nothing to stop: harmless
@@ -193,8 +225,15 @@ def test_slow_drift_work_never_holds_up_requests(upstream, state_path):
 
     policy = load_policy()
     # every request sampled, every sample a reading, every reading an alert
-    drift = replace(policy.drift, sample_rate=1.0, min_images=1, check_every=1, threshold=0.0,
-                    score_threshold=0.0, cooldown_seconds=0.0)
+    drift = replace(
+        policy.drift,
+        sample_rate=1.0,
+        min_images=1,
+        check_every=1,
+        threshold=0.0,
+        score_threshold=0.0,
+        cooldown_seconds=0.0,
+    )
     policy = replace(policy, drift=drift)
     disk_stuck, alert_threads = threading.Event(), []
 
@@ -204,13 +243,21 @@ def test_slow_drift_work_never_holds_up_requests(upstream, state_path):
 
     reference = PixelReference(np.linspace(0, 1, 11), np.full(10, 0.1), "uniform")
     monitor = DriftMonitor(reference, drift, on_alert=slow_alert)
-    with Router(upstream.rest_url, upstream.grpc_target, state_path, policy, rest_port=0,
-                grpc_port=0, drift_monitor=monitor) as router:
+    with Router(
+        upstream.rest_url,
+        upstream.grpc_target,
+        state_path,
+        policy,
+        rest_port=0,
+        grpc_port=0,
+        drift_monitor=monitor,
+    ) as router:
         session = requests.Session()
         predict(router, session)  # connection set up; its sample starts the stuck alert
         wait_until(lambda: alert_threads, "the first drift alert")
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
-            grpc.insecure_channel(router.grpc_target))
+            grpc.insecure_channel(router.grpc_target)
+        )
         grpc_request = predict_pb2.PredictRequest()
         grpc_request.model_spec.name = configs.MODEL_NAME
         latencies = []

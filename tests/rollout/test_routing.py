@@ -18,8 +18,7 @@ def four_sigma(n: int, p: float) -> float:
 def test_unkeyed_share_is_within_four_sigma_of_the_weight(weight):
     rng = random.Random(1)
     n = 20_000
-    canary = sum(choose_label(weight, None, rng.random) == configs.CANARY_LABEL
-                 for _ in range(n))
+    canary = sum(choose_label(weight, None, rng.random) == configs.CANARY_LABEL for _ in range(n))
     assert abs(canary - n * weight / 100) <= four_sigma(n, weight / 100)
 
 

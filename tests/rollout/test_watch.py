@@ -16,8 +16,9 @@ MODEL = configs.MODEL_NAME
 class SimulatedTraffic:
     """Each tick of the fake clock sends ``rate`` requests split by the current weight."""
 
-    def __init__(self, manager: RolloutManager, rate: int, canary_classes=None,
-                 canary_fails: bool = False) -> None:
+    def __init__(
+        self, manager: RolloutManager, rate: int, canary_classes=None, canary_fails: bool = False
+    ) -> None:
         self.manager, self.rate = manager, rate
         self.canary_classes, self.canary_fails = canary_classes, canary_fails
         self.metrics = RouterMetrics()
@@ -36,8 +37,15 @@ class SimulatedTraffic:
             failed = to_canary and self.canary_fails
             classes = self.canary_classes if to_canary and self.canary_classes else range(10)
             cls = list(classes)[i % len(list(classes))]
-            self.metrics.observe(MODEL, version, label, 0.01, not failed,
-                                 "500" if failed else "200", [] if failed else [cls])
+            self.metrics.observe(
+                MODEL,
+                version,
+                label,
+                0.01,
+                not failed,
+                "500" if failed else "200",
+                [] if failed else [cls],
+            )
         self.now += seconds
 
     def scrape(self) -> str:
@@ -46,8 +54,11 @@ class SimulatedTraffic:
 
 def make(manager_root, **analysis) -> RolloutManager:
     base = load_policy()
-    policy = replace(base, weight_steps=(10, 50, 100), analysis=replace(
-        base.analysis, window_seconds=10, min_requests=20, **analysis))
+    policy = replace(
+        base,
+        weight_steps=(10, 50, 100),
+        analysis=replace(base.analysis, window_seconds=10, min_requests=20, **analysis),
+    )
     manager = RolloutManager(manager_root, policy)
     manager.init(1)
     manager.start(2)
@@ -57,13 +68,17 @@ def make(manager_root, **analysis) -> RolloutManager:
 def test_a_good_canary_is_stepped_and_promoted_with_metrics_in_the_history(output_root):
     manager = make(output_root)
     traffic = SimulatedTraffic(manager, rate=50)
-    watch = CanaryWatch(manager, traffic.scrape, clock=traffic.clock, sleep=traffic.sleep,
-                        say=lambda _: None)
+    watch = CanaryWatch(
+        manager, traffic.scrape, clock=traffic.clock, sleep=traffic.sleep, say=lambda _: None
+    )
     assert watch.run(max_windows=10) == "promote"
     assert manager.state().stable == 2
     decisions = [r for r in manager.history() if r["actor"] == "canary-analysis"]
     assert [(r["action"], r["metrics"]["weight"]) for r in decisions] == [
-        ("step", 10), ("step", 50), ("promote", 100)]
+        ("step", 10),
+        ("step", 50),
+        ("promote", 100),
+    ]
     assert all(r["metrics"]["canary"]["requests"] >= 20 for r in decisions)
     assert decisions[-1]["metrics"]["canary"]["error_rate"] == 0.0
 
@@ -71,8 +86,9 @@ def test_a_good_canary_is_stepped_and_promoted_with_metrics_in_the_history(outpu
 def test_a_failing_canary_is_rolled_back_inside_the_first_window(output_root):
     manager = make(output_root)
     traffic = SimulatedTraffic(manager, rate=50, canary_fails=True)
-    watch = CanaryWatch(manager, traffic.scrape, clock=traffic.clock, sleep=traffic.sleep,
-                        say=lambda _: None)
+    watch = CanaryWatch(
+        manager, traffic.scrape, clock=traffic.clock, sleep=traffic.sleep, say=lambda _: None
+    )
     assert watch.run(max_windows=10) == "rollback"
     assert traffic.now <= manager.policy.analysis.window_seconds
     state = manager.state()
@@ -86,8 +102,9 @@ def test_a_failing_canary_is_rolled_back_inside_the_first_window(output_root):
 def test_a_collapsed_canary_is_rolled_back(output_root):
     manager = make(output_root)
     traffic = SimulatedTraffic(manager, rate=50, canary_classes=[0])
-    watch = CanaryWatch(manager, traffic.scrape, clock=traffic.clock, sleep=traffic.sleep,
-                        say=lambda _: None)
+    watch = CanaryWatch(
+        manager, traffic.scrape, clock=traffic.clock, sleep=traffic.sleep, say=lambda _: None
+    )
     assert watch.run(max_windows=10) == "rollback"
     reason = manager.history()[-1]["reason"]
     assert "collapsed predictions: 100% are one class" in reason
@@ -97,8 +114,9 @@ def test_a_collapsed_canary_is_rolled_back(output_root):
 def test_no_traffic_rolls_back_after_max_wait_windows(output_root):
     manager = make(output_root, max_wait_windows=2)
     traffic = SimulatedTraffic(manager, rate=0)
-    watch = CanaryWatch(manager, traffic.scrape, clock=traffic.clock, sleep=traffic.sleep,
-                        say=lambda _: None)
+    watch = CanaryWatch(
+        manager, traffic.scrape, clock=traffic.clock, sleep=traffic.sleep, say=lambda _: None
+    )
     assert watch.run(max_windows=5) == "rollback"
     assert "no verdict after 2 windows" in manager.history()[-1]["reason"]
 
@@ -112,8 +130,9 @@ def test_a_manual_change_during_the_window_is_not_overridden(output_root):
         if manager.state().weight == 10:
             manager.step(weight=50, actor="operator")
 
-    watch = CanaryWatch(manager, traffic.scrape, clock=traffic.clock,
-                        sleep=sleep_and_intervene, say=lambda _: None)
+    watch = CanaryWatch(
+        manager, traffic.scrape, clock=traffic.clock, sleep=sleep_and_intervene, say=lambda _: None
+    )
     watch.run_window()
     state = manager.state()
     assert state.weight == 50  # the analysis did not step again on stale numbers

@@ -11,8 +11,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(probe: Callable[[], T], what: str, timeout: float = 10.0,
-               interval: float = 0.02) -> T:
+def wait_until(
+    probe: Callable[[], T], what: str, timeout: float = 10.0, interval: float = 0.02
+) -> T:
     """Poll ``probe`` until it returns something truthy; that value, or AssertionError."""
     deadline = time.monotonic() + timeout
     while True:

@@ -57,9 +57,14 @@ def start_server():
     servers = []
 
     def start(**kwargs) -> ModelServer:
-        opts = dict(model_name=configs.MODEL_NAME, grpc_port=0, rest_port=0,
-                    file_system_poll_seconds=FAST_POLL, model_config_poll_seconds=FAST_POLL,
-                    startup_timeout=60)
+        opts = dict(
+            model_name=configs.MODEL_NAME,
+            grpc_port=0,
+            rest_port=0,
+            file_system_poll_seconds=FAST_POLL,
+            model_config_poll_seconds=FAST_POLL,
+            startup_timeout=60,
+        )
         opts.update(kwargs)
         server = ModelServer(**opts).start()
         servers.append(server)
@@ -84,8 +89,9 @@ def pipeline_serving_dir(pushed_model_dir, tmp_path_factory) -> Path:
     for version in (1, 2):
         (base / str(version)).symlink_to(pushed_model_dir, target_is_directory=True)
     policy = VersionPolicy(SPECIFIC, versions=frozenset({1, 2}))
-    entry = ModelEntry(configs.MODEL_NAME, base, policy,
-                       {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2})
+    entry = ModelEntry(
+        configs.MODEL_NAME, base, policy, {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+    )
     (root / configs.MODEL_CONFIG_FILENAME).write_text(model_config.to_text({entry.name: entry}))
     return root
 
@@ -95,8 +101,12 @@ def pipeline_server(pipeline_serving_dir):
     """The project's server on the pipeline-made model (started once per session)."""
     from serving.model_server import ModelServer
 
-    server = ModelServer(model_config_file=pipeline_serving_dir / configs.MODEL_CONFIG_FILENAME,
-                         grpc_port=0, rest_port=0, file_system_poll_seconds=FAST_POLL,
-                         model_config_poll_seconds=FAST_POLL).start()
+    server = ModelServer(
+        model_config_file=pipeline_serving_dir / configs.MODEL_CONFIG_FILENAME,
+        grpc_port=0,
+        rest_port=0,
+        file_system_poll_seconds=FAST_POLL,
+        model_config_poll_seconds=FAST_POLL,
+    ).start()
     yield server
     server.stop(grace=1)

@@ -41,17 +41,25 @@ def example(image: np.ndarray) -> bytes:
     """A serialized tf.Example as the pipeline's data step writes it."""
     import tensorflow as tf
 
-    return tf.train.Example(features=tf.train.Features(feature={
-        features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png(image)]))
-    })).SerializeToString()
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                features.IMAGE_KEY: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[png(image)])
+                )
+            }
+        )
+    ).SerializeToString()
 
 
 class GrpcClient:
     """The official stubs; nothing project-specific on the wire."""
 
     def __init__(self, target: str) -> None:
-        self.channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)])
+        self.channel = grpc.insecure_channel(
+            target,
+            options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+        )
         self.predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.model_stub = model_service_pb2_grpc.ModelServiceStub(self.channel)
 
@@ -59,8 +67,13 @@ class GrpcClient:
         self.channel.close()
 
     @staticmethod
-    def spec(msg, model: str, version: int | None = None, label: str | None = None,
-             signature: str | None = None):
+    def spec(
+        msg,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str | None = None,
+    ):
         msg.model_spec.name = model
         if version is not None:
             msg.model_spec.version.value = version
@@ -70,20 +83,36 @@ class GrpcClient:
             msg.model_spec.signature_name = signature
         return msg
 
-    def predict(self, model: str, inputs: dict, *, signature: str | None = None,
-                version: int | None = None, label: str | None = None, output_filter=(),
-                timeout: float = 30):
+    def predict(
+        self,
+        model: str,
+        inputs: dict,
+        *,
+        signature: str | None = None,
+        version: int | None = None,
+        label: str | None = None,
+        output_filter=(),
+        timeout: float = 30,
+    ):
         import tensorflow as tf
 
         req = self.spec(predict_pb2.PredictRequest(), model, version, label, signature)
         for key, value in inputs.items():
-            req.inputs[key].CopyFrom(value if hasattr(value, "dtype") and hasattr(
-                value, "tensor_shape") else tf.make_tensor_proto(value))
+            req.inputs[key].CopyFrom(
+                value
+                if hasattr(value, "dtype") and hasattr(value, "tensor_shape")
+                else tf.make_tensor_proto(value)
+            )
         req.output_filter.extend(output_filter)
         return self.predict_stub.Predict(req, timeout=timeout)
 
-    def metadata(self, model: str, version: int | None = None, label: str | None = None,
-                 fields=("signature_def",)):
+    def metadata(
+        self,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        fields=("signature_def",),
+    ):
         req = self.spec(get_model_metadata_pb2.GetModelMetadataRequest(), model, version, label)
         req.metadata_field.extend(fields)
         resp = self.predict_stub.GetModelMetadata(req, timeout=30)

@@ -66,8 +66,9 @@ def test_concurrent_requests_are_merged_and_answered_individually():
             raise ValueError("negative input")
         return {"y": inputs["x"] * 10, "n": inputs["x"][:, 0] + 1}
 
-    batcher = Batcher(model, BatchingOptions(
-        batch_timeout_micros=200_000, max_batch_size=64, num_batch_threads=1))
+    batcher = Batcher(
+        model, BatchingOptions(batch_timeout_micros=200_000, max_batch_size=64, num_batch_threads=1)
+    )
     try:
         requests = [{"x": np.full((i % 3 + 1, 2), i)} for i in range(8)]
         results = _run_concurrently(batcher, requests)
@@ -86,8 +87,9 @@ def test_a_bad_request_fails_alone():
             raise ValueError("negative input")
         return {"y": inputs["x"] + 1}
 
-    batcher = Batcher(model, BatchingOptions(
-        batch_timeout_micros=200_000, max_batch_size=64, num_batch_threads=1))
+    batcher = Batcher(
+        model, BatchingOptions(batch_timeout_micros=200_000, max_batch_size=64, num_batch_threads=1)
+    )
     try:
         requests = [{"x": np.array([[1.0]])}, {"x": np.array([[-1.0]])}, {"x": np.array([[2.0]])}]
         results = _run_concurrently(batcher, requests)
@@ -105,8 +107,9 @@ def test_max_batch_size_caps_a_merged_call():
         time.sleep(0.01)
         return {"y": inputs["x"]}
 
-    batcher = Batcher(model, BatchingOptions(
-        batch_timeout_micros=100_000, max_batch_size=4, num_batch_threads=1))
+    batcher = Batcher(
+        model, BatchingOptions(batch_timeout_micros=100_000, max_batch_size=4, num_batch_threads=1)
+    )
     try:
         _run_concurrently(batcher, [{"x": np.zeros((1, 1))} for _ in range(10)])
     finally:
@@ -117,9 +120,11 @@ def test_max_batch_size_caps_a_merged_call():
 def test_parameters_file_is_tf_servings_text_proto():
     from serving.batching import parse_parameters
 
-    opts = parse_parameters("max_batch_size { value: 8 } batch_timeout_micros { value: 500 } "
-                            "num_batch_threads { value: 2 } allowed_batch_sizes: 4 "
-                            "allowed_batch_sizes: 8")
+    opts = parse_parameters(
+        "max_batch_size { value: 8 } batch_timeout_micros { value: 500 } "
+        "num_batch_threads { value: 2 } allowed_batch_sizes: 4 "
+        "allowed_batch_sizes: 8"
+    )
     assert (opts.max_batch_size, opts.batch_timeout_micros, opts.num_batch_threads) == (8, 500, 2)
     assert opts.allowed_batch_sizes == (4, 8)
     with pytest.raises(ValueError, match="Last entry in allowed_batch_sizes"):
@@ -133,8 +138,9 @@ def test_allowed_batch_sizes_pad_and_trim():
         seen.append(len(inputs["x"]))
         return {"y": inputs["x"] * 2}
 
-    batcher = Batcher(model, BatchingOptions(max_batch_size=8, allowed_batch_sizes=(4, 8),
-                                             num_batch_threads=1))
+    batcher = Batcher(
+        model, BatchingOptions(max_batch_size=8, allowed_batch_sizes=(4, 8), num_batch_threads=1)
+    )
     try:
         out = batcher.run({"x": np.arange(3.0)})
     finally:

@@ -11,8 +11,11 @@ from tests.serving.tiny_models import push
 
 
 def _example(x: float) -> tf.train.Example:
-    return tf.train.Example(features=tf.train.Features(
-        feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}))
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}
+        )
+    )
 
 
 @pytest.fixture
@@ -30,8 +33,9 @@ def test_classify_returns_classes_and_scores(client):
         req.input.example_list.examples.append(_example(x))
     resp = client.predict_stub.Classify(req, timeout=30)
     assert resp.model_spec.version.value == 7
-    got = [[(c.label, round(c.score, 4)) for c in row.classes]
-           for row in resp.result.classifications]
+    got = [
+        [(c.label, round(c.score, 4)) for c in row.classes] for row in resp.result.classifications
+    ]
     assert got == [[("pos", 0.25), ("neg", 0.75)], [("pos", 0.9), ("neg", 0.1)]]
 
 

@@ -25,8 +25,11 @@ IMG = sample_images(2)
 
 def write_config(path, base, labels: dict[str, int], policy=None, extra=None) -> None:
     """Write temp + os.replace, like the rollout tool."""
-    entries = {MODEL: ModelEntry(MODEL, base, policy or VersionPolicy(
-        SPECIFIC, versions=frozenset({1, 2})), labels)}
+    entries = {
+        MODEL: ModelEntry(
+            MODEL, base, policy or VersionPolicy(SPECIFIC, versions=frozenset({1, 2})), labels
+        )
+    }
     entries.update(extra or {})
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(model_config.to_text(entries))
@@ -35,8 +38,9 @@ def write_config(path, base, labels: dict[str, int], policy=None, extra=None) ->
 
 def served_by(client: GrpcClient, label: str) -> int | None:
     try:
-        resp = client.predict(MODEL, {features.INPUT_IMAGES: IMG},
-                              signature=features.SIGNATURE_IMAGES, label=label)
+        resp = client.predict(
+            MODEL, {features.INPUT_IMAGES: IMG}, signature=features.SIGNATURE_IMAGES, label=label
+        )
     except grpc.RpcError as err:
         # TF Serving: an unknown label is INVALID_ARGUMENT, a known one on an unloaded
         # version NOT_FOUND.
@@ -67,8 +71,9 @@ def test_labels_route_and_move_after_the_poll(labelled):
     wait_until(lambda: served_by(client, configs.STABLE_LABEL) == 2, what="stable -> 2")
     assert served_by(client, configs.CANARY_LABEL) == 1
     body = {"signature_name": features.SIGNATURE_IMAGES, "instances": IMG.tolist()}
-    r = requests.post(f"{server.rest_url}/v1/models/{MODEL}/labels/stable:predict", json=body,
-                      timeout=30)
+    r = requests.post(
+        f"{server.rest_url}/v1/models/{MODEL}/labels/stable:predict", json=body, timeout=30
+    )
     assert [p["class_ids"] for p in r.json()["predictions"]] == [2, 2]
 
 
@@ -94,13 +99,19 @@ def test_label_on_unavailable_version_is_rejected(labelled, caplog):
 
 def test_policy_change_in_config_unloads(labelled):
     server, client, config, base = labelled
-    write_config(config, base, {configs.STABLE_LABEL: 2},
-                 policy=VersionPolicy(SPECIFIC, versions=frozenset({2})))
+    write_config(
+        config,
+        base,
+        {configs.STABLE_LABEL: 2},
+        policy=VersionPolicy(SPECIFIC, versions=frozenset({2})),
+    )
     wait_until(lambda: server.manager.available_versions() == {MODEL: [2]}, what="v1 unloaded")
     wait_until(lambda: server.manager.status(MODEL, 1)[0].state == END, what="v1 END")
     status = requests.get(f"{server.rest_url}/v1/models/{MODEL}", timeout=30).json()
     assert {s["version"]: s["state"] for s in status["model_version_status"]} == {
-        "2": "AVAILABLE", "1": "END"}
+        "2": "AVAILABLE",
+        "1": "END",
+    }
 
 
 def test_startup_rejects_labels_on_unavailable_versions(tiny_base, tmp_path, start_server):
@@ -114,10 +125,12 @@ def test_startup_rejects_labels_on_unavailable_versions(tiny_base, tmp_path, sta
 def test_allow_labels_for_unavailable_models(tiny_base, tiny_models, tmp_path, start_server):
     base = tiny_base(1)
     config = tmp_path / "models.config"
-    write_config(config, base, {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 3},
-                 policy=VersionPolicy(ALL))
-    server = start_server(model_config_file=config,
-                          allow_version_labels_for_unavailable_models=True)
+    write_config(
+        config, base, {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 3}, policy=VersionPolicy(ALL)
+    )
+    server = start_server(
+        model_config_file=config, allow_version_labels_for_unavailable_models=True
+    )
     client = GrpcClient(server.grpc_target)
     assert served_by(client, configs.CANARY_LABEL) is None  # NOT_FOUND until loaded
     r = requests.get(f"{server.rest_url}/v1/models/{MODEL}/labels/canary/metadata", timeout=30)
@@ -139,13 +152,13 @@ def test_models_added_and_removed_by_config(tiny_base, tiny_models, tmp_path, st
     write_config(config, base, {}, extra={"other": ModelEntry("other", other)})
     wait_until(lambda: server.manager.available_versions().get("other") == [5], what="other")
     client = GrpcClient(server.grpc_target)
-    resp = client.predict("other", {features.INPUT_IMAGES: IMG},
-                          signature=features.SIGNATURE_IMAGES)
+    resp = client.predict(
+        "other", {features.INPUT_IMAGES: IMG}, signature=features.SIGNATURE_IMAGES
+    )
     assert resp.model_spec.version.value == 5
     write_config(config, other, {}, policy=VersionPolicy())  # cifar10 now points at "other"
     wait_until(lambda: server.manager.available_versions() == {MODEL: [5]}, what="swap")
     with pytest.raises(grpc.RpcError) as info:
-        client.predict("other", {features.INPUT_IMAGES: IMG},
-                       signature=features.SIGNATURE_IMAGES)
+        client.predict("other", {features.INPUT_IMAGES: IMG}, signature=features.SIGNATURE_IMAGES)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     client.close()

@@ -42,12 +42,19 @@ def endpoint(request) -> Endpoint:
     model = os.environ.get("SERVING_MODEL_NAME", configs.MODEL_NAME)
     if target and url:
         labels = dict(
-            (k, int(v)) for k, v in (kv.split("=") for kv in
-                                     os.environ.get("SERVING_LABELS", "").split(",") if kv))
+            (k, int(v))
+            for k, v in (
+                kv.split("=") for kv in os.environ.get("SERVING_LABELS", "").split(",") if kv
+            )
+        )
         return Endpoint(target, url.rstrip("/"), model, labels)
     server = request.getfixturevalue("pipeline_server")
-    return Endpoint(server.grpc_target, server.rest_url, configs.MODEL_NAME,
-                    {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2})
+    return Endpoint(
+        server.grpc_target,
+        server.rest_url,
+        configs.MODEL_NAME,
+        {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +67,9 @@ def client(endpoint):
 @pytest.fixture(scope="module")
 def versions(endpoint) -> list[int]:
     r = requests.get(f"{endpoint.rest_url}/v1/models/{endpoint.model}", timeout=30)
-    return sorted(int(s["version"]) for s in r.json()["model_version_status"]
-                  if s["state"] == "AVAILABLE")
+    return sorted(
+        int(s["version"]) for s in r.json()["model_version_status"] if s["state"] == "AVAILABLE"
+    )
 
 
 IMAGES = sample_images(4)
@@ -78,7 +86,8 @@ def check_predictions(probs, ids, classes, n: int) -> None:
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(ids, probs.argmax(axis=1))
     assert [features.LABEL_NAMES[i] for i in ids] == [
-        c.decode() if isinstance(c, bytes) else c for c in classes]
+        c.decode() if isinstance(c, bytes) else c for c in classes
+    ]
 
 
 # -- REST ---------------------------------------------------------------------------------
@@ -97,25 +106,35 @@ def test_rest_metadata(endpoint):
     doc = requests.get(url(endpoint, "/metadata"), timeout=30).json()
     assert doc["model_spec"]["name"] == endpoint.model
     sigs = doc["metadata"]["signature_def"]["signature_def"]
-    expect = {features.SIGNATURE_EXAMPLES: (features.INPUT_EXAMPLES, "DT_STRING"),
-              features.SIGNATURE_IMAGES: (features.INPUT_IMAGES, "DT_UINT8"),
-              features.SIGNATURE_IMAGE_BYTES: (features.INPUT_IMAGE_BYTES, "DT_STRING")}
+    expect = {
+        features.SIGNATURE_EXAMPLES: (features.INPUT_EXAMPLES, "DT_STRING"),
+        features.SIGNATURE_IMAGES: (features.INPUT_IMAGES, "DT_UINT8"),
+        features.SIGNATURE_IMAGE_BYTES: (features.INPUT_IMAGE_BYTES, "DT_STRING"),
+    }
     for name, (input_key, dtype) in expect.items():
         assert sigs[name]["method_name"] == "tensorflow/serving/predict"
         assert sigs[name]["inputs"][input_key]["dtype"] == dtype
-        assert set(sigs[name]["outputs"]) == {features.OUTPUT_PROBABILITIES,
-                                              features.OUTPUT_CLASS_IDS, features.OUTPUT_CLASSES}
+        assert set(sigs[name]["outputs"]) == {
+            features.OUTPUT_PROBABILITIES,
+            features.OUTPUT_CLASS_IDS,
+            features.OUTPUT_CLASSES,
+        }
 
 
 def test_rest_predict_row_b64_png(endpoint):
-    body = {"signature_name": features.SIGNATURE_IMAGE_BYTES,
-            "instances": [b64(png(i)) for i in IMAGES]}
+    body = {
+        "signature_name": features.SIGNATURE_IMAGE_BYTES,
+        "instances": [b64(png(i)) for i in IMAGES],
+    }
     r = requests.post(url(endpoint, ":predict"), json=body, timeout=60)
     assert r.status_code == 200, r.text
     preds = r.json()["predictions"]
-    check_predictions([p[features.OUTPUT_PROBABILITIES] for p in preds],
-                      [p[features.OUTPUT_CLASS_IDS] for p in preds],
-                      [p[features.OUTPUT_CLASSES] for p in preds], len(IMAGES))
+    check_predictions(
+        [p[features.OUTPUT_PROBABILITIES] for p in preds],
+        [p[features.OUTPUT_CLASS_IDS] for p in preds],
+        [p[features.OUTPUT_CLASSES] for p in preds],
+        len(IMAGES),
+    )
 
 
 def test_rest_predict_row_named_b64_examples_default_signature(endpoint):
@@ -126,13 +145,19 @@ def test_rest_predict_row_named_b64_examples_default_signature(endpoint):
 
 
 def test_rest_predict_columnar_uint8(endpoint):
-    body = {"signature_name": features.SIGNATURE_IMAGES,
-            "inputs": {features.INPUT_IMAGES: IMAGES.tolist()}}
+    body = {
+        "signature_name": features.SIGNATURE_IMAGES,
+        "inputs": {features.INPUT_IMAGES: IMAGES.tolist()},
+    }
     r = requests.post(url(endpoint, ":predict"), json=body, timeout=60)
     assert r.status_code == 200, r.text
     out = r.json()["outputs"]
-    check_predictions(out[features.OUTPUT_PROBABILITIES], out[features.OUTPUT_CLASS_IDS],
-                      out[features.OUTPUT_CLASSES], len(IMAGES))
+    check_predictions(
+        out[features.OUTPUT_PROBABILITIES],
+        out[features.OUTPUT_CLASS_IDS],
+        out[features.OUTPUT_CLASSES],
+        len(IMAGES),
+    )
 
 
 def test_rest_errors(endpoint):
@@ -144,17 +169,25 @@ def test_rest_errors(endpoint):
 
 # -- gRPC ---------------------------------------------------------------------------------
 def test_grpc_predict(endpoint, client, versions):
-    resp = client.predict(endpoint.model, {features.INPUT_IMAGES: IMAGES},
-                          signature=features.SIGNATURE_IMAGES)
+    resp = client.predict(
+        endpoint.model, {features.INPUT_IMAGES: IMAGES}, signature=features.SIGNATURE_IMAGES
+    )
     assert resp.model_spec.name == endpoint.model
     assert resp.model_spec.version.value == versions[-1]  # latest by default
     assert resp.model_spec.signature_name == features.SIGNATURE_IMAGES
     out = outputs(resp)
-    check_predictions(out[features.OUTPUT_PROBABILITIES], out[features.OUTPUT_CLASS_IDS],
-                      out[features.OUTPUT_CLASSES], len(IMAGES))
-    only = client.predict(endpoint.model, {features.INPUT_IMAGES: IMAGES},
-                          signature=features.SIGNATURE_IMAGES,
-                          output_filter=[features.OUTPUT_CLASS_IDS])
+    check_predictions(
+        out[features.OUTPUT_PROBABILITIES],
+        out[features.OUTPUT_CLASS_IDS],
+        out[features.OUTPUT_CLASSES],
+        len(IMAGES),
+    )
+    only = client.predict(
+        endpoint.model,
+        {features.INPUT_IMAGES: IMAGES},
+        signature=features.SIGNATURE_IMAGES,
+        output_filter=[features.OUTPUT_CLASS_IDS],
+    )
     assert list(only.outputs) == [features.OUTPUT_CLASS_IDS]
 
 
@@ -176,8 +209,11 @@ def test_grpc_status(endpoint, client, versions):
     from tensorflow_serving.apis import get_model_status_pb2
 
     resp = client.status(endpoint.model)
-    available = sorted(s.version for s in resp.model_version_status
-                       if s.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+    available = sorted(
+        s.version
+        for s in resp.model_version_status
+        if s.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    )
     assert available == versions
     one = client.status(endpoint.model, version=versions[0])
     assert [s.version for s in one.model_version_status] == [versions[0]]
@@ -186,22 +222,29 @@ def test_grpc_status(endpoint, client, versions):
 
 def test_grpc_not_found(endpoint, client):
     with pytest.raises(grpc.RpcError) as info:
-        client.predict("no-such-model", {features.INPUT_IMAGES: IMAGES},
-                       signature=features.SIGNATURE_IMAGES)
+        client.predict(
+            "no-such-model", {features.INPUT_IMAGES: IMAGES}, signature=features.SIGNATURE_IMAGES
+        )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 # -- version and label routing ------------------------------------------------------------
 def test_version_routing(endpoint, client, versions):
     for v in versions:
-        resp = client.predict(endpoint.model, {features.INPUT_IMAGES: IMAGES[:1]},
-                              signature=features.SIGNATURE_IMAGES, version=v)
+        resp = client.predict(
+            endpoint.model,
+            {features.INPUT_IMAGES: IMAGES[:1]},
+            signature=features.SIGNATURE_IMAGES,
+            version=v,
+        )
         assert resp.model_spec.version.value == v
         meta = requests.get(url(endpoint, "/metadata", version=v), timeout=30).json()
         assert meta["model_spec"]["version"] == str(v)
-        r = requests.post(url(endpoint, ":predict", version=v), timeout=60,
-                          json={"signature_name": features.SIGNATURE_IMAGES,
-                                "instances": IMAGES[:1].tolist()})
+        r = requests.post(
+            url(endpoint, ":predict", version=v),
+            timeout=60,
+            json={"signature_name": features.SIGNATURE_IMAGES, "instances": IMAGES[:1].tolist()},
+        )
         assert r.status_code == 200
 
 
@@ -209,14 +252,20 @@ def test_label_routing(endpoint, client):
     if not endpoint.labels:
         pytest.skip("set SERVING_LABELS=label=version,... to check labels on this endpoint")
     for label, version in endpoint.labels.items():
-        resp = client.predict(endpoint.model, {features.INPUT_IMAGES: IMAGES[:1]},
-                              signature=features.SIGNATURE_IMAGES, label=label)
+        resp = client.predict(
+            endpoint.model,
+            {features.INPUT_IMAGES: IMAGES[:1]},
+            signature=features.SIGNATURE_IMAGES,
+            label=label,
+        )
         assert resp.model_spec.version.value == version
         status = requests.get(url(endpoint, label=label), timeout=30).json()
         assert status["model_version_status"][0]["version"] == str(version)
         meta = requests.get(url(endpoint, "/metadata", label=label), timeout=30).json()
         assert meta["model_spec"]["version"] == str(version)
-        r = requests.post(url(endpoint, ":predict", label=label), timeout=60,
-                          json={"signature_name": features.SIGNATURE_IMAGES,
-                                "instances": IMAGES[:1].tolist()})
+        r = requests.post(
+            url(endpoint, ":predict", label=label),
+            timeout=60,
+            json={"signature_name": features.SIGNATURE_IMAGES, "instances": IMAGES[:1].tolist()},
+        )
         assert r.status_code == 200

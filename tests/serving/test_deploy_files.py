@@ -87,8 +87,9 @@ def test_compose_runs_tf_serving_on_the_pushed_directory(compose):
 
 def test_k8s_deployment_service_hpa_configmap(k8s):
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap"} <= set(k8s)
-    dep, svc, hpa, cm = (k8s[k] for k in
-                         ("Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap"))
+    dep, svc, hpa, cm = (
+        k8s[k] for k in ("Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap")
+    )
     pod = dep["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     assert container["image"] == configs.SERVING_IMAGE
@@ -135,16 +136,25 @@ def test_our_server_accepts_the_production_config(tmp_path, tiny_models):
     from serving.model_server import ModelServer
     from tests.serving.tiny_models import push
 
-    text = (SERVING / configs.MODEL_CONFIG_FILENAME).read_text().replace(
-        f"/models/{configs.MODEL_NAME}", str(tmp_path / configs.MODEL_NAME))
+    text = (
+        (SERVING / configs.MODEL_CONFIG_FILENAME)
+        .read_text()
+        .replace(f"/models/{configs.MODEL_NAME}", str(tmp_path / configs.MODEL_NAME))
+    )
     push(tiny_models(1), tmp_path / configs.MODEL_NAME, 1)
     (tmp_path / "models.config").write_text(text)
-    server = ModelServer(model_config_file=tmp_path / "models.config", grpc_port=0,
-                         rest_port=0, file_system_poll_seconds=0,
-                         allow_version_labels_for_unavailable_models=True).start()
+    server = ModelServer(
+        model_config_file=tmp_path / "models.config",
+        grpc_port=0,
+        rest_port=0,
+        file_system_poll_seconds=0,
+        allow_version_labels_for_unavailable_models=True,
+    ).start()
     try:
         assert server.manager.available_versions() == {configs.MODEL_NAME: [1]}
-        assert server.manager.labels(configs.MODEL_NAME) == {configs.STABLE_LABEL: 1,
-                                                             configs.CANARY_LABEL: 2}
+        assert server.manager.labels(configs.MODEL_NAME) == {
+            configs.STABLE_LABEL: 1,
+            configs.CANARY_LABEL: 2,
+        }
     finally:
         server.stop(grace=1)

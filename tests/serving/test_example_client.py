@@ -11,17 +11,29 @@ from serving.image_codec import encode_png
 from tests.serving.helpers import sample_images
 
 # What a project wrapper passes: the pipeline's signature names (serving/ knows none).
-CIFAR = {"model": configs.MODEL_NAME, "signature": features.SIGNATURE_IMAGE_BYTES,
-         "input": features.INPUT_IMAGE_BYTES, "output": features.OUTPUT_CLASSES}
+CIFAR = {
+    "model": configs.MODEL_NAME,
+    "signature": features.SIGNATURE_IMAGE_BYTES,
+    "input": features.INPUT_IMAGE_BYTES,
+    "output": features.OUTPUT_CLASSES,
+}
 
 pytestmark = pytest.mark.slow  # needs the pipeline-made model (shared session fixture)
 
 
 def test_client_gets_the_same_classes_over_grpc_and_rest(pipeline_server, capsys):
-    code = example_client.main(["--grpc", pipeline_server.grpc_target,
-                                "--rest", pipeline_server.rest_url,
-                                "--label", configs.STABLE_LABEL], defaults=CIFAR,
-                               images=[encode_png(i) for i in sample_images(4)])
+    code = example_client.main(
+        [
+            "--grpc",
+            pipeline_server.grpc_target,
+            "--rest",
+            pipeline_server.rest_url,
+            "--label",
+            configs.STABLE_LABEL,
+        ],
+        defaults=CIFAR,
+        images=[encode_png(i) for i in sample_images(4)],
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "model cifar10 version 1" in out
@@ -32,9 +44,17 @@ def test_client_gets_the_same_classes_over_grpc_and_rest(pipeline_server, capsys
 
 
 def test_client_reports_an_unknown_label_and_exits_1(pipeline_server, capsys):
-    code = example_client.main(["--grpc", pipeline_server.grpc_target,
-                                "--rest", pipeline_server.rest_url,
-                                "--label", "no-such-label"], defaults=CIFAR,
-                               images=[encode_png(i) for i in sample_images(1)])
+    code = example_client.main(
+        [
+            "--grpc",
+            pipeline_server.grpc_target,
+            "--rest",
+            pipeline_server.rest_url,
+            "--label",
+            "no-such-label",
+        ],
+        defaults=CIFAR,
+        images=[encode_png(i) for i in sample_images(1)],
+    )
     assert code == 1
     assert "no-such-label" in capsys.readouterr().err

@@ -40,8 +40,9 @@ class Load:
         try:
             while not self.stop.is_set():
                 try:
-                    resp = client.predict(MODEL, {features.INPUT_IMAGES: IMG},
-                                          signature=features.SIGNATURE_IMAGES)
+                    resp = client.predict(
+                        MODEL, {features.INPUT_IMAGES: IMG}, signature=features.SIGNATURE_IMAGES
+                    )
                     ids = set(outputs(resp)[features.OUTPUT_CLASS_IDS].tolist())
                     version = resp.model_spec.version.value
                     if ids != {version % 10}:
@@ -57,8 +58,9 @@ class Load:
         body = {"signature_name": features.SIGNATURE_IMAGES, "inputs": IMG.tolist()}
         while not self.stop.is_set():
             try:
-                r = session.post(f"{self.server.rest_url}/v1/models/{MODEL}:predict",
-                                 json=body, timeout=30)
+                r = session.post(
+                    f"{self.server.rest_url}/v1/models/{MODEL}:predict", json=body, timeout=30
+                )
                 if r.status_code != 200:
                     self.failures.append(f"rest: {r.status_code} {r.text}")
                     continue
@@ -94,8 +96,10 @@ def test_push_new_version_under_load(tiny_base, tiny_models, start_server):
         wait_until(lambda: load.latest() == {2}, what="every client on v2")
         wait_until(lambda: server.manager.status(MODEL, 1)[0].state == END, what="v1 retired")
         marks = [len(s) for s in load.seen]
-        wait_until(lambda: all(len(s) > m + 2 for s, m in zip(load.seen, marks, strict=True)),
-                   what="more traffic after the switch")
+        wait_until(
+            lambda: all(len(s) > m + 2 for s, m in zip(load.seen, marks, strict=True)),
+            what="more traffic after the switch",
+        )
     assert not load.failures, load.failures[:5]
     for seen in load.seen:
         assert seen[0] == 1 and seen[-1] == 2
@@ -144,17 +148,27 @@ def test_batching_gives_the_same_answers(tiny_base, start_server):
 
     base = tiny_base(3)
     plain = start_server(model_base_path=base, file_system_poll_seconds=0)
-    batched = start_server(model_base_path=base, file_system_poll_seconds=0,
-                           enable_batching=True, batching=BatchingOptions(20, 64))
+    batched = start_server(
+        model_base_path=base,
+        file_system_poll_seconds=0,
+        enable_batching=True,
+        batching=BatchingOptions(20, 64),
+    )
     images = sample_images(8)
-    want = GrpcClient(plain.grpc_target).predict(MODEL, {features.INPUT_IMAGES: images},
-                                                 signature=features.SIGNATURE_IMAGES)
+    want = GrpcClient(plain.grpc_target).predict(
+        MODEL, {features.INPUT_IMAGES: images}, signature=features.SIGNATURE_IMAGES
+    )
     results: list = [None] * len(images)
 
     def one(i: int) -> None:
         client = GrpcClient(batched.grpc_target)
-        results[i] = outputs(client.predict(MODEL, {features.INPUT_IMAGES: images[i:i + 1]},
-                                            signature=features.SIGNATURE_IMAGES))
+        results[i] = outputs(
+            client.predict(
+                MODEL,
+                {features.INPUT_IMAGES: images[i : i + 1]},
+                signature=features.SIGNATURE_IMAGES,
+            )
+        )
         client.close()
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(images))]
@@ -176,14 +190,17 @@ def test_a_broken_push_keeps_the_old_version_serving(tiny_base, start_server, ca
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"definitely not a SavedModel")
     broken.rename(base / "2")
-    wait_until(lambda: any(s.version == 2 for s in server.manager.status(MODEL)),
-               what="the load attempt")
+    wait_until(
+        lambda: any(s.version == 2 for s in server.manager.status(MODEL)), what="the load attempt"
+    )
     (failed,) = server.manager.status(MODEL, 2)
     assert failed.state == END and failed.error_code != "OK" and failed.error_message
     assert server.manager.available_versions() == {MODEL: [1]}
-    r = requests.post(f"{server.rest_url}/v1/models/{MODEL}:predict", timeout=30,
-                      json={"signature_name": features.SIGNATURE_IMAGES,
-                            "instances": IMG[:1].tolist()})
+    r = requests.post(
+        f"{server.rest_url}/v1/models/{MODEL}:predict",
+        timeout=30,
+        json={"signature_name": features.SIGNATURE_IMAGES, "instances": IMG[:1].tolist()},
+    )
     assert r.status_code == 200 and r.headers["X-Model-Version"] == "1"
     polls = server.manager.polls  # further polls do not retry the unchanged broken version
     assert server.manager.wait_for_poll(polls + 2, timeout=30)

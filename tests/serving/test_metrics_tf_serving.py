@@ -55,15 +55,16 @@ def lab(**kw: str) -> tuple:
 def test_bucket_limits_are_tensorflows_exponential_10_1_8_33():
     assert len(TF_LATENCY_LIMITS_US) == 33
     assert TF_LATENCY_LIMITS_US[:4] == (10.0, 18.0, 32.4, 58.32)
-    assert TF_LATENCY_LIMITS_US[-1] == pytest.approx(10 * 1.8 ** 32)  # ~24.6 minutes
+    assert TF_LATENCY_LIMITS_US[-1] == pytest.approx(10 * 1.8**32)  # ~24.6 minutes
 
 
 def test_exposition_is_tf_serving_text_format():
     tf = TFServingMetrics()
     tf.record(model_name="m", api="Predict", entrypoint="GRPC", status="OK", microseconds=10)
     tf.record(model_name="m", api="Predict", entrypoint="GRPC", status="OK", microseconds=9)
-    tf.record(model_name="m", api="Predict", entrypoint="GRPC", status="INVALID_ARGUMENT",
-              microseconds=5)
+    tf.record(
+        model_name="m", api="Predict", entrypoint="GRPC", status="INVALID_ARGUMENT", microseconds=5
+    )
     text = tf.exposition()
     lines = text.splitlines()
     # The counter keeps its name: no _total on the samples nor on the TYPE line, no HELP.
@@ -80,33 +81,35 @@ def test_exposition_is_tf_serving_text_format():
     assert buckets[:3] == ['le="10"} 1', 'le="18"} 2', 'le="32.4"} 2']
     assert buckets[-2:] == ['le="1.47476e+09"} 2', 'le="+Inf"} 2']
     assert len(buckets) == 34
-    assert f'{TF_REQUEST_LATENCY}_sum{{model_name="m",API="Predict",entrypoint="GRPC"}} 19' \
-        in lines
-    assert f'{TF_REQUEST_LATENCY}_count{{model_name="m",API="Predict",entrypoint="GRPC"}} 2' \
-        in lines
+    assert f'{TF_REQUEST_LATENCY}_sum{{model_name="m",API="Predict",entrypoint="GRPC"}} 19' in lines
+    assert (
+        f'{TF_REQUEST_LATENCY}_count{{model_name="m",API="Predict",entrypoint="GRPC"}} 2' in lines
+    )
 
 
-@pytest.mark.parametrize(("protocol", "api", "recorded"), [
-    ("grpc", "predict", ("Predict", "GRPC")),
-    ("grpc", "classify", ("Classify", "GRPC")),
-    ("grpc", "regress", ("Regress", "GRPC")),
-    # PredictionServiceImpl::MultiInference / GetModelMetadata and the ModelService record
-    # nothing in TF Serving.
-    ("grpc", "multi_inference", None),
-    ("grpc", "metadata", None),
-    ("grpc", "status", None),
-    ("grpc", "reload_config", None),
-    # http_server.cc records every REST request; API is the URL's verb, "" for GETs.
-    ("rest", "predict", ("predict", "REST")),
-    ("rest", "classify", ("classify", "REST")),
-    ("rest", "regress", ("regress", "REST")),
-    ("rest", "status", ("", "REST")),
-    ("rest", "metadata", ("", "REST")),
-])
+@pytest.mark.parametrize(
+    ("protocol", "api", "recorded"),
+    [
+        ("grpc", "predict", ("Predict", "GRPC")),
+        ("grpc", "classify", ("Classify", "GRPC")),
+        ("grpc", "regress", ("Regress", "GRPC")),
+        # PredictionServiceImpl::MultiInference / GetModelMetadata and the ModelService record
+        # nothing in TF Serving.
+        ("grpc", "multi_inference", None),
+        ("grpc", "metadata", None),
+        ("grpc", "status", None),
+        ("grpc", "reload_config", None),
+        # http_server.cc records every REST request; API is the URL's verb, "" for GETs.
+        ("rest", "predict", ("predict", "REST")),
+        ("rest", "classify", ("classify", "REST")),
+        ("rest", "regress", ("regress", "REST")),
+        ("rest", "status", ("", "REST")),
+        ("rest", "metadata", ("", "REST")),
+    ],
+)
 def test_which_requests_tf_serving_records(protocol, api, recorded):
     metrics = ServerMetrics()
-    metrics.observe(model="m", version="1", api=api, protocol=protocol, code="OK",
-                    seconds=0.002)
+    metrics.observe(model="m", version="1", api=api, protocol=protocol, code="OK", seconds=0.002)
     _, samples = parse(metrics.exposition().decode())
     counted = samples.get((TF_REQUEST_COUNT, lab(model_name="m", status="OK")))
     timed = {k[1]: v for k, v in samples.items() if k[0] == f"{TF_REQUEST_LATENCY}_count"}
@@ -117,8 +120,15 @@ def test_which_requests_tf_serving_records(protocol, api, recorded):
         assert counted == 1
         assert timed == {lab(**{k: v for k, v in labels.items() if v}): 1.0}
     # cifar10-serve's own names are kept for every request.
-    assert samples[("model_server_requests_total", lab(
-        model="m", version="1", api=api, protocol=protocol, code="OK"))] == 1
+    assert (
+        samples[
+            (
+                "model_server_requests_total",
+                lab(model="m", version="1", api=api, protocol=protocol, code="OK"),
+            )
+        ]
+        == 1
+    )
 
 
 def test_server_exports_tf_serving_names_for_grpc_and_rest(tiny_base, start_server):
@@ -134,12 +144,11 @@ def test_server_exports_tf_serving_names_for_grpc_and_rest(tiny_base, start_serv
     client.status(MODEL)  # nor is the ModelService
     client.close()
     rest = server.rest_url
-    body = {"signature_name": features.SIGNATURE_IMAGES,
-            "instances": sample_images(1).tolist()}
-    assert requests.post(f"{rest}/v1/models/{MODEL}:predict", json=body,
-                         timeout=30).status_code == 200
-    assert requests.post(f"{rest}/v1/models/nope:predict", json=body,
-                         timeout=30).status_code == 404
+    body = {"signature_name": features.SIGNATURE_IMAGES, "instances": sample_images(1).tolist()}
+    assert (
+        requests.post(f"{rest}/v1/models/{MODEL}:predict", json=body, timeout=30).status_code == 200
+    )
+    assert requests.post(f"{rest}/v1/models/nope:predict", json=body, timeout=30).status_code == 404
     assert requests.get(f"{rest}/v1/models/{MODEL}", timeout=30).status_code == 200
     assert requests.get(f"{rest}/v1/models/{MODEL}/metadata", timeout=30).status_code == 200
     assert requests.post(f"{rest}/v1/nothing/here", timeout=30).status_code == 400  # malformed
@@ -162,13 +171,23 @@ def test_server_exports_tf_serving_names_for_grpc_and_rest(tiny_base, start_serv
         lab(model_name=MODEL, API="predict", entrypoint="REST"): 1,
         lab(model_name=MODEL, entrypoint="REST"): 2,  # GET status and metadata: API ""
     }
-    grpc_buckets = {dict(k[1])["le"]: v for k, v in samples.items()
-                    if k[0] == f"{TF_REQUEST_LATENCY}_bucket"
-                    and dict(k[1]).get("entrypoint") == "GRPC"}
+    grpc_buckets = {
+        dict(k[1])["le"]: v
+        for k, v in samples.items()
+        if k[0] == f"{TF_REQUEST_LATENCY}_bucket" and dict(k[1]).get("entrypoint") == "GRPC"
+    }
     assert len(grpc_buckets) == 34 and grpc_buckets["+Inf"] == 2
-    grpc_sum = samples[(f"{TF_REQUEST_LATENCY}_sum",
-                        lab(model_name=MODEL, API="Predict", entrypoint="GRPC"))]
+    grpc_sum = samples[
+        (f"{TF_REQUEST_LATENCY}_sum", lab(model_name=MODEL, API="Predict", entrypoint="GRPC"))
+    ]
     assert 2 * 10 <= grpc_sum < 2 * 30e6  # microseconds: more than 10 us, under 30 s each
     # The server's own names are still there.
-    assert samples[("model_server_requests_total", lab(
-        model=MODEL, version="1", api="predict", protocol="grpc", code="OK"))] == 2
+    assert (
+        samples[
+            (
+                "model_server_requests_total",
+                lab(model=MODEL, version="1", api="predict", protocol="grpc", code="OK"),
+            )
+        ]
+        == 2
+    )

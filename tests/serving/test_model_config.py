@@ -46,8 +46,9 @@ def test_parse_models_policies_and_labels(tmp_path):
 
 
 def test_default_policy_is_latest_one():
-    entries = model_config.parse('model_config_list { config { name: "m" base_path: "/x" '
-                                 'model_platform: "tensorflow" } }')
+    entries = model_config.parse(
+        'model_config_list { config { name: "m" base_path: "/x" model_platform: "tensorflow" } }'
+    )
     assert entries["m"].policy == VersionPolicy(LATEST, num_versions=1)
 
 
@@ -59,32 +60,52 @@ def test_to_text_round_trips(tmp_path):
 
 def test_relative_base_path_is_refused_as_tf_serving_does(tmp_path):
     path = tmp_path / "models.config"
-    path.write_text('model_config_list { config { name: "cifar10" base_path: "cifar10" '
-                    'model_platform: "tensorflow" } }')
+    path.write_text(
+        'model_config_list { config { name: "cifar10" base_path: "cifar10" '
+        'model_platform: "tensorflow" } }'
+    )
     with pytest.raises(ConfigError, match="Expected model cifar10 to have an absolute path"):
         model_config.load_file(path)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("model_config_list { config { name: ", "cannot parse"),
-    ("this is not a config", "cannot parse"),
-    ('model_config_list { config { name: "../etc" base_path: "/x" } }', "invalid model name"),
-    ('model_config_list { config { name: "a/b" base_path: "/x" } }', "invalid model name"),
-    ('model_config_list { config { name: "m" } }', "no base_path"),
-    ('model_config_list { config { name: "m" base_path: "/x" model_platform: "tensorflow" } '
-     'config { name: "m" base_path: "/y" model_platform: "tensorflow" } }',
-     "Illegal to list model m multiple times"),
-    ('model_config_list { config { name: "m" base_path: "/x" } }',
-     "nor ModelServerConfig::model_platform"),
-    ('model_config_list { config { name: "m" base_path: "gs://bucket/m" '
-     'model_platform: "tensorflow" } }', "remote file system"),
-    ('model_config_list { config { name: "m" base_path: "/x" model_platform: "pytorch" } }',
-     "platform"),
-    ('model_config_list { config { name: "m" base_path: "/x" model_platform: "tensorflow" '
-     'version_labels { key: "bad label" value: 1 } } }', "invalid version label"),
-    ('model_config_list { config { name: "m" base_path: "/x" '
-     'model_version_policy { specific { } } } }', "at least one version"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("model_config_list { config { name: ", "cannot parse"),
+        ("this is not a config", "cannot parse"),
+        ('model_config_list { config { name: "../etc" base_path: "/x" } }', "invalid model name"),
+        ('model_config_list { config { name: "a/b" base_path: "/x" } }', "invalid model name"),
+        ('model_config_list { config { name: "m" } }', "no base_path"),
+        (
+            'model_config_list { config { name: "m" base_path: "/x" model_platform: "tensorflow" } '
+            'config { name: "m" base_path: "/y" model_platform: "tensorflow" } }',
+            "Illegal to list model m multiple times",
+        ),
+        (
+            'model_config_list { config { name: "m" base_path: "/x" } }',
+            "nor ModelServerConfig::model_platform",
+        ),
+        (
+            'model_config_list { config { name: "m" base_path: "gs://bucket/m" '
+            'model_platform: "tensorflow" } }',
+            "remote file system",
+        ),
+        (
+            'model_config_list { config { name: "m" base_path: "/x" model_platform: "pytorch" } }',
+            "platform",
+        ),
+        (
+            'model_config_list { config { name: "m" base_path: "/x" model_platform: "tensorflow" '
+            'version_labels { key: "bad label" value: 1 } } }',
+            "invalid version label",
+        ),
+        (
+            'model_config_list { config { name: "m" base_path: "/x" '
+            "model_version_policy { specific { } } } }",
+            "at least one version",
+        ),
+    ],
+)
 def test_bad_configs_are_rejected(text, message):
     with pytest.raises(ConfigError, match=message):
         model_config.parse(text)
@@ -95,14 +116,17 @@ def test_missing_file_is_a_config_error(tmp_path):
         model_config.load_file(tmp_path / "nope.config")
 
 
-@pytest.mark.parametrize("policy, on_disk, expected", [
-    (VersionPolicy(), [1, 2, 3], {3}),
-    (VersionPolicy(LATEST, num_versions=2), [5, 1, 3], {3, 5}),
-    (VersionPolicy(LATEST, num_versions=5), [1, 2], {1, 2}),
-    (VersionPolicy(SPECIFIC, versions=frozenset({2, 9})), [1, 2, 3], {2}),
-    (VersionPolicy(ALL), [1, 2, 3], {1, 2, 3}),
-    (VersionPolicy(), [], set()),
-])
+@pytest.mark.parametrize(
+    "policy, on_disk, expected",
+    [
+        (VersionPolicy(), [1, 2, 3], {3}),
+        (VersionPolicy(LATEST, num_versions=2), [5, 1, 3], {3, 5}),
+        (VersionPolicy(LATEST, num_versions=5), [1, 2], {1, 2}),
+        (VersionPolicy(SPECIFIC, versions=frozenset({2, 9})), [1, 2, 3], {2}),
+        (VersionPolicy(ALL), [1, 2, 3], {1, 2, 3}),
+        (VersionPolicy(), [], set()),
+    ],
+)
 def test_version_policy_select(policy, on_disk, expected):
     assert policy.select(on_disk) == expected
 
@@ -119,16 +143,23 @@ def test_good_model_names(name):
     assert check_model_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "..", "../x", "a/b", "/abs", ".hidden", "a..b",
-                                  "x\\y", "sp ace", "a" * 200, "é"])
+@pytest.mark.parametrize(
+    "name", ["", "..", "../x", "a/b", "/abs", ".hidden", "a..b", "x\\y", "sp ace", "a" * 200, "é"]
+)
 def test_model_names_cannot_escape_the_base_path(name):
     with pytest.raises(ValueError):
         check_model_name(name)
 
 
 def test_list_versions_only_complete_numbered_dirs(tmp_path):
-    for name, complete in [("1", True), ("2", False), ("10", True), (".tmp-3", True),
-                           ("4.partial", True), ("latest", True)]:
+    for name, complete in [
+        ("1", True),
+        ("2", False),
+        ("10", True),
+        (".tmp-3", True),
+        ("4.partial", True),
+        ("latest", True),
+    ]:
         (tmp_path / name).mkdir()
         if complete:
             (tmp_path / name / "saved_model.pb").write_bytes(b"")

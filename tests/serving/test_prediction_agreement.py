@@ -20,8 +20,9 @@ N = 32
 def reference(pushed_model_dir):
     images = sample_images(N)
     model = tf.saved_model.load(str(pushed_model_dir))
-    out = model.signatures[features.SIGNATURE_IMAGES](**{features.INPUT_IMAGES:
-                                                         tf.constant(images)})
+    out = model.signatures[features.SIGNATURE_IMAGES](
+        **{features.INPUT_IMAGES: tf.constant(images)}
+    )
     return images, {k: v.numpy() for k, v in out.items()}
 
 
@@ -33,24 +34,39 @@ def test_rest_grpc_and_in_process_agree_exactly(pipeline_server, reference):
     client = GrpcClient(pipeline_server.grpc_target)
 
     got = {}
-    r = requests.post(model_url, timeout=120, json={"signature_name": features.SIGNATURE_IMAGES,
-                                                    "inputs": images.tolist()})
+    r = requests.post(
+        model_url,
+        timeout=120,
+        json={"signature_name": features.SIGNATURE_IMAGES, "inputs": images.tolist()},
+    )
     got["rest uint8 columnar"] = r.json()["outputs"][features.OUTPUT_PROBABILITIES]
-    r = requests.post(model_url, timeout=120, json={
-        "signature_name": features.SIGNATURE_IMAGE_BYTES,
-        "instances": [b64(png(i)) for i in images]})
+    r = requests.post(
+        model_url,
+        timeout=120,
+        json={
+            "signature_name": features.SIGNATURE_IMAGE_BYTES,
+            "instances": [b64(png(i)) for i in images],
+        },
+    )
     got["rest b64 png rows"] = [p[features.OUTPUT_PROBABILITIES] for p in r.json()["predictions"]]
-    r = requests.post(model_url, timeout=120, json={
-        "instances": [{features.INPUT_EXAMPLES: b64(example(i))} for i in images]})
-    got["rest b64 tf.Example"] = [p[features.OUTPUT_PROBABILITIES]
-                                  for p in r.json()["predictions"]]
-    got["grpc uint8"] = outputs(client.predict(
-        configs.MODEL_NAME, {features.INPUT_IMAGES: images},
-        signature=features.SIGNATURE_IMAGES))[features.OUTPUT_PROBABILITIES]
-    got["grpc png bytes"] = outputs(client.predict(
-        configs.MODEL_NAME, {features.INPUT_IMAGE_BYTES: np.array([png(i) for i in images],
-                                                                  dtype=object)},
-        signature=features.SIGNATURE_IMAGE_BYTES))[features.OUTPUT_PROBABILITIES]
+    r = requests.post(
+        model_url,
+        timeout=120,
+        json={"instances": [{features.INPUT_EXAMPLES: b64(example(i))} for i in images]},
+    )
+    got["rest b64 tf.Example"] = [p[features.OUTPUT_PROBABILITIES] for p in r.json()["predictions"]]
+    got["grpc uint8"] = outputs(
+        client.predict(
+            configs.MODEL_NAME, {features.INPUT_IMAGES: images}, signature=features.SIGNATURE_IMAGES
+        )
+    )[features.OUTPUT_PROBABILITIES]
+    got["grpc png bytes"] = outputs(
+        client.predict(
+            configs.MODEL_NAME,
+            {features.INPUT_IMAGE_BYTES: np.array([png(i) for i in images], dtype=object)},
+            signature=features.SIGNATURE_IMAGE_BYTES,
+        )
+    )[features.OUTPUT_PROBABILITIES]
     client.close()
     for how, value in got.items():
         np.testing.assert_array_equal(np.asarray(value, np.float32), probs, err_msg=how)

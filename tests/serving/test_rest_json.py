@@ -57,37 +57,44 @@ def test_row_format_multiple_inputs_needs_objects():
 def test_b64_and_plain_strings():
     raw = bytes(range(256))
     inputs, _ = request_inputs(
-        {"instances": [{"b64": base64.b64encode(raw).decode()}, "text"]}, STR)
+        {"instances": [{"b64": base64.b64encode(raw).decode()}, "text"]}, STR
+    )
     assert inputs["image_bytes"].tolist() == [raw, b"text"]
     cols, _ = request_inputs({"inputs": {"b64": base64.b64encode(b"x").decode()}}, STR)
     assert cols["image_bytes"].tolist() == b"x"
 
 
-@pytest.mark.parametrize("doc, message", [
-    ({}, "Missing 'inputs' or 'instances' key"),
-    ({"instances": [img(1)], "inputs": [img(1)]}, "expecting only one of"),
-    ({"instances": []}, "No values in 'instances' array"),
-    ({"instances": {"a": 1}}, "to be an list/array"),
-    ({"instances": [[["a"]]]}, "is not of expected type: uint8"),
-    ({"instances": [img(2 ** 40)]}, "is not of expected type: uint8"),
-    ({"instances": [np.full((2, 2, 3), 1.5).tolist()]}, "is not of expected type: uint8"),
-    ({"instances": [[[1, 2], [3]]]}, "not dense"),
-    ({"instances": [{"b64": "x"}]}, "not of expected type"),
-    ({"instances": [img(1), {"images": img(1)}]}, "got object at item 1"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({}, "Missing 'inputs' or 'instances' key"),
+        ({"instances": [img(1)], "inputs": [img(1)]}, "expecting only one of"),
+        ({"instances": []}, "No values in 'instances' array"),
+        ({"instances": {"a": 1}}, "to be an list/array"),
+        ({"instances": [[["a"]]]}, "is not of expected type: uint8"),
+        ({"instances": [img(2**40)]}, "is not of expected type: uint8"),
+        ({"instances": [np.full((2, 2, 3), 1.5).tolist()]}, "is not of expected type: uint8"),
+        ({"instances": [[[1, 2], [3]]]}, "not dense"),
+        ({"instances": [{"b64": "x"}]}, "not of expected type"),
+        ({"instances": [img(1), {"images": img(1)}]}, "got object at item 1"),
+    ],
+)
 def test_bad_numeric_requests(doc, message):
     with pytest.raises(ServingError, match=message) as info:
         request_inputs(doc, ONE)
     assert info.value.code == "INVALID_ARGUMENT"
 
 
-@pytest.mark.parametrize("value, message", [
-    ({"b64": "!!!not base64!!!"}, "Unable to base64 decode"),
-    ({"b64": "abcde"}, "Unable to base64 decode"),
-    ({"b64": 12}, "not of expected type: string"),
-    (17, "not of expected type: string"),
-    ([["a"], "b"], "unexpected size"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"b64": "!!!not base64!!!"}, "Unable to base64 decode"),
+        ({"b64": "abcde"}, "Unable to base64 decode"),
+        ({"b64": 12}, "not of expected type: string"),
+        (17, "not of expected type: string"),
+        ([["a"], "b"], "unexpected size"),
+    ],
+)
 def test_bad_string_inputs(value, message):
     with pytest.raises(ServingError, match=message):
         to_array([value] if not isinstance(value, list) else value, BYTES)
@@ -112,19 +119,29 @@ def test_deep_json_is_a_parse_error_not_a_crash():
 
 
 def test_response_formats():
-    out = {"probabilities": np.array([[0.25, 0.75]], np.float32),
-           "classes": np.array([b"cat"], dtype=object),
-           "raw_bytes": np.array([b"\x00\xff"], dtype=object),
-           "blob": np.array([b"\xff"], dtype=object)}
+    out = {
+        "probabilities": np.array([[0.25, 0.75]], np.float32),
+        "classes": np.array([b"cat"], dtype=object),
+        "raw_bytes": np.array([b"\x00\xff"], dtype=object),
+        "blob": np.array([b"\xff"], dtype=object),
+    }
     rows = json.loads(dumps(predict_response(out, row_format=True)))["predictions"]
-    assert rows == [{"probabilities": [0.25, 0.75], "classes": "cat",
-                     "raw_bytes": {"b64": "AP8="}, "blob": {"b64": "/w=="}}]
+    assert rows == [
+        {
+            "probabilities": [0.25, 0.75],
+            "classes": "cat",
+            "raw_bytes": {"b64": "AP8="},
+            "blob": {"b64": "/w=="},
+        }
+    ]
     cols = json.loads(dumps(predict_response(out, row_format=False)))["outputs"]
     assert cols["classes"] == ["cat"] and cols["probabilities"] == [[0.25, 0.75]]
     assert json.loads(dumps(predict_response({"y": np.array([1, 2])}, True))) == {
-        "predictions": [1, 2]}
+        "predictions": [1, 2]
+    }
     assert json.loads(dumps(predict_response({"y": np.array([1, 2])}, False))) == {
-        "outputs": [1, 2]}
+        "outputs": [1, 2]
+    }
 
 
 def test_row_format_needs_a_common_batch_dimension():

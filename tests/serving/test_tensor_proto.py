@@ -76,12 +76,16 @@ def test_fewer_values_than_the_shape_repeat_the_last_one():
         to_array("x", proto)
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda p: p.tensor_shape.dim.add(size=-3),
-    lambda p: [p.tensor_shape.dim.add(size=1 << 20) for _ in range(3)],
-    lambda p: setattr(p, "dtype", 999),
-    lambda p: setattr(p.tensor_shape, "unknown_rank", True),
-], ids=["negative-dim", "huge-dims", "bad-dtype", "unknown-rank"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p.tensor_shape.dim.add(size=-3),
+        lambda p: [p.tensor_shape.dim.add(size=1 << 20) for _ in range(3)],
+        lambda p: setattr(p, "dtype", 999),
+        lambda p: setattr(p.tensor_shape, "unknown_rank", True),
+    ],
+    ids=["negative-dim", "huge-dims", "bad-dtype", "unknown-rank"],
+)
 def test_lying_protos_are_invalid_argument_not_a_crash(mutate):
     proto = tf.make_tensor_proto([1.0], dtype=tf.float32)
     proto.ClearField("tensor_content")

@@ -22,8 +22,9 @@ from models import features  # noqa: E402
 class _Tiny(tf.Module):
     def __init__(self, version: int) -> None:
         super().__init__()
-        self.bias = tf.Variable(5.0 * tf.one_hot(version % features.NUM_CLASSES,
-                                                 features.NUM_CLASSES))
+        self.bias = tf.Variable(
+            5.0 * tf.one_hot(version % features.NUM_CLASSES, features.NUM_CLASSES)
+        )
         self.weights = tf.Variable(tf.range(features.NUM_CLASSES, dtype=tf.float32) * 0.1)
         self.class_names = tf.constant(features.LABEL_NAMES)
 
@@ -31,20 +32,26 @@ class _Tiny(tf.Module):
         mean = tf.reduce_mean(tf.cast(images, tf.float32) / 255.0, axis=[1, 2, 3])
         probabilities = tf.nn.softmax(mean[:, None] * self.weights + self.bias)
         class_ids = tf.argmax(probabilities, axis=-1)
-        return {features.OUTPUT_PROBABILITIES: probabilities,
-                features.OUTPUT_CLASS_IDS: class_ids,
-                features.OUTPUT_CLASSES: tf.gather(self.class_names, class_ids)}
+        return {
+            features.OUTPUT_PROBABILITIES: probabilities,
+            features.OUTPUT_CLASS_IDS: class_ids,
+            features.OUTPUT_CLASSES: tf.gather(self.class_names, class_ids),
+        }
 
     def _decode(self, encoded: tf.Tensor) -> tf.Tensor:
-        return tf.map_fn(lambda b: tf.ensure_shape(tf.io.decode_image(b, channels=3,
-                                                                      expand_animations=False),
-                                                   features.IMAGE_SHAPE),
-                         encoded, fn_output_signature=tf.uint8)
+        return tf.map_fn(
+            lambda b: tf.ensure_shape(
+                tf.io.decode_image(b, channels=3, expand_animations=False), features.IMAGE_SHAPE
+            ),
+            encoded,
+            fn_output_signature=tf.uint8,
+        )
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def examples(self, examples):
         parsed = tf.io.parse_example(
-            examples, {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})
+            examples, {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+        )
         return self._predict(self._decode(parsed[features.IMAGE_KEY]))
 
     @tf.function(input_signature=[tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8)])
@@ -63,15 +70,18 @@ def build_tiny_model(path: Path, version: int) -> Path:
     sigs = {
         features.SIGNATURE_EXAMPLES: tf.function(
             lambda examples: module.examples(examples),
-            input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)]),
+            input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)],
+        ),
         features.SIGNATURE_IMAGES: tf.function(
             lambda images: module.images(images),
-            input_signature=[tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8,
-                                           name=features.INPUT_IMAGES)]),
+            input_signature=[
+                tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)
+            ],
+        ),
         features.SIGNATURE_IMAGE_BYTES: tf.function(
             lambda image_bytes: module.image_bytes(image_bytes),
-            input_signature=[tf.TensorSpec([None], tf.string,
-                                           name=features.INPUT_IMAGE_BYTES)]),
+            input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_IMAGE_BYTES)],
+        ),
     }
     tf.saved_model.save(module, str(path), signatures=sigs)
     return path
@@ -88,8 +98,9 @@ def build_classify_model(path: Path) -> Path:
         sig = tf.compat.v1.saved_model.classification_signature_def(serialized, classes, scores)
         with tf.compat.v1.Session() as sess:
             builder = tf.compat.v1.saved_model.Builder(str(path))
-            builder.add_meta_graph_and_variables(sess, ["serve"],
-                                                 signature_def_map={"serving_default": sig})
+            builder.add_meta_graph_and_variables(
+                sess, ["serve"], signature_def_map={"serving_default": sig}
+            )
             builder.save()
     return path
 

@@ -27,5 +27,6 @@ def test_anomalies_are_listed_per_split_and_feature(tmp_path):
     write_anomalies(tmp_path, "train", anomalies_pb2.Anomalies())
     write_anomalies(tmp_path, "test", found)
     lines = anomalies_gate.describe_anomalies(str(tmp_path), ["train", "test"])
-    assert lines == ["split 'test', feature 'label': Out-of-range values: "
-                     "Unexpectedly large value: 12."]
+    assert lines == [
+        "split 'test', feature 'label': Out-of-range values: Unexpectedly large value: 12."
+    ]

@@ -34,16 +34,23 @@ def write_examples(root: Path, count: int = NUM_TEST_EXAMPLES) -> Path:
     split = root / "Split-test"
     split.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    with tf.io.TFRecordWriter(str(split / "data_tfrecord-00000-of-00001.gz"),
-                              options="GZIP") as writer:
+    with tf.io.TFRecordWriter(
+        str(split / "data_tfrecord-00000-of-00001.gz"), options="GZIP"
+    ) as writer:
         for i in range(count):
             png = tf.io.encode_png(rng.integers(0, 256, features.IMAGE_SHAPE, np.uint8))
-            example = tf.train.Example(features=tf.train.Features(feature={
-                features.IMAGE_KEY: tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[png.numpy()])),
-                features.LABEL_KEY: tf.train.Feature(
-                    int64_list=tf.train.Int64List(value=[i % features.NUM_CLASSES])),
-            }))
+            example = tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        features.IMAGE_KEY: tf.train.Feature(
+                            bytes_list=tf.train.BytesList(value=[png.numpy()])
+                        ),
+                        features.LABEL_KEY: tf.train.Feature(
+                            int64_list=tf.train.Int64List(value=[i % features.NUM_CLASSES])
+                        ),
+                    }
+                )
+            )
             writer.write(example.SerializeToString())
     return root
 
@@ -59,29 +66,37 @@ class TinyModel(tf.Module):
         self.scale = tf.Variable(1.0)
         self.feature = feature
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)])
     def serve(self, examples):
         if self.feature == features.IMAGE_KEY:
             parsed = tf.io.parse_example(
-                examples, {self.feature: tf.io.FixedLenFeature([], tf.string)})
-            images = tf.map_fn(lambda b: tf.io.decode_png(b, channels=3), parsed[self.feature],
-                               fn_output_signature=tf.uint8)
+                examples, {self.feature: tf.io.FixedLenFeature([], tf.string)}
+            )
+            images = tf.map_fn(
+                lambda b: tf.io.decode_png(b, channels=3),
+                parsed[self.feature],
+                fn_output_signature=tf.uint8,
+            )
             scores = tf.reduce_mean(tf.cast(images, tf.float32), axis=[1, 2])[:, :1]
         else:
             parsed = tf.io.parse_example(
-                examples, {self.feature: tf.io.FixedLenFeature([3072], tf.float32)})
+                examples, {self.feature: tf.io.FixedLenFeature([3072], tf.float32)}
+            )
             scores = parsed[self.feature][:, :1]
-        return {features.OUTPUT_PROBABILITIES: tf.nn.softmax(
-            tf.tile(scores, [1, features.NUM_CLASSES]) * self.scale)}
+        return {
+            features.OUTPUT_PROBABILITIES: tf.nn.softmax(
+                tf.tile(scores, [1, features.NUM_CLASSES]) * self.scale
+            )
+        }
 
 
 def save_model(artifact_dir: Path, feature: str) -> Path:
     """A Trainer-style ``model`` artifact dir (``Format-Serving/``); checks it loads in TF."""
     serving_dir = artifact_dir / "Format-Serving"
     module = TinyModel(feature)
-    tf.saved_model.save(module, str(serving_dir),
-                        signatures={features.SIGNATURE_EXAMPLES: module.serve})
+    tf.saved_model.save(
+        module, str(serving_dir), signatures={features.SIGNATURE_EXAMPLES: module.serve}
+    )
     loaded = tf.saved_model.load(str(serving_dir))  # the Evaluator/TensorFlow would load it
     assert features.SIGNATURE_EXAMPLES in loaded.signatures
     return artifact_dir
@@ -109,7 +124,8 @@ def assert_server_stopped(result: iv.InfraValidationResult) -> None:
 def pusher_would_push(blessing) -> bool:
     """What the pipeline's Pusher decides from this InfraBlessing alone."""
     return AtomicPusherExecutor().CheckBlessing(
-        {standard_component_specs.INFRA_BLESSING_KEY: [blessing]})
+        {standard_component_specs.INFRA_BLESSING_KEY: [blessing]}
+    )
 
 
 # --- the component as the pipeline builds it --------------------------------------------
@@ -118,19 +134,23 @@ def pusher_would_push(blessing) -> bool:
 def test_factory_builds_the_standard_component_with_our_executor():
     from tfx.types import Channel, standard_artifacts
 
-    node = iv.infra_validator(Channel(type=standard_artifacts.Model),
-                              Channel(type=standard_artifacts.Examples))
+    node = iv.infra_validator(
+        Channel(type=standard_artifacts.Model), Channel(type=standard_artifacts.Examples)
+    )
     assert node.id == "InfraValidator"
     assert node.executor_spec.executor_class is iv.InfraValidatorExecutor
     props = node.exec_properties  # serialized like TFX stores them
     serving = proto_utils.json_to_proto(props["serving_spec"], infra_validator_pb2.ServingSpec())
     assert serving.WhichOneof("serving_platform") is None  # = the local process
     assert serving.model_name == configs.MODEL_NAME
-    assert f"{serving.tensorflow_serving.image_name}:{serving.tensorflow_serving.tags[0]}" \
+    assert (
+        f"{serving.tensorflow_serving.image_name}:{serving.tensorflow_serving.tags[0]}"
         == configs.SERVING_IMAGE
+    )
     request = proto_utils.json_to_proto(props["request_spec"], infra_validator_pb2.RequestSpec())
-    validation = proto_utils.json_to_proto(props["validation_spec"],
-                                           infra_validator_pb2.ValidationSpec())
+    validation = proto_utils.json_to_proto(
+        props["validation_spec"], infra_validator_pb2.ValidationSpec()
+    )
     assert validation.num_tries == iv.DEFAULT_NUM_TRIES
     assert list(request.tensorflow_serving.signature_names) == [features.SIGNATURE_EXAMPLES]
     assert request.split_name == configs.TEST_SPLIT
@@ -149,10 +169,16 @@ def test_spec_without_a_serving_binary_is_refused():
     """TFX would validate against zero binaries and bless; we refuse the vacuous pass."""
     executor = iv.InfraValidatorExecutor()
     with pytest.raises(ValueError, match="no tags or digests"):
-        executor._Do(model=None, examples=None, blessing=None,
-                     serving_spec=infra_validator_pb2.ServingSpec(
-                         tensorflow_serving=infra_validator_pb2.TensorFlowServing()),
-                     validation_spec=infra_validator_pb2.ValidationSpec(), request_spec=None)
+        executor._Do(
+            model=None,
+            examples=None,
+            blessing=None,
+            serving_spec=infra_validator_pb2.ServingSpec(
+                tensorflow_serving=infra_validator_pb2.TensorFlowServing()
+            ),
+            validation_spec=infra_validator_pb2.ValidationSpec(),
+            request_spec=None,
+        )
 
 
 # --- real validations against the local model server ------------------------------------
@@ -180,8 +206,7 @@ def test_model_whose_signature_fails_in_the_server_is_not_blessed(tmp_path, exam
     """Loads in TensorFlow, loads in the server, but its serving signature cannot parse the
     examples clients send: the first request fails, the model is rejected, not retried."""
     model = save_model(tmp_path / "model", "pixels")
-    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"),
-                           num_tries=3)
+    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=3)
 
     assert blessing.get_int_custom_property(iv.BLESSED_PROPERTY) == 0
     assert not model_utils.is_infra_validated(blessing) and not pusher_would_push(blessing)
@@ -191,7 +216,8 @@ def test_model_whose_signature_fails_in_the_server_is_not_blessed(tmp_path, exam
     # the reason names the request, the signature, the server's status code and its message
     assert result.reason.startswith(
         f"request 1/{NUM_TEST_EXAMPLES} (PredictRequest on signature 'serving_default') "
-        "failed: INVALID_ARGUMENT:")
+        "failed: INVALID_ARGUMENT:"
+    )
     assert "pixels" in result.reason
     assert blessing.get_string_custom_property(iv.REASON_PROPERTY) == result.reason
     assert result.describe() == f"infra-blessed: False: {result.reason}"
@@ -200,34 +226,29 @@ def test_model_whose_signature_fails_in_the_server_is_not_blessed(tmp_path, exam
     assert_server_stopped(result)
 
 
-def test_model_the_server_cannot_load_is_not_blessed_with_the_servers_words(
-        tmp_path, examples_dir):
+def test_model_the_server_cannot_load_is_not_blessed_with_the_servers_words(tmp_path, examples_dir):
     """The SavedModel graph parses (requests can be built) but its variables are gone: the
     server exits at start-up; its own error line is the reason, its log is kept."""
     model = save_model(tmp_path / "model", features.IMAGE_KEY)
     for f in (model / "Format-Serving" / "variables").iterdir():
         f.unlink()
-    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"),
-                           num_tries=3)
+    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=3)
 
     assert not model_utils.is_infra_validated(blessing) and not pusher_would_push(blessing)
     result = result_of(blessing)
     assert result.reason.startswith("the model server exited with status 255 before serving: ")
     assert "Failed to start server. Error: UNKNOWN:" in result.reason
     assert len(result.attempts) == 1
-    assert any("Failed to start server" in line
-               for line in result.attempts[0]["server_log_tail"])
+    assert any("Failed to start server" in line for line in result.attempts[0]["server_log_tail"])
     assert_server_stopped(result)
 
 
-def test_infrastructure_failure_is_retried_then_not_blessed(tmp_path, examples_dir,
-                                                            monkeypatch):
+def test_infrastructure_failure_is_retried_then_not_blessed(tmp_path, examples_dir, monkeypatch):
     """A server that cannot even start says nothing about the model: TFX's retries apply
     (here: the server module is missing, so each attempt's process exits at once)."""
     monkeypatch.setattr(iv, "SERVER_MODULE", "no_such_server_module")
     model = save_model(tmp_path / "model", features.IMAGE_KEY)
-    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"),
-                           num_tries=2)
+    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=2)
     result = result_of(blessing)
     assert not pusher_would_push(blessing)
     assert [a["ok"] for a in result.attempts] == [False, False]
@@ -239,10 +260,10 @@ def test_infrastructure_failure_is_retried_then_not_blessed(tmp_path, examples_d
 def test_model_without_the_requested_signature_is_not_blessed(tmp_path, examples_dir):
     """No ``serving_default``: no request can be built, so no server is started."""
     module = TinyModel(features.IMAGE_KEY)
-    tf.saved_model.save(module, str(tmp_path / "model" / "Format-Serving"),
-                        signatures={"other": module.serve})
-    blessing = iv.validate(str(tmp_path / "model"), str(examples_dir),
-                           str(tmp_path / "blessing"))
+    tf.saved_model.save(
+        module, str(tmp_path / "model" / "Format-Serving"), signatures={"other": module.serve}
+    )
+    blessing = iv.validate(str(tmp_path / "model"), str(examples_dir), str(tmp_path / "blessing"))
     result = result_of(blessing)
     assert not pusher_would_push(blessing)
     assert result.reason.startswith("cannot build requests from the examples")
@@ -253,8 +274,13 @@ def test_docker_platform_goes_to_the_stock_runner(tmp_path, examples_dir):
     """``local_docker`` runs TFX's LocalDockerRunner; without a Docker engine (as here) it
     cannot start, which is a failed attempt, not a blessing."""
     model = save_model(tmp_path / "model", features.IMAGE_KEY)
-    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"),
-                           platform="local_docker", num_tries=1)
+    blessing = iv.validate(
+        str(model),
+        str(examples_dir),
+        str(tmp_path / "blessing"),
+        platform="local_docker",
+        num_tries=1,
+    )
     result = result_of(blessing)
     assert not result.blessed and result.platform == "local_docker"
     assert result.server == configs.SERVING_IMAGE
@@ -276,8 +302,9 @@ def test_reader_understands_the_stock_executors_markers(tmp_path):
 
 
 def test_reader_ignores_fields_it_does_not_know(tmp_path):
-    (tmp_path / iv.RESULT_FILE).write_text(json.dumps(
-        {"blessed": False, "reason": "r", "added_later": 1}))
+    (tmp_path / iv.RESULT_FILE).write_text(
+        json.dumps({"blessed": False, "reason": "r", "added_later": 1})
+    )
     result = iv.read_infra_validation(str(tmp_path))
     assert result == iv.InfraValidationResult(blessed=False, reason="r")
 
@@ -306,8 +333,11 @@ def test_pipeline_made_model_is_blessed(first_pipeline_run, tmp_path):
     assert pusher_would_push(blessing)
     assert result.requests_sent == iv.DEFAULT_NUM_EXAMPLES
     assert result.answered[features.SIGNATURE_EXAMPLES] == sorted(
-        [features.OUTPUT_CLASS_IDS, features.OUTPUT_CLASSES, features.OUTPUT_PROBABILITIES])
+        [features.OUTPUT_CLASS_IDS, features.OUTPUT_CLASSES, features.OUTPUT_PROBABILITIES]
+    )
     assert_server_stopped(result)
-    print(f"\ninfra validation of the pipeline-made model: {result.seconds:.1f}s "
-          f"(load {result.attempts[0]['load_seconds']:.1f}s, "
-          f"{result.requests_sent} requests {result.attempts[0]['query_seconds']:.2f}s)")
+    print(
+        f"\ninfra validation of the pipeline-made model: {result.seconds:.1f}s "
+        f"(load {result.attempts[0]['load_seconds']:.1f}s, "
+        f"{result.requests_sent} requests {result.attempts[0]['query_seconds']:.2f}s)"
+    )

@@ -28,8 +28,13 @@ def endpoint(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("conformance")
     build_all(out)
-    server = ModelServer(model_config_file=out / "models.config", grpc_port=0, rest_port=0,
-                         file_system_poll_seconds=0, startup_timeout=120).start()
+    server = ModelServer(
+        model_config_file=out / "models.config",
+        grpc_port=0,
+        rest_port=0,
+        file_system_poll_seconds=0,
+        startup_timeout=120,
+    ).start()
     yield Endpoint(server.grpc_target, server.rest_url)
     server.stop(grace=1)
 

@@ -37,7 +37,7 @@ def tensor(values, dtype=np.float32, shape=None):
 
     arr = np.asarray(values, dtype)
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
-    for size in (shape if shape is not None else arr.shape):
+    for size in shape if shape is not None else arr.shape:
         proto.tensor_shape.dim.add(size=size)
     proto.float_val.extend(arr.ravel().tolist())
     return proto
@@ -58,8 +58,9 @@ def predict(stub, model, x, shape=None, **spec):
 def examples(msg, *values, feature="x", context=None):
     target = msg.input.example_list.examples
     if context is not None:
-        msg.input.example_list_with_context.context.features.feature["x2"].float_list.value \
-            .append(context)
+        msg.input.example_list_with_context.context.features.feature["x2"].float_list.value.append(
+            context
+        )
         target = msg.input.example_list_with_context.examples
     for v in values:
         target.add().features.feature[feature].float_list.value.append(v)
@@ -90,14 +91,26 @@ def test_predict_version_and_label_routing(stub):
 
 def test_grpc_errors_use_tf_serving_codes(stub):
     cases = [
-        (lambda: predict(stub, "nope", [[1.0]]), grpc.StatusCode.NOT_FOUND,
-         "Servable not found for request: Latest(nope)"),
-        (lambda: predict(stub, TWO, [[1.0]], version=7), grpc.StatusCode.NOT_FOUND,
-         f"Servable not found for request: Specific({TWO}, 7)"),
-        (lambda: predict(stub, TWO, [[1.0]], version_label="nope"),
-         grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: nope"),
-        (lambda: predict(stub, TF1, [[1.0]], signature_name="nope"),
-         grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nope" not found.'),
+        (
+            lambda: predict(stub, "nope", [[1.0]]),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            lambda: predict(stub, TWO, [[1.0]], version=7),
+            grpc.StatusCode.NOT_FOUND,
+            f"Servable not found for request: Specific({TWO}, 7)",
+        ),
+        (
+            lambda: predict(stub, TWO, [[1.0]], version_label="nope"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Unrecognized servable version label: nope",
+        ),
+        (
+            lambda: predict(stub, TF1, [[1.0]], signature_name="nope"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            'Serving signature key "nope" not found.',
+        ),
     ]
     for call, code, message in cases:
         with pytest.raises(grpc.RpcError) as info:
@@ -110,17 +123,19 @@ def test_classify(stub, model):
     req = classification_pb2.ClassificationRequest()
     req.model_spec.name, req.model_spec.signature_name = model, "classify_x_to_y"
     resp = stub.Classify(examples(req, 2.0, 4.0), timeout=30)
-    assert [[c.score for c in row.classes] for row in resp.result.classifications] == [[3.0],
-                                                                                         [4.0]]
+    assert [[c.score for c in row.classes] for row in resp.result.classifications] == [[3.0], [4.0]]
     assert resp.model_spec.signature_name == "classify_x_to_y"
 
 
-@pytest.mark.parametrize("model, signature, kwargs, expected", [
-    (TF1, "regress_x_to_y", {}, [3.0]),
-    (TF2, "regress_x_to_y", {}, [3.0]),
-    (TF1, "regress_x_to_y2", {"context": 4.0}, [5.0]),
-    (TF1, "regress_x2_to_y3", {}, [4.0]),
-])
+@pytest.mark.parametrize(
+    "model, signature, kwargs, expected",
+    [
+        (TF1, "regress_x_to_y", {}, [3.0]),
+        (TF2, "regress_x_to_y", {}, [3.0]),
+        (TF1, "regress_x_to_y2", {"context": 4.0}, [5.0]),
+        (TF1, "regress_x2_to_y3", {}, [4.0]),
+    ],
+)
 def test_regress(stub, model, signature, kwargs, expected):
     req = regression_pb2.RegressionRequest()
     req.model_spec.name, req.model_spec.signature_name = model, signature
@@ -161,7 +176,8 @@ def test_metadata_and_status_over_grpc(stub, channel):
     got = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status, timeout=30)
     assert [(s.version, s.state) for s in got.model_version_status] == [
         (124, get_model_status_pb2.ModelVersionStatus.AVAILABLE),
-        (123, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
+        (123, get_model_status_pb2.ModelVersionStatus.AVAILABLE),
+    ]
 
 
 def rest(endpoint, method, path, **kw):
@@ -175,48 +191,80 @@ def test_rest_predict_row_and_columnar(endpoint):
     assert r.json() == {"outputs": [[2.5]]}
     r = rest(endpoint, "POST", f"/v1/models/{KERAS}:predict", json={"instances": [[1.0]]})
     assert r.status_code == 200 and r.json() == {"predictions": [[2.5]]}
-    r = rest(endpoint, "POST", f"/v1/models/{TWO}/labels/canary:predict",
-             json={"instances": [[1.0]]})
+    r = rest(
+        endpoint, "POST", f"/v1/models/{TWO}/labels/canary:predict", json={"instances": [[1.0]]}
+    )
     assert r.json() == {"predictions": [[3.5]]}
 
 
 def test_rest_classify_and_regress(endpoint):
-    r = rest(endpoint, "POST", f"/v1/models/{TF1}:classify",
-             json={"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]})
+    r = rest(
+        endpoint,
+        "POST",
+        f"/v1/models/{TF1}:classify",
+        json={"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]},
+    )
     assert r.status_code == 200 and r.json() == {"results": [[["", 3.0]]]}
-    r = rest(endpoint, "POST", f"/v1/models/{TF2}:regress",
-             json={"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}, {"x": 4.0}]})
+    r = rest(
+        endpoint,
+        "POST",
+        f"/v1/models/{TF2}:regress",
+        json={"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}, {"x": 4.0}]},
+    )
     assert r.json() == {"results": [3.0, 4.0]}
-    r = rest(endpoint, "POST", f"/v1/models/{TF1}:regress",
-             json={"signature_name": "regress_x_to_y2", "context": {"x2": 4.0},
-                   "examples": [{"x": 2.0}]})
+    r = rest(
+        endpoint,
+        "POST",
+        f"/v1/models/{TF1}:regress",
+        json={
+            "signature_name": "regress_x_to_y2",
+            "context": {"x2": 4.0},
+            "examples": [{"x": 2.0}],
+        },
+    )
     assert r.json() == {"results": [5.0]}
 
 
 def test_rest_status_and_metadata_json(endpoint):
     r = rest(endpoint, "GET", f"/v1/models/{TWO}/versions/123")
-    assert r.json() == {"model_version_status": [
-        {"version": "123", "state": "AVAILABLE",
-         "status": {"error_code": "OK", "error_message": ""}}]}
+    assert r.json() == {
+        "model_version_status": [
+            {
+                "version": "123",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
     meta = rest(endpoint, "GET", f"/v1/models/{TF1}/metadata").json()
     assert meta["model_spec"] == {"name": TF1, "signature_name": "", "version": "123"}
     sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert sig["method_name"] == "tensorflow/serving/predict"
     assert sig["inputs"]["x"]["dtype"] == "DT_FLOAT" and sig["defaults"] == {}
     assert sig["inputs"]["x"]["tensor_shape"] == {
-        "dim": [{"size": "-1", "name": ""}, {"size": "1", "name": ""}], "unknown_rank": False}
+        "dim": [{"size": "-1", "name": ""}, {"size": "1", "name": ""}],
+        "unknown_rank": False,
+    }
 
 
-@pytest.mark.parametrize("method, path, body, status, message", [
-    ("POST", f"/v1/models/{TF1}:predict", {"instances": [["a"]]}, 400, "is not of expected"),
-    ("POST", f"/v1/models/{TF1}:predict", b"{", 400, "JSON Parse error"),
-    ("POST", "/v1/models/nope:predict", {"instances": [1.0]}, 404, "Servable not found"),
-    ("POST", f"/v1/models/{TF1}:nope", {"instances": [1.0]}, 400, "Malformed request"),
-    ("GET", f"/v1/models/{TWO}/labels/nope", None, 400, "Unrecognized servable version label"),
-    ("POST", f"/v1/models/{TF1}:classify", {"examples": [{"x": 1.0}]}, 400, ""),
-    ("POST", f"/v1/models/{TF1}:regress", {"signature_name": "regress_x_to_y",
-                                           "examples": []}, 400, "empty array"),
-])
+@pytest.mark.parametrize(
+    "method, path, body, status, message",
+    [
+        ("POST", f"/v1/models/{TF1}:predict", {"instances": [["a"]]}, 400, "is not of expected"),
+        ("POST", f"/v1/models/{TF1}:predict", b"{", 400, "JSON Parse error"),
+        ("POST", "/v1/models/nope:predict", {"instances": [1.0]}, 404, "Servable not found"),
+        ("POST", f"/v1/models/{TF1}:nope", {"instances": [1.0]}, 400, "Malformed request"),
+        ("GET", f"/v1/models/{TWO}/labels/nope", None, 400, "Unrecognized servable version label"),
+        ("POST", f"/v1/models/{TF1}:classify", {"examples": [{"x": 1.0}]}, 400, ""),
+        (
+            "POST",
+            f"/v1/models/{TF1}:regress",
+            {"signature_name": "regress_x_to_y", "examples": []},
+            400,
+            "empty array",
+        ),
+    ],
+)
 def test_rest_errors(endpoint, method, path, body, status, message):
     kw = {"data": body} if isinstance(body, bytes) else {"json": body} if body else {}
     r = rest(endpoint, method, path, **kw)
