@@ -81,7 +81,7 @@ def _write_report(config: run_config.RunConfig, outcome) -> None:
             runner.metadata_connection_config(config), config.output_root, failure=outcome.error
         )
         print(f"report: {path}")
-    except Exception as e:
+    except Exception as e:  # the run's outcome stands without its report
         print(f"warning: could not write the run report: {e}", file=sys.stderr)
 
 

@@ -34,8 +34,15 @@ RETRIES_ENV = configs.AIRFLOW_RETRIES_ENV
 RETRY_DELAY_ENV = "CIFAR10_AIRFLOW_RETRY_DELAY"
 METADATA_MYSQL_ENV = metadata_store.MYSQL_ENV
 # Plain settings every Airflow process needs (deploy files pass each one on).
-ENV_NAMES = (configs.DATA_ROOT_ENV, configs.OUTPUT_ROOT_ENV, PIPELINE_ARGS_ENV, BEAM_ARGS_ENV,
-             METADATA_MYSQL_ENV, RETRIES_ENV, RETRY_DELAY_ENV)
+ENV_NAMES = (
+    configs.DATA_ROOT_ENV,
+    configs.OUTPUT_ROOT_ENV,
+    PIPELINE_ARGS_ENV,
+    BEAM_ARGS_ENV,
+    METADATA_MYSQL_ENV,
+    RETRIES_ENV,
+    RETRY_DELAY_ENV,
+)
 # Credentials: deploy files take them from a secret, never as literal values.
 SECRET_ENV_NAMES = (metadata_store.MYSQL_USER_ENV, metadata_store.MYSQL_PASSWORD_ENV)
 
@@ -78,8 +85,9 @@ def pipeline_config(env: Mapping[str, str] = os.environ) -> run_config.RunConfig
     try:
         return run_config.parse_string(f"--metadata-mysql {mysql} {flags}", beam_args)
     except (run_config.RunConfigError, ValueError) as e:
-        raise SettingsError(f"bad ${PIPELINE_ARGS_ENV} or ${BEAM_ARGS_ENV} "
-                            f"({flags!r}, {beam_args!r}): {e}") from e
+        raise SettingsError(
+            f"bad ${PIPELINE_ARGS_ENV} or ${BEAM_ARGS_ENV} ({flags!r}, {beam_args!r}): {e}"
+        ) from e
 
 
 def retries(env: Mapping[str, str] = os.environ) -> int:
@@ -100,8 +108,7 @@ def retry_delay(env: Mapping[str, str] = os.environ) -> timedelta:
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds <= 86400:
-        raise SettingsError(f"${RETRY_DELAY_ENV} must be seconds between 0 and 86400, "
-                            f"not {text!r}")
+        raise SettingsError(f"${RETRY_DELAY_ENV} must be seconds between 0 and 86400, not {text!r}")
     return timedelta(seconds=seconds)
 
 
@@ -153,7 +160,8 @@ def prepare_input_span() -> dict[str, Any]:
         # message naming the host, and a new database gets its ML Metadata schema before
         # the first components (ImportExampleGen beside ImportSchemaGen) open it at once.
         metadata_store.check_connection(runner.metadata_connection_config(config))
-    print(f"input span {span.span} "
-          f"({'reused' if span.reused else 'written'}) at {span.path}: {span.counts}")
-    return {"span": span.span, "path": str(span.path), "counts": span.counts,
-            "reused": span.reused}
+    print(
+        f"input span {span.span} "
+        f"({'reused' if span.reused else 'written'}) at {span.path}: {span.counts}"
+    )
+    return {"span": span.span, "path": str(span.path), "counts": span.counts, "reused": span.reused}

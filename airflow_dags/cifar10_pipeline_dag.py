@@ -20,20 +20,21 @@ credentials fail the parse with an import error that names the variables.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TF: the model is a tf-keras model
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cifar10_airflow_settings as settings  # noqa: E402  (the DAG folder is on sys.path)
-from airflow.models.dag import DAG  # noqa: E402
-from airflow.operators.python import PythonOperator  # noqa: E402
-from ml_metadata.proto import metadata_store_pb2  # noqa: E402
-from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
+import cifar10_airflow_settings as settings  # the DAG folder is on sys.path
+from airflow.models.dag import DAG
+from airflow.operators.python import PythonOperator
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration.airflow.airflow_dag_runner import (
     AirflowDagRunner,
     AirflowPipelineConfig,
 )
 
-from pipeline import configs, run_config, runner  # noqa: E402
+from pipeline import configs, run_config, runner
 
 
 def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
@@ -43,7 +44,8 @@ def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = path
     config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
     return config
 
 
@@ -55,17 +57,75 @@ def metadata_config(config: run_config.RunConfig) -> metadata_store_pb2.Connecti
     return runner.metadata_connection_config(config)
 
 
+def supersede_earlier_attempt(
+    connection: metadata_store_pb2.ConnectionConfig,
+    pipeline_name: str,
+    run_id: str,
+    component_id: str,
+) -> None:
+    """Make a task's retry possible: move an earlier attempt's ML Metadata record aside.
+
+    TFX's Airflow launcher keys a component's execution by a ``component_run`` context named
+    ``<pipeline>.<run_id>.<component>``. A retry finds that context and re-puts the same
+    input events into the old execution, which ML Metadata rejects ("Given event already
+    exists"): without this, every retry of a component fails at once (found with a
+    SIGKILLed Trainer, tests/airflow_dags/test_production_airflow.py). Here, before the
+    launcher runs, executions of the earlier attempt that never finished become ABANDONED
+    (not left RUNNING forever) and its context is renamed ``<name>.superseded-<id>``, so the
+    attempt keeps its lineage and the retry registers a fresh execution under the usual name.
+    """
+    import ml_metadata as mlmd
+
+    final = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    store = mlmd.MetadataStore(connection)
+    name = f"{pipeline_name}.{run_id}.{component_id}"
+    context = store.get_context_by_type_and_name("component_run", name)
+    if context is None:
+        return
+    unfinished = [
+        e for e in store.get_executions_by_context(context.id) if e.last_known_state not in final
+    ]
+    for execution in unfinished:
+        execution.last_known_state = metadata_store_pb2.Execution.ABANDONED
+    if unfinished:
+        store.put_executions(unfinished)
+    context.name = f"{name}.superseded-{context.id}"
+    store.put_contexts([context])
+    print(
+        f"ML Metadata: earlier attempt of {component_id} moved to {context.name!r} "
+        f"({len(unfinished)} unfinished execution(s) marked ABANDONED)"
+    )
+
+
+def with_superseding(
+    task: Any, connection: metadata_store_pb2.ConnectionConfig, pipeline_name: str
+) -> None:
+    """Run :func:`supersede_earlier_attempt` before the task's TFX launcher, in the task."""
+    launch = task.python_callable
+
+    def supersede_then_launch(**context: Any) -> Any:
+        supersede_earlier_attempt(connection, pipeline_name, context["run_id"], task.task_id)
+        return launch(**context)
+
+    task.python_callable = supersede_then_launch
+
+
 def create_dag() -> DAG:
     """Build the TFX pipeline exactly as beam_runner does and compile it into a DAG."""
     config = settings.pipeline_config()
-    tfx_pipeline = runner.build_pipeline(config, metadata_config(config))
-    dag = AirflowDagRunner(
-        AirflowPipelineConfig(airflow_dag_config=settings.dag_config())).run(tfx_pipeline)
+    connection = metadata_config(config)
+    tfx_pipeline = runner.build_pipeline(config, connection)
+    dag = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=settings.dag_config())).run(
+        tfx_pipeline
+    )
     dag.doc_md = __doc__
+    for task in dag.tasks:  # every task so far is a TFX component
+        with_superseding(task, connection, config.pipeline_name)
 
     component_roots = [task for task in dag.tasks if not task.upstream_task_ids]
-    prepare = PythonOperator(task_id=settings.PREPARE_TASK_ID,
-                             python_callable=settings.prepare_input_span, dag=dag)
+    prepare = PythonOperator(
+        task_id=settings.PREPARE_TASK_ID, python_callable=settings.prepare_input_span, dag=dag
+    )
     prepare >> component_roots  # bad input data: no component runs at all
     for task_id in settings.NO_RETRY_TASKS:
         dag.get_task(task_id).retries = 0

@@ -60,7 +60,7 @@ class RunFacts:
 def _attempt(facts: RunFacts, what: str, read: Callable[[], T]) -> T | None:
     try:
         return read()
-    except Exception as e:  # noqa: BLE001 - any unreadable artifact becomes a note on the page
+    except Exception as e:  # any unreadable artifact becomes a note on the page
         facts.problems.append(f"{what}: {type(e).__name__}: {e}")
         return None
 

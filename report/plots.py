@@ -14,10 +14,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
-from models import features  # noqa: E402
+from models import features
 
 DPI = 100
 SPLIT_COLORS = {"train": "#4c72b0", "eval": "#dd8452", "test": "#55a868"}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One command for a newcomer and for CI: set up the environment (with the dev and airflow
-# extras) if needed, lint, then run the whole test suite. Extra arguments go to pytest,
-# e.g. `scripts/test.sh -m "not slow"` for the quick unit tests only.
+# extras) if needed, lint, check formatting and types, then run the whole test suite.
+# Extra arguments go to pytest, e.g. `scripts/test.sh -m "not slow"` for the quick unit tests only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev,airflow
-.venv/bin/ruff check .
+.venv/bin/ruff check .            # lint, including unused noqa comments (RUF100)
+.venv/bin/ruff format --check .   # formatting
+.venv/bin/mypy                    # types of the annotated packages (pyproject.toml)
 exec .venv/bin/python -m pytest -ra --durations=15 "$@"

@@ -272,7 +272,7 @@ class Batcher:
             size = pad(merged, sum(sizes), self._opts.allowed_batch_sizes)
             try:
                 parts = split(self._run(merged), sizes, size)
-            except Exception:  # noqa: BLE001 - retried one by one below
+            except Exception:  # retried one by one below
                 parts = None
             if parts is not None:
                 if self._on_batch:
@@ -286,5 +286,5 @@ class Batcher:
                 if self._on_batch:
                     self._on_batch(p.rows)
                 p.future.set_result(out)
-            except Exception as exc:  # noqa: BLE001 - handed to the waiting request
+            except Exception as exc:  # handed to the waiting request
                 p.future.set_exception(exc)

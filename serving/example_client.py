@@ -142,7 +142,7 @@ def main(
         )
         version, by_grpc = predict_grpc(args.grpc, args.model, images, **names)
         by_rest = predict_rest(args.rest, args.model, images, **names)
-    except Exception as e:  # noqa: BLE001 - a client prints what went wrong and exits 1
+    except Exception as e:  # a client prints what went wrong and exits 1
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     print(f"model {args.model} version {version}")

@@ -65,7 +65,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         except ServingError as err:
             _abort(context, err)
 
-    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+    def Predict(self, request, context):  # gRPC method name
         def body(t, servable, name):
             sig = inference.signature_for_predict(servable, request.model_spec.signature_name)
             t.signature = sig.name
@@ -82,7 +82,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
         return self._serve("predict", request, context, body)
 
-    def Classify(self, request, context):  # noqa: N802
+    def Classify(self, request, context):
         def body(t, servable, name):
             sig, result = inference.classify(
                 servable, request.model_spec.signature_name, request.input, self.handler.run_options
@@ -95,7 +95,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
         return self._serve("classify", request, context, body)
 
-    def Regress(self, request, context):  # noqa: N802
+    def Regress(self, request, context):
         def body(t, servable, name):
             sig, result = inference.regress(
                 servable, request.model_spec.signature_name, request.input, self.handler.run_options
@@ -108,7 +108,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
         return self._serve("regress", request, context, body)
 
-    def MultiInference(self, request, context):  # noqa: N802
+    def MultiInference(self, request, context):
         first = request.tasks[0].model_spec if request.tasks else None
         if first is None:
             _abort(context, invalid("MultiInferenceRequest must contain at least one task."))
@@ -122,7 +122,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         except ServingError as err:
             _abort(context, err)
 
-    def GetModelMetadata(self, request, context):  # noqa: N802
+    def GetModelMetadata(self, request, context):
         def body(t, servable, name):
             fields = list(request.metadata_field)
             if not fields:
@@ -152,7 +152,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self.handler = handler
         self._reload = reload_config
 
-    def GetModelStatus(self, request, context):  # noqa: N802
+    def GetModelStatus(self, request, context):
         name, version, label = _spec(request.model_spec)
         try:
             with self.handler.track("grpc", "status", name) as t:
@@ -167,7 +167,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         except ServingError as err:
             _abort(context, err)
 
-    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+    def HandleReloadConfigRequest(self, request, context):
         """Swap in a new ModelServerConfig, as TF Serving's ModelService does."""
         response = model_management_pb2.ReloadConfigResponse()
         try:

@@ -43,8 +43,14 @@ class Postgres:
         """A psycopg2 connection in autocommit mode (each query sees the latest commits)."""
         import psycopg2
 
-        conn = psycopg2.connect(host=self.host, port=self.port, user=USER, password=PASSWORD,
-                                dbname=database, connect_timeout=5)
+        conn = psycopg2.connect(
+            host=self.host,
+            port=self.port,
+            user=USER,
+            password=PASSWORD,
+            dbname=database,
+            connect_timeout=5,
+        )
         conn.autocommit = True
         return conn
 
@@ -73,8 +79,10 @@ def running_postgres(workdir: Path) -> Iterator[Postgres]:
         try:
             pwd.getpwnam(as_user)
         except KeyError:
-            raise RuntimeError(f"running as root: PostgreSQL needs the '{as_user}' system "
-                               "user (install the Debian package 'postgresql')") from None
+            raise RuntimeError(
+                f"running as root: PostgreSQL needs the '{as_user}' system "
+                "user (install the Debian package 'postgresql')"
+            ) from None
     home = Path(tempfile.mkdtemp(prefix="pg-test-"))
     try:
         if as_user is not None:
@@ -84,20 +92,55 @@ def running_postgres(workdir: Path) -> Iterator[Postgres]:
         if as_user is not None:
             shutil.chown(password_file, as_user, as_user)
         init = subprocess.run(
-            [initdb, "-D", str(datadir), "-U", USER, f"--pwfile={password_file}",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-             "--locale=C", "--no-sync"],
-            capture_output=True, text=True, timeout=120, cwd=home, **_run_as(as_user))
+            [
+                initdb,
+                "-D",
+                str(datadir),
+                "-U",
+                USER,
+                f"--pwfile={password_file}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=home,
+            **_run_as(as_user),
+        )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stdout[-1500:]}{init.stderr[-1500:]}")
         port, log = free_port(), workdir / "postgres.log"
         with open(log, "wb") as log_file:
             proc = subprocess.Popen(
-                [server, "-D", str(datadir), "-p", str(port), "-k", str(home),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=200"],
-                stdout=log_file, stderr=subprocess.STDOUT, cwd=home, **_run_as(as_user))
+                [
+                    server,
+                    "-D",
+                    str(datadir),
+                    "-p",
+                    str(port),
+                    "-k",
+                    str(home),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=200",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=home,
+                **_run_as(as_user),
+            )
         db = Postgres("127.0.0.1", port)
         try:
             _wait_until_ready(db, proc, log)

@@ -24,19 +24,23 @@ def test_defaults_are_beam_runners_defaults():
 
 
 def test_pipeline_and_beam_args_from_the_environment():
-    config = settings.pipeline_config({
-        settings.PIPELINE_ARGS_ENV: "--limit 300 --epochs 1 --accuracy-lower-bound 0",
-        settings.BEAM_ARGS_ENV: "--runner=FlinkRunner --flink_master=flink:8081",
-    })
+    config = settings.pipeline_config(
+        {
+            settings.PIPELINE_ARGS_ENV: "--limit 300 --epochs 1 --accuracy-lower-bound 0",
+            settings.BEAM_ARGS_ENV: "--runner=FlinkRunner --flink_master=flink:8081",
+        }
+    )
     assert (config.limit, config.hparams.epochs, config.accuracy_lower_bound) == (300, 1, 0.0)
     assert config.beam_pipeline_args == configs.beam_pipeline_args(
-        extra=["--runner=FlinkRunner", "--flink_master=flink:8081"])
+        extra=["--runner=FlinkRunner", "--flink_master=flink:8081"]
+    )
     assert not any(a.startswith("--direct_") for a in config.beam_pipeline_args)
 
 
 def test_beam_args_join_those_already_after_the_separator():
-    config = settings.pipeline_config({settings.PIPELINE_ARGS_ENV: "--epochs 2 -- --a=1",
-                                       settings.BEAM_ARGS_ENV: "--b=2"})
+    config = settings.pipeline_config(
+        {settings.PIPELINE_ARGS_ENV: "--epochs 2 -- --a=1", settings.BEAM_ARGS_ENV: "--b=2"}
+    )
     assert config.beam_pipeline_args[-2:] == ["--a=1", "--b=2"]
 
 

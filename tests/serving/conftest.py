@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from pipeline import configs  # noqa: E402
-from tests.serving.tiny_models import build_classify_model, build_tiny_model, push  # noqa: E402
+from pipeline import configs
+from tests.serving.tiny_models import build_classify_model, build_tiny_model, push
 
 FAST_POLL = 0.2  # seconds; tests wait a few polls at most
 

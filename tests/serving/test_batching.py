@@ -46,7 +46,7 @@ def _run_concurrently(batcher: Batcher, requests: list[dict]) -> list:
         barrier.wait()
         try:
             results[i] = batcher.run(requests[i])
-        except Exception as exc:  # noqa: BLE001 - inspected by the test
+        except Exception as exc:  # inspected by the test
             results[i] = exc
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(requests))]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-from models import features  # noqa: E402
+from models import features
 
 
 class _Tiny(tf.Module):
