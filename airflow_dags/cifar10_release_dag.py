@@ -45,7 +45,7 @@ def _release() -> int:
 with DAG(
     dag_id=DAG_ID,
     description="drift alert -> retrain on the newest span -> evaluate -> canary -> "
-                "promote or roll back",
+    "promote or roll back",
     schedule=SCHEDULE,
     start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
     catchup=False,
@@ -55,9 +55,14 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     wait = PythonSensor(
-        task_id=SENSOR_TASK_ID, python_callable=_pending, mode="reschedule",
-        poke_interval=60, timeout=int(SCHEDULE.total_seconds()) - 60, soft_fail=True)
+        task_id=SENSOR_TASK_ID,
+        python_callable=_pending,
+        mode="reschedule",
+        poke_interval=60,
+        timeout=int(SCHEDULE.total_seconds()) - 60,
+        soft_fail=True,
+    )
     release = PythonOperator(
-        task_id=RELEASE_TASK_ID, python_callable=_release,
-        execution_timeout=timedelta(hours=6))
+        task_id=RELEASE_TASK_ID, python_callable=_release, execution_timeout=timedelta(hours=6)
+    )
     wait >> release

@@ -20,8 +20,7 @@ SCRIPT = configs.REPO_ROOT / "scripts" / "airflow_test.sh"
 
 def clean_env(**overrides: str) -> dict[str, str]:
     """This process's environment minus any Airflow or CIFAR10_* setting, plus overrides."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "CIFAR10_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CIFAR10_"))}
     env.update(PYTHONWARNINGS="ignore", TF_CPP_MIN_LOG_LEVEL="2", **overrides)
     return env
 
@@ -42,12 +41,17 @@ def airflow_env(home: Path, **overrides: str) -> dict[str, str]:
     )
 
 
-def run_airflow_test_script(workdir: Path, timeout: float,
-                            **env: str) -> subprocess.CompletedProcess:
+def run_airflow_test_script(
+    workdir: Path, timeout: float, **env: str
+) -> subprocess.CompletedProcess:
     """``scripts/airflow_test.sh``: db migrate + ``airflow dags test`` in ``workdir``."""
-    return subprocess.run(["bash", str(SCRIPT)], env=clean_env(AIRFLOW_TEST_WORKDIR=str(workdir),
-                                                               **env),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(SCRIPT)],
+        env=clean_env(AIRFLOW_TEST_WORKDIR=str(workdir), **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @dataclass
@@ -61,12 +65,15 @@ class DagRun:
 
 def latest_dag_run(airflow_db: Path) -> DagRun:
     with sqlite3.connect(airflow_db) as conn:
-        run = conn.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? "
-                           "ORDER BY id DESC LIMIT 1", (configs.AIRFLOW_DAG_ID,)).fetchone()
+        run = conn.execute(
+            "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
+            (configs.AIRFLOW_DAG_ID,),
+        ).fetchone()
         assert run is not None, "no DAG run recorded"
-        rows = conn.execute("SELECT task_id, state, try_number FROM task_instance "
-                            "WHERE dag_id = ? AND run_id = ?",
-                            (configs.AIRFLOW_DAG_ID, run[0])).fetchall()
+        rows = conn.execute(
+            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
+            (configs.AIRFLOW_DAG_ID, run[0]),
+        ).fetchall()
     return DagRun(run[0], run[1], {task: (state, tries) for task, state, tries in rows})
 
 
@@ -83,9 +90,11 @@ def pushed_models(metadata_db: Path, run_id: str) -> list[str]:
     store = metadata_store.MetadataStore(config)
     run = store.get_context_by_type_and_name("run", f"{configs.PIPELINE_NAME}.{run_id}")
     assert run is not None, f"no ML Metadata run for Airflow run {run_id}"
-    return [a.custom_properties["pushed_destination"].string_value
-            for a in store.get_artifacts_by_context(run.id)
-            if a.custom_properties.get("pushed") and a.custom_properties["pushed"].int_value]
+    return [
+        a.custom_properties["pushed_destination"].string_value
+        for a in store.get_artifacts_by_context(run.id)
+        if a.custom_properties.get("pushed") and a.custom_properties["pushed"].int_value
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +106,7 @@ def component_graph(tmp_path_factory) -> dict[str, set[str]]:
 
     tmp = tmp_path_factory.mktemp("graph")
     config = settings.pipeline_config({}).with_changes(output_root=tmp)
-    p = runner.build_pipeline(
-        config, metadata.sqlite_metadata_connection_config(str(tmp / "m.db")))
+    p = runner.build_pipeline(config, metadata.sqlite_metadata_connection_config(str(tmp / "m.db")))
     return {c.id: {u.id for u in c.upstream_nodes} for c in p.components}
 
 

@@ -48,12 +48,23 @@ def parsed(tmp_path_factory) -> dict:
     output root that does not exist yet (so any parse-time side effect shows)."""
     tmp = tmp_path_factory.mktemp("parse")
     (tmp / "tmpdir").mkdir()
-    env = airflow_env(tmp / "airflow", TMPDIR=str(tmp / "tmpdir"),
-                      CIFAR10_OUTPUT_ROOT=str(tmp / "outputs"))
+    env = airflow_env(
+        tmp / "airflow", TMPDIR=str(tmp / "tmpdir"), CIFAR10_OUTPUT_ROOT=str(tmp / "outputs")
+    )
     proc = subprocess.run(
-        [sys.executable, "-c", PARSE_PROBE, str(DAGS_FOLDER), configs.AIRFLOW_DAG_ID,
-         str(tmp / "result.json")],
-        env=env, capture_output=True, text=True, timeout=400)
+        [
+            sys.executable,
+            "-c",
+            PARSE_PROBE,
+            str(DAGS_FOLDER),
+            configs.AIRFLOW_DAG_ID,
+            str(tmp / "result.json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp / "result.json").read_text())
     result["tmp"] = tmp
@@ -67,8 +78,9 @@ def test_dag_imports_without_errors(parsed):
     assert parsed["import_errors"] == {}
     assert parsed["dag_ids"] == sorted([configs.AIRFLOW_DAG_ID, "cifar10_release"])
     assert sorted(Path(f).name for f in parsed["files"]) == [
-        "cifar10_pipeline_dag.py", "cifar10_release_dag.py"], (
-        ".airflowignore keeps the settings module out of the DagBag")
+        "cifar10_pipeline_dag.py",
+        "cifar10_release_dag.py",
+    ], ".airflowignore keeps the settings module out of the DagBag"
     assert parsed["seconds"] < settings.DAGBAG_IMPORT_TIMEOUT_SECONDS
 
 
@@ -112,14 +124,18 @@ def test_dag_settings(parsed):
 def test_dag_run_pushes_a_model(tmp_path, shared_data, component_graph):
     """The whole DAG on 300 + 300 real images, one epoch: every task succeeds, a model lands
     in the TF Serving layout, and ML Metadata ties the push to this Airflow run."""
-    proc = run_airflow_test_script(tmp_path, timeout=800,
-                                   CIFAR10_DATA_ROOT=str(shared_data),
-                                   CIFAR10_OUTPUT_ROOT=str(tmp_path / "out"))
+    proc = run_airflow_test_script(
+        tmp_path,
+        timeout=800,
+        CIFAR10_DATA_ROOT=str(shared_data),
+        CIFAR10_OUTPUT_ROOT=str(tmp_path / "out"),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run = latest_dag_run(tmp_path / "airflow" / "airflow.db")
     assert run.state == "success"
-    assert run.tasks == {task: ("success", 1)
-                         for task in [*component_graph, settings.PREPARE_TASK_ID]}
+    assert run.tasks == {
+        task: ("success", 1) for task in [*component_graph, settings.PREPARE_TASK_ID]
+    }
 
     model_dir = configs.serving_root(tmp_path / "out") / configs.MODEL_NAME
     (version,) = [p for p in model_dir.iterdir() if p.name.isdigit()]
@@ -139,9 +155,13 @@ def test_anomalies_fail_their_task_and_stop_the_run(tmp_path):
     served.mkdir(parents=True)
     (served / "saved_model.pb").write_bytes(b"previous model")
 
-    proc = run_airflow_test_script(tmp_path, timeout=500, CIFAR10_DATA_ROOT=str(data),
-                                   CIFAR10_OUTPUT_ROOT=str(tmp_path / "out"),
-                                   CIFAR10_AIRFLOW_RETRIES="2")
+    proc = run_airflow_test_script(
+        tmp_path,
+        timeout=500,
+        CIFAR10_DATA_ROOT=str(data),
+        CIFAR10_OUTPUT_ROOT=str(tmp_path / "out"),
+        CIFAR10_AIRFLOW_RETRIES="2",
+    )
     assert proc.returncode != 0
     assert "FAILED: not every task succeeded" in proc.stdout
     error = proc.stdout.split("first error:", 1)[1]

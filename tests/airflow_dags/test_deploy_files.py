@@ -40,8 +40,9 @@ def values() -> dict:
 
 
 def locked_airflow_version() -> str:
-    (version,) = re.findall(r"^apache-airflow==(\S+)$",
-                            (configs.REPO_ROOT / "constraints.txt").read_text(), re.M)
+    (version,) = re.findall(
+        r"^apache-airflow==(\S+)$", (configs.REPO_ROOT / "constraints.txt").read_text(), re.M
+    )
     return version
 
 
@@ -56,11 +57,13 @@ def test_dockerfile_builds_the_locked_project_on_python_310():
 
 def test_dockerfile_dag_folder_is_the_projects():
     env = dockerfile_env()
-    workdir = re.search(r"^WORKDIR (/opt/\S+)\nCOPY constraints", (DEPLOY / "Dockerfile")
-                        .read_text(), re.M).group(1)
+    workdir = re.search(
+        r"^WORKDIR (/opt/\S+)\nCOPY constraints", (DEPLOY / "Dockerfile").read_text(), re.M
+    ).group(1)
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == f"{workdir}/{DAGS_FOLDER.name}"
     assert int(env["AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT"]) >= (
-        settings.DAGBAG_IMPORT_TIMEOUT_SECONDS)
+        settings.DAGBAG_IMPORT_TIMEOUT_SECONDS
+    )
     assert env["TF_USE_LEGACY_KERAS"] == "1"
 
 
@@ -78,9 +81,12 @@ def test_compose_airflow_config(compose):
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
         f"postgresql+psycopg2://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
-        f"@postgres:5432/{postgres['POSTGRES_DB']}")
-    for key in ("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT",
-                "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT"):
+        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+    )
+    for key in (
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT",
+        "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT",
+    ):
         assert int(env[key]) >= settings.DAGBAG_IMPORT_TIMEOUT_SECONDS, key
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == dockerfile_env()["AIRFLOW__CORE__DAGS_FOLDER"]
     assert set(settings.ENV_NAMES) <= set(env), "every setting the DAG reads is passed on"
@@ -88,22 +94,26 @@ def test_compose_airflow_config(compose):
 
 def test_compose_mounts_this_dag_folder_and_the_output_root(compose):
     env = compose["services"]["airflow-scheduler"]["environment"]
-    mounts = dict(v.removesuffix(":ro").rsplit(":", 1)
-                  for v in compose["services"]["airflow-scheduler"]["volumes"])
-    dag_mount = next(src for src, dst in mounts.items()
-                     if dst == env["AIRFLOW__CORE__DAGS_FOLDER"])
+    mounts = dict(
+        v.removesuffix(":ro").rsplit(":", 1)
+        for v in compose["services"]["airflow-scheduler"]["volumes"]
+    )
+    dag_mount = next(src for src, dst in mounts.items() if dst == env["AIRFLOW__CORE__DAGS_FOLDER"])
     assert (DEPLOY / dag_mount).resolve() == DAGS_FOLDER
     assert any(env[configs.OUTPUT_ROOT_ENV] == dst for dst in mounts.values())
-    data_mount = next(dst for dst in mounts.values()
-                      if env[configs.DATA_ROOT_ENV].startswith(dst + "/"))
+    data_mount = next(
+        dst for dst in mounts.values() if env[configs.DATA_ROOT_ENV].startswith(dst + "/")
+    )
     assert env[configs.DATA_ROOT_ENV] == f"{data_mount}/{configs.CIFAR10_DIRNAME}"
 
 
 def test_helm_values_use_the_pipeline_image(values):
     image = values["images"]["airflow"]
     assert f"{image['repository']}:{image['tag']}" == configs.PIPELINE_IMAGE
-    assert (f"{values['defaultAirflowRepository']}:{values['defaultAirflowTag']}"
-            == configs.PIPELINE_IMAGE)
+    assert (
+        f"{values['defaultAirflowRepository']}:{values['defaultAirflowTag']}"
+        == configs.PIPELINE_IMAGE
+    )
     assert values["airflowVersion"] == locked_airflow_version()
     assert values["executor"] in ("KubernetesExecutor", "CeleryExecutor")
 
@@ -126,15 +136,21 @@ def test_helm_values_env_and_volumes(values):
 
 
 def test_local_script_raises_the_import_timeout_too():
-    timeouts = re.findall(r"AIRFLOW__CORE__(?:DAGBAG_IMPORT|DAG_FILE_PROCESSOR)_TIMEOUT=(\d+)",
-                          SCRIPT.read_text())
+    timeouts = re.findall(
+        r"AIRFLOW__CORE__(?:DAGBAG_IMPORT|DAG_FILE_PROCESSOR)_TIMEOUT=(\d+)", SCRIPT.read_text()
+    )
     assert len(timeouts) == 2
     assert all(int(t) >= settings.DAGBAG_IMPORT_TIMEOUT_SECONDS for t in timeouts)
 
 
 def test_readme_names_the_commands():
     readme = (DEPLOY / "README.md").read_text()
-    for text in ("docker build -f deploy/airflow/Dockerfile", configs.PIPELINE_IMAGE,
-                 "deploy/airflow/docker-compose.yaml", "deploy/airflow/values.yaml",
-                 "scripts/airflow_test.sh", *settings.ENV_NAMES):
+    for text in (
+        "docker build -f deploy/airflow/Dockerfile",
+        configs.PIPELINE_IMAGE,
+        "deploy/airflow/docker-compose.yaml",
+        "deploy/airflow/values.yaml",
+        "scripts/airflow_test.sh",
+        *settings.ENV_NAMES,
+    ):
         assert text in readme, text

@@ -45,9 +45,13 @@ PARSE_PROBE = textwrap.dedent("""
 def parsed(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("release-dag")
     env = airflow_env(tmp / "airflow", CIFAR10_OUTPUT_ROOT=str(tmp / "outputs"))
-    proc = subprocess.run([sys.executable, "-c", PARSE_PROBE, str(DAG_FILE),
-                           str(tmp / "result.json")],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", PARSE_PROBE, str(DAG_FILE), str(tmp / "result.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp / "result.json").read_text())
     result["outputs_created"] = (tmp / "outputs").exists()
@@ -74,11 +78,24 @@ def test_the_release_dag_task_graph(parsed):
 
 
 def test_scheduled_argv_takes_the_pipelines_settings_and_extra_flags():
-    argv = release.scheduled_argv({
-        configs.OUTPUT_ROOT_ENV: "/o", configs.DATA_ROOT_ENV: "/d",
-        release.RELEASE_ARGS_ENV: "--server http://s:8501 --router 'http://r:8601'"})
-    assert argv == ["--if-retrain-requested", "--output-root", "/o", "--data-root", "/d",
-                    "--server", "http://s:8501", "--router", "http://r:8601"]
+    argv = release.scheduled_argv(
+        {
+            configs.OUTPUT_ROOT_ENV: "/o",
+            configs.DATA_ROOT_ENV: "/d",
+            release.RELEASE_ARGS_ENV: "--server http://s:8501 --router 'http://r:8601'",
+        }
+    )
+    assert argv == [
+        "--if-retrain-requested",
+        "--output-root",
+        "/o",
+        "--data-root",
+        "/d",
+        "--server",
+        "http://s:8501",
+        "--router",
+        "http://r:8601",
+    ]
     assert release.scheduled_argv({}) == ["--if-retrain-requested"]
 
 
