@@ -63,9 +63,10 @@ DAGBAG_IMPORT_TIMEOUT_SECONDS = 300
 # Trainer failed at once with the default 10 s (apache/airflow#51969, measured here). Every
 # Airflow config that runs this DAG sets [scheduler] zombie_detection_interval above the parse.
 ZOMBIE_DETECTION_INTERVAL_SECONDS = 120
-# With ML Metadata on MySQL, tasks of one run may run side by side. The graph is at most two
-# components wide (ImportExampleGen beside ImportSchemaGen); the cap keeps a mis-drawn graph
-# from flooding the workers, each of which imports TFX and may run a Beam pipeline.
+# With ML Metadata on MySQL, tasks of one run may run side by side. The graph is narrow
+# (ImportExampleGen beside ImportSchemaGen; InfraValidator beside the baseline resolver and
+# the Evaluator); the cap keeps a mis-drawn graph from flooding the workers, each of which
+# imports TFX and may run a Beam pipeline.
 PARALLEL_MAX_ACTIVE_TASKS = 4
 
 

@@ -62,39 +62,82 @@ def supersede_earlier_attempt(
     pipeline_name: str,
     run_id: str,
     component_id: str,
-) -> None:
+) -> bool:
     """Make a task's retry possible: move an earlier attempt's ML Metadata record aside.
 
     TFX's Airflow launcher keys a component's execution by a ``component_run`` context named
-    ``<pipeline>.<run_id>.<component>``. A retry finds that context and re-puts the same
-    input events into the old execution, which ML Metadata rejects ("Given event already
-    exists"): without this, every retry of a component fails at once (found with a
-    SIGKILLed Trainer, tests/airflow_dags/test_production_airflow.py). Here, before the
-    launcher runs, executions of the earlier attempt that never finished become ABANDONED
-    (not left RUNNING forever) and its context is renamed ``<name>.superseded-<id>``, so the
-    attempt keeps its lineage and the retry registers a fresh execution under the usual name.
+    ``<pipeline>.<run_id>.<component>`` and names its outputs ``<key>:<run_id>``. A retry finds
+    that context and re-puts the same input events into the old execution, which ML Metadata
+    rejects ("Given event already exists"); past that, the outputs' names collide, and
+    downstream components look up their inputs from the first execution whose
+    ``component_id`` matches. So without this every retry of a component fails at once (found
+    with a SIGKILLed Trainer, tests/airflow_dags/test_production_airflow.py).
+
+    Before the launcher runs, the earlier attempt is renamed with a ``superseded-<id>``
+    suffix: its context and its executions' ``component_id``.
+    Executions that never finished become FAILED (not RUNNING forever) and their unpublished
+    outputs ABANDONED. The attempt keeps its lineage in the run's context; the retry registers
+    a fresh execution under the usual context name. ML Metadata ignores a new name for an
+    existing artifact, so it is the retry's new outputs that get a distinct name (see
+    :func:`name_new_outputs`). Returns whether there was an earlier attempt.
     """
     import ml_metadata as mlmd
 
-    final = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    pb = metadata_store_pb2
     store = mlmd.MetadataStore(connection)
     name = f"{pipeline_name}.{run_id}.{component_id}"
     context = store.get_context_by_type_and_name("component_run", name)
     if context is None:
-        return
-    unfinished = [
-        e for e in store.get_executions_by_context(context.id) if e.last_known_state not in final
+        return False
+    suffix = f"superseded-{context.id}"
+    executions = store.get_executions_by_context(context.id)
+    for execution in executions:
+        if execution.last_known_state not in (pb.Execution.COMPLETE, pb.Execution.CACHED):
+            execution.last_known_state = pb.Execution.FAILED
+        execution.properties["component_id"].string_value = f"{component_id}.{suffix}"
+    output_ids = [
+        event.artifact_id
+        for event in store.get_events_by_execution_ids([e.id for e in executions])
+        if event.type == pb.Event.OUTPUT
     ]
-    for execution in unfinished:
-        execution.last_known_state = metadata_store_pb2.Execution.ABANDONED
-    if unfinished:
-        store.put_executions(unfinished)
-    context.name = f"{name}.superseded-{context.id}"
+    outputs = store.get_artifacts_by_id(output_ids) if output_ids else []
+    for artifact in outputs:
+        if artifact.state != pb.Artifact.LIVE:
+            artifact.state = pb.Artifact.ABANDONED
+    if executions:
+        store.put_executions(executions)
+    if outputs:
+        store.put_artifacts(outputs)
+    context.name = f"{name}.{suffix}"
     store.put_contexts([context])
     print(
-        f"ML Metadata: earlier attempt of {component_id} moved to {context.name!r} "
-        f"({len(unfinished)} unfinished execution(s) marked ABANDONED)"
+        f"ML Metadata: earlier attempt of {component_id} moved aside as {context.name!r} "
+        f"({len(executions)} execution(s), {len(outputs)} output(s))"
     )
+    return True
+
+
+def name_new_outputs(suffix: str) -> None:
+    """In this task's process: suffix the names of outputs TFX registers from now on.
+
+    TFX names outputs ``<key>:<run_id>`` and ML Metadata keeps artifact names unique and
+    immutable, so a retry's outputs would collide with the dead attempt's. Downstream
+    components find their inputs by execution and output key, never by this name. Patched
+    at ``Metadata.update_execution``, where every driver (ExampleGen's has its own output
+    preparation) registers new outputs; already registered ones (with an id) are untouched.
+    """
+    from tfx.orchestration import metadata
+
+    original = metadata.Metadata.update_execution
+
+    def update_execution(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for artifacts in (kwargs.get("output_artifacts") or {}).values():
+            for artifact in artifacts:
+                if not artifact.id and artifact.name:
+                    artifact.name = f"{artifact.name}.{suffix}"
+        return original(self, *args, **kwargs)
+
+    metadata.Metadata.update_execution = update_execution
 
 
 def with_superseding(
@@ -104,7 +147,8 @@ def with_superseding(
     launch = task.python_callable
 
     def supersede_then_launch(**context: Any) -> Any:
-        supersede_earlier_attempt(connection, pipeline_name, context["run_id"], task.task_id)
+        if supersede_earlier_attempt(connection, pipeline_name, context["run_id"], task.task_id):
+            name_new_outputs(f"attempt-{context['ti'].try_number}")
         return launch(**context)
 
     task.python_callable = supersede_then_launch
