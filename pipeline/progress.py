@@ -22,9 +22,11 @@ _CACHED = "A cached execution %d is used."
 class ComponentProgress(logging.Handler):
     """Turns BeamDagRunner's node log records into ``[  12.3s] Trainer ... done (8.1s)``."""
 
-    def __init__(self, stream: TextIO = sys.stdout) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(logging.INFO)
-        self.stream = stream
+        # None: whatever sys.stdout is when the run starts (not when this module was
+        # imported: a host may have redirected it since, e.g. a test capturing output).
+        self.stream = stream or sys.stdout
         self.t0 = time.monotonic()
         self.started: dict[str, float] = {}
         self.durations: dict[str, float] = {}
@@ -52,7 +54,7 @@ class ComponentProgress(logging.Handler):
         self.stream.flush()
 
 
-def install(log_file: Path, stream: TextIO = sys.stdout) -> ComponentProgress:
+def install(log_file: Path, stream: TextIO | None = None) -> ComponentProgress:
     """Route absl/TFX INFO logs to ``log_file`` (not the terminal) and attach progress output."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     from absl import logging as absl_logging
@@ -87,7 +89,7 @@ def install(log_file: Path, stream: TextIO = sys.stdout) -> ComponentProgress:
 
 
 @contextlib.contextmanager
-def captured(log_file: Path, stream: TextIO = sys.stdout) -> Iterator[ComponentProgress]:
+def captured(log_file: Path, stream: TextIO | None = None) -> Iterator[ComponentProgress]:
     """:func:`install` for the length of a ``with`` block, then the logging set-up as it was.
 
     For callers that run the pipeline inside a longer-lived program (the release loop, the

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import configs
+from pipeline import configs, summary
 from tests.conftest import run_pipeline
 from tests.mariadb_server import free_port
 
@@ -106,8 +106,9 @@ def test_pipeline_runs_its_beam_components_on_the_portable_runner(
     )
     assert run.exit_code == 0, run.stdout
     assert len(run.versions()) == 1, "the model was pushed"
+    result = summary.read_run(configs.metadata_path(run.output_root))
     for node in (*BEAM_JOBS, "Transform"):
-        assert f"{node} ... done" in run.stdout
+        assert result.components[node] == "COMPLETE", result.components
     # Every Beam component was a job of the job service ...
     jobs = [p for p in portable_cluster["staging"].iterdir() if p.is_dir()]
     assert len(jobs) == len(BEAM_JOBS), jobs

@@ -24,3 +24,14 @@ def test_progress_lines_and_durations():
     assert lines[0].endswith("Transform ... running")
     assert "Transform ... done in" in lines[1] and lines[1].endswith("(cached)")
     assert tracker.durations["Transform"] >= 0
+
+
+def test_progress_goes_to_stdout_as_it_is_when_the_run_starts(monkeypatch):
+    """Not the stdout of import time: hosts (pytest, Airflow) redirect it later."""
+    import io
+
+    from pipeline import progress
+
+    later = io.StringIO()
+    monkeypatch.setattr("sys.stdout", later)
+    assert progress.ComponentProgress().stream is later
