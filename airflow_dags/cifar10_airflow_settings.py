@@ -28,9 +28,12 @@ from typing import Any
 
 from pipeline import configs, metadata_store, run_config
 
-PIPELINE_ARGS_ENV = configs.PIPELINE_ARGS_ENV
-BEAM_ARGS_ENV = configs.BEAM_ARGS_ENV
-RETRIES_ENV = configs.AIRFLOW_RETRIES_ENV
+AIRFLOW_DAG_ID = configs.PIPELINE_NAME  # AirflowDagRunner names the DAG after the pipeline
+AIRFLOW_SCHEDULE = "@daily"
+PIPELINE_IMAGE = "cifar10-tfx-pipeline:0.1.0"  # image built from deploy/airflow/Dockerfile
+PIPELINE_ARGS_ENV = "CIFAR10_PIPELINE_ARGS"  # the run flags of beam_runner.py
+BEAM_ARGS_ENV = "CIFAR10_BEAM_ARGS"  # Beam args, e.g. --runner=FlinkRunner ...
+RETRIES_ENV = AIRFLOW_RETRIES_ENV = "CIFAR10_AIRFLOW_RETRIES"
 RETRY_DELAY_ENV = "CIFAR10_AIRFLOW_RETRY_DELAY"
 METADATA_MYSQL_ENV = metadata_store.MYSQL_ENV
 # Plain settings every Airflow process needs (deploy files pass each one on).
@@ -123,7 +126,7 @@ def dag_config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Keyword arguments of the Airflow ``DAG`` (AirflowPipelineConfig.airflow_dag_config)."""
     config = pipeline_config(env)
     return {
-        "schedule": configs.AIRFLOW_SCHEDULE,
+        "schedule": AIRFLOW_SCHEDULE,
         "start_date": START_DATE,
         "catchup": False,
         # Runs share the examples root, the TFX cache and the serving directory.

@@ -34,7 +34,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import (
     AirflowPipelineConfig,
 )
 
-from pipeline import configs, run_config, runner
+from pipeline import run_config, runner
 
 
 def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
@@ -177,5 +177,5 @@ def create_dag() -> DAG:
 
 
 dag = create_dag()
-if dag.dag_id != configs.AIRFLOW_DAG_ID:  # AirflowDagRunner names the DAG after the pipeline
-    raise RuntimeError(f"DAG id {dag.dag_id!r} is not configs.AIRFLOW_DAG_ID")
+if dag.dag_id != settings.AIRFLOW_DAG_ID:  # AirflowDagRunner names the DAG after the pipeline
+    raise RuntimeError(f"DAG id {dag.dag_id!r} is not settings.AIRFLOW_DAG_ID")

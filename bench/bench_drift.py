@@ -37,6 +37,7 @@ import numpy as np
 
 from pipeline import configs
 from rollout import drift_signals as ds
+from rollout import settings as rollout_settings
 from rollout import shifts
 from rollout.drift import PixelReference
 from rollout.policy import load_policy
@@ -139,7 +140,7 @@ def random_windows(n_pool: int, size: int, count: int, rng: np.random.Generator)
 
 def write_policy_threshold(threshold: float, detail: str) -> None:
     """Replace the ``score_threshold`` line of rollout/policy.yaml, keeping its comments."""
-    path = Path(configs.ROLLOUT_POLICY_PATH)
+    path = Path(rollout_settings.ROLLOUT_POLICY_PATH)
     text = path.read_text()
     line = f"  score_threshold: {threshold:.2f}     # {detail}"
     new, count = re.subn(r"^  score_threshold:.*$", line, text, flags=re.M)
@@ -270,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         write_policy_threshold(
             threshold, f"q{100 * args.quantile:g} of held-back windows x {args.margin}"
         )
-        print(f"wrote drift.score_threshold: {threshold:.2f} into {configs.ROLLOUT_POLICY_PATH}")
+        print(
+            f"wrote drift.score_threshold: {threshold:.2f} into "
+            f"{rollout_settings.ROLLOUT_POLICY_PATH}"
+        )
     return 0
 
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from models import features
 from pipeline import configs
+from serving import defaults as serving_defaults
 from serving.image_codec import encode_png
 from serving.model_paths import list_versions
 
@@ -211,7 +212,7 @@ def batch_sizes(rest_url: str) -> str:
     import requests
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = requests.get(rest_url + configs.PROMETHEUS_PATH, timeout=30).text
+    text = requests.get(rest_url + serving_defaults.PROMETHEUS_PATH, timeout=30).text
     total = calls = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -236,7 +237,9 @@ def _free_port() -> int:
 def start_server(base: Path, extra: list[str]) -> tuple[subprocess.Popen, str, str]:
     """``python -m serving`` with TF Serving flags (metrics on, for the batching note)."""
     monitoring = base.parent / "monitoring.config"
-    monitoring.write_text(f'prometheus_config {{ enable: true path: "{configs.PROMETHEUS_PATH}" }}')
+    monitoring.write_text(
+        f'prometheus_config {{ enable: true path: "{serving_defaults.PROMETHEUS_PATH}" }}'
+    )
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -30,10 +30,12 @@ from pathlib import Path
 
 from pipeline import configs
 from rollout import atomic_io
+from rollout import settings as rollout_settings
 from rollout.alerts import pending_retrain_request
 from rollout.manager import RolloutError, RolloutManager
 from rollout.policy import PolicyError, load_policy
 from rollout.state import RolloutState, default_actor
+from serving import defaults as serving_defaults
 
 SHIFT_CHOICES = (
     "none",
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=default(None),
             help="TF Serving root (default <output-root>/serving)",
         )
-        parser.add_argument("--policy", default=default(str(configs.ROLLOUT_POLICY_PATH)))
+        parser.add_argument("--policy", default=default(str(rollout_settings.ROLLOUT_POLICY_PATH)))
         parser.add_argument(
             "--actor", default=default(None), help="who is deciding (default user@host)"
         )
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = command(name, help=help_text)
         cmd.add_argument(
             "--router",
-            default=f"http://{configs.SERVING_HOST}:{configs.ROUTER_REST_PORT}",
+            default=f"http://{serving_defaults.LOOPBACK}:{rollout_settings.ROUTER_REST_PORT}",
             help="router REST URL (metrics source)",
         )
         cmd.add_argument("--window", type=float, help="window seconds (default: policy)")
@@ -121,12 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--max-windows", type=int)
     route = command("route", help="run the canary router")
     route.add_argument(
-        "--upstream-rest", default=f"http://{configs.SERVING_HOST}:{configs.REST_PORT}"
+        "--upstream-rest",
+        default=f"http://{serving_defaults.LOOPBACK}:{serving_defaults.REST_PORT}",
     )
-    route.add_argument("--upstream-grpc", default=f"{configs.SERVING_HOST}:{configs.GRPC_PORT}")
-    route.add_argument("--host", default=configs.SERVING_HOST)
-    route.add_argument("--rest-port", type=int, default=configs.ROUTER_REST_PORT)
-    route.add_argument("--grpc-port", type=int, default=configs.ROUTER_GRPC_PORT)
+    route.add_argument(
+        "--upstream-grpc", default=f"{serving_defaults.LOOPBACK}:{serving_defaults.GRPC_PORT}"
+    )
+    route.add_argument("--host", default=serving_defaults.LOOPBACK)
+    route.add_argument("--rest-port", type=int, default=rollout_settings.ROUTER_REST_PORT)
+    route.add_argument("--grpc-port", type=int, default=rollout_settings.ROUTER_GRPC_PORT)
     route.add_argument(
         "--training-stats",
         default="auto",

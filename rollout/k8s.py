@@ -18,7 +18,9 @@ from typing import Any
 import yaml
 
 from pipeline import configs
+from rollout import settings as rollout_settings
 from rollout.policy import Policy, load_policy
+from serving import defaults as serving_defaults
 
 DEPLOY_DIR = configs.REPO_ROOT / "deploy" / "k8s-canary"
 SERVICE = f"{configs.MODEL_NAME}-serving"  # the Service in front of both tracks
@@ -36,11 +38,13 @@ def destination_rule() -> dict[str, Any]:
             # Pod-level stickiness inside a subset; the subset itself is chosen per request
             # by weight (key-sticky subset choice is what the canary router adds).
             "trafficPolicy": {
-                "loadBalancer": {"consistentHash": {"httpHeaderName": configs.CLIENT_KEY_HEADER}}
+                "loadBalancer": {
+                    "consistentHash": {"httpHeaderName": rollout_settings.CLIENT_KEY_HEADER}
+                }
             },
             "subsets": [
                 {"name": label, "labels": {TRACK_LABEL: label}}
-                for label in (configs.STABLE_LABEL, configs.CANARY_LABEL)
+                for label in (rollout_settings.STABLE_LABEL, rollout_settings.CANARY_LABEL)
             ],
         },
     }
@@ -57,8 +61,8 @@ def virtual_service(weight: int) -> dict[str, Any]:
                 "weight": share,
             }
             for label, share in (
-                (configs.STABLE_LABEL, 100 - weight),
-                (configs.CANARY_LABEL, weight),
+                (rollout_settings.STABLE_LABEL, 100 - weight),
+                (rollout_settings.CANARY_LABEL, weight),
             )
         ]
 
@@ -71,13 +75,13 @@ def virtual_service(weight: int) -> dict[str, Any]:
             "http": [
                 {
                     "name": "grpc",
-                    "match": [{"port": configs.GRPC_PORT}],
-                    "route": routes(configs.GRPC_PORT),
+                    "match": [{"port": serving_defaults.GRPC_PORT}],
+                    "route": routes(serving_defaults.GRPC_PORT),
                 },
                 {
                     "name": "rest",
-                    "match": [{"port": configs.REST_PORT}],
-                    "route": routes(configs.REST_PORT),
+                    "match": [{"port": serving_defaults.REST_PORT}],
+                    "route": routes(serving_defaults.REST_PORT),
                 },
             ],
         },

@@ -18,6 +18,7 @@ import requests
 
 from models import features
 from pipeline import configs
+from rollout import settings as rollout_settings
 from rollout.router import FEEDBACK_PATH, SERVED_LABEL_HEADER, SERVED_VERSION_HEADER
 from rollout.serving_client import model_path
 
@@ -99,7 +100,7 @@ class LoadGenerator:
                 response = session.post(
                     self.url + model_path(self.model, "predict"),
                     json=body,
-                    headers={configs.CLIENT_KEY_HEADER: key},
+                    headers={rollout_settings.CLIENT_KEY_HEADER: key},
                     timeout=30,
                 )
                 label = response.headers.get(SERVED_LABEL_HEADER, "unknown")

@@ -24,6 +24,7 @@ from typing import Any
 
 from pipeline import configs
 from rollout import atomic_io, model_config
+from rollout import settings as rollout_settings
 from rollout.policy import Policy, load_policy
 from rollout.state import (
     RolloutState,
@@ -33,6 +34,7 @@ from rollout.state import (
     read_state,
     write_state,
 )
+from serving import defaults as serving_defaults
 from serving import model_config as serving_config
 from serving.model_paths import SAVED_MODEL_FILE, list_versions
 
@@ -80,7 +82,7 @@ class RolloutManager:
         self.paths = StatePaths.for_output_root(self.output_root)
         self.serving_root = Path(serving_root or configs.serving_root(self.output_root))
         self.model_dir = self.serving_root / configs.MODEL_NAME
-        self.config_path = self.serving_root / configs.MODEL_CONFIG_FILENAME
+        self.config_path = self.serving_root / serving_defaults.MODEL_CONFIG_FILENAME
 
     # --- reading -------------------------------------------------------------------------
     def state(self) -> RolloutState:
@@ -107,7 +109,9 @@ class RolloutManager:
         on_disk = list_versions(self.model_dir)
         if version not in on_disk:
             return None
-        candidates = [(configs.STABLE_LABEL, state.stable)] if state.stable is not None else []
+        candidates = (
+            [(rollout_settings.STABLE_LABEL, state.stable)] if state.stable is not None else []
+        )
         candidates += [("retired", v) for v in reversed(state.retired)]
         for role, other in candidates:
             if other == version:
@@ -140,7 +144,7 @@ class RolloutManager:
         """Redo the idempotent steps 2-4 of a commit whose decision is still pending."""
         record = state.pending
         served = self.served(state)
-        for track in (configs.STABLE_LABEL, configs.CANARY_LABEL):
+        for track in (rollout_settings.STABLE_LABEL, rollout_settings.CANARY_LABEL):
             atomic_io.write_text_atomic(
                 self.config_path.with_name(model_config.track_config_filename(track)),
                 model_config.render(model_config.for_track(served, track)),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import configs
+from rollout import settings as rollout_settings
+from serving import defaults as serving_defaults
 from serving import model_config as serving_config
 from serving.version_policy import SPECIFIC, VersionPolicy
 
@@ -34,9 +36,9 @@ class ServedVersions:
     def labels(self) -> dict[str, int]:
         labels = {}
         if self.stable is not None:
-            labels[configs.STABLE_LABEL] = self.stable
+            labels[rollout_settings.STABLE_LABEL] = self.stable
         if self.canary is not None:
-            labels[configs.CANARY_LABEL] = self.canary
+            labels[rollout_settings.CANARY_LABEL] = self.canary
         return labels
 
 
@@ -44,14 +46,14 @@ def track_config_filename(track: str) -> str:
     """Per-track config (e.g. ``models.canary.config``) for deployments where each track is
     its own server (deploy/k8s-canary/): it loads only that track's version, so requests
     without a label cannot reach the other version."""
-    stem, _, suffix = configs.MODEL_CONFIG_FILENAME.rpartition(".")
+    stem, _, suffix = serving_defaults.MODEL_CONFIG_FILENAME.rpartition(".")
     return f"{stem}.{track}.{suffix}"
 
 
 def for_track(served: ServedVersions, track: str) -> ServedVersions:
     """The one-version view of ``served`` for ``track`` (canary falls back to stable while
     no rollout is in progress, so the canary Deployment stays ready and harmless)."""
-    if track == configs.STABLE_LABEL:
+    if track == rollout_settings.STABLE_LABEL:
         return ServedVersions(served.base_path, served.stable, None)
     version = served.canary if served.canary is not None else served.stable
     return ServedVersions(served.base_path, None, version)
@@ -86,6 +88,6 @@ def read(path: Path | str, model_name: str = configs.MODEL_NAME) -> ServedVersio
         return None
     return ServedVersions(
         str(entry.base_path),
-        entry.labels.get(configs.STABLE_LABEL),
-        entry.labels.get(configs.CANARY_LABEL),
+        entry.labels.get(rollout_settings.STABLE_LABEL),
+        entry.labels.get(rollout_settings.CANARY_LABEL),
     )

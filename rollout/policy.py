@@ -1,4 +1,4 @@
-"""Load and validate the rollout policy (rollout/policy.yaml = configs.ROLLOUT_POLICY_PATH).
+"""Load and validate the rollout policy (rollout/policy.yaml, ``ROLLOUT_POLICY_PATH``).
 
 One typed object instead of dict look-ups everywhere, so a typo in the YAML fails at load
 time with a message naming the key, not halfway through a canary.
@@ -12,14 +12,14 @@ from typing import Any
 
 import yaml
 
-from pipeline import configs
+from rollout import settings as rollout_settings
 
 
 class PolicyError(ValueError):
     """The policy file is missing, malformed or inconsistent."""
 
 
-# The values live only in the policy file (configs.ROLLOUT_POLICY_PATH); these classes
+# The values live only in the policy file (rollout_settings.ROLLOUT_POLICY_PATH); these classes
 # give them types. A custom policy file may set only some keys: the rest come from the
 # shipped file.
 
@@ -105,7 +105,7 @@ def _section(cls: type, raw: Any, shipped: dict[str, Any], name: str) -> Any:
 
 def _shipped() -> dict[str, Any]:
     """The shipped policy file, parsed: the defaults of every key."""
-    raw = yaml.safe_load(Path(configs.ROLLOUT_POLICY_PATH).read_text())
+    raw = yaml.safe_load(Path(rollout_settings.ROLLOUT_POLICY_PATH).read_text())
     return raw if isinstance(raw, dict) else {}
 
 
@@ -149,8 +149,8 @@ def parse_policy(raw: Any) -> Policy:
 
 
 def load_policy(path: Path | str | None = None) -> Policy:
-    """Read the policy file (default: configs.ROLLOUT_POLICY_PATH)."""
-    path = Path(path or configs.ROLLOUT_POLICY_PATH)
+    """Read the policy file (default: rollout_settings.ROLLOUT_POLICY_PATH)."""
+    path = Path(path or rollout_settings.ROLLOUT_POLICY_PATH)
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError as e:

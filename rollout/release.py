@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pipeline import configs
 from rollout import analysis, retrain_requests
+from rollout import settings as rollout_settings
 from rollout.manager import RolloutError, RolloutManager
 from rollout.policy import PolicyError, load_policy
 from rollout.synthetic_models import BEHAVIOURS
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="pipeline: first N train and N test images")
     p.add_argument("--epochs", type=int, help="pipeline: training epochs")
     p.add_argument("--accuracy-lower-bound", type=float)
-    p.add_argument("--policy", default=str(configs.ROLLOUT_POLICY_PATH))
+    p.add_argument("--policy", default=str(rollout_settings.ROLLOUT_POLICY_PATH))
     p.add_argument("--window", type=float, help="analysis window seconds (default: policy)")
     p.add_argument(
         "--inject-faulty",
@@ -303,7 +304,7 @@ def roll_out(args: argparse.Namespace, manager: RolloutManager, version: int | N
         if load is not None:
             view = load.stop()
             say(f"clients saw: {view.line()}")
-            say(f"failed requests on stable: {view.failed[configs.STABLE_LABEL]}")
+            say(f"failed requests on stable: {view.failed[rollout_settings.STABLE_LABEL]}")
     state = manager.state()
     if final == analysis.PROMOTE:
         say(f"PROMOTED: version {state.stable} is stable (retired: {state.retired})")

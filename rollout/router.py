@@ -3,9 +3,9 @@ between the ``stable`` and ``canary`` version labels and measures each version.
 
 * ``POST /v1/models/<model>:predict`` (and ``:classify``/``:regress``) and gRPC ``Predict``
   without a version or label get one: ``canary`` for the rollout weight's share, else
-  ``stable``; sticky per client key (configs.CLIENT_KEY_HEADER header / gRPC metadata).
+  ``stable``; sticky per client key (rollout_settings.CLIENT_KEY_HEADER header / gRPC metadata).
 * Requests naming a version or label, other models and every other call pass through.
-* ``GET configs.PROMETHEUS_PATH`` on the REST port: per-version request, error, latency,
+* ``GET serving_defaults.PROMETHEUS_PATH`` on the REST port: per-version request, error, latency,
   predicted-class and feedback metrics, the weight, and the drift distance.
 * ``POST /rollout/feedback``: labelled outcomes (``[{"label", "version", "correct"}]``) for
   the optional accuracy check.
@@ -35,6 +35,7 @@ from aiohttp import web
 
 from pipeline import configs
 from rollout import payloads
+from rollout import settings as rollout_settings
 from rollout.drift import DriftMonitor, DriftReading
 from rollout.drift_payloads import probabilities_from_grpc, probabilities_from_rest
 from rollout.drift_sampler import DriftSampler, Sample
@@ -42,6 +43,7 @@ from rollout.policy import Policy, load_policy
 from rollout.router_metrics import RouterMetrics
 from rollout.routing import Split, StateWatcher, choose_label
 from rollout.serving_client import model_path
+from serving import defaults as serving_defaults
 from serving import rest_json
 from serving.aio_thread import LoopThread
 from serving.model_paths import parse_model_url
@@ -62,9 +64,9 @@ class Router:
         upstream_grpc: str,
         state_path: Path | str,
         policy: Policy | None = None,
-        host: str = configs.SERVING_HOST,
-        rest_port: int = configs.ROUTER_REST_PORT,
-        grpc_port: int = configs.ROUTER_GRPC_PORT,
+        host: str = serving_defaults.LOOPBACK,
+        rest_port: int = rollout_settings.ROUTER_REST_PORT,
+        grpc_port: int = rollout_settings.ROUTER_GRPC_PORT,
         drift_monitor: DriftMonitor | None = None,
         model_name: str = configs.MODEL_NAME,
         seed: int | None = None,
@@ -134,10 +136,10 @@ class Router:
         self._session = aiohttp.ClientSession(timeout=timeout)
         self._channel = grpc.aio.insecure_channel(
             self.upstream_grpc,
-            options=[("grpc.max_receive_message_length", configs.MAX_REQUEST_BYTES)],
+            options=[("grpc.max_receive_message_length", serving_defaults.MAX_REQUEST_BYTES)],
         )
-        app = web.Application(client_max_size=configs.MAX_REQUEST_BYTES)
-        app.router.add_get(configs.PROMETHEUS_PATH, self._metrics)
+        app = web.Application(client_max_size=serving_defaults.MAX_REQUEST_BYTES)
+        app.router.add_get(serving_defaults.PROMETHEUS_PATH, self._metrics)
         app.router.add_post(FEEDBACK_PATH, self._feedback)
         app.router.add_route("*", "/{tail:.*}", self._proxy_rest)
         try:
@@ -147,7 +149,7 @@ class Router:
             await site.start()
             self.rest_port = site._server.sockets[0].getsockname()[1]
             self._grpc_server = server = grpc.aio.server(
-                options=[("grpc.max_receive_message_length", configs.MAX_REQUEST_BYTES)]
+                options=[("grpc.max_receive_message_length", serving_defaults.MAX_REQUEST_BYTES)]
             )
             server.add_generic_rpc_handlers((_GrpcProxy(self),))
             self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
@@ -176,7 +178,7 @@ class Router:
 
     def _choose(self, split: Split, client_key: str | None) -> str:
         if split.canary is None:
-            return configs.STABLE_LABEL
+            return rollout_settings.STABLE_LABEL
         return choose_label(split.weight, client_key, self._random.random)
 
     def _sample_drift(self, sample: Sample) -> None:
@@ -227,7 +229,7 @@ class Router:
             label, path = url.label, request.path_qs
             version = split.version_of(label)
         else:
-            label = self._choose(split, request.headers.get(configs.CLIENT_KEY_HEADER))
+            label = self._choose(split, request.headers.get(rollout_settings.CLIENT_KEY_HEADER))
             version = split.version_of(label)
             path = model_path(self.model_name, verb, label=label)
         started = time.perf_counter()
@@ -320,7 +322,7 @@ class _GrpcProxy(grpc.GenericRpcHandler):
         elif spec.version_label:
             label, version = spec.version_label, split.version_of(spec.version_label)
         else:
-            key = dict(context.invocation_metadata() or ()).get(configs.CLIENT_KEY_HEADER)
+            key = dict(context.invocation_metadata() or ()).get(rollout_settings.CLIENT_KEY_HEADER)
             label = router._choose(split, key)
             version = split.version_of(label)
             spec.version_label = label

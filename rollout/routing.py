@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import configs
+from rollout import settings as rollout_settings
 from rollout.state import read_state
 
 
@@ -32,11 +32,11 @@ def choose_label(
     there when the weight grows (10% -> 50% -> 100%).
     """
     if weight <= 0:
-        return configs.STABLE_LABEL
+        return rollout_settings.STABLE_LABEL
     if weight >= 100:
-        return configs.CANARY_LABEL
+        return rollout_settings.CANARY_LABEL
     point = key_point(client_key) if client_key else rand() * 100.0
-    return configs.CANARY_LABEL if point < weight else configs.STABLE_LABEL
+    return rollout_settings.CANARY_LABEL if point < weight else rollout_settings.STABLE_LABEL
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,16 @@ class Split:
     updated_at: float | None = field(default=None, compare=False)
 
     def version_of(self, label: str) -> int | None:
-        return {configs.STABLE_LABEL: self.stable, configs.CANARY_LABEL: self.canary}.get(label)
+        return {
+            rollout_settings.STABLE_LABEL: self.stable,
+            rollout_settings.CANARY_LABEL: self.canary,
+        }.get(label)
 
     def label_of(self, version: int) -> str:
         if version == self.stable:
-            return configs.STABLE_LABEL
+            return rollout_settings.STABLE_LABEL
         if version == self.canary:
-            return configs.CANARY_LABEL
+            return rollout_settings.CANARY_LABEL
         return "pinned"
 
 

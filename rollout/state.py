@@ -1,7 +1,7 @@
 """The rollout's durable state: which version is stable/canary, the canary weight, retired
 versions, and the append-only decision history and alert log (JSON lines).
 
-All live in configs.rollout_state_dir(output_root). ``state.json`` is the source of truth;
+All live in rollout_settings.rollout_state_dir(output_root). ``state.json`` is the source of truth;
 the router re-reads it for the weight, and the model config file is derived from it.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import configs
 from rollout import atomic_io
+from rollout import settings as rollout_settings
 
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.jsonl"
@@ -52,7 +52,7 @@ class StatePaths:
 
     @classmethod
     def for_output_root(cls, output_root: Path | str) -> StatePaths:
-        return cls(configs.rollout_state_dir(Path(output_root)))
+        return cls(rollout_settings.rollout_state_dir(Path(output_root)))
 
     @property
     def state(self) -> Path:

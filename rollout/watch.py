@@ -13,18 +13,19 @@ from collections.abc import Callable
 
 import requests
 
-from pipeline import configs
 from rollout import analysis
+from rollout import settings as rollout_settings
 from rollout.analysis import Snapshot, Verdict
 from rollout.manager import RolloutManager
 from rollout.state import RolloutState
+from serving import defaults as serving_defaults
 
 ANALYSIS_ACTOR = "canary-analysis"
 
 
 def http_metrics(url: str, timeout: float = 5.0) -> Callable[[], str]:
     """A scraper for the router's Prometheus endpoint (``url`` = router REST base URL)."""
-    endpoint = url.rstrip("/") + configs.PROMETHEUS_PATH
+    endpoint = url.rstrip("/") + serving_defaults.PROMETHEUS_PATH
 
     def scrape() -> str:
         response = requests.get(endpoint, timeout=timeout)
@@ -57,13 +58,13 @@ class CanaryWatch:
         return analysis.parse_metrics(self.scrape())
 
     def _window_stats(self, state: RolloutState, before: Snapshot, now: Snapshot):
-        canary = analysis.stats_for(now, configs.CANARY_LABEL, state.canary) - analysis.stats_for(
-            before, configs.CANARY_LABEL, state.canary
-        )
+        canary = analysis.stats_for(
+            now, rollout_settings.CANARY_LABEL, state.canary
+        ) - analysis.stats_for(before, rollout_settings.CANARY_LABEL, state.canary)
         baseline = self._baseline if self._baseline is not None else before
-        stable = analysis.stats_for(now, configs.STABLE_LABEL, state.stable) - analysis.stats_for(
-            baseline, configs.STABLE_LABEL, state.stable
-        )
+        stable = analysis.stats_for(
+            now, rollout_settings.STABLE_LABEL, state.stable
+        ) - analysis.stats_for(baseline, rollout_settings.STABLE_LABEL, state.stable)
         return canary, stable
 
     def run_window(self) -> Verdict | None:

@@ -36,7 +36,7 @@ export PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2
 export TMPDIR="$work/tmp"  # TF's autograph and Beam's temp files stay with the run
 mkdir -p "$TMPDIR"
 
-dag_id="$("$py" -c 'from pipeline import configs; print(configs.AIRFLOW_DAG_ID)')"
+dag_id="$("$py" -c 'from airflow_dags import cifar10_airflow_settings as s; print(s.AIRFLOW_DAG_ID)')"
 log="$work/dags-test.log"
 echo "airflow home: $AIRFLOW_HOME"
 echo "outputs:      $CIFAR10_OUTPUT_ROOT"

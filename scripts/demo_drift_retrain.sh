@@ -50,8 +50,8 @@ echo "[demo] output root $ROOT; log $LOG; shift $SHIFT"
 POLICY="$ROOT/policy.yaml"
 "$PY" - "$POLICY" <<'EOF'
 import sys, yaml
-from pipeline import configs
-policy = yaml.safe_load(configs.ROLLOUT_POLICY_PATH.read_text())
+from rollout import settings
+policy = yaml.safe_load(settings.ROLLOUT_POLICY_PATH.read_text())
 policy["drift"]["on_drift"] = "retrain"
 open(sys.argv[1], "w").write(yaml.safe_dump(policy, sort_keys=False))
 EOF

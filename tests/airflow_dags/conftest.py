@@ -67,12 +67,12 @@ def latest_dag_run(airflow_db: Path) -> DagRun:
     with sqlite3.connect(airflow_db) as conn:
         run = conn.execute(
             "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
-            (configs.AIRFLOW_DAG_ID,),
+            (settings.AIRFLOW_DAG_ID,),
         ).fetchone()
         assert run is not None, "no DAG run recorded"
         rows = conn.execute(
             "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
-            (configs.AIRFLOW_DAG_ID, run[0]),
+            (settings.AIRFLOW_DAG_ID, run[0]),
         ).fetchall()
     return DagRun(run[0], run[1], {task: (state, tries) for task, state, tries in rows})
 

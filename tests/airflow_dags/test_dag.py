@@ -57,7 +57,7 @@ def parsed(tmp_path_factory) -> dict:
             "-c",
             PARSE_PROBE,
             str(DAGS_FOLDER),
-            configs.AIRFLOW_DAG_ID,
+            settings.AIRFLOW_DAG_ID,
             str(tmp / "result.json"),
         ],
         env=env,
@@ -76,7 +76,7 @@ def parsed(tmp_path_factory) -> dict:
 @pytest.mark.timeout(600)
 def test_dag_imports_without_errors(parsed):
     assert parsed["import_errors"] == {}
-    assert parsed["dag_ids"] == sorted([configs.AIRFLOW_DAG_ID, "cifar10_release"])
+    assert parsed["dag_ids"] == sorted([settings.AIRFLOW_DAG_ID, "cifar10_release"])
     assert sorted(Path(f).name for f in parsed["files"]) == [
         "cifar10_pipeline_dag.py",
         "cifar10_release_dag.py",
@@ -109,7 +109,7 @@ def test_task_graph_is_the_component_graph(parsed, component_graph):
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_dag_settings(parsed):
-    assert parsed["schedule"] == configs.AIRFLOW_SCHEDULE
+    assert parsed["schedule"] == settings.AIRFLOW_SCHEDULE
     assert parsed["catchup"] is False
     assert parsed["max_active_runs"] == parsed["max_active_tasks"] == 1
     assert parsed["owner"] == settings.OWNER

@@ -50,7 +50,7 @@ def test_dockerfile_builds_the_locked_project_on_python_310():
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.10[-\w.]*$", text, re.M)
     assert "-r constraints.txt" in text and '-e ".[airflow]"' in text
-    assert f"-t {configs.PIPELINE_IMAGE} ." in text, "the build command names the image"
+    assert f"-t {settings.PIPELINE_IMAGE} ." in text, "the build command names the image"
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
     assert {".venv", ".git", "outputs"} <= set(ignored), "keep the venv out of the context"
 
@@ -71,7 +71,7 @@ def test_compose_services_run_the_pipeline_image(compose):
     services = compose["services"]
     assert {"postgres", *AIRFLOW_SERVICES} <= set(services)
     for name in AIRFLOW_SERVICES:
-        assert services[name]["image"] == configs.PIPELINE_IMAGE, name
+        assert services[name]["image"] == settings.PIPELINE_IMAGE, name
     assert f"{WEBSERVER_PORT}:{WEBSERVER_PORT}" in services["airflow-webserver"]["ports"]
 
 
@@ -109,10 +109,10 @@ def test_compose_mounts_this_dag_folder_and_the_output_root(compose):
 
 def test_helm_values_use_the_pipeline_image(values):
     image = values["images"]["airflow"]
-    assert f"{image['repository']}:{image['tag']}" == configs.PIPELINE_IMAGE
+    assert f"{image['repository']}:{image['tag']}" == settings.PIPELINE_IMAGE
     assert (
         f"{values['defaultAirflowRepository']}:{values['defaultAirflowTag']}"
-        == configs.PIPELINE_IMAGE
+        == settings.PIPELINE_IMAGE
     )
     assert values["airflowVersion"] == locked_airflow_version()
     assert values["executor"] in ("KubernetesExecutor", "CeleryExecutor")
@@ -147,7 +147,7 @@ def test_readme_names_the_commands():
     readme = (DEPLOY / "README.md").read_text()
     for text in (
         "docker build -f deploy/airflow/Dockerfile",
-        configs.PIPELINE_IMAGE,
+        settings.PIPELINE_IMAGE,
         "deploy/airflow/docker-compose.yaml",
         "deploy/airflow/values.yaml",
         "scripts/airflow_test.sh",

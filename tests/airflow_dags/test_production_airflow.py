@@ -37,7 +37,7 @@ from tests.mariadb_server import MariaDB, free_port, running_mariadb
 from tests.postgres_server import Postgres, running_postgres
 
 AIRFLOW = str(configs.REPO_ROOT / ".venv" / "bin" / "airflow")
-DAG_ID = configs.AIRFLOW_DAG_ID
+DAG_ID = settings.AIRFLOW_DAG_ID
 RELEASE_DAG_ID = "cifar10_release"
 RUN_ID = "production-shape-test"
 KILLED_TASK = "Trainer"

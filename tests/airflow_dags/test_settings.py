@@ -56,7 +56,7 @@ def test_bad_settings_raise_instead_of_exiting():
 
 def test_dag_config():
     config = settings.dag_config({settings.RETRIES_ENV: "0"})
-    assert config["schedule"] == configs.AIRFLOW_SCHEDULE
+    assert config["schedule"] == settings.AIRFLOW_SCHEDULE
     assert config["catchup"] is False
     assert config["max_active_runs"] == config["max_active_tasks"] == 1
     assert config["default_args"]["retries"] == 0

@@ -21,6 +21,8 @@ import requests
 import yaml
 
 from pipeline import configs
+from rollout import settings as rollout_settings
+from serving import defaults as serving_defaults
 from tests.deploy import promql
 from tests.deploy.prometheus_server import Prometheus, config_for_test
 from tests.system_deps import require_binary
@@ -127,8 +129,8 @@ def stack(tmp_path_factory):
         router.start()
         deployed = yaml.safe_load((promql.DEPLOY / "prometheus" / "prometheus.yml").read_text())
         targets = {
-            f"tf-serving:{configs.REST_PORT}": f"127.0.0.1:{server.rest_port}",
-            f"canary-router:{configs.ROUTER_REST_PORT}": f"127.0.0.1:{router.rest_port}",
+            f"tf-serving:{serving_defaults.REST_PORT}": f"127.0.0.1:{server.rest_port}",
+            f"canary-router:{rollout_settings.ROUTER_REST_PORT}": f"127.0.0.1:{router.rest_port}",
         }
         config = config_for_test(deployed, targets, [promql.ALERTS])
         prometheus = Prometheus(prometheus_bin, config, root).start()
@@ -188,7 +190,10 @@ def send_traffic(
         version = r.headers["x-served-version"]
         sent["router"][version] += 1
         sent["server"][version] += 1
-    for label, version in ((configs.STABLE_LABEL, STABLE), (configs.CANARY_LABEL, CANARY)):
+    for label, version in (
+        (rollout_settings.STABLE_LABEL, STABLE),
+        (rollout_settings.CANARY_LABEL, CANARY),
+    ):
         for _ in range(BAD_PER_LABEL // share):
             r = session.post(
                 f"{router_url}/v1/models/{MODEL}/labels/{label}:predict", json=BAD_BODY, timeout=30
@@ -205,8 +210,8 @@ def send_traffic(
         assert r.status_code == 200, r.text
         sent["server"][str(STABLE)] += 1
     feedback = [
-        {"label": configs.STABLE_LABEL, "version": STABLE, "correct": True},
-        {"label": configs.CANARY_LABEL, "version": CANARY, "correct": False},
+        {"label": rollout_settings.STABLE_LABEL, "version": STABLE, "correct": True},
+        {"label": rollout_settings.CANARY_LABEL, "version": CANARY, "correct": False},
     ]
     assert (
         session.post(f"{router_url}/rollout/feedback", json=feedback, timeout=10).status_code == 200
@@ -284,8 +289,8 @@ def test_the_rules_evaluate_and_the_error_and_drift_alerts_go_pending(stack):
     )
     got = {(a["metric"]["alertname"], a["metric"].get("label", "")) for a in alerts}
     assert got == {
-        ("CanaryVersionHighErrorRate", configs.STABLE_LABEL),
-        ("CanaryVersionHighErrorRate", configs.CANARY_LABEL),
+        ("CanaryVersionHighErrorRate", rollout_settings.STABLE_LABEL),
+        ("CanaryVersionHighErrorRate", rollout_settings.CANARY_LABEL),
         ("InputDriftAboveThreshold", ""),
     }
     assert {a["metric"]["alertstate"] for a in alerts} == {"pending"}  # `for:` not over yet

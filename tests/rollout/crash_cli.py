@@ -35,7 +35,10 @@ def arm(step: str) -> None:
 
     def text_then_die(path, text):
         write_text(path, text)
-        if step == "config" and os.path.basename(path) == cli.configs.MODEL_CONFIG_FILENAME:
+        if (
+            step == "config"
+            and os.path.basename(path) == cli.serving_defaults.MODEL_CONFIG_FILENAME
+        ):
             os._exit(EXIT_KILLED)
 
     def append_then_die(path, record):

@@ -13,7 +13,7 @@ import grpc
 from aiohttp import web
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from pipeline import configs
+from serving import defaults as serving_defaults
 from serving.aio_thread import LoopThread
 
 PATH = re.compile(
@@ -84,7 +84,7 @@ class FakeModelServer:
         servicer.Predict = self._predict
         self._grpc = grpc.server(futures.ThreadPoolExecutor(4))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, self._grpc)
-        self.grpc_port = self._grpc.add_insecure_port(f"{configs.SERVING_HOST}:0")
+        self.grpc_port = self._grpc.add_insecure_port(f"{serving_defaults.LOOPBACK}:0")
         self._grpc.start()
         return self
 
@@ -93,7 +93,7 @@ class FakeModelServer:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, configs.SERVING_HOST, 0)
+        site = web.TCPSite(self._runner, serving_defaults.LOOPBACK, 0)
         await site.start()
         self.rest_port = site._server.sockets[0].getsockname()[1]
 
@@ -106,8 +106,8 @@ class FakeModelServer:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{configs.SERVING_HOST}:{self.rest_port}"
+        return f"http://{serving_defaults.LOOPBACK}:{self.rest_port}"
 
     @property
     def grpc_target(self) -> str:
-        return f"{configs.SERVING_HOST}:{self.grpc_port}"
+        return f"{serving_defaults.LOOPBACK}:{self.grpc_port}"

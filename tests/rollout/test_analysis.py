@@ -6,6 +6,7 @@ import pytest
 
 from pipeline import configs
 from rollout import analysis
+from rollout import settings as rollout_settings
 from rollout.analysis import VersionStats
 from rollout.policy import load_policy
 from rollout.router_metrics import RouterMetrics
@@ -52,18 +53,18 @@ def traffic(
 def window(metrics: RouterMetrics, before: str | None = None):
     now = analysis.parse_metrics(metrics.render().decode())
     then = analysis.parse_metrics(before) if before else {}
-    canary = analysis.stats_for(now, configs.CANARY_LABEL, 2) - analysis.stats_for(
-        then, configs.CANARY_LABEL, 2
+    canary = analysis.stats_for(now, rollout_settings.CANARY_LABEL, 2) - analysis.stats_for(
+        then, rollout_settings.CANARY_LABEL, 2
     )
-    stable = analysis.stats_for(now, configs.STABLE_LABEL, 1)
+    stable = analysis.stats_for(now, rollout_settings.STABLE_LABEL, 1)
     return canary, stable
 
 
 def test_parse_and_diff_give_the_window_counts():
     m = RouterMetrics()
-    traffic(m, configs.CANARY_LABEL, 2, 30, errors=3)
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 30, errors=3)
     before = m.render().decode()
-    traffic(m, configs.CANARY_LABEL, 2, 70, classes=[4], errors=7)
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 70, classes=[4], errors=7)
     canary, _ = window(m, before)
     assert (canary.requests, canary.errors) == (70, 7)
     assert canary.classes[4] == 63 and sum(canary.classes.values()) == 63
@@ -79,8 +80,8 @@ def test_p99_interpolates_inside_the_bucket_like_prometheus():
 
 def test_healthy_canary_steps_then_promotes_at_the_last_step():
     m = RouterMetrics()
-    traffic(m, configs.STABLE_LABEL, 1, 400)
-    traffic(m, configs.CANARY_LABEL, 2, 100)
+    traffic(m, rollout_settings.STABLE_LABEL, 1, 400)
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 100)
     canary, stable = window(m)
     assert analysis.analyze(canary, stable, 10, 50, POLICY).action == analysis.STEP
     verdict = analysis.analyze(canary, stable, 100, None, POLICY)
@@ -99,8 +100,8 @@ def test_healthy_canary_steps_then_promotes_at_the_last_step():
 )
 def test_broken_canaries_are_rolled_back_with_the_reason(canary_traffic, reason):
     m = RouterMetrics()
-    traffic(m, configs.STABLE_LABEL, 1, 400)
-    traffic(m, configs.CANARY_LABEL, 2, 100, **canary_traffic)
+    traffic(m, rollout_settings.STABLE_LABEL, 1, 400)
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 100, **canary_traffic)
     canary, stable = window(m)
     verdict = analysis.analyze(canary, stable, 10, 50, POLICY)
     assert verdict.action == analysis.ROLLBACK
@@ -111,14 +112,14 @@ def test_broken_canaries_are_rolled_back_with_the_reason(canary_traffic, reason)
 
 def test_too_few_requests_wait_and_an_early_look_never_promotes():
     m = RouterMetrics()
-    traffic(m, configs.STABLE_LABEL, 1, 400)
-    traffic(m, configs.CANARY_LABEL, 2, 10, errors=10)
+    traffic(m, rollout_settings.STABLE_LABEL, 1, 400)
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 10, errors=10)
     canary, stable = window(m)
     verdict = analysis.analyze(canary, stable, 10, 50, POLICY)
     assert verdict.action == analysis.WAIT and "only 10 canary requests" in verdict.reason
     m = RouterMetrics()
-    traffic(m, configs.STABLE_LABEL, 1, 400)
-    traffic(m, configs.CANARY_LABEL, 2, 100)
+    traffic(m, rollout_settings.STABLE_LABEL, 1, 400)
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 100)
     canary, stable = window(m)
     assert analysis.analyze(canary, stable, 100, None, POLICY, final=False).action == "wait"
 
@@ -126,20 +127,20 @@ def test_too_few_requests_wait_and_an_early_look_never_promotes():
 def test_errors_shared_with_stable_are_not_blamed_on_the_canary():
     """Bad client requests fail on both versions: no rollback for that."""
     m = RouterMetrics()
-    traffic(m, configs.STABLE_LABEL, 1, 400, errors=40)
-    traffic(m, configs.CANARY_LABEL, 2, 100, errors=10)
+    traffic(m, rollout_settings.STABLE_LABEL, 1, 400, errors=40)
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 100, errors=10)
     canary, stable = window(m)
     assert analysis.analyze(canary, stable, 10, 50, POLICY).action == analysis.STEP
 
 
 def test_accuracy_on_labelled_feedback():
     m = RouterMetrics()
-    traffic(m, configs.STABLE_LABEL, 1, 400)
-    traffic(m, configs.CANARY_LABEL, 2, 100)
-    m.feedback.labels(MODEL, "1", configs.STABLE_LABEL, "correct").inc(40)
-    m.feedback.labels(MODEL, "1", configs.STABLE_LABEL, "wrong").inc(60)
-    m.feedback.labels(MODEL, "2", configs.CANARY_LABEL, "correct").inc(5)
-    m.feedback.labels(MODEL, "2", configs.CANARY_LABEL, "wrong").inc(45)
+    traffic(m, rollout_settings.STABLE_LABEL, 1, 400)
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 100)
+    m.feedback.labels(MODEL, "1", rollout_settings.STABLE_LABEL, "correct").inc(40)
+    m.feedback.labels(MODEL, "1", rollout_settings.STABLE_LABEL, "wrong").inc(60)
+    m.feedback.labels(MODEL, "2", rollout_settings.CANARY_LABEL, "correct").inc(5)
+    m.feedback.labels(MODEL, "2", rollout_settings.CANARY_LABEL, "wrong").inc(45)
     canary, stable = window(m)
     verdict = analysis.analyze(canary, stable, 10, 50, POLICY)
     assert verdict.action == analysis.ROLLBACK and "accuracy 10.0%" in verdict.reason
@@ -150,14 +151,14 @@ def test_a_one_class_canary_counts_as_collapsed_even_when_models_disagree_anyway
     """Weak models disagree a lot (high divergence); collapse is checked on its own."""
     loose = replace(POLICY, min_requests=50, max_prediction_divergence=1.0, max_top_class_share=0.6)
     m = RouterMetrics()
-    traffic(m, configs.STABLE_LABEL, 1, 400, classes=[1, 1, 5, 8, 8, 9])
-    traffic(m, configs.CANARY_LABEL, 2, 100, classes=[3])
+    traffic(m, rollout_settings.STABLE_LABEL, 1, 400, classes=[1, 1, 5, 8, 8, 9])
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 100, classes=[3])
     canary, stable = window(m)
     verdict = analysis.analyze(canary, stable, 10, 50, loose)
     assert verdict.action == analysis.ROLLBACK
     assert verdict.reason.startswith("collapsed predictions: 100% are one class")
     m = RouterMetrics()
-    traffic(m, configs.STABLE_LABEL, 1, 400, classes=[1, 1, 5, 8, 8, 9])
-    traffic(m, configs.CANARY_LABEL, 2, 100, classes=[0, 2, 3, 3, 6, 7])
+    traffic(m, rollout_settings.STABLE_LABEL, 1, 400, classes=[1, 1, 5, 8, 8, 9])
+    traffic(m, rollout_settings.CANARY_LABEL, 2, 100, classes=[0, 2, 3, 3, 6, 7])
     canary, stable = window(m)
     assert analysis.analyze(canary, stable, 10, 50, loose).action == analysis.STEP

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline import configs
 from rollout import cli
+from rollout import settings as rollout_settings
 
 
 def run(output_root, capsys, *args: str) -> tuple[int, str, str]:
@@ -71,7 +72,7 @@ def test_a_bad_policy_file_is_reported(output_root, capsys, tmp_path):
 
 def test_sync_rewrites_a_hand_edited_config(output_root, capsys):
     run(output_root, capsys, "init", "1")
-    config = configs.model_config_path(output_root)
+    config = rollout_settings.model_config_path(output_root)
     config.write_text("model_config_list {}\n")
     assert run(output_root, capsys, "sync")[0] == 0
     assert 'key: "stable"' in config.read_text()

@@ -9,8 +9,10 @@ import yaml
 
 from pipeline import configs
 from rollout import k8s, model_config
+from rollout import settings as rollout_settings
 from rollout.manager import RolloutManager
 from rollout.policy import load_policy
+from serving import defaults as serving_defaults
 from tests.rollout.conftest import fake_versions
 
 DEPLOY = configs.REPO_ROOT / "deploy" / "k8s-canary"
@@ -38,26 +40,30 @@ def test_every_policy_weight_step_has_a_matching_weight_file():
         vs = yaml.safe_load(k8s.weight_file(weight).read_text())
         assert vs == k8s.virtual_service(weight)  # generated, not hand-edited
         for port, shares in split_of(vs).items():
-            assert port in (configs.GRPC_PORT, configs.REST_PORT)
-            assert shares == {configs.STABLE_LABEL: 100 - weight, configs.CANARY_LABEL: weight}
+            assert port in (serving_defaults.GRPC_PORT, serving_defaults.REST_PORT)
+            assert shares == {
+                rollout_settings.STABLE_LABEL: 100 - weight,
+                rollout_settings.CANARY_LABEL: weight,
+            }
 
 
 def test_istio_starts_at_the_first_step_with_subsets_named_after_the_labels():
     docs = documents("istio.yaml")
     vs = docs[("VirtualService", k8s.SERVICE)]
     first = load_policy().weight_steps[0]
-    assert split_of(vs)[configs.REST_PORT][configs.CANARY_LABEL] == first
+    assert split_of(vs)[serving_defaults.REST_PORT][rollout_settings.CANARY_LABEL] == first
     rule = docs[("DestinationRule", k8s.SERVICE)]["spec"]
     assert {s["name"]: s["labels"] for s in rule["subsets"]} == {
-        label: {k8s.TRACK_LABEL: label} for label in (configs.STABLE_LABEL, configs.CANARY_LABEL)
+        label: {k8s.TRACK_LABEL: label}
+        for label in (rollout_settings.STABLE_LABEL, rollout_settings.CANARY_LABEL)
     }
     assert (
         rule["trafficPolicy"]["loadBalancer"]["consistentHash"]["httpHeaderName"]
-        == configs.CLIENT_KEY_HEADER
+        == rollout_settings.CLIENT_KEY_HEADER
     )
 
 
-@pytest.mark.parametrize("track", [configs.STABLE_LABEL, configs.CANARY_LABEL])
+@pytest.mark.parametrize("track", [rollout_settings.STABLE_LABEL, rollout_settings.CANARY_LABEL])
 def test_each_track_deployment_serves_the_config_file_the_manager_writes(track, tmp_path):
     docs = documents("serving.yaml")
     deployment = docs[("Deployment", f"{k8s.SERVICE}-{track}")]
@@ -67,51 +73,54 @@ def test_each_track_deployment_serves_the_config_file_the_manager_writes(track, 
     args = dict(
         a.lstrip("-").split("=", 1) if "=" in a else (a.lstrip("-"), "") for a in container["args"]
     )
-    assert int(args["port"]) == configs.GRPC_PORT
-    assert int(args["rest_api_port"]) == configs.REST_PORT
+    assert int(args["port"]) == serving_defaults.GRPC_PORT
+    assert int(args["rest_api_port"]) == serving_defaults.REST_PORT
     config_name = args["model_config_file"].rsplit("/", 1)[1]
     assert config_name == model_config.track_config_filename(track)
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/path"] == configs.PROMETHEUS_PATH
+    assert annotations["prometheus.io/path"] == serving_defaults.PROMETHEUS_PATH
     # The manager writes exactly that file, with this track's version under its label.
     fake_versions(tmp_path, 4, 5)
     manager = RolloutManager(tmp_path, load_policy())
     manager.init(4)
     manager.start(5)
     written = model_config.read(manager.config_path.with_name(config_name))
-    assert written.labels == {track: 4 if track == configs.STABLE_LABEL else 5}
+    assert written.labels == {track: 4 if track == rollout_settings.STABLE_LABEL else 5}
     assert written.versions == [written.labels[track]]
 
 
 def test_services_and_router_use_the_configured_ports_and_paths():
     serving = documents("serving.yaml")[("Service", k8s.SERVICE)]
     assert {p["name"]: p["port"] for p in serving["spec"]["ports"]} == {
-        "grpc": configs.GRPC_PORT,
-        "http": configs.REST_PORT,
+        "grpc": serving_defaults.GRPC_PORT,
+        "http": serving_defaults.REST_PORT,
     }
     router_docs = documents("router.yaml")
     ports = {
         p["name"]: p["port"] for p in router_docs[("Service", "cifar10-router")]["spec"]["ports"]
     }
-    assert ports == {"grpc": configs.ROUTER_GRPC_PORT, "http": configs.ROUTER_REST_PORT}
+    assert ports == {
+        "grpc": rollout_settings.ROUTER_GRPC_PORT,
+        "http": rollout_settings.ROUTER_REST_PORT,
+    }
     (container,) = router_docs[("Deployment", "cifar10-router")]["spec"]["template"]["spec"][
         "containers"
     ]
     args = " ".join(container["args"])
     assert container["command"] == ["cifar10-rollout"] and "route" in container["args"]
-    assert f"--rest-port={configs.ROUTER_REST_PORT}" in args
-    assert f"--grpc-port={configs.ROUTER_GRPC_PORT}" in args
-    assert f"--upstream-rest=http://{k8s.SERVICE}:{configs.REST_PORT}" in args
-    assert f"--upstream-grpc={k8s.SERVICE}:{configs.GRPC_PORT}" in args
-    assert container["readinessProbe"]["httpGet"]["path"] == configs.PROMETHEUS_PATH
+    assert f"--rest-port={rollout_settings.ROUTER_REST_PORT}" in args
+    assert f"--grpc-port={rollout_settings.ROUTER_GRPC_PORT}" in args
+    assert f"--upstream-rest=http://{k8s.SERVICE}:{serving_defaults.REST_PORT}" in args
+    assert f"--upstream-grpc={k8s.SERVICE}:{serving_defaults.GRPC_PORT}" in args
+    assert container["readinessProbe"]["httpGet"]["path"] == serving_defaults.PROMETHEUS_PATH
     # and the router CLI accepts exactly those arguments
     from rollout.cli import build_parser
 
     parsed = build_parser().parse_args(container["args"])
     assert (parsed.command, parsed.rest_port, parsed.grpc_port) == (
         "route",
-        configs.ROUTER_REST_PORT,
-        configs.ROUTER_GRPC_PORT,
+        rollout_settings.ROUTER_REST_PORT,
+        rollout_settings.ROUTER_GRPC_PORT,
     )
 
 

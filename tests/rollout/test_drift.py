@@ -13,9 +13,11 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from models import features
 from pipeline import configs
 from rollout import alerts, atomic_io
+from rollout import settings as rollout_settings
 from rollout.drift import DriftMonitor, DriftReferenceError, find_training_stats, load_reference
 from rollout.policy import load_policy
 from rollout.state import StatePaths
+from serving import defaults as serving_defaults
 from tests.rollout.waiting import wait_until
 
 POLICY = load_policy().drift
@@ -167,7 +169,7 @@ def test_the_router_samples_request_images_into_the_drift_gauge(train_reference,
     policy = load_policy()
     policy = replace(policy, drift=replace(policy.drift, sample_rate=1.0))
     write_state(tmp_path / "state.json", RolloutState(stable=1))
-    upstream = FakeModelServer({configs.STABLE_LABEL: 1}).start()
+    upstream = FakeModelServer({rollout_settings.STABLE_LABEL: 1}).start()
     monitor = DriftMonitor(train_reference, policy.drift)
     router = Router(
         upstream.rest_url,
@@ -193,7 +195,7 @@ def test_the_router_samples_request_images_into_the_drift_gauge(train_reference,
 
         def drift_gauges() -> dict[str, float] | None:
             """The drift gauges once the sampler thread has taken every image."""
-            text = session.get(router.rest_url + configs.PROMETHEUS_PATH, timeout=10).text
+            text = session.get(router.rest_url + serving_defaults.PROMETHEUS_PATH, timeout=10).text
             values = {
                 line.split("{")[0]: float(line.split()[-1])
                 for line in text.splitlines()

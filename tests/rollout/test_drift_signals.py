@@ -14,6 +14,7 @@ import requests
 from models import features
 from pipeline import configs
 from rollout import drift_signals as ds
+from rollout import settings as rollout_settings
 from rollout import shifts
 from rollout.drift import DriftMonitor, PixelReference
 from rollout.drift_payloads import probabilities_from_grpc, probabilities_from_rest
@@ -199,7 +200,7 @@ def test_the_router_feeds_served_probabilities_of_the_reference_version(
     policy = replace(policy, drift=replace(monitor.policy, sample_rate=1.0))
     monitor.policy = policy.drift
     write_state(tmp_path / "state.json", RolloutState(stable=1))
-    upstream = FakeModelServer({configs.STABLE_LABEL: 1}).start()  # always class 1
+    upstream = FakeModelServer({rollout_settings.STABLE_LABEL: 1}).start()  # always class 1
     router = Router(
         upstream.rest_url,
         upstream.grpc_target,

@@ -14,6 +14,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from models import features
 from pipeline import configs
 from rollout import analysis
+from rollout import settings as rollout_settings
 from rollout.loadgen import LoadGenerator
 from rollout.manager import RolloutManager
 from rollout.policy import load_policy
@@ -78,7 +79,7 @@ def canary_up(manager: RolloutManager, server, version: int) -> None:
 def test_a_failing_canary_is_rolled_back_within_one_window_and_stable_never_fails(stack):
     manager, server, router, load = stack
     canary_up(manager, server, 2)
-    failed_before = load.view.failed[configs.STABLE_LABEL]
+    failed_before = load.view.failed[rollout_settings.STABLE_LABEL]
     watch = CanaryWatch(
         manager, http_metrics(router.rest_url), poll_seconds=0.5, say=lambda _: None
     )
@@ -90,17 +91,17 @@ def test_a_failing_canary_is_rolled_back_within_one_window_and_stable_never_fail
     assert "error rate 100.0%" in verdict.reason
     state = manager.state()
     assert (state.stable, state.canary, state.retired) == (1, None, [2])
-    assert load.view.served[configs.CANARY_LABEL] > 0  # the canary did get traffic
+    assert load.view.served[rollout_settings.CANARY_LABEL] > 0  # the canary did get traffic
     # once the router has re-read the state, clients are served by stable only, unharmed
     time.sleep(router.policy.router.state_poll_seconds + 0.5)
-    served_stable = load.view.served[configs.STABLE_LABEL]
-    served_canary = load.view.served[configs.CANARY_LABEL]
+    served_stable = load.view.served[rollout_settings.STABLE_LABEL]
+    served_canary = load.view.served[rollout_settings.CANARY_LABEL]
     wait_until(
-        lambda: load.view.served[configs.STABLE_LABEL] >= served_stable + 40,
+        lambda: load.view.served[rollout_settings.STABLE_LABEL] >= served_stable + 40,
         "40 more requests served by stable",
     )
-    assert load.view.served[configs.CANARY_LABEL] == served_canary
-    assert load.view.failed[configs.STABLE_LABEL] == failed_before == 0
+    assert load.view.served[rollout_settings.CANARY_LABEL] == served_canary
+    assert load.view.failed[rollout_settings.STABLE_LABEL] == failed_before == 0
     # gRPC clients through the router now land on stable only
     stub = prediction_service_pb2_grpc.PredictionServiceStub(
         grpc.insecure_channel(router.grpc_target)
@@ -110,7 +111,9 @@ def test_a_failing_canary_is_rolled_back_within_one_window_and_stable_never_fail
     request.model_spec.signature_name = features.SIGNATURE_IMAGES
     request.inputs[features.INPUT_IMAGES].CopyFrom(tf.make_tensor_proto(load.images[:2]))
     for key in ("a", "b", "c", "d"):
-        response = stub.Predict(request, metadata=[(configs.CLIENT_KEY_HEADER, key)], timeout=30)
+        response = stub.Predict(
+            request, metadata=[(rollout_settings.CLIENT_KEY_HEADER, key)], timeout=30
+        )
         assert response.model_spec.version.value == 1
     record = manager.history()[-1]
     assert record["action"] == "rollback" and record["actor"] == "canary-analysis"
@@ -134,8 +137,8 @@ def test_a_good_canary_is_promoted_step_by_step(stack):
     ]
     assert all(r["metrics"]["canary"]["error_rate"] == 0.0 for r in decisions[-3:])
     assert decisions[-1]["metrics"]["prediction_divergence"] < 0.3
-    assert load.view.failed[configs.STABLE_LABEL] == 0
-    assert load.view.served[configs.CANARY_LABEL] > 0
+    assert load.view.failed[rollout_settings.STABLE_LABEL] == 0
+    assert load.view.served[rollout_settings.CANARY_LABEL] > 0
     assert [r["action"] for r in manager.history()] == [
         "init",
         "start",

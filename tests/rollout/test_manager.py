@@ -10,6 +10,7 @@ import pytest
 from pipeline import configs
 from rollout import manager as manager_module
 from rollout import model_config
+from rollout import settings as rollout_settings
 from rollout.manager import RolloutError, RolloutManager
 from rollout.policy import load_policy
 from rollout.state import read_state
@@ -22,16 +23,19 @@ def served(manager: RolloutManager) -> model_config.ServedVersions:
 
 def test_a_full_rollout_moves_labels_and_records_every_decision(manager):
     manager.init(1, actor="alice", reason="first")
-    assert served(manager).labels == {configs.STABLE_LABEL: 1}
+    assert served(manager).labels == {rollout_settings.STABLE_LABEL: 1}
     manager.start(2, actor="bob")
-    assert served(manager).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+    assert served(manager).labels == {
+        rollout_settings.STABLE_LABEL: 1,
+        rollout_settings.CANARY_LABEL: 2,
+    }
     assert served(manager).versions == [1, 2]
     assert manager.state().weight == manager.policy.weight_steps[0]
     for expected in manager.policy.weight_steps[1:]:
         assert manager.step().weight == expected
     state = manager.promote(metrics={"canary": {"error_rate": 0.0}})
     assert (state.stable, state.canary, state.weight, state.retired) == (2, None, 0, [1])
-    assert served(manager).labels == {configs.STABLE_LABEL: 2}
+    assert served(manager).labels == {rollout_settings.STABLE_LABEL: 2}
     assert served(manager).versions == [2]
     history = manager.history()
     assert [r["action"] for r in history] == ["init", "start", "step", "step", "promote"]
@@ -45,7 +49,7 @@ def test_rollback_retires_the_canary_and_keeps_stable(manager):
     manager.start(2, weight=50)
     state = manager.rollback(reason="error rate 100%")
     assert (state.stable, state.canary, state.retired) == (1, None, [2])
-    assert served(manager).labels == {configs.STABLE_LABEL: 1}
+    assert served(manager).labels == {rollout_settings.STABLE_LABEL: 1}
     assert manager.history()[-1]["reason"] == "error rate 100%"
 
 
@@ -95,12 +99,15 @@ def test_a_crash_between_the_state_and_config_writes_is_finished_by_the_next_rea
         manager.start(2)
     monkeypatch.setattr(manager_module.atomic_io, "write_text_atomic", real_write)
     # The config still shows the old, valid state; the state records the pending decision.
-    assert served(manager).labels == {configs.STABLE_LABEL: 1}
+    assert served(manager).labels == {rollout_settings.STABLE_LABEL: 1}
     assert read_state(manager.paths.state).pending["action"] == "start"
     fresh = RolloutManager(manager.output_root, manager.policy)  # "a new process"
     state = fresh.state()
     assert (state.canary, state.weight, state.pending) == (2, 10, None)
-    assert served(fresh).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+    assert served(fresh).labels == {
+        rollout_settings.STABLE_LABEL: 1,
+        rollout_settings.CANARY_LABEL: 2,
+    }
     assert [r["action"] for r in fresh.history()] == ["init", "start"]
     fresh.state()  # recovering twice must not duplicate the history line
     assert len(fresh.history()) == 2
@@ -135,7 +142,10 @@ def test_a_killed_cli_process_resumes_in_the_next_one(output_root, crash_after):
     state = json.loads(resumed.stdout)
     assert (state["stable"], state["canary"], state["pending"]) == (1, 2, None)
     manager = RolloutManager(output_root, load_policy())
-    assert served(manager).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+    assert served(manager).labels == {
+        rollout_settings.STABLE_LABEL: 1,
+        rollout_settings.CANARY_LABEL: 2,
+    }
     assert [r["action"] for r in manager.history()] == ["init", "start"]
     assert cli("promote").returncode == 0
     assert manager.state().stable == 2
@@ -150,7 +160,10 @@ def test_an_existing_base_path_is_kept_when_labels_move(manager):
     manager.init(1)
     manager.start(2)
     assert served(manager).base_path == "/models/cifar10"
-    assert served(manager).labels == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+    assert served(manager).labels == {
+        rollout_settings.STABLE_LABEL: 1,
+        rollout_settings.CANARY_LABEL: 2,
+    }
 
 
 @pytest.mark.parametrize("name", ["²", "0" * 19, "7.partial"])

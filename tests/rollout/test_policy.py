@@ -5,12 +5,12 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from pipeline import configs
+from rollout import settings as rollout_settings
 from rollout.policy import PolicyError, load_policy, parse_policy
 
 
 def test_the_shipped_policy_loads_and_its_steps_end_at_full_traffic():
-    policy = load_policy(configs.ROLLOUT_POLICY_PATH)
+    policy = load_policy(rollout_settings.ROLLOUT_POLICY_PATH)
     assert policy.weight_steps[-1] == 100
     assert list(policy.weight_steps) == sorted(set(policy.weight_steps))
     assert policy.drift.on_drift in ("alert", "retrain")

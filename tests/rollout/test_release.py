@@ -11,6 +11,7 @@ import yaml
 
 from pipeline import configs
 from rollout import alerts, release, retrain_requests
+from rollout import settings as rollout_settings
 from rollout.manager import RolloutManager
 from rollout.policy import load_policy
 from rollout.state import StatePaths
@@ -72,7 +73,7 @@ def test_a_faulty_release_is_rolled_back_while_the_real_model_keeps_serving(
         pushed_model_dir, configs.serving_root(tmp_path) / configs.MODEL_NAME / str(stable)
     )
     policy_path = tmp_path / "policy.yaml"
-    policy = yaml.safe_load(configs.ROLLOUT_POLICY_PATH.read_text())
+    policy = yaml.safe_load(rollout_settings.ROLLOUT_POLICY_PATH.read_text())
     policy["weight_steps"] = [25, 50, 100]
     policy["analysis"].update(window_seconds=6, min_requests=15)
     policy_path.write_text(yaml.safe_dump(policy))

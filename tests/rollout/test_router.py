@@ -14,8 +14,10 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from pipeline import configs
 from rollout import analysis
+from rollout import settings as rollout_settings
 from rollout.router import SERVED_LABEL_HEADER, Router
 from rollout.state import RolloutState, write_state
+from serving import defaults as serving_defaults
 from tests.rollout.fakes import FakeModelServer
 from tests.rollout.waiting import wait_until
 
@@ -26,7 +28,8 @@ BODY = {"instances": [{"images": np.zeros((32, 32, 3), np.uint8).tolist()}]}
 @pytest.fixture
 def upstream():
     server = FakeModelServer(
-        {configs.STABLE_LABEL: STABLE, configs.CANARY_LABEL: CANARY}, failing={"9"}
+        {rollout_settings.STABLE_LABEL: STABLE, rollout_settings.CANARY_LABEL: CANARY},
+        failing={"9"},
     ).start()
     yield server
     server.stop()
@@ -62,7 +65,7 @@ def predict(
     key: str | None = None,
     path: str = f"/v1/models/{configs.MODEL_NAME}:predict",
 ) -> requests.Response:
-    headers = {configs.CLIENT_KEY_HEADER: key} if key else {}
+    headers = {rollout_settings.CLIENT_KEY_HEADER: key} if key else {}
     return session.post(router.rest_url + path, json=BODY, headers=headers, timeout=10)
 
 
@@ -70,14 +73,16 @@ def test_rest_split_matches_the_weight_and_metrics_count_each_version(router, up
     session = requests.Session()
     n = 400
     served = [predict(router, session).headers[SERVED_LABEL_HEADER] for _ in range(n)]
-    canary = served.count(configs.CANARY_LABEL)
+    canary = served.count(rollout_settings.CANARY_LABEL)
     assert abs(canary - n * 0.2) <= 4 * math.sqrt(n * 0.2 * 0.8)
     # The upstream saw label paths, never the bare model path.
     assert sum(upstream.rest_paths.values()) == n
     assert upstream.rest_paths["/v1/models/cifar10/labels/canary:predict"] == canary
-    snapshot = analysis.parse_metrics(session.get(router.rest_url + configs.PROMETHEUS_PATH).text)
-    c = analysis.stats_for(snapshot, configs.CANARY_LABEL, CANARY)
-    s = analysis.stats_for(snapshot, configs.STABLE_LABEL, STABLE)
+    snapshot = analysis.parse_metrics(
+        session.get(router.rest_url + serving_defaults.PROMETHEUS_PATH).text
+    )
+    c = analysis.stats_for(snapshot, rollout_settings.CANARY_LABEL, CANARY)
+    s = analysis.stats_for(snapshot, rollout_settings.STABLE_LABEL, STABLE)
     assert (c.requests, s.requests) == (canary, n - canary)
     assert c.classes == {CANARY % 10: canary}  # the fake answers with its version as class
     assert c.latency_buckets[math.inf] == canary and c.errors == 0
@@ -93,9 +98,9 @@ def test_rest_client_keys_are_sticky(router):
 def test_pinned_versions_and_labels_pass_through_unchanged(router, upstream):
     session = requests.Session()
     r = predict(router, session, path="/v1/models/cifar10/versions/1:predict")
-    assert r.status_code == 200 and r.headers[SERVED_LABEL_HEADER] == configs.STABLE_LABEL
+    assert r.status_code == 200 and r.headers[SERVED_LABEL_HEADER] == rollout_settings.STABLE_LABEL
     r = predict(router, session, path="/v1/models/cifar10/labels/canary:predict")
-    assert r.status_code == 200 and r.headers[SERVED_LABEL_HEADER] == configs.CANARY_LABEL
+    assert r.status_code == 200 and r.headers[SERVED_LABEL_HEADER] == rollout_settings.CANARY_LABEL
     status = session.get(router.rest_url + "/v1/models/cifar10", timeout=10)
     assert status.status_code == 200 and "model_version_status" in status.json()
     assert upstream.rest_paths["/v1/models/cifar10/versions/1:predict"] == 1
@@ -107,7 +112,7 @@ def test_upstream_errors_reach_the_client_and_count_as_errors(router, upstream):
     session = requests.Session()
     r = predict(router, session, path="/v1/models/cifar10/versions/9:predict")
     assert r.status_code == 500
-    text = session.get(router.rest_url + configs.PROMETHEUS_PATH).text
+    text = session.get(router.rest_url + serving_defaults.PROMETHEUS_PATH).text
     stats = analysis.parse_metrics(text)[("pinned", "9")]
     assert (stats.requests, stats.errors) == (1, 1)
 
@@ -117,7 +122,7 @@ def test_weight_changes_are_picked_up_without_restart(router, state_path):
     write_state(state_path, RolloutState(stable=STABLE, canary=None, weight=0))
     time.sleep(router.policy.router.state_poll_seconds + 0.1)
     labels = {predict(router, session).headers[SERVED_LABEL_HEADER] for _ in range(30)}
-    assert labels == {configs.STABLE_LABEL}
+    assert labels == {rollout_settings.STABLE_LABEL}
 
 
 def test_grpc_predict_gets_a_label_and_pinned_specs_are_kept(router, upstream):
@@ -130,7 +135,7 @@ def test_grpc_predict_gets_a_label_and_pinned_specs_are_kept(router, upstream):
     for key in ("k1", "k2", "k3", "k4", "k5", "k6"):
         seen = {
             stub.Predict(
-                request, metadata=[(configs.CLIENT_KEY_HEADER, key)], timeout=10
+                request, metadata=[(rollout_settings.CLIENT_KEY_HEADER, key)], timeout=10
             ).model_spec.version.value
             for _ in range(4)
         }
@@ -138,7 +143,10 @@ def test_grpc_predict_gets_a_label_and_pinned_specs_are_kept(router, upstream):
         versions[key] = seen.pop()
     assert set(versions.values()) <= {STABLE, CANARY}
     assert (
-        sum(upstream.grpc_specs[label] for label in (configs.STABLE_LABEL, configs.CANARY_LABEL))
+        sum(
+            upstream.grpc_specs[label]
+            for label in (rollout_settings.STABLE_LABEL, rollout_settings.CANARY_LABEL)
+        )
         == 24
     )
     pinned = predict_pb2.PredictRequest()
@@ -156,7 +164,7 @@ def _rollout_gauges(router: Router, session: requests.Session) -> dict[str, floa
 
     from rollout.router_metrics import STATE_UPDATED, WEIGHT
 
-    text = session.get(router.rest_url + configs.PROMETHEUS_PATH, timeout=10).text
+    text = session.get(router.rest_url + serving_defaults.PROMETHEUS_PATH, timeout=10).text
     return {
         s.name: s.value
         for f in text_string_to_metric_families(text)

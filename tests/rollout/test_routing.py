@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from pipeline import configs
+from rollout import settings as rollout_settings
 from rollout.routing import StateWatcher, choose_label
 from rollout.state import RolloutState, write_state
 
@@ -18,14 +18,18 @@ def four_sigma(n: int, p: float) -> float:
 def test_unkeyed_share_is_within_four_sigma_of_the_weight(weight):
     rng = random.Random(1)
     n = 20_000
-    canary = sum(choose_label(weight, None, rng.random) == configs.CANARY_LABEL for _ in range(n))
+    canary = sum(
+        choose_label(weight, None, rng.random) == rollout_settings.CANARY_LABEL for _ in range(n)
+    )
     assert abs(canary - n * weight / 100) <= four_sigma(n, weight / 100)
 
 
 @pytest.mark.parametrize("weight", [10, 50])
 def test_keyed_share_over_many_clients_is_within_four_sigma(weight):
     n = 20_000
-    canary = sum(choose_label(weight, f"user-{i}") == configs.CANARY_LABEL for i in range(n))
+    canary = sum(
+        choose_label(weight, f"user-{i}") == rollout_settings.CANARY_LABEL for i in range(n)
+    )
     assert abs(canary - n * weight / 100) <= four_sigma(n, weight / 100)
 
 
@@ -36,14 +40,14 @@ def test_a_client_key_always_gets_the_same_label_and_keeps_canary_as_weight_grow
         first = {k: choose_label(weight, k, rng.random) for k in keys}
         again = {k: choose_label(weight, k, rng.random) for k in keys}
         assert first == again
-    on_canary_at_10 = {k for k in keys if choose_label(10, k) == configs.CANARY_LABEL}
-    on_canary_at_50 = {k for k in keys if choose_label(50, k) == configs.CANARY_LABEL}
+    on_canary_at_10 = {k for k in keys if choose_label(10, k) == rollout_settings.CANARY_LABEL}
+    on_canary_at_50 = {k for k in keys if choose_label(50, k) == rollout_settings.CANARY_LABEL}
     assert on_canary_at_10 and on_canary_at_10 <= on_canary_at_50
 
 
 def test_zero_and_full_weight_are_exact():
-    assert all(choose_label(0, f"k{i}") == configs.STABLE_LABEL for i in range(200))
-    assert all(choose_label(100, f"k{i}") == configs.CANARY_LABEL for i in range(200))
+    assert all(choose_label(0, f"k{i}") == rollout_settings.STABLE_LABEL for i in range(200))
+    assert all(choose_label(100, f"k{i}") == rollout_settings.CANARY_LABEL for i in range(200))
 
 
 def test_state_watcher_rereads_the_weight_when_the_file_changes(tmp_path):
@@ -57,4 +61,4 @@ def test_state_watcher_rereads_the_weight_when_the_file_changes(tmp_path):
     write_state(path, RolloutState(stable=2, canary=None, weight=0, retired=[1]))
     split = watcher.current()
     assert (split.stable, split.canary, split.weight) == (2, None, 0)
-    assert split.label_of(2) == configs.STABLE_LABEL and split.label_of(1) == "pinned"
+    assert split.label_of(2) == rollout_settings.STABLE_LABEL and split.label_of(1) == "pinned"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pipeline import configs
+from rollout import settings as rollout_settings
 from rollout.manager import RolloutManager
 from rollout.policy import load_policy
 from rollout.router_metrics import RouterMetrics
@@ -32,7 +33,7 @@ class SimulatedTraffic:
         state = self.manager.state()
         for i in range(int(self.rate * seconds)):
             to_canary = state.canary is not None and (i % 100) < state.weight
-            label = configs.CANARY_LABEL if to_canary else configs.STABLE_LABEL
+            label = rollout_settings.CANARY_LABEL if to_canary else rollout_settings.STABLE_LABEL
             version = state.canary if to_canary else state.stable
             failed = to_canary and self.canary_fails
             classes = self.canary_classes if to_canary and self.canary_classes else range(10)

@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from pipeline import configs
+from rollout import settings as rollout_settings
+from serving import defaults as serving_defaults
 from tests.serving.tiny_models import build_classify_model, build_tiny_model, push
 
 FAST_POLL = 0.2  # seconds; tests wait a few polls at most
@@ -90,9 +92,14 @@ def pipeline_serving_dir(pushed_model_dir, tmp_path_factory) -> Path:
         (base / str(version)).symlink_to(pushed_model_dir, target_is_directory=True)
     policy = VersionPolicy(SPECIFIC, versions=frozenset({1, 2}))
     entry = ModelEntry(
-        configs.MODEL_NAME, base, policy, {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
+        configs.MODEL_NAME,
+        base,
+        policy,
+        {rollout_settings.STABLE_LABEL: 1, rollout_settings.CANARY_LABEL: 2},
     )
-    (root / configs.MODEL_CONFIG_FILENAME).write_text(model_config.to_text({entry.name: entry}))
+    (root / serving_defaults.MODEL_CONFIG_FILENAME).write_text(
+        model_config.to_text({entry.name: entry})
+    )
     return root
 
 
@@ -102,7 +109,7 @@ def pipeline_server(pipeline_serving_dir):
     from serving.model_server import ModelServer
 
     server = ModelServer(
-        model_config_file=pipeline_serving_dir / configs.MODEL_CONFIG_FILENAME,
+        model_config_file=pipeline_serving_dir / serving_defaults.MODEL_CONFIG_FILENAME,
         grpc_port=0,
         rest_port=0,
         file_system_poll_seconds=FAST_POLL,

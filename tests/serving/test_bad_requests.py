@@ -13,6 +13,7 @@ import requests
 
 from models import features
 from pipeline import configs
+from serving import defaults as serving_defaults
 from serving.model_server import ModelServer
 from tests.serving.helpers import GrpcClient, b64, outputs, png, sample_images
 from tests.serving.tiny_models import push
@@ -243,7 +244,7 @@ def test_rest_body_over_the_limit_is_413(server, client):
         ("GET", f"/v1/models/{MODEL}:predict"),
         ("POST", f"/v1/models/{MODEL}"),
         ("PUT", f"/v1/models/{MODEL}/metadata"),
-        ("DELETE", configs.PROMETHEUS_PATH),
+        ("DELETE", serving_defaults.PROMETHEUS_PATH),
     ],
 )
 def test_rest_wrong_method_is_malformed_400_as_in_tf_serving(server, method, path):
@@ -399,7 +400,7 @@ def test_grpc_bad_requests(server, client):
 
 def test_errors_are_counted(server, client):
     post(server, "/v1/models/nope:predict", GOOD)
-    text = requests.get(server.rest_url + configs.PROMETHEUS_PATH, timeout=30).text
+    text = requests.get(server.rest_url + serving_defaults.PROMETHEUS_PATH, timeout=30).text
     assert (
         'model_server_request_errors_total{api="predict",code="NOT_FOUND",model="nope",'
         'protocol="rest",version=""}' in text

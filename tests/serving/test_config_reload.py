@@ -11,6 +11,8 @@ import requests
 
 from models import features
 from pipeline import configs
+from rollout import settings as rollout_settings
+from serving import defaults as serving_defaults
 from serving import model_config
 from serving.model_config import ModelEntry
 from serving.model_server import StartupError
@@ -52,8 +54,8 @@ def served_by(client: GrpcClient, label: str) -> int | None:
 @pytest.fixture
 def labelled(tiny_base, tmp_path, start_server):
     base = tiny_base(1, 2)
-    config = tmp_path / "models" / configs.MODEL_CONFIG_FILENAME
-    write_config(config, base, {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2})
+    config = tmp_path / "models" / serving_defaults.MODEL_CONFIG_FILENAME
+    write_config(config, base, {rollout_settings.STABLE_LABEL: 1, rollout_settings.CANARY_LABEL: 2})
     server = start_server(model_config_file=config)
     client = GrpcClient(server.grpc_target)
     yield server, client, config, base
@@ -62,14 +64,14 @@ def labelled(tiny_base, tmp_path, start_server):
 
 def test_labels_route_and_move_after_the_poll(labelled):
     server, client, config, base = labelled
-    assert served_by(client, configs.STABLE_LABEL) == 1
-    assert served_by(client, configs.CANARY_LABEL) == 2
+    assert served_by(client, rollout_settings.STABLE_LABEL) == 1
+    assert served_by(client, rollout_settings.CANARY_LABEL) == 2
     r = requests.get(f"{server.rest_url}/v1/models/{MODEL}/labels/canary/metadata", timeout=30)
     assert r.json()["model_spec"]["version"] == "2"
 
-    write_config(config, base, {configs.STABLE_LABEL: 2, configs.CANARY_LABEL: 1})
-    wait_until(lambda: served_by(client, configs.STABLE_LABEL) == 2, what="stable -> 2")
-    assert served_by(client, configs.CANARY_LABEL) == 1
+    write_config(config, base, {rollout_settings.STABLE_LABEL: 2, rollout_settings.CANARY_LABEL: 1})
+    wait_until(lambda: served_by(client, rollout_settings.STABLE_LABEL) == 2, what="stable -> 2")
+    assert served_by(client, rollout_settings.CANARY_LABEL) == 1
     body = {"signature_name": features.SIGNATURE_IMAGES, "instances": IMG.tolist()}
     r = requests.post(
         f"{server.rest_url}/v1/models/{MODEL}/labels/stable:predict", json=body, timeout=30
@@ -81,20 +83,23 @@ def test_broken_config_keeps_the_previous_one(labelled, caplog):
     server, client, config, base = labelled
     config.write_text("model_config_list { config { name: ")  # truncated / garbage
     wait_until(lambda: "rejected" in caplog.text, what="the error to be logged")
-    assert served_by(client, configs.STABLE_LABEL) == 1
+    assert served_by(client, rollout_settings.STABLE_LABEL) == 1
     assert server.manager.available_versions() == {MODEL: [1, 2]}
     # Fixed again: picked up.
-    write_config(config, base, {configs.STABLE_LABEL: 2})
-    wait_until(lambda: served_by(client, configs.STABLE_LABEL) == 2, what="fixed config")
-    assert served_by(client, configs.CANARY_LABEL) is None  # label removed
+    write_config(config, base, {rollout_settings.STABLE_LABEL: 2})
+    wait_until(lambda: served_by(client, rollout_settings.STABLE_LABEL) == 2, what="fixed config")
+    assert served_by(client, rollout_settings.CANARY_LABEL) is None  # label removed
 
 
 def test_label_on_unavailable_version_is_rejected(labelled, caplog):
     server, client, config, base = labelled
-    write_config(config, base, {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 7})
+    write_config(config, base, {rollout_settings.STABLE_LABEL: 1, rollout_settings.CANARY_LABEL: 7})
     wait_until(lambda: "not available" in caplog.text, what="rejection")
-    assert server.manager.labels(MODEL) == {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2}
-    assert served_by(client, configs.CANARY_LABEL) == 2
+    assert server.manager.labels(MODEL) == {
+        rollout_settings.STABLE_LABEL: 1,
+        rollout_settings.CANARY_LABEL: 2,
+    }
+    assert served_by(client, rollout_settings.CANARY_LABEL) == 2
 
 
 def test_policy_change_in_config_unloads(labelled):
@@ -102,7 +107,7 @@ def test_policy_change_in_config_unloads(labelled):
     write_config(
         config,
         base,
-        {configs.STABLE_LABEL: 2},
+        {rollout_settings.STABLE_LABEL: 2},
         policy=VersionPolicy(SPECIFIC, versions=frozenset({2})),
     )
     wait_until(lambda: server.manager.available_versions() == {MODEL: [2]}, what="v1 unloaded")
@@ -117,7 +122,7 @@ def test_policy_change_in_config_unloads(labelled):
 def test_startup_rejects_labels_on_unavailable_versions(tiny_base, tmp_path, start_server):
     base = tiny_base(1)
     config = tmp_path / "bad.config"
-    write_config(config, base, {configs.CANARY_LABEL: 2})
+    write_config(config, base, {rollout_settings.CANARY_LABEL: 2})
     with pytest.raises(StartupError, match="not available"):
         start_server(model_config_file=config)
 
@@ -126,18 +131,23 @@ def test_allow_labels_for_unavailable_models(tiny_base, tiny_models, tmp_path, s
     base = tiny_base(1)
     config = tmp_path / "models.config"
     write_config(
-        config, base, {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 3}, policy=VersionPolicy(ALL)
+        config,
+        base,
+        {rollout_settings.STABLE_LABEL: 1, rollout_settings.CANARY_LABEL: 3},
+        policy=VersionPolicy(ALL),
     )
     server = start_server(
         model_config_file=config, allow_version_labels_for_unavailable_models=True
     )
     client = GrpcClient(server.grpc_target)
-    assert served_by(client, configs.CANARY_LABEL) is None  # NOT_FOUND until loaded
+    assert served_by(client, rollout_settings.CANARY_LABEL) is None  # NOT_FOUND until loaded
     r = requests.get(f"{server.rest_url}/v1/models/{MODEL}/labels/canary/metadata", timeout=30)
     assert r.status_code == 404
     push(tiny_models(3), base, 3)
-    wait_until(lambda: served_by(client, configs.CANARY_LABEL) == 3, what="v3 under canary")
-    assert served_by(client, configs.STABLE_LABEL) == 1
+    wait_until(
+        lambda: served_by(client, rollout_settings.CANARY_LABEL) == 3, what="v3 under canary"
+    )
+    assert served_by(client, rollout_settings.STABLE_LABEL) == 1
     client.close()
 
 

@@ -23,6 +23,7 @@ import requests
 
 from models import features
 from pipeline import configs
+from rollout import settings as rollout_settings
 from tests.serving.helpers import GrpcClient, b64, example, outputs, png, sample_images
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -53,7 +54,7 @@ def endpoint(request) -> Endpoint:
         server.grpc_target,
         server.rest_url,
         configs.MODEL_NAME,
-        {configs.STABLE_LABEL: 1, configs.CANARY_LABEL: 2},
+        {rollout_settings.STABLE_LABEL: 1, rollout_settings.CANARY_LABEL: 2},
     )
 
 

@@ -11,6 +11,8 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from pipeline import configs
+from rollout import settings as rollout_settings
+from serving import defaults as serving_defaults
 from serving import monitoring_config
 from serving import server as cli
 
@@ -40,43 +42,45 @@ def k8s() -> dict[str, dict]:
 def check_server_flags(args: list[str], config_path: str) -> None:
     """The real server's flags parse with our CLI (same names) and carry the project values."""
     flags = cli.build_parser().parse_args(args)
-    assert flags.port == configs.GRPC_PORT
-    assert flags.rest_api_port == configs.REST_PORT
+    assert flags.port == serving_defaults.GRPC_PORT
+    assert flags.rest_api_port == serving_defaults.REST_PORT
     assert str(flags.model_config_file) == config_path
-    assert flags.model_config_file_poll_wait_seconds == configs.MODEL_CONFIG_POLL_SECONDS
-    assert flags.file_system_poll_wait_seconds == configs.FILE_SYSTEM_POLL_SECONDS
+    assert flags.model_config_file_poll_wait_seconds == serving_defaults.MODEL_CONFIG_POLL_SECONDS
+    assert flags.file_system_poll_wait_seconds == serving_defaults.FILE_SYSTEM_POLL_SECONDS
     assert flags.allow_version_labels_for_unavailable_models is True
     assert flags.monitoring_config_file is not None
 
 
 def test_models_config_matches_configs():
-    proto = load_models_config((SERVING / configs.MODEL_CONFIG_FILENAME).read_text())
+    proto = load_models_config((SERVING / serving_defaults.MODEL_CONFIG_FILENAME).read_text())
     (cfg,) = proto.model_config_list.config
     assert cfg.name == configs.MODEL_NAME
     assert cfg.base_path == f"/models/{configs.MODEL_NAME}"
     assert cfg.model_platform == "tensorflow"
-    assert set(cfg.version_labels) == {configs.STABLE_LABEL, configs.CANARY_LABEL}
+    assert set(cfg.version_labels) == {rollout_settings.STABLE_LABEL, rollout_settings.CANARY_LABEL}
     # The stable and canary versions must both stay loaded.
     assert cfg.model_version_policy.latest.num_versions >= 2
 
 
 def test_monitoring_config_matches_configs():
     mon = monitoring_config.load_file(SERVING / "monitoring.config")
-    assert mon.enabled and mon.path == configs.PROMETHEUS_PATH
+    assert mon.enabled and mon.path == serving_defaults.PROMETHEUS_PATH
 
 
 def test_compose_runs_tf_serving_on_the_pushed_directory(compose):
     svc = compose["services"]["tf-serving"]
     assert svc["image"] == configs.SERVING_IMAGE
     assert svc["entrypoint"] == ["tensorflow_model_server"]
-    assert f"{configs.GRPC_PORT}:{configs.GRPC_PORT}" in svc["ports"]
-    assert f"{configs.REST_PORT}:{configs.REST_PORT}" in svc["ports"]
+    assert f"{serving_defaults.GRPC_PORT}:{serving_defaults.GRPC_PORT}" in svc["ports"]
+    assert f"{serving_defaults.REST_PORT}:{serving_defaults.REST_PORT}" in svc["ports"]
     mounts = {v["target"]: v for v in svc["volumes"]}
-    config_path = f"/models/{configs.MODEL_CONFIG_FILENAME}"
+    config_path = f"/models/{serving_defaults.MODEL_CONFIG_FILENAME}"
     check_server_flags(svc["command"], config_path)
     # The config lives in the mounted serving root, where the rollout tool writes it.
     assert mounts["/models"]["source"].endswith("outputs/serving}")
-    assert configs.model_config_path(configs.REPO_ROOT / "outputs").parent.name == "serving"
+    assert (
+        rollout_settings.model_config_path(configs.REPO_ROOT / "outputs").parent.name == "serving"
+    )
     mon_target = cli.build_parser().parse_args(svc["command"]).monitoring_config_file
     mon_source = mounts[str(mon_target)]["source"]
     assert (SERVING / mon_source).resolve() == (SERVING / "monitoring.config").resolve()
@@ -94,28 +98,31 @@ def test_k8s_deployment_service_hpa_configmap(k8s):
     (container,) = pod["spec"]["containers"]
     assert container["image"] == configs.SERVING_IMAGE
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    config_path = f"{mounts['config']}/{configs.MODEL_CONFIG_FILENAME}"
+    config_path = f"{mounts['config']}/{serving_defaults.MODEL_CONFIG_FILENAME}"
     check_server_flags(container["args"], config_path)
     assert mounts["models"] == "/models"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": configs.GRPC_PORT, "http": configs.REST_PORT}
+    assert ports == {"grpc": serving_defaults.GRPC_PORT, "http": serving_defaults.REST_PORT}
     assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{configs.MODEL_NAME}"
     notes = pod["metadata"]["annotations"]
-    assert notes["prometheus.io/path"] == configs.PROMETHEUS_PATH
-    assert notes["prometheus.io/port"] == str(configs.REST_PORT)
+    assert notes["prometheus.io/path"] == serving_defaults.PROMETHEUS_PATH
+    assert notes["prometheus.io/port"] == str(serving_defaults.REST_PORT)
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["config"]["configMap"]["name"] == cm["metadata"]["name"]
 
     assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
-    assert {p["port"] for p in svc["spec"]["ports"]} == {configs.GRPC_PORT, configs.REST_PORT}
+    assert {p["port"] for p in svc["spec"]["ports"]} == {
+        serving_defaults.GRPC_PORT,
+        serving_defaults.REST_PORT,
+    }
     assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
     assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
 
     # Same model config as the compose setup; same monitoring path.
-    seed = load_models_config((SERVING / configs.MODEL_CONFIG_FILENAME).read_text())
-    assert load_models_config(cm["data"][configs.MODEL_CONFIG_FILENAME]) == seed
+    seed = load_models_config((SERVING / serving_defaults.MODEL_CONFIG_FILENAME).read_text())
+    assert load_models_config(cm["data"][serving_defaults.MODEL_CONFIG_FILENAME]) == seed
     mon = monitoring_config.parse(cm["data"]["monitoring.config"])
-    assert mon.enabled and mon.path == configs.PROMETHEUS_PATH
+    assert mon.enabled and mon.path == serving_defaults.PROMETHEUS_PATH
     mon_flag = cli.build_parser().parse_args(container["args"]).monitoring_config_file
     assert str(mon_flag) == f"{mounts['config']}/monitoring.config"
 
@@ -124,10 +131,12 @@ def test_prometheus_scrapes_serving_and_the_canary_router():
     prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
     serving = jobs["tf-serving"]
-    assert serving["metrics_path"] == configs.PROMETHEUS_PATH
-    assert serving["static_configs"][0]["targets"] == [f"tf-serving:{configs.REST_PORT}"]
+    assert serving["metrics_path"] == serving_defaults.PROMETHEUS_PATH
+    assert serving["static_configs"][0]["targets"] == [f"tf-serving:{serving_defaults.REST_PORT}"]
     router = jobs["canary-router"]
-    assert router["static_configs"][0]["targets"][0].endswith(f":{configs.ROUTER_REST_PORT}")
+    assert router["static_configs"][0]["targets"][0].endswith(
+        f":{rollout_settings.ROUTER_REST_PORT}"
+    )
     assert any(j.get("kubernetes_sd_configs") for j in jobs.values())
 
 
@@ -137,7 +146,7 @@ def test_our_server_accepts_the_production_config(tmp_path, tiny_models):
     from tests.serving.tiny_models import push
 
     text = (
-        (SERVING / configs.MODEL_CONFIG_FILENAME)
+        (SERVING / serving_defaults.MODEL_CONFIG_FILENAME)
         .read_text()
         .replace(f"/models/{configs.MODEL_NAME}", str(tmp_path / configs.MODEL_NAME))
     )
@@ -153,8 +162,8 @@ def test_our_server_accepts_the_production_config(tmp_path, tiny_models):
     try:
         assert server.manager.available_versions() == {configs.MODEL_NAME: [1]}
         assert server.manager.labels(configs.MODEL_NAME) == {
-            configs.STABLE_LABEL: 1,
-            configs.CANARY_LABEL: 2,
+            rollout_settings.STABLE_LABEL: 1,
+            rollout_settings.CANARY_LABEL: 2,
         }
     finally:
         server.stop(grace=1)

@@ -6,6 +6,7 @@ import pytest
 
 from models import features
 from pipeline import configs
+from rollout import settings as rollout_settings
 from serving import example_client
 from serving.image_codec import encode_png
 from tests.serving.helpers import sample_images
@@ -29,7 +30,7 @@ def test_client_gets_the_same_classes_over_grpc_and_rest(pipeline_server, capsys
             "--rest",
             pipeline_server.rest_url,
             "--label",
-            configs.STABLE_LABEL,
+            rollout_settings.STABLE_LABEL,
         ],
         defaults=CIFAR,
         images=[encode_png(i) for i in sample_images(4)],

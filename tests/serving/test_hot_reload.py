@@ -12,6 +12,7 @@ import requests
 
 from models import features
 from pipeline import configs
+from serving import defaults as serving_defaults
 from serving.servable import AVAILABLE, END, UNLOADING, Servable
 from tests.serving.helpers import GrpcClient, outputs, sample_images, wait_until
 from tests.serving.tiny_models import push
@@ -178,7 +179,7 @@ def test_batching_gives_the_same_answers(tiny_base, start_server):
         t.join(30)
     probs = np.concatenate([r[features.OUTPUT_PROBABILITIES] for r in results])
     np.testing.assert_array_equal(probs, outputs(want)[features.OUTPUT_PROBABILITIES])
-    metrics = requests.get(batched.rest_url + configs.PROMETHEUS_PATH, timeout=30).text
+    metrics = requests.get(batched.rest_url + serving_defaults.PROMETHEUS_PATH, timeout=30).text
     assert "model_server_model_call_batch_size_count" in metrics
 
 

@@ -10,13 +10,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from models import features
 from pipeline import configs
+from serving import defaults as serving_defaults
 from tests.serving.helpers import GrpcClient, sample_images
 
 MODEL = configs.MODEL_NAME
 
 
 def scrape(server) -> dict[tuple, float]:
-    text = requests.get(server.rest_url + configs.PROMETHEUS_PATH, timeout=30).text
+    text = requests.get(server.rest_url + serving_defaults.PROMETHEUS_PATH, timeout=30).text
     out = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
@@ -134,7 +135,10 @@ def test_monitoring_enable_false_hides_the_metrics(tiny_base, start_server):
     off = monitoring_config.parse('prometheus_config { enable: false path: "/m" }')
     server = start_server(model_base_path=base, metrics_path=off.metrics_path)
     assert requests.get(server.rest_url + "/m", timeout=30).status_code == 400
-    assert requests.get(server.rest_url + configs.PROMETHEUS_PATH, timeout=30).status_code == 400
+    assert (
+        requests.get(server.rest_url + serving_defaults.PROMETHEUS_PATH, timeout=30).status_code
+        == 400
+    )
     on = monitoring_config.parse('prometheus_config { enable: true path: "/m" }')
     server = start_server(model_base_path=base, metrics_path=on.metrics_path)
     assert "model_server_requests" in requests.get(server.rest_url + "/m", timeout=30).text

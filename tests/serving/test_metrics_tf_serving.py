@@ -16,6 +16,7 @@ import requests
 
 from models import features
 from pipeline import configs
+from serving import defaults as serving_defaults
 from serving.metrics import (
     TF_LATENCY_LIMITS_US,
     TF_REQUEST_COUNT,
@@ -154,7 +155,7 @@ def test_server_exports_tf_serving_names_for_grpc_and_rest(tiny_base, start_serv
     assert requests.post(f"{rest}/v1/nothing/here", timeout=30).status_code == 400  # malformed
     assert requests.get(f"{rest}/v1/models", timeout=30).status_code == 400  # no model name
 
-    types, samples = parse(requests.get(rest + configs.PROMETHEUS_PATH, timeout=30).text)
+    types, samples = parse(requests.get(rest + serving_defaults.PROMETHEUS_PATH, timeout=30).text)
     assert types[TF_REQUEST_COUNT] == "counter" and types[TF_REQUEST_LATENCY] == "histogram"
     counts = {k[1]: v for k, v in samples.items() if k[0] == TF_REQUEST_COUNT}
     assert counts == {
