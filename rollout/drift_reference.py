@@ -9,7 +9,6 @@ belong to one model: ``<output_root>/rollout/drift/reference-<version>.json``.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ log = logging.getLogger(__name__)
 
 def predict_saved_model(version_dir: Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """``probabilities`` [N, 10] of a pushed SavedModel's ``serving_images`` signature."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
     signature = tf.saved_model.load(str(version_dir)).signatures[features.SIGNATURE_IMAGES]

@@ -11,7 +11,6 @@ canary router (rollout/) with deploy/prometheus/prometheus.yml and alerts.yml:
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from dataclasses import replace
 
@@ -26,8 +25,6 @@ from serving import defaults as serving_defaults
 from tests.deploy import promql
 from tests.deploy.prometheus_server import Prometheus, config_for_test
 from tests.system_deps import require_binary
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from pipeline import configs
 from rollout import settings as rollout_settings

@@ -12,8 +12,6 @@ import os
 import shutil
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import tensorflow as tf
 
 from models import features
