@@ -55,6 +55,7 @@ def client_main(argv: list[str] | None = None) -> int:
     if not any(a == "--image" or a.startswith("--image=") for a in rest):
         try:
             root = cifar10.resolve_data_root(args.data_root, dict(os.environ))
+            cifar10.check_layout(root)  # one message naming the folder and the way out
             test = cifar10.load_test(root)
         except cifar10.CifarDataError as e:
             print(f"error: {e}", file=sys.stderr)
