@@ -11,7 +11,7 @@ for pkg in "${wanted[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+[ "$(id -u)" -ne 0 ] && SUDO="sudo -n"  # never wait for a password prompt
 echo "[system] installing: ${missing[*]}" >&2
 start=$(date +%s)
 $SUDO apt-get update -qq

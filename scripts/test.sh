@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev,airflow
+# The real servers and tools some tests start (MariaDB, PostgreSQL, Prometheus, Chromium).
+if ! bash scripts/install_system_packages.sh; then
+  echo "[test] could not install the Debian packages in .ci/apt-packages.txt (needs root or" \
+       "passwordless sudo): the tests that need them are skipped here (CI fails them)" >&2
+fi
 .venv/bin/ruff check .            # lint, including unused noqa comments (RUF100)
 .venv/bin/ruff format --check .   # formatting
 .venv/bin/mypy                    # types of the annotated packages (pyproject.toml)
