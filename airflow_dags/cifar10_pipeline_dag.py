@@ -34,27 +34,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import (
     AirflowPipelineConfig,
 )
 
-from pipeline import run_config, runner
-
-
-def sqlite_metadata_config(path: str) -> metadata_store_pb2.ConnectionConfig:
-    """TFX's ``sqlite_metadata_connection_config`` minus its ``makedirs``: parsing must not
-    write to the output root (the scheduler may not even mount it); the first task creates
-    the folder."""
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    )
-    return config
-
-
-def metadata_config(config: run_config.RunConfig) -> metadata_store_pb2.ConnectionConfig:
-    """``runner.metadata_connection_config`` (MySQL when configured), except that SQLite
-    goes through :func:`sqlite_metadata_config`, which creates no folder at parse."""
-    if config.metadata_mysql is None:
-        return sqlite_metadata_config(str(config.metadata_path))
-    return runner.metadata_connection_config(config)
+from pipeline import runner
 
 
 def supersede_earlier_attempt(
@@ -157,7 +137,7 @@ def with_superseding(
 def create_dag() -> DAG:
     """Build the TFX pipeline exactly as beam_runner does and compile it into a DAG."""
     config = settings.pipeline_config()
-    connection = metadata_config(config)
+    connection = runner.metadata_connection_config(config)  # builds, writes nothing
     tfx_pipeline = runner.build_pipeline(config, connection)
     dag = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=settings.dag_config())).run(
         tfx_pipeline

@@ -54,11 +54,22 @@ def parse_mysql_address(text: str) -> MySQLAddress:
 def connection_config(
     sqlite_path: Path, mysql: MySQLAddress | None, env: Mapping[str, str] = os.environ
 ) -> Any:
-    """TFX's connection config for SQLite at ``sqlite_path`` or, if given, MySQL."""
+    """TFX's connection config for SQLite at ``sqlite_path`` or, if given, MySQL.
+
+    Building it has no side effect (TFX's own SQLite helper creates the folder): the Airflow
+    DAG builds it at parse time, where nothing may be written. Whoever opens the store first
+    creates the folder (``pipeline.runner.execute``, the DAG's first task).
+    """
+    from ml_metadata.proto import metadata_store_pb2
     from tfx.orchestration import metadata
 
     if mysql is None:
-        return metadata.sqlite_metadata_connection_config(str(sqlite_path))
+        config = metadata_store_pb2.ConnectionConfig()
+        config.sqlite.filename_uri = str(sqlite_path)
+        config.sqlite.connection_mode = (
+            metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        )
+        return config
     user = env.get(MYSQL_USER_ENV)
     if not user:
         raise MetadataStoreError(

@@ -99,6 +99,8 @@ def execute(config: RunConfig, span: Any = None) -> RunOutcome:
     started = time.monotonic()
     try:
         connection = metadata_connection_config(config)
+        if config.metadata_mysql is None:
+            config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
         metadata_store.check_connection(connection)
     except metadata_store.MetadataStoreError as e:
         return RunOutcome(EXIT_PIPELINE_FAILED, span=span, error=str(e))
