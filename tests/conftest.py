@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from pipeline import configs
+from tests.system_deps import require_shared_data
 
 # Small enough for CI, big enough that a trained model clearly beats an untrained one.
 E2E_ARGS = ["--limit", "1000", "--epochs", "3", "--accuracy-lower-bound", "0.12"]
@@ -62,11 +63,7 @@ def first_pipeline_run(tmp_path_factory) -> PipelineRun:
     "the latest", so no test depends on another's order. Without the data folder the
     tests that need it fail in CI (a skip there would hide that nothing was checked).
     """
-    if not configs.SHARED_DATA_ROOT.is_dir():
-        message = f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_shared_data()
     return run_pipeline(tmp_path_factory.mktemp("pipeline"))
 
 

@@ -24,7 +24,20 @@ def require_binary(name: str, apt_package: str) -> str:
     )
     if found:
         return found
-    message = f"{name} not found: install the Debian package '{apt_package}' (.ci/run does)"
+    skip_or_fail(f"{name} not found: install the Debian package '{apt_package}' (.ci/run does)")
+
+
+def skip_or_fail(message: str) -> None:
+    """Skip locally; under ``CI=true`` fail, so CI never passes by not checking."""
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_shared_data() -> Path:
+    """The real CIFAR-10 subset beside the clone (CI puts ../shared there)."""
+    from pipeline import configs
+
+    if not configs.SHARED_DATA_ROOT.is_dir():
+        skip_or_fail(f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}")
+    return configs.SHARED_DATA_ROOT

@@ -13,6 +13,7 @@ import pytest
 
 from airflow_dags import cifar10_airflow_settings as settings
 from pipeline import configs
+from tests.system_deps import require_shared_data
 
 DAGS_FOLDER = configs.REPO_ROOT / "airflow_dags"
 SCRIPT = configs.REPO_ROOT / "scripts" / "airflow_test.sh"
@@ -112,6 +113,5 @@ def component_graph(tmp_path_factory) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not configs.SHARED_DATA_ROOT.is_dir():
-        pytest.skip(f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}")
+    require_shared_data()
     return configs.SHARED_DATA_ROOT

@@ -10,11 +10,11 @@ import pytest
 from ingest import cifar10
 from pipeline import configs
 from tests.cifar_fixtures import write_batch, write_cifar_layout
+from tests.system_deps import require_shared_data
 
 
 def test_reads_shared_subset_in_official_layout():
-    if not configs.SHARED_DATA_ROOT.is_dir():
-        pytest.skip("shared CIFAR-10 subset not present")
+    require_shared_data()
     cifar10.check_layout(configs.SHARED_DATA_ROOT)
     test = cifar10.load_test(configs.SHARED_DATA_ROOT)
     assert test.images.shape == (500, 32, 32, 3) and test.images.dtype == np.uint8

@@ -19,6 +19,7 @@ from rollout.policy import load_policy
 from rollout.state import StatePaths
 from serving import defaults as serving_defaults
 from tests.rollout.waiting import wait_until
+from tests.system_deps import require_shared_data
 
 POLICY = load_policy().drift
 
@@ -26,8 +27,7 @@ POLICY = load_policy().drift
 def cifar(name: str):
     from ingest import cifar10
 
-    if not configs.SHARED_DATA_ROOT.is_dir():
-        pytest.skip(f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}")
+    require_shared_data()
     return cifar10.load_batch(configs.SHARED_DATA_ROOT / name)
 
 

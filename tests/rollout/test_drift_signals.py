@@ -20,6 +20,7 @@ from rollout.drift import DriftMonitor, PixelReference
 from rollout.drift_payloads import probabilities_from_grpc, probabilities_from_rest
 from rollout.policy import load_policy
 from tests.rollout.waiting import wait_until
+from tests.system_deps import require_shared_data
 
 POLICY = load_policy().drift
 WINDOW = POLICY.window_images
@@ -29,8 +30,7 @@ WINDOW = POLICY.window_images
 def cifar():
     from ingest import cifar10
 
-    if not configs.SHARED_DATA_ROOT.is_dir():
-        pytest.skip(f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}")
+    require_shared_data()
     return (
         cifar10.load_train(configs.SHARED_DATA_ROOT),
         cifar10.load_test(configs.SHARED_DATA_ROOT),

@@ -23,6 +23,7 @@ from rollout.serving_client import wait_until_available, warm_up
 from rollout.watch import CanaryWatch, http_metrics
 from tests.rollout.conftest import install_version
 from tests.rollout.waiting import wait_until
+from tests.system_deps import require_shared_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 WINDOW = 5.0
@@ -35,8 +36,7 @@ def stack(tmp_path, tiny_models):
     from ingest import cifar10
     from serving.server import ModelServer
 
-    if not configs.SHARED_DATA_ROOT.is_dir():
-        pytest.skip(f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}")
+    require_shared_data()
     install_version(tmp_path, tiny_models["brightness"], 1)
     install_version(tmp_path, tiny_models["error"], 2)
     install_version(tmp_path, tiny_models["brightness"], 3)  # a retrained healthy model
