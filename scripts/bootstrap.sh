@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtualenv in .venv with the pinned set from
-# constraints.txt. Idempotent: a stamp keyed on the lock and setup.py skips the
+# constraints.txt. Idempotent: a stamp keyed on the lock and pyproject.toml skips the
 # install when nothing changed. Usage: scripts/bootstrap.sh [extras, e.g. dev,airflow]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +43,7 @@ PY="$(find_python310)" || {
 }
 UV="$(find_uv)" || { say "ERROR: could not find or install uv (pip install uv)."; exit 2; }
 
-lock_hash="$(cat constraints.txt setup.py scripts/bootstrap.sh | sha256sum | cut -c1-16)"
+lock_hash="$(cat constraints.txt pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)"
 stamp="$VENV/.bootstrap-$lock_hash-${EXTRAS//,/_}"
 if [ -f "$stamp" ] && [ -x "$VENV/bin/python" ]; then
   exit 0
