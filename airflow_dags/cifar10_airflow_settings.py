@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ingest import settings as ingest_settings
 from pipeline import configs, metadata_store, run_config
 
 AIRFLOW_DAG_ID = configs.PIPELINE_NAME  # AirflowDagRunner names the DAG after the pipeline
@@ -38,7 +39,7 @@ RETRY_DELAY_ENV = "CIFAR10_AIRFLOW_RETRY_DELAY"
 METADATA_MYSQL_ENV = metadata_store.MYSQL_ENV
 # Plain settings every Airflow process needs (deploy files pass each one on).
 ENV_NAMES = (
-    configs.DATA_ROOT_ENV,
+    ingest_settings.DATA_ROOT_ENV,
     configs.OUTPUT_ROOT_ENV,
     PIPELINE_ARGS_ENV,
     BEAM_ARGS_ENV,

@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from pipeline import configs
+from ingest import settings as ingest_settings
 from rollout import drift_signals as ds
 from rollout import settings as rollout_settings
 from rollout import shifts
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--data-root",
         help="cifar-10-batches-py folder (default: "
-        f"${configs.DATA_ROOT_ENV}, then the shared subset)",
+        f"${ingest_settings.DATA_ROOT_ENV}, then the shared subset)",
     )
     p.add_argument("--train-images", type=int, default=2085)
     p.add_argument("--calibration-images", type=int, default=1000)

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ingest import settings as ingest_settings
 from models.hparams import HParams
 from pipeline import configs
 
@@ -75,7 +76,7 @@ def parse_pipeline(stdout: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default=str(configs.SHARED_DATA_ROOT))
+    p.add_argument("--data-root", default=str(ingest_settings.SHARED_DATA_ROOT))
     p.add_argument("--epochs", type=int, default=HParams.epochs)
     p.add_argument("--limit", type=int, help="cap train/test images (default: all)")
     p.add_argument("--json", help="also write the results here")

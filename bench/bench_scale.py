@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.bench_pipeline import parse_pipeline
+from ingest import settings as ingest_settings
 from pipeline import configs
 
 MODES = {
@@ -74,13 +75,15 @@ def write_scaled_layout(source: Path, target: Path, factor: int) -> dict[str, in
             pickle.dump({b"data": rows, b"labels": batch.labels.tolist()}, f)
 
     big_train, big_test = scaled(train), scaled(test)
-    for i, part in enumerate(np.array_split(np.arange(len(big_train)), len(configs.TRAIN_BATCHES))):
+    for i, part in enumerate(
+        np.array_split(np.arange(len(big_train)), len(ingest_settings.TRAIN_BATCHES))
+    ):
         dump(
             cifar10.Batch(big_train.images[part], big_train.labels[part]),
-            target / configs.TRAIN_BATCHES[i],
+            target / ingest_settings.TRAIN_BATCHES[i],
         )
-    dump(big_test, target / configs.TEST_BATCH)
-    shutil.copy(source / configs.META_FILE, target / configs.META_FILE)
+    dump(big_test, target / ingest_settings.TEST_BATCH)
+    shutil.copy(source / ingest_settings.META_FILE, target / ingest_settings.META_FILE)
     return {"train_batches": len(big_train), "test": len(big_test)}
 
 
@@ -136,7 +139,7 @@ def per_thousand(result: dict, epochs: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default=str(configs.SHARED_DATA_ROOT))
+    p.add_argument("--data-root", default=str(ingest_settings.SHARED_DATA_ROOT))
     p.add_argument("--factors", type=int, nargs="+", default=[1, 4, 12])
     p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES))
     p.add_argument("--epochs", type=int, default=1)

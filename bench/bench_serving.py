@@ -36,6 +36,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np
 
+from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
 from serving import defaults as serving_defaults
@@ -125,10 +126,10 @@ def build_reference_shaped(path: Path) -> Path:
 
 
 def load_images(n: int) -> np.ndarray:
-    if (configs.SHARED_DATA_ROOT / configs.TEST_BATCH).is_file():
+    if (ingest_settings.SHARED_DATA_ROOT / ingest_settings.TEST_BATCH).is_file():
         from ingest import cifar10
 
-        return cifar10.load_test(configs.SHARED_DATA_ROOT).images[:n]
+        return cifar10.load_test(ingest_settings.SHARED_DATA_ROOT).images[:n]
     return np.random.default_rng(0).integers(0, 256, (n, *features.IMAGE_SHAPE), np.uint8)
 
 

@@ -55,10 +55,11 @@ def train(setting: str, data_root: str, epochs: int, limit: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ingest import settings as ingest_settings
     from pipeline import configs
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default=str(configs.SHARED_DATA_ROOT))
+    p.add_argument("--data-root", default=str(ingest_settings.SHARED_DATA_ROOT))
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--limit", type=int, default=2048)
     p.add_argument("--setting", choices=SETTINGS, help=argparse.SUPPRESS)  # child process

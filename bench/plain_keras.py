@@ -17,8 +17,8 @@ import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+from ingest import settings as ingest_settings
 from models.hparams import HParams
-from pipeline import configs
 
 
 def train_and_export(
@@ -36,7 +36,9 @@ def train_and_export(
     if limit:
         train_all = cifar10.Batch(train_all.images[:limit], train_all.labels[:limit])
         test = cifar10.Batch(test.images[:limit], test.labels[:limit])
-    train, evaluation = spans.split_train_eval(train_all, configs.EVAL_FRACTION, configs.SPLIT_SEED)
+    train, evaluation = spans.split_train_eval(
+        train_all, ingest_settings.EVAL_FRACTION, ingest_settings.SPLIT_SEED
+    )
     hp = HParams()
     keras.utils.set_random_seed(hp.seed)
     scale = lambda b: b.images.astype("float32") / 255.0  # noqa: E731
@@ -68,7 +70,7 @@ def train_and_export(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default=str(configs.SHARED_DATA_ROOT))
+    p.add_argument("--data-root", default=str(ingest_settings.SHARED_DATA_ROOT))
     p.add_argument("--epochs", type=int, default=HParams.epochs)
     p.add_argument("--batch-size", type=int, default=HParams.batch_size)
     p.add_argument("--limit", type=int)

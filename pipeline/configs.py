@@ -16,25 +16,7 @@ MODEL_NAME = "cifar10"  # the TF Serving model name: <serving_root>/<MODEL_NAME>
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# --- data: owned by the data layer (ingest/settings.py); named here for the pipeline's users
-from ingest.settings import (  # noqa: E402, F401  (re-exported)
-    CIFAR10_DIRNAME,
-    CIFAR10_MD5,
-    CIFAR10_URL,
-    DATA_ROOT_ENV,
-    DOWNLOAD_CACHE,
-    EVAL_FRACTION,
-    EVAL_SPLIT,
-    META_FILE,
-    SHARED_DATA_ROOT,
-    SPAN_DIR_PREFIX,
-    SPAN_MANIFEST,
-    SPLIT_SEED,
-    TEST_BATCH,
-    TEST_SPLIT,
-    TRAIN_BATCHES,
-    TRAIN_SPLIT,
-)
+# Data settings (locations, layout, splits, spans) live in ingest/settings.py only.
 
 OUTPUT_ROOT_ENV = "CIFAR10_OUTPUT_ROOT"
 
@@ -66,6 +48,7 @@ def serving_root(output_root: Path) -> Path:
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
 TUNER_FN = "models.tuning.tuner_fn"
+TUNE_EPOCHS = 5  # epochs per tuning trial (the trial budget is a run setting: --tune-trials)
 # Hyperparameter defaults live with the model: models/hparams.py.
 
 # --- blessing -----------------------------------------------------------------------------
@@ -107,6 +90,6 @@ def beam_pipeline_args(
 
 # --- infra validation: the model server the candidate is checked in ------------------------
 SERVING_HOST = "127.0.0.1"  # the local-process server binds here
-SERVING_IMAGE = "tensorflow/serving:2.16.1"  # the Docker/Kubernetes runners' image
-# TF Serving's conventions live in serving/defaults.py, the rollout's settings in
-# rollout/settings.py, Airflow's in airflow_dags/cifar10_airflow_settings.py.
+# TF Serving's conventions (ports, paths, its container image SERVING_IMAGE) live in
+# serving/defaults.py, the rollout's settings in rollout/settings.py, Airflow's in
+# airflow_dags/cifar10_airflow_settings.py.

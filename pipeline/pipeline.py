@@ -32,6 +32,7 @@ from tfx.proto import (
     transform_pb2,
 )
 
+from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs, evaluation_metrics
 from pipeline.components.anomalies_gate import AnomaliesGate
@@ -45,9 +46,13 @@ def input_config() -> example_gen_pb2.Input:
     return example_gen_pb2.Input(
         splits=[
             example_gen_pb2.Input.Split(
-                name=split, pattern=f"{configs.SPAN_DIR_PREFIX}{{SPAN}}/{split}/*"
+                name=split, pattern=f"{ingest_settings.SPAN_DIR_PREFIX}{{SPAN}}/{split}/*"
             )
-            for split in (configs.TRAIN_SPLIT, configs.EVAL_SPLIT, configs.TEST_SPLIT)
+            for split in (
+                ingest_settings.TRAIN_SPLIT,
+                ingest_settings.EVAL_SPLIT,
+                ingest_settings.TEST_SPLIT,
+            )
         ]
     )
 
@@ -102,7 +107,7 @@ def create_pipeline(
     beam_pipeline_args: list[str],
     preprocessing_fn: str,
     run_fn: str,
-    tuner_fn: str = "models.tuning.tuner_fn",
+    tuner_fn: str = configs.TUNER_FN,
     schema_path: str | None = str(configs.SCHEMA_PATH),
     span: int | None = None,
     train_hparams: dict[str, Any] | None = None,
@@ -112,7 +117,7 @@ def create_pipeline(
     enable_cache: bool = True,
     infra_validation: bool = True,
     tune_trials: int | None = None,
-    tune_epochs: int = 5,
+    tune_epochs: int = configs.TUNE_EPOCHS,
 ) -> tfx_pipeline.Pipeline:
     """Build the pipeline.
 
@@ -153,7 +158,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=preprocessing_fn,
-        splits_config=transform_pb2.SplitsConfig(analyze=[configs.TRAIN_SPLIT]),
+        splits_config=transform_pb2.SplitsConfig(analyze=[ingest_settings.TRAIN_SPLIT]),
         # The Trainer applies the transform graph itself (see models/model.py): writing
         # transformed pixels cost more than decoding PNGs; StatisticsGen covers the data.
         materialize=False,
@@ -168,8 +173,10 @@ def create_pipeline(
             examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=schema_gen.outputs["schema"],
-            train_args=trainer_pb2.TrainArgs(splits=[configs.TRAIN_SPLIT], num_steps=train_steps),
-            eval_args=trainer_pb2.EvalArgs(splits=[configs.EVAL_SPLIT]),
+            train_args=trainer_pb2.TrainArgs(
+                splits=[ingest_settings.TRAIN_SPLIT], num_steps=train_steps
+            ),
+            eval_args=trainer_pb2.EvalArgs(splits=[ingest_settings.EVAL_SPLIT]),
             custom_config={
                 **(train_hparams or {}),
                 "max_trials": tune_trials,
@@ -182,8 +189,10 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=trainer_pb2.TrainArgs(splits=[configs.TRAIN_SPLIT], num_steps=train_steps),
-        eval_args=trainer_pb2.EvalArgs(splits=[configs.EVAL_SPLIT]),
+        train_args=trainer_pb2.TrainArgs(
+            splits=[ingest_settings.TRAIN_SPLIT], num_steps=train_steps
+        ),
+        eval_args=trainer_pb2.EvalArgs(splits=[ingest_settings.EVAL_SPLIT]),
         custom_config=train_hparams or {},
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
     )
@@ -195,7 +204,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(accuracy_lower_bound, accuracy_max_drop),
-        example_splits=[configs.TEST_SPLIT],
+        example_splits=[ingest_settings.TEST_SPLIT],
     )
 
     infra = (

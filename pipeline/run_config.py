@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ingest import settings as ingest_settings
 from models.hparams import HParams
 from pipeline import configs
 from pipeline.metadata_store import MYSQL_ENV, MySQLAddress, parse_mysql_address
@@ -49,7 +50,7 @@ class RunConfig:
     enable_cache: bool = True
     infra_validation: bool = True  # query the candidate in a model server before the push
     tune_trials: int | None = None  # TFX Tuner with this trial budget; None: no tuning
-    tune_epochs: int = 5  # epochs per tuning trial
+    tune_epochs: int = configs.TUNE_EPOCHS  # epochs per tuning trial
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_root", Path(self.output_root).resolve())
@@ -101,7 +102,9 @@ class RunConfig:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The run flags, for any command line that starts a pipeline run."""
     d, h = RunConfig, HParams
-    p.add_argument("--data-root", help=f"cifar-10-batches-py folder (or ${configs.DATA_ROOT_ENV})")
+    p.add_argument(
+        "--data-root", help=f"cifar-10-batches-py folder (or ${ingest_settings.DATA_ROOT_ENV})"
+    )
     p.add_argument(
         "--output-root",
         default=str(configs.DEFAULT_OUTPUT_ROOT),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
 from report.examples import read_split
@@ -161,7 +162,7 @@ def predict_test_split(
     """Run the model's ``serving_images`` signature on the test split of this run's span."""
     import tensorflow as tf
 
-    images, labels = read_split(examples_uri, configs.TEST_SPLIT, limit=limit)
+    images, labels = read_split(examples_uri, ingest_settings.TEST_SPLIT, limit=limit)
     loaded = tf.saved_model.load(str(serving_dir(model_uri)))
     signature = loaded.signatures[features.SIGNATURE_IMAGES]
     probabilities = []

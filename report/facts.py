@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline import configs, summary
+from ingest import settings as ingest_settings
+from pipeline import summary
 from pipeline.components.anomalies_gate import describe_anomalies
 from report import data, evaluation
 from report.evaluation import EvaluationFacts, Predictions
 
 T = TypeVar("T")
-PIXEL_SPLITS = (configs.TRAIN_SPLIT, configs.EVAL_SPLIT, configs.TEST_SPLIT)
+PIXEL_SPLITS = (ingest_settings.TRAIN_SPLIT, ingest_settings.EVAL_SPLIT, ingest_settings.TEST_SPLIT)
 
 
 @dataclass

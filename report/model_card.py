@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
+from ingest import settings as ingest_settings
 from models import features
-from pipeline import configs
 from report.facts import RunFacts
 from report.html import esc, fmt
 
@@ -95,7 +95,7 @@ def metric_facts(facts: RunFacts) -> list[str]:
 
 def limitation_facts(facts: RunFacts) -> list[str]:
     rows = []
-    train = facts.data.split(configs.TRAIN_SPLIT)
+    train = facts.data.split(ingest_settings.TRAIN_SPLIT)
     if train:
         rows.append(
             f"Trained on {train.num_examples:,} images, "

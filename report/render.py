@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
 from report import data, lineage, model_card, plots
@@ -128,7 +129,7 @@ def data_section(facts: RunFacts) -> str:
             "baseline: the other splits are compared with it."
         )
     ]
-    train = d.split(configs.TRAIN_SPLIT)
+    train = d.split(ingest_settings.TRAIN_SPLIT)
     if d.splits:
         rows = []
         for s in d.splits:
@@ -183,7 +184,7 @@ def data_section(facts: RunFacts) -> str:
             )
         )
     if d.pixels:
-        base = next((p for p in d.pixels if p.name == configs.TRAIN_SPLIT), None)
+        base = next((p for p in d.pixels if p.name == ingest_settings.TRAIN_SPLIT), None)
         pixel_rows: list[tuple[object, ...]] = []
         for p in d.pixels:
             js = (

@@ -28,6 +28,7 @@ import threading
 import time
 from pathlib import Path
 
+from ingest import settings as ingest_settings
 from pipeline import configs
 from rollout import atomic_io
 from rollout import settings as rollout_settings
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument(
         "--data-root",
         help=f"cifar-10-batches-py folder (default: "
-        f"${configs.DATA_ROOT_ENV}, then the shared subset)",
+        f"${ingest_settings.DATA_ROOT_ENV}, then the shared subset)",
     )
     drift.add_argument(
         "--shift",
@@ -172,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     reference.add_argument(
         "--data-root",
         help="cifar-10-batches-py folder (default: "
-        f"${configs.DATA_ROOT_ENV}, then the shared "
+        f"${ingest_settings.DATA_ROOT_ENV}, then the shared "
         "subset)",
     )
     return p
@@ -283,7 +284,10 @@ def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
         batch = (
             Path(args.batch)
             if args.batch
-            else (cifar10.resolve_data_root(args.data_root, dict(os.environ)) / configs.TEST_BATCH)
+            else (
+                cifar10.resolve_data_root(args.data_root, dict(os.environ))
+                / ingest_settings.TEST_BATCH
+            )
         )
         images = cifar10.load_batch(batch).images
     except (DriftReferenceError, cifar10.CifarDataError) as e:
@@ -326,7 +330,7 @@ def _drift_reference(args: argparse.Namespace, manager: RolloutManager) -> int:
         manager.model_dir,
         version,
         images,
-        f"version {version} on {root / configs.TEST_BATCH}",
+        f"version {version} on {root / ingest_settings.TEST_BATCH}",
     )
     print(f"drift reference of version {version}: {path}")
     return 0

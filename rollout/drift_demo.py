@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import configs
+from ingest import settings as ingest_settings
 
 
 def _data_root(explicit: str | None) -> Path:
@@ -50,7 +50,7 @@ def make_data(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     total = 0
-    for name in (*configs.TRAIN_BATCHES, configs.TEST_BATCH):
+    for name in (*ingest_settings.TRAIN_BATCHES, ingest_settings.TEST_BATCH):
         batch = cifar10.load_batch(source / name)
         images = batch.images.copy()
         pick = rng.random(len(images)) < args.fraction
@@ -59,8 +59,8 @@ def make_data(args: argparse.Namespace) -> int:
         data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
         with (out / name).open("wb") as f:
             pickle.dump({b"data": data, b"labels": batch.labels.tolist()}, f)
-    if (source / configs.META_FILE).exists():
-        shutil.copy(source / configs.META_FILE, out / configs.META_FILE)
+    if (source / ingest_settings.META_FILE).exists():
+        shutil.copy(source / ingest_settings.META_FILE, out / ingest_settings.META_FILE)
     print(
         f"new data in {out}: {total} images {args.shift} ({args.fraction:.0%}), "
         f"labels unchanged, from {source}"

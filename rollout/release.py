@@ -39,6 +39,7 @@ from pathlib import Path
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from ingest import settings as ingest_settings
 from pipeline import configs
 from rollout import analysis, retrain_requests
 from rollout import settings as rollout_settings
@@ -336,7 +337,7 @@ def build_drift_reference(args: argparse.Namespace, manager: RolloutManager, ver
             manager.model_dir,
             version,
             test.images,
-            f"version {version} on {root / configs.TEST_BATCH}",
+            f"version {version} on {root / ingest_settings.TEST_BATCH}",
         )
         say(f"drift reference of version {version}: {path}")
     except Exception as e:  # logged; drift falls back to the pixel histogram
@@ -498,8 +499,8 @@ def scheduled_argv(env: dict[str, str] | None = None) -> list[str]:
     argv = ["--if-retrain-requested"]
     if env.get(configs.OUTPUT_ROOT_ENV):
         argv += ["--output-root", env[configs.OUTPUT_ROOT_ENV]]
-    if env.get(configs.DATA_ROOT_ENV):
-        argv += ["--data-root", env[configs.DATA_ROOT_ENV]]
+    if env.get(ingest_settings.DATA_ROOT_ENV):
+        argv += ["--data-root", env[ingest_settings.DATA_ROOT_ENV]]
     return argv + shlex.split(env.get(RELEASE_ARGS_ENV, ""))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import configs
+from ingest import settings as ingest_settings
 
 
 def write_batch(path: Path, images: np.ndarray, labels: list[int]) -> None:
@@ -35,10 +35,12 @@ def write_cifar_layout(
     batch's labels (e.g. to inject out-of-range ids)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
-    for name, n in [(b, per_batch) for b in configs.TRAIN_BATCHES] + [(configs.TEST_BATCH, n_test)]:
+    for name, n in [(b, per_batch) for b in ingest_settings.TRAIN_BATCHES] + [
+        (ingest_settings.TEST_BATCH, n_test)
+    ]:
         images = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
         batch_labels = labels[:n] if labels is not None else rng.integers(0, 10, n).tolist()
         write_batch(root / name, images, batch_labels)
-    with (root / configs.META_FILE).open("wb") as f:
+    with (root / ingest_settings.META_FILE).open("wb") as f:
         pickle.dump({b"label_names": [b"airplane"] * 10}, f)
     return root

@@ -11,6 +11,7 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+from ingest import settings as ingest_settings
 from pipeline import configs
 from tests.system_deps import require_shared_data
 
@@ -40,7 +41,7 @@ def run_pipeline(output_root: Path, *extra: str, capsys=None) -> PipelineRun:
     code = beam_runner.main(
         [
             "--data-root",
-            str(configs.SHARED_DATA_ROOT),
+            str(ingest_settings.SHARED_DATA_ROOT),
             "--output-root",
             str(output_root),
             *E2E_ARGS,

@@ -36,8 +36,8 @@ def skip_or_fail(message: str) -> None:
 
 def require_shared_data() -> Path:
     """The real CIFAR-10 subset beside the clone (CI puts ../shared there)."""
-    from pipeline import configs
+    from ingest import settings as ingest_settings
 
-    if not configs.SHARED_DATA_ROOT.is_dir():
-        skip_or_fail(f"CIFAR-10 subset not found at {configs.SHARED_DATA_ROOT}")
-    return configs.SHARED_DATA_ROOT
+    if not ingest_settings.SHARED_DATA_ROOT.is_dir():
+        skip_or_fail(f"CIFAR-10 subset not found at {ingest_settings.SHARED_DATA_ROOT}")
+    return ingest_settings.SHARED_DATA_ROOT

@@ -27,7 +27,7 @@ ALLOWED = {
     "serving": set(),  # a standalone TF-Serving-compatible server
     "models": set(),  # module code: runs on any worker, knows nothing of the pipeline
     "ingest": {"models"},
-    "pipeline": {"models", "ingest"},
+    "pipeline": {"serving", "models", "ingest"},  # serving: TF Serving's conventions
     "report": {"models", "ingest", "pipeline"},
     "rollout": {"models", "ingest", "pipeline", "serving", "report"},
 }

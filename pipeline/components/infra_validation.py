@@ -66,8 +66,10 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 from tfx.utils.model_paths import tf_serving_flavor
 
+from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
+from serving import defaults as serving_defaults
 
 COMPONENT_ID = "InfraValidator"
 LOCAL_PROCESS = "local_process"  # this module's platform: serving_spec.serving_platform unset
@@ -578,7 +580,7 @@ def serving_spec(
     platform: str = LOCAL_PROCESS,
     *,
     model_name: str = configs.MODEL_NAME,
-    image: str = configs.SERVING_IMAGE,
+    image: str = serving_defaults.SERVING_IMAGE,
 ) -> infra_validator_pb2.ServingSpec:
     """The ``ServingSpec`` for ``platform``; the image (``tensorflow/serving:2.16.1``) is the
     one production runs, and what Docker/Kubernetes start. The local process ignores it."""
@@ -597,7 +599,7 @@ def serving_spec(
 
 
 def request_spec(
-    num_examples: int = DEFAULT_NUM_EXAMPLES, split: str = configs.TEST_SPLIT
+    num_examples: int = DEFAULT_NUM_EXAMPLES, split: str = ingest_settings.TEST_SPLIT
 ) -> infra_validator_pb2.RequestSpec:
     """Predict requests on ``serving_default`` (serialized tf.Examples, input ``examples``),
     one per example of ``split``."""
@@ -624,7 +626,7 @@ def infra_validator(
     as ``infra_blessing``.
 
     ``platform``: ``local_process`` (default, the project's server as a child process),
-    ``local_docker`` or ``kubernetes`` (TFX's runners with ``configs.SERVING_IMAGE``)."""
+    ``local_docker`` or ``kubernetes`` (TFX's runners with ``serving.defaults.SERVING_IMAGE``)."""
     spec = request_spec(num_examples)
     spec.make_warmup = make_warmup
     return LocalInfraValidator(

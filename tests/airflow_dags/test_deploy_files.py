@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from airflow_dags import cifar10_airflow_settings as settings
+from ingest import settings as ingest_settings
 from pipeline import configs
 from tests.airflow_dags.conftest import DAGS_FOLDER, SCRIPT
 
@@ -102,9 +103,9 @@ def test_compose_mounts_this_dag_folder_and_the_output_root(compose):
     assert (DEPLOY / dag_mount).resolve() == DAGS_FOLDER
     assert any(env[configs.OUTPUT_ROOT_ENV] == dst for dst in mounts.values())
     data_mount = next(
-        dst for dst in mounts.values() if env[configs.DATA_ROOT_ENV].startswith(dst + "/")
+        dst for dst in mounts.values() if env[ingest_settings.DATA_ROOT_ENV].startswith(dst + "/")
     )
-    assert env[configs.DATA_ROOT_ENV] == f"{data_mount}/{configs.CIFAR10_DIRNAME}"
+    assert env[ingest_settings.DATA_ROOT_ENV] == f"{data_mount}/{ingest_settings.CIFAR10_DIRNAME}"
 
 
 def test_helm_values_use_the_pipeline_image(values):
@@ -131,7 +132,7 @@ def test_helm_values_env_and_volumes(values):
     assert set(settings.ENV_NAMES) <= set(env)
     (mount,) = values["volumeMounts"]
     assert mount["name"] in {v["name"] for v in values["volumes"]}
-    for name in (configs.DATA_ROOT_ENV, configs.OUTPUT_ROOT_ENV):
+    for name in (ingest_settings.DATA_ROOT_ENV, configs.OUTPUT_ROOT_ENV):
         assert Path(env[name]).is_relative_to(mount["mountPath"]), name
 
 

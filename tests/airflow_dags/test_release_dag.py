@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from ingest import settings as ingest_settings
 from pipeline import configs
 from rollout import release
 from rollout.state import StatePaths
@@ -81,7 +82,7 @@ def test_scheduled_argv_takes_the_pipelines_settings_and_extra_flags():
     argv = release.scheduled_argv(
         {
             configs.OUTPUT_ROOT_ENV: "/o",
-            configs.DATA_ROOT_ENV: "/d",
+            ingest_settings.DATA_ROOT_ENV: "/d",
             release.RELEASE_ARGS_ENV: "--server http://s:8501 --router 'http://r:8601'",
         }
     )

@@ -9,6 +9,7 @@ import pytest
 
 from airflow_dags import cifar10_airflow_settings as settings
 from ingest import cifar10
+from ingest import settings as ingest_settings
 from models.hparams import HParams
 from pipeline import configs, metadata_store
 from tests import mariadb_server
@@ -105,7 +106,7 @@ def test_serving_model_dir(tmp_path):
 def test_prepare_input_span_writes_then_reuses(tmp_path, monkeypatch):
     data = write_cifar_layout(tmp_path / "raw", per_batch=4, n_test=6)
     out = tmp_path / "out"
-    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(data))
+    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(data))
     monkeypatch.setenv(settings.PIPELINE_ARGS_ENV, f"--output-root {out}")
     first = settings.prepare_input_span()
     assert first["span"] == 1 and not first["reused"]
@@ -120,7 +121,7 @@ def test_prepare_input_span_opens_the_mysql_store_first(tmp_path, monkeypatch):
     the store at once) and no SQLite folder."""
     data = write_cifar_layout(tmp_path / "raw", per_batch=4, n_test=6)
     out = tmp_path / "out"
-    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(data))
+    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(data))
     monkeypatch.setenv(settings.PIPELINE_ARGS_ENV, f"--output-root {out}")
     with running_mariadb(tmp_path / "mariadb") as db:
         monkeypatch.setenv(settings.METADATA_MYSQL_ENV, db.address())
@@ -134,7 +135,7 @@ def test_prepare_input_span_opens_the_mysql_store_first(tmp_path, monkeypatch):
 
 def test_prepare_input_span_fails_on_an_unreachable_mysql_store(tmp_path, monkeypatch):
     data = write_cifar_layout(tmp_path / "raw", per_batch=4, n_test=6)
-    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(data))
+    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(data))
     monkeypatch.setenv(settings.PIPELINE_ARGS_ENV, f"--output-root {tmp_path / 'out'}")
     monkeypatch.setenv(settings.METADATA_MYSQL_ENV, f"127.0.0.1:{free_port()}/mlmd")
     monkeypatch.setenv(metadata_store.MYSQL_USER_ENV, "mlmd")
@@ -143,7 +144,7 @@ def test_prepare_input_span_fails_on_an_unreachable_mysql_store(tmp_path, monkey
 
 
 def test_prepare_input_span_fails_on_missing_data(tmp_path, monkeypatch):
-    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(tmp_path / "absent"))
+    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(tmp_path / "absent"))
     monkeypatch.setenv(settings.PIPELINE_ARGS_ENV, f"--output-root {tmp_path / 'out'}")
     with pytest.raises(cifar10.CifarDataError, match="does not exist"):
         settings.prepare_input_span()

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 
 from ingest import cifar10
-from pipeline import configs
+from ingest import settings as ingest_settings
 from tests.cifar_fixtures import write_batch, write_cifar_layout
 from tests.system_deps import require_shared_data
 
 
 def test_reads_shared_subset_in_official_layout():
     require_shared_data()
-    cifar10.check_layout(configs.SHARED_DATA_ROOT)
-    test = cifar10.load_test(configs.SHARED_DATA_ROOT)
+    cifar10.check_layout(ingest_settings.SHARED_DATA_ROOT)
+    test = cifar10.load_test(ingest_settings.SHARED_DATA_ROOT)
     assert test.images.shape == (500, 32, 32, 3) and test.images.dtype == np.uint8
     assert set(np.unique(test.labels)) <= set(range(10))
-    train = cifar10.load_train(configs.SHARED_DATA_ROOT)
+    train = cifar10.load_train(ingest_settings.SHARED_DATA_ROOT)
     assert len(train) == 5085
 
 
@@ -78,10 +78,10 @@ def test_non_dict_pickle_is_reported(tmp_path):
 
 
 def test_resolution_order_flag_env_shared(tmp_path):
-    assert cifar10.resolve_data_root("/x", {configs.DATA_ROOT_ENV: "/y"}).as_posix() == "/x"
-    assert cifar10.resolve_data_root(None, {configs.DATA_ROOT_ENV: "/y"}).as_posix() == "/y"
-    if configs.SHARED_DATA_ROOT.is_dir():
-        assert cifar10.resolve_data_root(None, {}) == configs.SHARED_DATA_ROOT
+    assert cifar10.resolve_data_root("/x", {ingest_settings.DATA_ROOT_ENV: "/y"}).as_posix() == "/x"
+    assert cifar10.resolve_data_root(None, {ingest_settings.DATA_ROOT_ENV: "/y"}).as_posix() == "/y"
+    if ingest_settings.SHARED_DATA_ROOT.is_dir():
+        assert cifar10.resolve_data_root(None, {}) == ingest_settings.SHARED_DATA_ROOT
 
 
 def test_offline_download_fails_with_instructions(tmp_path):

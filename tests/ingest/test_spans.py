@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from ingest import cifar10, spans
+from ingest import settings as ingest_settings
 from models import features
-from pipeline import configs
 from tests.cifar_fixtures import write_cifar_layout
 
 
@@ -36,7 +36,7 @@ def test_span_holds_lossless_png_examples_for_all_splits(tmp_path):
     assert info.span == 1 and not info.reused
     assert info.counts == {"train": 40, "eval": 10, "test": 7}
     test = cifar10.load_test(root)
-    records = read_split(info.path / configs.TEST_SPLIT)
+    records = read_split(info.path / ingest_settings.TEST_SPLIT)
     assert len(records) == 7
     for (image, label), want_image, want_label in zip(
         records, test.images, test.labels, strict=True
@@ -55,9 +55,9 @@ def test_large_splits_are_sharded_in_order(tmp_path, monkeypatch):
     monkeypatch.setattr(spans, "SHARD_RECORDS", 3)
     root = write_cifar_layout(tmp_path / "data", per_batch=2, n_test=7)
     info = spans.prepare_span(root, tmp_path / "ex")
-    names = sorted(p.name for p in (info.path / configs.TEST_SPLIT).iterdir())
+    names = sorted(p.name for p in (info.path / ingest_settings.TEST_SPLIT).iterdir())
     assert names == [f"data-0000{i}-of-00003.tfrecord" for i in range(3)]
-    got = read_split(info.path / configs.TEST_SPLIT)
+    got = read_split(info.path / ingest_settings.TEST_SPLIT)
     want = cifar10.load_test(root)
     assert [label for _, label in got] == list(want.labels)
 
@@ -73,7 +73,7 @@ def test_unchanged_data_reuses_span_and_changed_data_adds_one(tmp_path):
     forced = spans.prepare_span(root, tmp_path / "ex", force_new=True)
     assert forced.span == 3
     assert spans.existing_spans(tmp_path / "ex") == [1, 2, 3]
-    manifest = json.loads((forced.path / configs.SPAN_MANIFEST).read_text())
+    manifest = json.loads((forced.path / ingest_settings.SPAN_MANIFEST).read_text())
     assert manifest["counts"] == forced.counts
 
 

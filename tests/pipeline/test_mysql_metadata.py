@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from ingest import settings as ingest_settings
 from pipeline import configs, metadata_store, summary
 from pipeline.metadata_store import parse_mysql_address
 from tests.conftest import run_pipeline
@@ -81,7 +82,7 @@ def test_wrong_password_fails_clearly_naming_the_host(mariadb, tmp_path, monkeyp
             sys.executable,
             "beam_runner.py",
             "--data-root",
-            str(configs.SHARED_DATA_ROOT),
+            str(ingest_settings.SHARED_DATA_ROOT),
             "--output-root",
             str(tmp_path / "out"),
             *SMALL,

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pipeline import configs
+from ingest import settings as ingest_settings
 from rollout import cli
 from rollout import settings as rollout_settings
 
@@ -155,6 +155,6 @@ def test_drift_reads_the_test_batch_of_the_resolved_data_root(
         tmp_path / "FeatureStats.pb",
         np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), np.uint8),
     )
-    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(root))
+    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(root))
     code, out, _ = run(output_root, capsys, "drift", "--training-stats", str(stats))
-    assert code in (0, 3) and f"of {root / configs.TEST_BATCH} vs" in out
+    assert code in (0, 3) and f"of {root / ingest_settings.TEST_BATCH} vs" in out

@@ -69,7 +69,7 @@ def test_each_track_deployment_serves_the_config_file_the_manager_writes(track, 
     deployment = docs[("Deployment", f"{k8s.SERVICE}-{track}")]
     assert deployment["spec"]["template"]["metadata"]["labels"][k8s.TRACK_LABEL] == track
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == configs.SERVING_IMAGE
+    assert container["image"] == serving_defaults.SERVING_IMAGE
     args = dict(
         a.lstrip("-").split("=", 1) if "=" in a else (a.lstrip("-"), "") for a in container["args"]
     )

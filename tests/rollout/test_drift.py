@@ -10,8 +10,8 @@ import pytest
 import requests
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from ingest import settings as ingest_settings
 from models import features
-from pipeline import configs
 from rollout import alerts, atomic_io
 from rollout import settings as rollout_settings
 from rollout.drift import DriftMonitor, DriftReferenceError, find_training_stats, load_reference
@@ -28,7 +28,7 @@ def cifar(name: str):
     from ingest import cifar10
 
     require_shared_data()
-    return cifar10.load_batch(configs.SHARED_DATA_ROOT / name)
+    return cifar10.load_batch(ingest_settings.SHARED_DATA_ROOT / name)
 
 
 def write_stats(path: Path, images: np.ndarray) -> Path:
@@ -73,13 +73,13 @@ def train_reference(tmp_path_factory):
 
 
 def test_held_back_test_images_stay_below_the_threshold(train_reference):
-    test = cifar(configs.TEST_BATCH)
+    test = cifar(ingest_settings.TEST_BATCH)
     assert max(readings(train_reference, test.images)) < POLICY.threshold
 
 
 @pytest.mark.parametrize("shift", sorted(SHIFTS))
 def test_shifted_inputs_exceed_the_threshold(train_reference, shift):
-    test = cifar(configs.TEST_BATCH)
+    test = cifar(ingest_settings.TEST_BATCH)
     assert min(readings(train_reference, SHIFTS[shift](test.images))) > POLICY.threshold
 
 
@@ -99,7 +99,7 @@ def test_drift_against_the_pushed_models_own_reference(first_pipeline_run, tmp_p
     manager = RolloutManager(tmp_path)
     shutil.copytree(pushed, manager.model_dir / pushed.name)
     manager.init(version)
-    test = cifar(configs.TEST_BATCH)
+    test = cifar(ingest_settings.TEST_BATCH)
     build_for_version(manager.paths, manager.model_dir, version, test.images, "test split")
     monitor = drift_monitor_for(manager)
     assert monitor.signals is not None and monitor.signals.output is not None
@@ -112,7 +112,7 @@ def test_drift_against_the_pushed_models_own_reference(first_pipeline_run, tmp_p
 
 
 def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_reference, tmp_path):
-    test = cifar(configs.TEST_BATCH)
+    test = cifar(ingest_settings.TEST_BATCH)
     paths = StatePaths(tmp_path)
     policy = replace(POLICY, on_drift="retrain", cooldown_seconds=60)
     now = [0.0]
@@ -141,7 +141,7 @@ def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_refere
 
 
 def test_alert_mode_records_no_retrain_request(train_reference, tmp_path):
-    test = cifar(configs.TEST_BATCH)
+    test = cifar(ingest_settings.TEST_BATCH)
     paths = StatePaths(tmp_path)
     monitor = DriftMonitor(
         train_reference,
@@ -165,7 +165,7 @@ def test_the_router_samples_request_images_into_the_drift_gauge(train_reference,
     from rollout.state import RolloutState, write_state
     from tests.rollout.fakes import FakeModelServer
 
-    test = cifar(configs.TEST_BATCH)
+    test = cifar(ingest_settings.TEST_BATCH)
     policy = load_policy()
     policy = replace(policy, drift=replace(policy.drift, sample_rate=1.0))
     write_state(tmp_path / "state.json", RolloutState(stable=1))

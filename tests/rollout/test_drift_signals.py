@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import requests
 
+from ingest import settings as ingest_settings
 from models import features
-from pipeline import configs
 from rollout import drift_signals as ds
 from rollout import settings as rollout_settings
 from rollout import shifts
@@ -32,8 +32,8 @@ def cifar():
 
     require_shared_data()
     return (
-        cifar10.load_train(configs.SHARED_DATA_ROOT),
-        cifar10.load_test(configs.SHARED_DATA_ROOT),
+        cifar10.load_train(ingest_settings.SHARED_DATA_ROOT),
+        cifar10.load_test(ingest_settings.SHARED_DATA_ROOT),
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
 from rollout import analysis
@@ -59,7 +60,7 @@ def stack(tmp_path, tiny_models):
     router = Router(
         server.rest_url, server.grpc_target, manager.paths.state, policy, rest_port=0, grpc_port=0
     ).start()
-    test = cifar10.load_batch(configs.SHARED_DATA_ROOT / configs.TEST_BATCH)
+    test = cifar10.load_batch(ingest_settings.SHARED_DATA_ROOT / ingest_settings.TEST_BATCH)
     load = LoadGenerator(
         router.rest_url, test.images, test.labels, rate_per_second=40, workers=4
     ).start()

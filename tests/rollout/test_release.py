@@ -9,6 +9,7 @@ import threading
 import pytest
 import yaml
 
+from ingest import settings as ingest_settings
 from pipeline import configs
 from rollout import alerts, release, retrain_requests
 from rollout import settings as rollout_settings
@@ -326,7 +327,7 @@ def test_the_load_generator_reads_images_from_data_root(
     manager = RolloutManager(output_root)
     manager.init(1)
     flag = ["--data-root", str(root)] if given_by == "flag" else []
-    monkeypatch.setenv(configs.DATA_ROOT_ENV, str(root if given_by == "env" else tmp_path))
+    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(root if given_by == "env" else tmp_path))
     args = release.build_parser().parse_args(
         [
             "--output-root",

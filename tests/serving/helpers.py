@@ -16,17 +16,17 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from ingest import settings as ingest_settings
 from models import features
-from pipeline import configs
 from serving.image_codec import encode_png as png  # the suites' short name
 
 
 def sample_images(n: int, seed: int = 0) -> np.ndarray:
     """``n`` real CIFAR-10 test images when the shared subset is there, else random ones."""
-    if (configs.SHARED_DATA_ROOT / configs.TEST_BATCH).is_file():
+    if (ingest_settings.SHARED_DATA_ROOT / ingest_settings.TEST_BATCH).is_file():
         from ingest import cifar10
 
-        images = cifar10.load_test(configs.SHARED_DATA_ROOT).images
+        images = cifar10.load_test(ingest_settings.SHARED_DATA_ROOT).images
         if len(images) >= n:
             return images[:n]
     rng = np.random.default_rng(seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import cifar10_serving
+from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
 from serving import defaults as serving_defaults
@@ -33,7 +34,7 @@ def test_client_sends_real_test_images(pipeline_server, capsys):
             "--count",
             "3",
             "--data-root",
-            str(configs.SHARED_DATA_ROOT),
+            str(ingest_settings.SHARED_DATA_ROOT),
             "--grpc",
             pipeline_server.grpc_target,
             "--rest",

@@ -69,7 +69,7 @@ def test_monitoring_config_matches_configs():
 
 def test_compose_runs_tf_serving_on_the_pushed_directory(compose):
     svc = compose["services"]["tf-serving"]
-    assert svc["image"] == configs.SERVING_IMAGE
+    assert svc["image"] == serving_defaults.SERVING_IMAGE
     assert svc["entrypoint"] == ["tensorflow_model_server"]
     assert f"{serving_defaults.GRPC_PORT}:{serving_defaults.GRPC_PORT}" in svc["ports"]
     assert f"{serving_defaults.REST_PORT}:{serving_defaults.REST_PORT}" in svc["ports"]
@@ -96,7 +96,7 @@ def test_k8s_deployment_service_hpa_configmap(k8s):
     )
     pod = dep["spec"]["template"]
     (container,) = pod["spec"]["containers"]
-    assert container["image"] == configs.SERVING_IMAGE
+    assert container["image"] == serving_defaults.SERVING_IMAGE
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     config_path = f"{mounts['config']}/{serving_defaults.MODEL_CONFIG_FILENAME}"
     check_server_flags(container["args"], config_path)

@@ -20,10 +20,12 @@ from tfx.proto import infra_validator_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
 from pipeline.components import infra_validation as iv
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
+from serving import defaults as serving_defaults
 
 NUM_TEST_EXAMPLES = iv.DEFAULT_NUM_EXAMPLES  # one request each
 
@@ -145,7 +147,7 @@ def test_factory_builds_the_standard_component_with_our_executor():
     assert serving.model_name == configs.MODEL_NAME
     assert (
         f"{serving.tensorflow_serving.image_name}:{serving.tensorflow_serving.tags[0]}"
-        == configs.SERVING_IMAGE
+        == serving_defaults.SERVING_IMAGE
     )
     request = proto_utils.json_to_proto(props["request_spec"], infra_validator_pb2.RequestSpec())
     validation = proto_utils.json_to_proto(
@@ -153,7 +155,7 @@ def test_factory_builds_the_standard_component_with_our_executor():
     )
     assert validation.num_tries == iv.DEFAULT_NUM_TRIES
     assert list(request.tensorflow_serving.signature_names) == [features.SIGNATURE_EXAMPLES]
-    assert request.split_name == configs.TEST_SPLIT
+    assert request.split_name == ingest_settings.TEST_SPLIT
     assert request.num_examples == iv.DEFAULT_NUM_EXAMPLES
     assert node.outputs["blessing"].type_name == "InfraBlessing"
 
@@ -283,7 +285,7 @@ def test_docker_platform_goes_to_the_stock_runner(tmp_path, examples_dir):
     )
     result = result_of(blessing)
     assert not result.blessed and result.platform == "local_docker"
-    assert result.server == configs.SERVING_IMAGE
+    assert result.server == serving_defaults.SERVING_IMAGE
     assert result.reason.startswith("DockerException:")  # docker-py found no engine
     assert result.attempts[0]["server_pid"] is None
 
