@@ -12,7 +12,7 @@ Data (the CIFAR-10 batches, through ingest.cifar10.resolve_data_root):
 * the other training-batch images, shuffled, are split into a calibration pool and an
   evaluation pool; in-distribution windows of ``drift.window_images`` images are drawn
   from each (without replacement inside a window);
-* shifted windows: evaluation-pool windows through each shift of rollout/shifts.py, a
+* shifted windows: evaluation-pool windows through each shift of rollout/drift/shifts.py, a
   class-prior window (half of it one class), and synthesized non-CIFAR images.
 
 Threshold = ``--quantile`` of the calibration windows' scores times ``--margin``; the
@@ -36,10 +36,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from ingest import settings as ingest_settings
-from rollout import drift_signals as ds
 from rollout import settings as rollout_settings
-from rollout import shifts
-from rollout.drift import PixelReference
+from rollout.drift import shifts
+from rollout.drift import signals as ds
+from rollout.drift.monitor import PixelReference
 from rollout.policy import load_policy
 
 SHIFT_ORDER = (
@@ -129,7 +129,7 @@ def scores(
 
 
 def flagged(r: dict[str, np.ndarray], threshold: float, js_threshold: float) -> np.ndarray:
-    """The deployed detector (rollout.drift.DriftMonitor): score or pixel JS over its
+    """The deployed detector (rollout.drift.monitor.DriftMonitor): score or pixel JS over its
     threshold."""
     return (r["score"] > threshold) | (r["pixel_js"] > js_threshold)
 

@@ -32,8 +32,8 @@ from ingest import settings as ingest_settings
 from pipeline import configs
 from rollout import atomic_io
 from rollout import settings as rollout_settings
-from rollout.alerts import pending_retrain_request
-from rollout.manager import RolloutError, RolloutManager
+from rollout.canary.manager import RolloutError, RolloutManager
+from rollout.drift.alerts import pending_retrain_request
 from rollout.policy import PolicyError, load_policy
 from rollout.state import RolloutState, default_actor
 from serving import defaults as serving_defaults
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shift",
         choices=SHIFT_CHOICES,
         default="none",
-        help="simulate shifted inputs (rollout/shifts.py)",
+        help="simulate shifted inputs (rollout/drift/shifts.py)",
     )
     drift.add_argument(
         "--training-stats",
@@ -232,12 +232,12 @@ def format_record(r: dict) -> str:
 
 
 def _run_router(args: argparse.Namespace, manager: RolloutManager) -> int:
-    from rollout.router import Router
+    from rollout.canary.router import Router
 
     monitor = None
     if args.training_stats != "none" and manager.policy.drift.enabled:
-        from rollout.drift import DriftReferenceError
-        from rollout.monitoring import drift_monitor_for
+        from rollout.canary.monitoring import drift_monitor_for
+        from rollout.drift.monitor import DriftReferenceError
 
         try:
             monitor = drift_monitor_for(
@@ -271,9 +271,9 @@ def _run_router(args: argparse.Namespace, manager: RolloutManager) -> int:
 def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
     """Offline drift check; exit 0 quiet, 3 drifted (an alert is recorded as well)."""
     from ingest import cifar10
-    from rollout import shifts
-    from rollout.drift import DriftReferenceError
-    from rollout.monitoring import drift_monitor_for
+    from rollout.canary.monitoring import drift_monitor_for
+    from rollout.drift import shifts
+    from rollout.drift.monitor import DriftReferenceError
 
     try:
         monitor = drift_monitor_for(
@@ -295,7 +295,7 @@ def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
     images = shifts.apply(args.shift, images[: manager.policy.drift.window_images])
     probabilities, version = None, None
     if monitor.signals is not None and monitor.signals.version is not None:
-        from rollout.drift_reference import predict_saved_model
+        from rollout.drift.reference import predict_saved_model
 
         version = monitor.signals.version
         probabilities = predict_saved_model(manager.model_dir / str(version), images)
@@ -313,7 +313,7 @@ def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
 def _drift_reference(args: argparse.Namespace, manager: RolloutManager) -> int:
     """Build the drift-signal reference of a version (default: stable) from the test split."""
     from ingest import cifar10
-    from rollout.drift_reference import build_for_version
+    from rollout.drift.reference import build_for_version
 
     version = args.version if args.version is not None else manager.state().stable
     if version is None:
@@ -383,7 +383,7 @@ def run(args: argparse.Namespace) -> int:
         if not records:
             print("no alerts recorded" if args.alerts else "no decisions recorded yet")
     elif cmd in ("analyze", "watch"):
-        from rollout.watch import CanaryWatch, describe, http_metrics
+        from rollout.canary.watch import CanaryWatch, describe, http_metrics
 
         if manager.state().canary is None:
             raise RolloutError("no canary rollout in progress; nothing to analyze")

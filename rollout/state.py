@@ -71,7 +71,7 @@ class StatePaths:
         return self.root / RETRAIN_REQUEST_FILE
 
     def drift_reference(self, version: int) -> Path:
-        """Drift-signal reference of one model version (rollout/drift_reference.py)."""
+        """Drift-signal reference of one model version (rollout/drift/reference.py)."""
         return self.root / DRIFT_DIR / f"reference-{version}.json"
 
 

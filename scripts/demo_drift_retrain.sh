@@ -14,7 +14,7 @@
 #
 # Usage: scripts/demo_drift_retrain.sh [output root]   (default outputs/demo-drift, recreated)
 # Env: CIFAR10_DATA_ROOT (else the shared subset), SHIFT (default inverted; see
-#      rollout/shifts.py), WINDOW seconds per analysis window (15), SKIP_BOOTSTRAP=1.
+#      rollout/drift/shifts.py), WINDOW seconds per analysis window (15), SKIP_BOOTSTRAP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="${1:-outputs/demo-drift}"
@@ -58,7 +58,7 @@ EOF
 TRAIN=(--limit 1000 --epochs 3 --accuracy-lower-bound 0.12)
 
 banner "1/5 first release: train, bless, push, deploy as stable (+ drift reference)"
-"$PY" -m rollout.release --output-root "$ROOT" --policy "$POLICY" "${DATA_ARGS[@]}" \
+"$PY" -m rollout.release.loop --output-root "$ROOT" --policy "$POLICY" "${DATA_ARGS[@]}" \
   "${TRAIN[@]}" 2>>"$LOG" | grep -E '^\[release|^(test accuracy|blessed|pushed)'
 
 banner "2/5 serving stack: model server, canary router (drift -> retrain), release watcher"
@@ -78,7 +78,7 @@ done
 echo "model server :$REST, router :$RREST (drift reference: $(ls "$ROOT"/rollout/drift/))"
 NEW_DATA="$ROOT/new-data"
 # The watcher retrains on the newest data: the folder new data lands in.
-"$PY" -m rollout.release --output-root "$ROOT" --policy "$POLICY" --watch --poll-seconds 2 \
+"$PY" -m rollout.release.loop --output-root "$ROOT" --policy "$POLICY" --watch --poll-seconds 2 \
   --max-runs 1 --watch-seconds 1200 --data-root "$NEW_DATA" --no-load \
   --server "http://127.0.0.1:$REST" --router "http://127.0.0.1:$RREST" --window "$WINDOW" \
   --epochs 10 --accuracy-lower-bound 0.12 -- --accuracy-max-drop 0.05 \
@@ -87,16 +87,16 @@ WATCHER=$!
 PIDS+=($WATCHER)
 
 banner "3/5 the world changes: new data and live traffic with $SHIFT images"
-"$PY" -m rollout.drift_demo make-data "${DATA_ARGS[@]}" --out "$NEW_DATA" --shift "$SHIFT" \
+"$PY" -m demos.drift_retrain make-data "${DATA_ARGS[@]}" --out "$NEW_DATA" --shift "$SHIFT" \
   --fraction 0.5 2>>"$LOG"
-"$PY" -m rollout.drift_demo traffic "${DATA_ARGS[@]}" --router "http://127.0.0.1:$RREST" \
+"$PY" -m demos.drift_retrain traffic "${DATA_ARGS[@]}" --router "http://127.0.0.1:$RREST" \
   --shift "$SHIFT" --rate 30 >>"$LOG" 2>&1 &
 PIDS+=($!)
-"$PY" -m rollout.drift_demo wait --output-root "$ROOT" --for alert --timeout 300 2>>"$LOG"
+"$PY" -m demos.drift_retrain wait --output-root "$ROOT" --for alert --timeout 300 2>>"$LOG"
 
 banner "4/5 no one types a command: the watcher retrains, canaries, decides"
 set +e
-"$PY" -m rollout.drift_demo wait --output-root "$ROOT" --for outcome --timeout 1200 2>>"$LOG"
+"$PY" -m demos.drift_retrain wait --output-root "$ROOT" --for outcome --timeout 1200 2>>"$LOG"
 wait "$WATCHER"
 set -e
 grep -E '^\[release|^(test accuracy|blessed|pushed)' "$ROOT/watch.out" || true

@@ -8,7 +8,7 @@
 #                         every image) -> collapse detected -> ROLLED BACK, stable serves on
 #   then an offline drift check: test images (quiet) and inverted ones (alert)
 #
-# Each release starts the model server (serving/), the canary router (rollout/router.py)
+# Each release starts the model server (serving/), the canary router (rollout/canary/router.py)
 # and a load generator (real CIFAR-10 test images) in-process on free ports.
 # Usage: scripts/demo_release.sh [output root]   (default outputs/demo-release, recreated)
 # Env: SKIP_BOOTSTRAP=1 uses the existing .venv; WINDOW=seconds per analysis window;
@@ -32,7 +32,7 @@ LOG="${ROOT%/}.log"  # TF/Beam chatter goes here; the terminal shows the release
 mkdir -p "$(dirname "$LOG")" && : > "$LOG"
 echo "[demo] output root $ROOT; full log $LOG"
 started=$(date +%s)
-release() { "$PY" -m rollout.release --output-root "$ROOT" --window "$WINDOW" "$@" 2>>"$LOG"; }
+release() { "$PY" -m rollout.release.loop --output-root "$ROOT" --window "$WINDOW" "$@" 2>>"$LOG"; }
 banner() { printf '\n======== %s ========\n' "$*"; }
 
 banner "1/3 first release: train on a new span, bless, push, deploy as stable"

@@ -16,6 +16,7 @@ PROJECT = {
     "report",
     "rollout",
     "bench",
+    "demos",
     "airflow_dags",
     "beam_runner",
     "cifar10_serving",

@@ -12,7 +12,7 @@ import pytest
 
 from ingest import settings as ingest_settings
 from pipeline import configs
-from rollout import release
+from rollout.release import loop as release
 from rollout.state import StatePaths
 from tests.airflow_dags.conftest import DAGS_FOLDER, airflow_env
 
@@ -27,7 +27,7 @@ PARSE_PROBE = textwrap.dedent("""
     dag = bag.dags.get("cifar10_release")
     out = {"seconds": time.monotonic() - started, "import_errors": bag.import_errors,
            "dag_ids": sorted(bag.dag_ids),
-           "heavy": sorted(m for m in ("tensorflow", "tfx", "rollout.release")
+           "heavy": sorted(m for m in ("tensorflow", "tfx", "rollout.release.loop")
                            if m in sys.modules)}
     if dag is not None:
         out.update(schedule=str(dag.schedule_interval), catchup=dag.catchup,

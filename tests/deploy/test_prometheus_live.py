@@ -78,12 +78,12 @@ def stack(tmp_path_factory):
     """Model server (v1 brightness = stable, v2 constant = canary at 50%) behind the router
     with drift sampling on every request, and Prometheus scraping both."""
     prometheus_bin = require_binary("prometheus", "prometheus")
-    from rollout.drift import DriftMonitor, PixelReference
-    from rollout.manager import RolloutManager
+    from demos.synthetic_models import write_model
+    from rollout.canary.manager import RolloutManager
+    from rollout.canary.router import Router
+    from rollout.drift.monitor import DriftMonitor, PixelReference
     from rollout.policy import load_policy
-    from rollout.router import Router
     from rollout.serving_client import wait_until_available
-    from rollout.synthetic_models import write_model
     from serving.model_server import ModelServer
 
     root = tmp_path_factory.mktemp("monitoring")

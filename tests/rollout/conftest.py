@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import configs
-from rollout.manager import RolloutManager
+from rollout.canary.manager import RolloutManager
 from rollout.policy import load_policy
 
 
@@ -39,7 +39,7 @@ def manager(output_root: Path) -> RolloutManager:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """behaviour -> SavedModel folder (brightness = healthy, constant, error)."""
-    from rollout.synthetic_models import BEHAVIOURS, write_model
+    from demos.synthetic_models import BEHAVIOURS, write_model
 
     root = tmp_path_factory.mktemp("tiny-models")
     return {b: write_model(root / b, b) for b in BEHAVIOURS}

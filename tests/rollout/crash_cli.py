@@ -2,7 +2,7 @@
 hard (``os._exit(86)``, no cleanup, like a power cut) right after one write of a commit.
 
 STEP is ``state`` (the state with the pending decision), ``config`` (the model config) or
-``history`` (the history line). The hook lives here, not in rollout/manager.py: production
+``history`` (the history line). The hook lives here, not in rollout/canary/manager.py: production
 code carries no test switches.
 """
 
@@ -12,7 +12,7 @@ import os
 import sys
 
 from rollout import atomic_io, cli
-from rollout import manager as manager_module
+from rollout.canary import manager as manager_module
 
 EXIT_KILLED = 86
 STEPS = ("state", "config", "history")

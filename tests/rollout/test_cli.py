@@ -84,8 +84,8 @@ def test_history_of_alerts_when_there_are_none(output_root, capsys):
 
 
 def test_status_shows_the_last_drift_alert_and_a_pending_retrain_request(output_root, capsys):
-    from rollout import alerts
-    from rollout.drift import DriftReading
+    from rollout.drift import alerts
+    from rollout.drift.monitor import DriftReading
     from rollout.policy import load_policy
     from rollout.state import StatePaths
 

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from pipeline import configs
-from rollout import k8s, model_config
 from rollout import settings as rollout_settings
-from rollout.manager import RolloutManager
+from rollout.canary import k8s, model_config
+from rollout.canary.manager import RolloutManager
 from rollout.policy import load_policy
 from serving import defaults as serving_defaults
 from tests.rollout.conftest import fake_versions

@@ -11,17 +11,17 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from demos.loadgen import LoadGenerator
 from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
-from rollout import analysis
 from rollout import settings as rollout_settings
-from rollout.loadgen import LoadGenerator
-from rollout.manager import RolloutManager
+from rollout.canary import analysis
+from rollout.canary.manager import RolloutManager
+from rollout.canary.router import Router
+from rollout.canary.watch import CanaryWatch, http_metrics
 from rollout.policy import load_policy
-from rollout.router import Router
 from rollout.serving_client import wait_until_available, warm_up
-from rollout.watch import CanaryWatch, http_metrics
 from tests.rollout.conftest import install_version
 from tests.rollout.waiting import wait_until
 from tests.system_deps import require_shared_data

@@ -1,0 +1,381 @@
+"""The canary router: a REST and gRPC front for the model server that splits traffic
+between the ``stable`` and ``canary`` version labels and measures each version.
+
+* ``POST /v1/models/<model>:predict`` (and ``:classify``/``:regress``) and gRPC ``Predict``
+  without a version or label get one: ``canary`` for the rollout weight's share, else
+  ``stable``; sticky per client key (rollout_settings.CLIENT_KEY_HEADER header / gRPC metadata).
+* Requests naming a version or label, other models and every other call pass through.
+* ``GET serving_defaults.PROMETHEUS_PATH`` on the REST port: per-version request, error, latency,
+  predicted-class and feedback metrics, the weight, and the drift distance.
+* ``POST /rollout/feedback``: labelled outcomes (``[{"label", "version", "correct"}]``) for
+  the optional accuracy check.
+* A share of request images is sampled into a :class:`~rollout.drift.monitor.DriftMonitor`; the
+  decoding, histogramming and alert writes run on a worker thread
+  (:class:`~rollout.drift.sampler.DriftSampler`), never on the event loop, so a slow disk or
+  a big sample does not hold up the requests in flight.
+
+URLs are matched and requests decoded by the model server's own code
+(:mod:`serving.model_paths`, :mod:`serving.rest_json`, :mod:`serving.tensor_proto`), so
+the router routes and reads exactly what the server accepts. It runs its own asyncio loop
+on a thread (:class:`serving.aio_thread.LoopThread`, ``start``/``stop``), like the
+in-process model server; port 0 binds a free port (see ``rest_port``/``grpc_port``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from pathlib import Path
+
+import aiohttp
+import grpc
+from aiohttp import web
+
+from pipeline import configs
+from rollout import settings as rollout_settings
+from rollout.canary import payloads
+from rollout.canary.router_metrics import RouterMetrics
+from rollout.canary.routing import Split, StateWatcher, choose_label
+from rollout.drift.monitor import DriftMonitor, DriftReading
+from rollout.drift.payloads import probabilities_from_grpc, probabilities_from_rest
+from rollout.drift.sampler import DriftSampler, Sample
+from rollout.policy import Policy, load_policy
+from rollout.serving_client import model_path
+from serving import defaults as serving_defaults
+from serving import rest_json
+from serving.aio_thread import LoopThread
+from serving.model_paths import parse_model_url
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_PATH = "/rollout/feedback"
+SERVED_LABEL_HEADER = "x-served-label"
+SERVED_VERSION_HEADER = "x-served-version"
+PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
+_HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+
+
+class Router:
+    def __init__(
+        self,
+        upstream_rest: str,
+        upstream_grpc: str,
+        state_path: Path | str,
+        policy: Policy | None = None,
+        host: str = serving_defaults.LOOPBACK,
+        rest_port: int = rollout_settings.ROUTER_REST_PORT,
+        grpc_port: int = rollout_settings.ROUTER_GRPC_PORT,
+        drift_monitor: DriftMonitor | None = None,
+        model_name: str = configs.MODEL_NAME,
+        seed: int | None = None,
+    ) -> None:
+        self.upstream_rest = upstream_rest.rstrip("/")
+        self.upstream_grpc = upstream_grpc
+        self.policy = policy or load_policy()
+        self.host = host
+        self.rest_port = rest_port
+        self.grpc_port = grpc_port
+        self.model_name = model_name
+        self.watcher = StateWatcher(Path(state_path), self.policy.router.state_poll_seconds)
+        self.metrics = RouterMetrics()
+        self.drift_monitor = drift_monitor
+        self.sampler = (
+            DriftSampler(drift_monitor, self._drift_added) if drift_monitor is not None else None
+        )
+        self._random = random.Random(seed)
+        self._loop_thread = LoopThread("canary-router", self._setup, self._teardown)
+        self._runner: web.AppRunner | None = None
+        self._grpc_server: grpc.aio.Server | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> Router:
+        """Bind both ports and serve; raises what binding raised (e.g. port in use)."""
+        if self.sampler is not None:
+            self.sampler.start()
+        try:
+            self._loop_thread.start()
+        except BaseException:
+            if self.sampler is not None:
+                self.sampler.stop()
+            raise
+        log.info(
+            "router on REST %s:%d, gRPC %s:%d -> %s / %s",
+            self.host,
+            self.rest_port,
+            self.host,
+            self.grpc_port,
+            self.upstream_rest,
+            self.upstream_grpc,
+        )
+        return self
+
+    def stop(self) -> None:
+        self._loop_thread.stop(timeout=15)
+        if self.sampler is not None:
+            self.sampler.stop()
+
+    def __enter__(self) -> Router:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    async def _setup(self) -> None:
+        """Bind REST and gRPC on the loop thread; a failed bind undoes what was bound."""
+        timeout = aiohttp.ClientTimeout(total=self.policy.router.upstream_timeout_seconds)
+        self._session = aiohttp.ClientSession(timeout=timeout)
+        self._channel = grpc.aio.insecure_channel(
+            self.upstream_grpc,
+            options=[("grpc.max_receive_message_length", serving_defaults.MAX_REQUEST_BYTES)],
+        )
+        app = web.Application(client_max_size=serving_defaults.MAX_REQUEST_BYTES)
+        app.router.add_get(serving_defaults.PROMETHEUS_PATH, self._metrics)
+        app.router.add_post(FEEDBACK_PATH, self._feedback)
+        app.router.add_route("*", "/{tail:.*}", self._proxy_rest)
+        try:
+            self._runner = runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, self.host, self.rest_port)
+            await site.start()
+            self.rest_port = site._server.sockets[0].getsockname()[1]
+            self._grpc_server = server = grpc.aio.server(
+                options=[("grpc.max_receive_message_length", serving_defaults.MAX_REQUEST_BYTES)]
+            )
+            server.add_generic_rpc_handlers((_GrpcProxy(self),))
+            self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+            await server.start()
+        except BaseException:
+            await self._teardown()
+            raise
+
+    async def _teardown(self) -> None:
+        if self._grpc_server is not None:
+            await self._grpc_server.stop(grace=1)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._session.close()
+        await self._channel.close()
+        self._grpc_server = self._runner = None
+
+    # --- routing helpers ----------------------------------------------------------------
+    def split(self) -> Split:
+        """The current split, re-read from the state file when it changed. Every request and
+        every scrape of the metrics page asks, so the weight and state-timestamp gauges are
+        fresh at each scrape even with no traffic."""
+        split = self.watcher.current()
+        self.metrics.set_rollout_state(self.model_name, split.weight, split.updated_at)
+        return split
+
+    def _choose(self, split: Split, client_key: str | None) -> str:
+        if split.canary is None:
+            return rollout_settings.STABLE_LABEL
+        return choose_label(split.weight, client_key, self._random.random)
+
+    def _sample_drift(self, sample: Sample) -> None:
+        """Hand a share of requests (undecoded: the closures run on the sampler's thread)
+        to drift monitoring; constant time on the loop, never fails the request."""
+        if self.sampler is None or self._random.random() >= self.sampler.monitor.policy.sample_rate:
+            return
+        self.sampler.submit(sample)
+
+    def _drift_added(self, images: int, last: DriftReading | None) -> None:
+        """Drift gauges after a sample was added (on the sampler's thread)."""
+        self.metrics.drift_sampled.labels(self.model_name).inc(images)
+        if last is not None:
+            self.metrics.drift.labels(self.model_name).set(last.distance)
+            self.metrics.drift_alert.labels(self.model_name).set(int(last.drifted))
+
+    # --- REST ---------------------------------------------------------------------------
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self.split()
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        )
+
+    async def _feedback(self, request: web.Request) -> web.Response:
+        try:
+            items = await request.json()
+            items = items if isinstance(items, list) else [items]
+            for item in items:
+                outcome = "correct" if item["correct"] else "wrong"
+                self.metrics.feedback.labels(
+                    self.model_name, str(item["version"]), str(item["label"]), outcome
+                ).inc()
+        except (ValueError, KeyError, TypeError) as e:
+            return web.json_response({"error": f"bad feedback: {e}"}, status=400)
+        return web.json_response({"accepted": len(items)})
+
+    async def _proxy_rest(self, request: web.Request) -> web.StreamResponse:
+        url = parse_model_url("POST", request.path) if request.method == "POST" else None
+        body = await request.read()
+        if url is None or url.name != self.model_name:
+            return await self._forward(request, request.path_qs, body)
+        verb = url.verb.lower()
+        split = self.split()
+        if url.version is not None:
+            version = int(url.version)
+            label, path = split.label_of(version), request.path_qs
+        elif url.label is not None:
+            label, path = url.label, request.path_qs
+            version = split.version_of(label)
+        else:
+            label = self._choose(split, request.headers.get(rollout_settings.CLIENT_KEY_HEADER))
+            version = split.version_of(label)
+            path = model_path(self.model_name, verb, label=label)
+        started = time.perf_counter()
+        response = await self._forward(request, path, body)
+        classes: list[int] = []
+        ok = 200 <= response.status < 300
+        if verb == "predict":
+            answer = response.body if ok else b""
+            if ok:
+                classes = payloads.classes_from_rest(answer)
+            self._sample_drift(
+                Sample(
+                    lambda: payloads.images_from_rest(body),
+                    (lambda: probabilities_from_rest(rest_json.parse_body(answer))) if ok else None,
+                    version,
+                )
+            )
+        self.metrics.observe(
+            self.model_name,
+            version,
+            label,
+            time.perf_counter() - started,
+            ok,
+            str(response.status),
+            classes,
+        )
+        response.headers[SERVED_LABEL_HEADER] = label
+        if version is not None:
+            response.headers[SERVED_VERSION_HEADER] = str(version)
+        return response
+
+    async def _forward(self, request: web.Request, path: str, body: bytes) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        try:
+            async with self._session.request(
+                request.method, self.upstream_rest + path, data=body, headers=headers
+            ) as upstream:
+                payload = await upstream.read()
+                content_type = upstream.headers.get("Content-Type", "application/json")
+                return web.Response(
+                    body=payload, status=upstream.status, headers={"Content-Type": content_type}
+                )
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            return web.json_response({"error": f"model server unreachable: {e}"}, status=502)
+
+
+class _GrpcProxy(grpc.GenericRpcHandler):
+    """Predict gets a label; every other method is forwarded as raw bytes."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def service(self, details: grpc.HandlerCallDetails):
+        if details.method == PREDICT_METHOD:
+            from tensorflow_serving.apis import predict_pb2
+
+            return grpc.unary_unary_rpc_method_handler(
+                self._predict,
+                request_deserializer=predict_pb2.PredictRequest.FromString,
+                response_serializer=predict_pb2.PredictResponse.SerializeToString,
+            )
+        return grpc.unary_unary_rpc_method_handler(self._passthrough(details.method))
+
+    def _passthrough(self, method: str):
+        async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            stub = self.router._channel.unary_unary(method)
+            try:
+                return await stub(
+                    request,
+                    metadata=_forwardable(context),
+                    timeout=self.router.policy.router.upstream_timeout_seconds,
+                )
+            except grpc.aio.AioRpcError as e:
+                await context.abort(e.code(), e.details() or "")
+
+        return call
+
+    async def _predict(self, request, context: grpc.aio.ServicerContext):
+        from tensorflow_serving.apis import predict_pb2
+
+        router = self.router
+        spec = request.model_spec
+        split = router.split()
+        ours = spec.name == router.model_name
+        if not ours:
+            label, version = "other", None
+        elif spec.HasField("version"):
+            version = spec.version.value
+            label = split.label_of(version)
+        elif spec.version_label:
+            label, version = spec.version_label, split.version_of(spec.version_label)
+        else:
+            key = dict(context.invocation_metadata() or ()).get(rollout_settings.CLIENT_KEY_HEADER)
+            label = router._choose(split, key)
+            version = split.version_of(label)
+            spec.version_label = label
+        started = time.perf_counter()
+        stub = router._channel.unary_unary(
+            PREDICT_METHOD,
+            request_serializer=predict_pb2.PredictRequest.SerializeToString,
+            response_deserializer=predict_pb2.PredictResponse.FromString,
+        )
+        try:
+            response = await stub(
+                request,
+                metadata=_forwardable(context),
+                timeout=router.policy.router.upstream_timeout_seconds,
+            )
+        except grpc.aio.AioRpcError as e:
+            if ours:
+                router.metrics.observe(
+                    router.model_name,
+                    version,
+                    label,
+                    time.perf_counter() - started,
+                    False,
+                    e.code().name,
+                    [],
+                )
+            await context.abort(e.code(), e.details() or "")
+        if ours:
+            if response.model_spec.HasField("version"):
+                version = response.model_spec.version.value
+            router.metrics.observe(
+                router.model_name,
+                version,
+                label,
+                time.perf_counter() - started,
+                True,
+                "OK",
+                payloads.classes_from_grpc(response),
+            )
+            router._sample_drift(
+                Sample(
+                    lambda: payloads.images_from_grpc(request),
+                    lambda: probabilities_from_grpc(response),
+                    version,
+                )
+            )
+            await context.send_initial_metadata(((SERVED_LABEL_HEADER, label),))
+        return response
+
+
+def _forwardable(context: grpc.aio.ServicerContext) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (k, v)
+        for k, v in (context.invocation_metadata() or ())
+        if not k.startswith(":") and k not in ("user-agent", "content-type", "te")
+    )

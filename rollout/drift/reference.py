@@ -1,0 +1,57 @@
+"""Build and find the drift-signal reference of a model version: the image statistics of the
+test split and the version's own outputs on it (the split and model the Evaluator judged).
+
+Built by ``cifar10-release`` after each push (and by ``cifar10-rollout drift-reference``),
+read by the router's drift monitor. One file per version, because the output statistics
+belong to one model: ``<output_root>/rollout/drift/reference-<version>.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from models import features
+from rollout.drift.signals import DriftReference, build_reference
+from rollout.state import StatePaths
+
+log = logging.getLogger(__name__)
+
+
+def predict_saved_model(version_dir: Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """``probabilities`` [N, 10] of a pushed SavedModel's ``serving_images`` signature."""
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(version_dir)).signatures[features.SIGNATURE_IMAGES]
+    out = [
+        signature(**{features.INPUT_IMAGES: tf.constant(images[i : i + batch])})[
+            features.OUTPUT_PROBABILITIES
+        ].numpy()
+        for i in range(0, len(images), batch)
+    ]
+    return np.concatenate(out)
+
+
+def build_for_version(
+    paths: StatePaths, model_dir: Path, version: int, images: np.ndarray, source: str
+) -> Path:
+    """Run ``version`` on ``images`` and save the reference; returns its path."""
+    probabilities = predict_saved_model(Path(model_dir) / str(version), images)
+    reference = build_reference(images, probabilities, source, version)
+    return reference.save(paths.drift_reference(version))
+
+
+def load_for_version(paths: StatePaths, version: int | None) -> DriftReference | None:
+    """The saved reference of ``version``; None when there is none (or it is unreadable)."""
+    if version is None:
+        return None
+    path = paths.drift_reference(version)
+    if not path.exists():
+        return None
+    try:
+        return DriftReference.load(path)
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("drift reference %s unreadable: %s", path, e)
+        return None
