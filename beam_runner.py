@@ -12,15 +12,12 @@ summary and writes the run's HTML report. Exit codes: 0 pushed or cleanly not bl
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-import warnings
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# google-cloud libraries warn about Python 3.10 at import; TFX 1.16 requires 3.10.
-warnings.filterwarnings("ignore", category=FutureWarning)
+from models import keras_runtime
+
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 
 from pipeline import run_config  # noqa: E402
 

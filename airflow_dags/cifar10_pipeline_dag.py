@@ -19,22 +19,23 @@ credentials fail the parse with an import error that names the variables.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TF: the model is a tf-keras model
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from models import keras_runtime
 
-import cifar10_airflow_settings as settings  # the DAG folder is on sys.path
-from airflow.models.dag import DAG
-from airflow.operators.python import PythonOperator
-from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration.airflow.airflow_dag_runner import (
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
+
+# the DAG folder is on sys.path
+import cifar10_airflow_settings as settings  # noqa: E402
+from airflow.models.dag import DAG  # noqa: E402
+from airflow.operators.python import PythonOperator  # noqa: E402
+from ml_metadata.proto import metadata_store_pb2  # noqa: E402
+from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
     AirflowDagRunner,
     AirflowPipelineConfig,
 )
 
-from pipeline import runner
+from pipeline import runner  # noqa: E402
 
 
 def supersede_earlier_attempt(

@@ -30,17 +30,18 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from models import keras_runtime
 
-import numpy as np
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 
-from ingest import settings as ingest_settings
-from rollout import settings as rollout_settings
-from rollout.drift import shifts
-from rollout.drift import signals as ds
-from rollout.drift.monitor import PixelReference
-from rollout.policy import load_policy
+import numpy as np  # noqa: E402
+
+from ingest import settings as ingest_settings  # noqa: E402
+from rollout import settings as rollout_settings  # noqa: E402
+from rollout.drift import shifts  # noqa: E402
+from rollout.drift import signals as ds  # noqa: E402
+from rollout.drift.monitor import PixelReference  # noqa: E402
+from rollout.policy import load_policy  # noqa: E402
 
 SHIFT_ORDER = (
     "brightness",

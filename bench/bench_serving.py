@@ -32,16 +32,18 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from models import keras_runtime
 
-import numpy as np
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 
-from ingest import settings as ingest_settings
-from models import features
-from pipeline import configs
-from serving import defaults as serving_defaults
-from serving.image_codec import encode_png
-from serving.model_paths import list_versions
+import numpy as np  # noqa: E402
+
+from ingest import settings as ingest_settings  # noqa: E402
+from models import features  # noqa: E402
+from pipeline import configs  # noqa: E402
+from serving import defaults as serving_defaults  # noqa: E402
+from serving.image_codec import encode_png  # noqa: E402
+from serving.model_paths import list_versions  # noqa: E402
 
 
 @dataclass

@@ -18,26 +18,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from models import keras_runtime
 
-import tensorflow as tf
-from tfx.components.trainer import executor as trainer_executor
-from tfx.components.tuner import executor as tuner_executor
-from tfx.dsl.components.base import base_executor
-from tfx.proto import trainer_pb2
-from tfx.types import artifact_utils, standard_artifacts
-from tfx.utils import json_utils, proto_utils
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 
-from models import features, model, tuning
-from models.hparams import HParams
+import tensorflow as tf  # noqa: E402
+from tfx.components.trainer import executor as trainer_executor  # noqa: E402
+from tfx.components.tuner import executor as tuner_executor  # noqa: E402
+from tfx.dsl.components.base import base_executor  # noqa: E402
+from tfx.proto import trainer_pb2  # noqa: E402
+from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
+from tfx.utils import json_utils, proto_utils  # noqa: E402
+
+from models import features, model, tuning  # noqa: E402
+from models.hparams import HParams  # noqa: E402
 
 SPLITS = '["train", "eval", "test"]'
 

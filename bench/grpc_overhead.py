@@ -8,20 +8,20 @@ one process on the same model and image (so the differences are the layers, not 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from models import keras_runtime
 
-import numpy as np
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 
-from models import features
-from pipeline import configs
+import numpy as np  # noqa: E402
+
+from models import features  # noqa: E402
+from pipeline import configs  # noqa: E402
 
 
 def per_call_ms(call: Callable[[], object], n: int, warmup: int = 20) -> float:
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import grpc
     import tensorflow as tf
+    from serving.model_server import ModelServer
     from tensorflow_serving.apis import (
         get_model_status_pb2,
         model_service_pb2_grpc,
@@ -49,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from serving import inference
-    from serving.model_server import ModelServer
 
     base = Path(tempfile.mkdtemp()) / configs.MODEL_NAME
     base.mkdir()

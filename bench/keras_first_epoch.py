@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -24,11 +23,12 @@ SETTINGS = ("stock", "fixed", "fixed+xla")
 
 def train(setting: str, data_root: str, epochs: int, limit: int) -> dict:
     """One setting, in this process: epoch times and whether XLA compiled the step."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from models import keras_runtime
+
+    keras_runtime.use_tf_keras()
     import tensorflow as tf
 
     from ingest import cifar10
-    from models import keras_runtime
     from models import model as model_lib
 
     if setting == "stock":  # undo what build_model would do

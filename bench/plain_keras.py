@@ -15,10 +15,12 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from models import keras_runtime
 
-from ingest import settings as ingest_settings
-from models.hparams import HParams
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
+
+from ingest import settings as ingest_settings  # noqa: E402
+from models.hparams import HParams  # noqa: E402
 
 
 def train_and_export(

@@ -1,16 +1,146 @@
-"""Process-wide TensorFlow settings for training the project's ``tf_keras`` models.
+"""Process-wide TensorFlow settings: Keras 2, AutoGraph's rules, a quiet TensorFlow start.
 
-TF 2.16's AutoGraph skips converting code from the modules in its do-not-convert rules,
-which name ``keras`` but not ``tf_keras`` (the package Keras 2 lives in since TF 2.16; newer
-TensorFlow releases list it). So the first ``fit``/``evaluate``/``predict`` of every model
-transpiled tf_keras's own training loop, layer by layer: 14.7 s of a 15 s first epoch of
-the reference CNN here, against 1.05 s with the rule (``bench/keras_first_epoch.py``).
-tf_keras's code is written to be traced as is, so the rule changes no result, only time.
+The one home of the settings every process that runs TensorFlow needs, so entry points
+(``beam_runner.py``, the ``cifar10-*`` commands, the Airflow DAGs, bench, tests) and the
+packages TFX workers import (``models``, ``pipeline``) call a function instead of each
+setting environment variables its own way.
+
+* **Keras 2**: TFX 1.16 / TFMA 0.47 understand ``tf_keras`` models only, and TensorFlow
+  picks its Keras when it is first imported, so :func:`use_tf_keras` must run before that.
+* **AutoGraph**: TF 2.16's AutoGraph skips converting code from the modules in its
+  do-not-convert rules, which name ``keras`` but not ``tf_keras`` (newer TensorFlow releases
+  list it). So the first ``fit``/``evaluate``/``predict`` of every model transpiled tf_keras's
+  own training loop, layer by layer: 14.7 s of a 15 s first epoch of the reference CNN here,
+  against 1.05 s with the rule (``bench/keras_first_epoch.py``). tf_keras's code is written to
+  be traced as is, so the rule changes no result, only time.
+* **A quiet start** (:func:`prepare_entry_point`): the CPU wheel of TensorFlow 2.16 logs
+  "Unable to register cuFFT/cuDNN/cuBLAS factory" at ERROR level when it loads, and
+  google-api-core warns that Python 3.10 (which TFX 1.16 requires) is unsupported. Both look
+  like failures on a newcomer's terminal and are neither. They are dropped by their exact
+  text: raising ``TF_CPP_MIN_LOG_LEVEL`` to 3 instead would hide every real C++ error too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.machinery
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+
 _TF_KERAS = "tf_keras"
+LEGACY_KERAS_ENV = "TF_USE_LEGACY_KERAS"
+TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
+# 2: TensorFlow's C++ INFO and WARNING lines stay in the log level's off range; ERROR shows.
+DEFAULT_TF_LOG_LEVEL = "2"
+
+# The lines TensorFlow's CPU wheel prints while loading (tensorflow/tensorflow#62075): a
+# plugin registered twice, harmless without a GPU.
+TF_REGISTRATION_LINE = re.compile(
+    r"Unable to register cu(FFT|DNN|BLAS) factory: Attempting to register factory for "
+    r"plugin cu(FFT|DNN|BLAS) when one has already been registered"
+)
+# google.api_core's FutureWarning (its _python_version_support module), matched from the
+# message's start as warnings filters and PYTHONWARNINGS do.
+PYTHON_VERSION_WARNING = "You are using a non-supported Python version"
+_PYTHONWARNINGS_ENTRY = f"ignore:{PYTHON_VERSION_WARNING}:FutureWarning"
+
+log = logging.getLogger(__name__)
+
+
+def use_tf_keras() -> None:
+    """Select Keras 2 (``tf_keras``) for TensorFlow; a value already set is kept.
+
+    Has effect only before TensorFlow's first import: the ``models`` and ``pipeline``
+    packages call it when imported (so TFX workers get it), entry points call
+    :func:`prepare_entry_point` before they import anything heavy."""
+    os.environ.setdefault(LEGACY_KERAS_ENV, "1")
+
+
+def prepare_entry_point() -> None:
+    """Everything a command sets before TensorFlow loads (idempotent, imports nothing heavy).
+
+    Keras 2; TensorFlow's C++ INFO/WARNING lines off unless ``TF_CPP_MIN_LOG_LEVEL`` says
+    otherwise; Google's Python-version warning ignored, here and (through
+    ``PYTHONWARNINGS``) in child processes; TensorFlow's registration lines dropped from
+    stderr when it is first imported, wherever that happens (other lines pass through)."""
+    use_tf_keras()
+    os.environ.setdefault(TF_LOG_LEVEL_ENV, DEFAULT_TF_LOG_LEVEL)
+    warnings.filterwarnings("ignore", message=PYTHON_VERSION_WARNING, category=FutureWarning)
+    entries = [e for e in os.environ.get("PYTHONWARNINGS", "").split(",") if e]
+    if _PYTHONWARNINGS_ENTRY not in entries:
+        os.environ["PYTHONWARNINGS"] = ",".join([*entries, _PYTHONWARNINGS_ENTRY])
+    if "tensorflow" not in sys.modules and not any(
+        isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+@contextlib.contextmanager
+def stderr_lines_dropped(pattern: re.Pattern[str]) -> Iterator[None]:
+    """Send file descriptor 2 to a file for the block, then write back every line that does
+    not match ``pattern``; the dropped ones go to this module's logger at DEBUG (a run's
+    log file keeps them).
+
+    At the descriptor, not ``sys.stderr``: the lines come from C++. Lines written in the
+    block appear when it ends (also when it raises), in their order."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = _filter_lines(capture.read().decode(errors="replace"), pattern)
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+
+
+def _filter_lines(text: str, pattern: re.Pattern[str]) -> str:
+    kept = []
+    for line in text.splitlines(keepends=True):
+        if pattern.search(line):
+            log.debug("dropped from stderr: %s", line.rstrip())
+        else:
+            kept.append(line)
+    return "".join(kept)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Runs the first import of ``tensorflow`` inside :func:`stderr_lines_dropped`, then
+    leaves ``sys.meta_path``: the lines come once per process, when the library loads."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "tensorflow":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def quiet_exec_module(module: ModuleType) -> None:
+            with stderr_lines_dropped(TF_REGISTRATION_LINE):
+                exec_module(module)
+
+        loader.exec_module = quiet_exec_module  # type: ignore[method-assign]
+        return spec
 
 
 def skip_autograph_for_tf_keras() -> None:

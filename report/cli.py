@@ -8,13 +8,13 @@ cifar10-report --list                             # the run ids ML Metadata know
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from models import keras_runtime
+
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

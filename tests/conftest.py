@@ -3,17 +3,17 @@ needs a pipeline-made model (pipeline end-to-end checks, serving contract tests)
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 from ingest import settings as ingest_settings
+from models import keras_runtime
 from pipeline import configs
 from tests.system_deps import require_shared_data
+
+keras_runtime.use_tf_keras()  # before any test module imports TensorFlow (none above does)
 
 # Small enough for CI, big enough that a trained model clearly beats an untrained one.
 E2E_ARGS = ["--limit", "1000", "--epochs", "3", "--accuracy-lower-bound", "0.12"]
