@@ -2,21 +2,20 @@
 
 Debian's ``mariadb-server`` package provides the binaries (``.ci/run`` installs it); the
 tests never touch a system MariaDB. The server is started as the current user (root in CI
-needs ``--user=root``) and killed at the end.
+needs ``--user=root``) and stopped at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.ports import free_port
+from tests.support.processes import running_process
 from tests.system_deps import require_binary
 
 USER, PASSWORD, DATABASE = "mlmd", "mlmd-test-password", "mlmd"
@@ -42,12 +41,6 @@ class MariaDB:
         ).stdout
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_mariadb(workdir: Path) -> Iterator[MariaDB]:
     server = require_binary("mariadbd", "mariadb-server")
@@ -67,47 +60,26 @@ def running_mariadb(workdir: Path) -> Iterator[MariaDB]:
         capture_output=True,
         timeout=120,
     )
-    log = workdir / "mariadb.err"
-    proc = subprocess.Popen(
-        [
-            server,
-            "--no-defaults",
-            f"--datadir={datadir}",
-            *as_user,
-            f"--socket={sock}",
-            f"--port={port}",
-            "--bind-address=127.0.0.1",
-            "--skip-name-resolve",
-            f"--log-error={log}",
-            f"--pid-file={workdir / 'mariadb.pid'}",
-            "--innodb-buffer-pool-size=64M",
-            "--skip-log-bin",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    db = MariaDB("127.0.0.1", port, sock)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                db.sql("SELECT 1")
-                break
-            except subprocess.CalledProcessError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"MariaDB did not start: {log.read_text()[-2000:]}"
-                    ) from None
-                time.sleep(0.2)
+    command = [
+        server,
+        "--no-defaults",
+        f"--datadir={datadir}",
+        *as_user,
+        f"--socket={sock}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        "--skip-name-resolve",
+        f"--pid-file={workdir / 'mariadb.pid'}",
+        "--innodb-buffer-pool-size=64M",
+        "--skip-log-bin",
+    ]
+    # Without --log-error the server logs to stderr, which goes to the process's log file.
+    with running_process(command, workdir / "mariadb.log", what="MariaDB") as proc:
+        db = MariaDB("127.0.0.1", port, sock)
+        proc.wait_ready(lambda: db.sql("SELECT 1"), retry_on=(subprocess.CalledProcessError,))
         db.sql(
             f"CREATE DATABASE {DATABASE}; "
             f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; "
             f"GRANT ALL ON *.* TO '{USER}'@'%';"
         )
         yield db
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -17,13 +17,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.mariadb_server import free_port
+from tests.support.ports import free_port
+from tests.support.processes import running_process
 from tests.system_deps import require_binary
 
 USER, PASSWORD, DATABASE = "airflow", "airflow-test-password", "airflow"
@@ -71,6 +71,8 @@ def _run_as(user: str | None) -> dict[str, Any]:
 @contextlib.contextmanager
 def running_postgres(workdir: Path) -> Iterator[Postgres]:
     """A fresh cluster with database ``DATABASE`` owned by ``USER``; logs go to ``workdir``."""
+    import psycopg2
+
     initdb = require_binary("initdb", "postgresql")
     server = require_binary("postgres", "postgresql")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -114,58 +116,40 @@ def running_postgres(workdir: Path) -> Iterator[Postgres]:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stdout[-1500:]}{init.stderr[-1500:]}")
-        port, log = free_port(), workdir / "postgres.log"
-        with open(log, "wb") as log_file:
-            proc = subprocess.Popen(
-                [
-                    server,
-                    "-D",
-                    str(datadir),
-                    "-p",
-                    str(port),
-                    "-k",
-                    str(home),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=200",
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=home,
-                **_run_as(as_user),
+        port = free_port()
+        command = [
+            server,
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-k",
+            str(home),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ]
+        with running_process(
+            command,
+            workdir / "postgres.log",
+            what="PostgreSQL",
+            stop_signal=signal.SIGINT,  # fast shutdown: abort sessions, then exit
+            cwd=home,
+            **_run_as(as_user),
+        ) as proc:
+            db = Postgres("127.0.0.1", port)
+            proc.wait_ready(
+                lambda: db.query("SELECT 1", database="postgres") or True,
+                retry_on=(psycopg2.OperationalError,),
             )
-        db = Postgres("127.0.0.1", port)
-        try:
-            _wait_until_ready(db, proc, log)
             db.query(f"CREATE DATABASE {DATABASE} OWNER {USER}", database="postgres")
             yield db
-        finally:
-            proc.send_signal(signal.SIGINT)  # fast shutdown: abort sessions, then exit
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _wait_until_ready(db: Postgres, proc: subprocess.Popen, log: Path) -> None:
-    import psycopg2
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            db.query("SELECT 1", database="postgres")
-            return
-        except psycopg2.OperationalError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"PostgreSQL did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.2)

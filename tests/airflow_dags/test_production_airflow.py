@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import shutil
 import signal
 import subprocess
@@ -33,8 +32,11 @@ from airflow_dags import cifar10_airflow_settings as settings
 from pipeline import configs, metadata_store
 from tests import mariadb_server
 from tests.airflow_dags.conftest import DAGS_FOLDER, clean_env
-from tests.mariadb_server import MariaDB, free_port, running_mariadb
+from tests.mariadb_server import MariaDB, running_mariadb
 from tests.postgres_server import Postgres, running_postgres
+from tests.support.ports import free_port
+from tests.support.processes import StartedProcess, running_process
+from tests.support.waiting import wait_until
 
 AIRFLOW = str(configs.REPO_ROOT / ".venv" / "bin" / "airflow")
 DAG_ID = settings.AIRFLOW_DAG_ID
@@ -176,24 +178,27 @@ def task_runs(pg: Postgres, run_id: str) -> dict[str, TaskRun]:
     return {task: TaskRun(state, tries, start, end) for task, state, tries, start, end in rows}
 
 
-def wait_for_parsed_dag(pg: Postgres, scheduler: subprocess.Popen, log: Path) -> datetime:
+def wait_for_parsed_dag(pg: Postgres, scheduler: StartedProcess) -> datetime:
     """The scheduler's DAG processor has stored the DAG; returns its next scheduled date."""
-    deadline = time.monotonic() + DAG_PARSE_DEADLINE_S
-    while time.monotonic() < deadline:
+
+    def next_dagrun() -> datetime | None:
         rows = pg.query("SELECT next_dagrun FROM dag WHERE dag_id = %s AND is_active", (DAG_ID,))
         if rows and rows[0][0] is not None:
             return rows[0][0]
         errors = pg.query("SELECT filename, stacktrace FROM import_error")
         assert not errors, f"DAG import errors: {errors}"
-        assert scheduler.poll() is None, f"scheduler exited: {tail(log)}"
-        time.sleep(1)
-    raise AssertionError(
-        f"the scheduler did not parse {DAG_ID} in {DAG_PARSE_DEADLINE_S} s: {tail(log)}"
-    )
+        scheduler.check_running()
+        return None
 
-
-def tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+    try:
+        return wait_until(
+            next_dagrun,
+            f"the scheduler to parse {DAG_ID}",
+            timeout=DAG_PARSE_DEADLINE_S,
+            interval=1,
+        )
+    except TimeoutError as error:
+        raise AssertionError(f"{error}: {scheduler.log_tail()}") from None
 
 
 # --- the worker kill ---------------------------------------------------------------------------
@@ -226,34 +231,20 @@ def kill_if_training(pg: Postgres, store: Any) -> Kill | None:
 # --- processes ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def scheduler_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+def scheduler_process(
+    env: dict[str, str], log: Path
+) -> contextlib.AbstractContextManager[StartedProcess]:
     """``airflow scheduler`` in its own session; at the end SIGTERM, then SIGKILL for the
     scheduler and anything it started (LocalExecutor workers, task processes, which put
     themselves in their own process groups but stay in the session)."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [AIRFLOW, "scheduler"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        for p in psutil.process_iter():
-            with contextlib.suppress(ProcessLookupError, psutil.Error, OSError):
-                if os.getsid(p.pid) == proc.pid:
-                    p.kill()
+    return running_process(
+        [AIRFLOW, "scheduler"],
+        log,
+        what="airflow scheduler",
+        own_session=True,
+        stop_timeout=60,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +272,7 @@ def _production_run(tmp: Path, shared_data: Path) -> Generator[ProductionRun, No
         log = tmp / "scheduler.log"
         kill = None
         with scheduler_process(env, log) as scheduler:
-            next_run = wait_for_parsed_dag(pg, scheduler, log)
+            next_run = wait_for_parsed_dag(pg, scheduler)
             timings["scheduler parsed the DAG"] = time.monotonic() - started
             # The scheduler would create a scheduled run for ``next_run`` on unpause; a run
             # already there for that date keeps it at this one run.
@@ -299,16 +290,24 @@ def _production_run(tmp: Path, shared_data: Path) -> Generator[ProductionRun, No
             triggered = time.monotonic()
             store = mlmd_store(mdb)
             state = None
-            while time.monotonic() < triggered + RUN_DEADLINE_S:
+
+            def finished() -> bool:
+                nonlocal kill, state
                 (state,) = pg.query(
                     "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (DAG_ID, RUN_ID)
                 )[0]
                 if state in ("success", "failed"):
-                    break
-                assert scheduler.poll() is None, f"scheduler exited: {tail(log)}"
+                    return True
+                scheduler.check_running()
                 if kill is None:
                     kill = kill_if_training(pg, store)
-                time.sleep(0.5)
+                return False
+
+            # Past the deadline the run is kept as it stands: the tests report its tasks.
+            with contextlib.suppress(TimeoutError):
+                wait_until(
+                    finished, f"run {RUN_ID} to finish", timeout=RUN_DEADLINE_S, interval=0.5
+                )
             timings["triggered -> run finished"] = time.monotonic() - triggered
         print(f"timings (s): { {k: round(v) for k, v in timings.items()} }")
         run = ProductionRun(

@@ -14,7 +14,8 @@ from models.hparams import HParams
 from pipeline import configs, metadata_store
 from tests import mariadb_server
 from tests.cifar_fixtures import write_cifar_layout
-from tests.mariadb_server import free_port, running_mariadb
+from tests.mariadb_server import running_mariadb
+from tests.support.ports import free_port
 
 
 def test_defaults_are_beam_runners_defaults():

@@ -3,20 +3,16 @@ in a temporary directory, stopped at teardown, never the system service on 9090.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
 import yaml
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.ports import free_port
+from tests.support.processes import StartedProcess, start_process
+from tests.support.waiting import wait_until
 
 
 def config_for_test(
@@ -58,11 +54,10 @@ class Prometheus:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "prometheus.log"
-        self._process: subprocess.Popen | None = None
+        self._process: StartedProcess | None = None
 
     def start(self, timeout: float = 30.0) -> Prometheus:
-        log = self.log_path.open("wb")
-        self._process = subprocess.Popen(
+        self._process = start_process(
             [
                 self.binary,
                 f"--config.file={self.config_path}",
@@ -71,30 +66,24 @@ class Prometheus:
                 "--storage.tsdb.retention.time=1h",
                 "--log.level=warn",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            self.log_path,
+            what="Prometheus",
+            stop_timeout=15,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"prometheus not ready in {timeout}s: {self.log_path.read_text()}")
+        try:
+            self._process.wait_ready(
+                lambda: requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200,
+                timeout=timeout,
+                retry_on=(requests.ConnectionError,),
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            self._process.stop()
 
     def api(self, path: str, **params: Any) -> Any:
         """``data`` of a Prometheus HTTP API answer; raises with its error text otherwise."""
@@ -110,14 +99,25 @@ class Prometheus:
         assert data["resultType"] == "vector", data
         return data["result"]
 
-    def wait_for(self, promql: str, check, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Poll ``promql`` until ``check(result)`` holds; the last result on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.query(promql)
-            if check(result) or time.monotonic() > deadline:
-                return result
-            time.sleep(0.5)
+    def wait_for(
+        self,
+        promql: str,
+        check: Callable[[list[dict[str, Any]]], bool],
+        timeout: float = 30.0,
+    ) -> list[dict[str, Any]]:
+        """Poll ``promql`` until ``check(result)`` holds; the last result on timeout, so the
+        caller's assertion shows what Prometheus had."""
+        last: list[dict[str, Any]] = []
+
+        def settled() -> bool:
+            last[:] = self.query(promql)
+            return check(last)
+
+        try:
+            wait_until(settled, f"{promql} to satisfy the check", timeout=timeout, interval=0.5)
+        except TimeoutError:
+            pass
+        return list(last)
 
 
 class PromQLError(RuntimeError):

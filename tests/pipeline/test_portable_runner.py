@@ -6,16 +6,15 @@ run Python pipelines: a job service and an external worker pool, each its own pr
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from pipeline import configs, summary
 from tests.conftest import run_pipeline
-from tests.mariadb_server import free_port
+from tests.support.ports import accepts_connections, free_port
+from tests.support.processes import running_process
 
 pytestmark = pytest.mark.slow
 # Transform is a Beam component too, but with no analyzers and no materialized examples it
@@ -23,24 +22,19 @@ pytestmark = pytest.mark.slow
 BEAM_JOBS = ("ImportExampleGen", "StatisticsGen", "Evaluator")
 
 
-def _start(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
-    # The worker pool starts SDK workers as `python ...`: this venv's python must come first.
+def _python_module(args: list[str], log: Path, work: Path, what: str):
+    """``python -m <args>`` in its own session, so stopping it also ends the SDK workers the
+    pool starts; the worker pool starts them as ``python ...``: this venv's python first."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.Popen(
+    return running_process(
         [sys.executable, "-m", *args],
-        cwd=cwd,
+        log,
+        what=what,
+        own_session=True,
+        stop_timeout=20,
+        cwd=work,
         env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
     )
-
-
-def _wait_for(log: Path, text: str, proc: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while text not in log.read_text():
-        assert proc.poll() is None, f"exited early: {log.read_text()[-2000:]}"
-        assert time.monotonic() < deadline, f"{text!r} not in {log}: {log.read_text()[-2000:]}"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +43,7 @@ def portable_cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("portable")
     job_port, pool_port = free_port(), free_port()
     job_log, pool_log = work / "job_service.log", work / "worker_pool.log"
-    job = _start(
+    job_service = _python_module(
         [
             "apache_beam.runners.portability.local_job_service_main",
             "-p",
@@ -59,16 +53,18 @@ def portable_cluster(tmp_path_factory):
         ],
         job_log,
         work,
+        "Beam's job service",
     )
-    pool = _start(
+    worker_pool = _python_module(
         ["apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)],
         pool_log,
         work,
+        "Beam's worker pool",
     )
-    try:
-        _wait_for(job_log, "Listening for beam jobs", job)
-        time.sleep(1)  # the pool prints nothing until asked for a worker
-        assert pool.poll() is None, pool_log.read_text()
+    with job_service as job, worker_pool as pool:
+        job.wait_for_log("Listening for beam jobs", timeout=90)
+        # The pool prints nothing until asked for a worker: ready when its port answers.
+        pool.wait_ready(lambda: accepts_connections(pool_port), timeout=90)
         yield {
             "beam_args": [
                 "--runner=PortableRunner",
@@ -80,13 +76,6 @@ def portable_cluster(tmp_path_factory):
             "pool_log": pool_log,
             "staging": work / "staging",
         }
-    finally:
-        for proc in (job, pool):
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def test_pipeline_runs_its_beam_components_on_the_portable_runner(

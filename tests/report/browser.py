@@ -12,13 +12,13 @@ import asyncio
 import base64
 import itertools
 import json
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from tests.support.processes import running_process
 
 FLAGS = [
     "--headless",
@@ -52,19 +52,11 @@ class PageCheck:
         return [i for i in self.images if not i["complete"] or i["naturalWidth"] <= 0]
 
 
-def _devtools_endpoint(user_data_dir: Path, proc: subprocess.Popen, timeout: float) -> str:
+def _devtools_endpoint(user_data_dir: Path) -> str | None:
     """Chromium writes its port and browser path to DevToolsActivePort once it listens."""
     port_file = user_data_dir / "DevToolsActivePort"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"chromium exited with {proc.returncode}")
-        if port_file.is_file():
-            lines = port_file.read_text().split()
-            if len(lines) >= 2:
-                return f"ws://127.0.0.1:{lines[0]}{lines[1]}"
-        time.sleep(0.05)
-    raise TimeoutError("chromium did not open its DevTools port")
+    lines = port_file.read_text().split() if port_file.is_file() else []
+    return f"ws://127.0.0.1:{lines[0]}{lines[1]}" if len(lines) >= 2 else None
 
 
 class _Session:
@@ -163,27 +155,20 @@ async def _check(endpoint: str, url: str, timeout: float) -> PageCheck:
 def check_page(chromium: str, url: str, user_data_dir: Path, timeout: float = 30.0) -> PageCheck:
     """Start a fresh headless Chromium, load ``url``, collect a :class:`PageCheck`, stop it."""
     user_data_dir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            chromium,
-            *FLAGS,
-            f"--user-data-dir={user_data_dir}",
-            "--remote-debugging-port=0",
-            f"--window-size={WIDTH},900",
-            "--hide-scrollbars",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        endpoint = _devtools_endpoint(user_data_dir, proc, timeout)
+    command = [
+        chromium,
+        *FLAGS,
+        f"--user-data-dir={user_data_dir}",
+        "--remote-debugging-port=0",
+        f"--window-size={WIDTH},900",
+        "--hide-scrollbars",
+        "about:blank",
+    ]
+    log = user_data_dir.parent / f"{user_data_dir.name}-chromium.log"
+    with running_process(
+        command, log, what="Chromium", stop_timeout=10, own_session=True
+    ) as browser:
+        endpoint = browser.wait_ready(
+            lambda: _devtools_endpoint(user_data_dir), timeout=timeout, interval=0.05
+        )
         return asyncio.run(_check(endpoint, url, timeout))
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
+import re
 import socket
-import subprocess
 import sys
 
 import pytest
 import requests
 
 from pipeline import configs
-from serving import server as cli
+from serving import cli
+from tests.support.ports import free_port
+from tests.support.processes import running_process
 
 
 def test_every_tensorflow_model_server_flag_with_its_default(tmp_path):
@@ -135,46 +136,32 @@ def test_grpc_on_a_unix_socket(tiny_base, tmp_path, start_server):
 def test_python_m_serving_starts_answers_and_stops_on_sigterm(tiny_base):
     base = tiny_base(1)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "serving",
-            "--model_base_path",
-            str(base),
-            "--port",
-            "0",
-            f"--grpc_socket_path={base.parent / 'g.sock'}",
-            "--model_name",
-            configs.MODEL_NAME,
-            "--rest_api_port",
-            str(_free_port()),
-            "--file_system_poll_wait_seconds",
-            "0",
-            "--rest_api_timeout_in_ms=5000",
-            "--grpc_channel_arguments=grpc.so_reuseaddr=1",
-        ],
-        cwd=configs.REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert "REST at http://" in line, line
-        rest = line.split("REST at ")[1].split()[0].rstrip(",;")
+    command = [
+        sys.executable,
+        "-m",
+        "serving",
+        "--model_base_path",
+        str(base),
+        "--port",
+        "0",
+        f"--grpc_socket_path={base.parent / 'g.sock'}",
+        "--model_name",
+        configs.MODEL_NAME,
+        "--rest_api_port",
+        str(free_port()),
+        "--file_system_poll_wait_seconds",
+        "0",
+        "--rest_api_timeout_in_ms=5000",
+        "--grpc_channel_arguments=grpc.so_reuseaddr=1",
+    ]
+    log = base.parent / "server.log"
+    with running_process(
+        command, log, what="python -m serving", stop_timeout=60, cwd=configs.REPO_ROOT, env=env
+    ) as server:
+        rest = server.wait_ready(
+            lambda: re.search(r"REST at (http://[^\s,;]+)", server.log_text()), timeout=120
+        ).group(1)
         r = requests.get(f"{rest}/v1/models/{configs.MODEL_NAME}", timeout=30)
         assert r.json()["model_version_status"][0]["state"] == "AVAILABLE"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-        assert "shutting down" in proc.stdout.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        assert server.stop() == 0, server.log_tail()  # SIGTERM: a clean exit
+    assert "shutting down" in server.log_text()
