@@ -23,7 +23,7 @@ from rollout.canary.watch import CanaryWatch, http_metrics
 from rollout.policy import load_policy
 from rollout.serving_client import wait_until_available, warm_up
 from tests.rollout.conftest import install_version
-from tests.rollout.waiting import wait_until
+from tests.support.waiting import wait_until
 from tests.system_deps import require_shared_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -19,7 +19,7 @@ from rollout.canary.router import SERVED_LABEL_HEADER, Router
 from rollout.state import RolloutState, write_state
 from serving import defaults as serving_defaults
 from tests.rollout.fakes import FakeModelServer
-from tests.rollout.waiting import wait_until
+from tests.support.waiting import wait_until
 
 STABLE, CANARY = 1, 2
 BODY = {"instances": [{"images": np.zeros((32, 32, 3), np.uint8).tolist()}]}

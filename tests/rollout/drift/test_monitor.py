@@ -24,7 +24,7 @@ from rollout.drift.monitor import (
 from rollout.policy import load_policy
 from rollout.state import StatePaths
 from serving import defaults as serving_defaults
-from tests.rollout.waiting import wait_until
+from tests.support.waiting import wait_until
 from tests.system_deps import require_shared_data
 
 POLICY = load_policy().drift

@@ -19,7 +19,7 @@ from rollout.drift import signals as ds
 from rollout.drift.monitor import DriftMonitor, PixelReference
 from rollout.drift.payloads import probabilities_from_grpc, probabilities_from_rest
 from rollout.policy import load_policy
-from tests.rollout.waiting import wait_until
+from tests.support.waiting import wait_until
 from tests.system_deps import require_shared_data
 
 POLICY = load_policy().drift
