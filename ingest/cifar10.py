@@ -21,13 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from ingest import settings
-from models import features
+from ingest.errors import DataError
+from models.dataset import CIFAR10, CIFAR10_CLASS_NAMES
 
-PIXELS_PER_IMAGE = features.IMAGE_HEIGHT * features.IMAGE_WIDTH * features.IMAGE_CHANNELS
+PIXELS_PER_IMAGE = CIFAR10.height * CIFAR10.width * CIFAR10.channels
 
 
-class CifarDataError(ValueError):
-    """The input data is missing, corrupt or not CIFAR-10 shaped."""
+# The historical name of the data layer's error: callers that catch it catch every ingest
+# error (an image folder's too). New code catches ``ingest.errors.DataError``.
+CifarDataError = DataError
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,7 @@ def load_batch(path: Path) -> Batch:
         raise CifarDataError(f"{path}: labels are not integers ({e})") from e
     if labels.shape != (data.shape[0],):
         raise CifarDataError(f"{path}: {data.shape[0]} images but labels of shape {labels.shape}")
-    images = data.reshape(
-        -1, features.IMAGE_CHANNELS, features.IMAGE_HEIGHT, features.IMAGE_WIDTH
-    ).transpose(0, 2, 3, 1)
+    images = data.reshape(-1, CIFAR10.channels, CIFAR10.height, CIFAR10.width).transpose(0, 2, 3, 1)
     return Batch(images=np.ascontiguousarray(images), labels=labels)
 
 
@@ -102,6 +102,24 @@ def load_train(root: Path) -> Batch:
 
 def load_test(root: Path) -> Batch:
     return load_batch(Path(root) / settings.TEST_BATCH)
+
+
+def class_names(root: Path) -> tuple[str, ...]:
+    """Class names in id order from ``batches.meta`` (CIFAR-10's own names when the file is
+    absent, as in folders holding only the batches)."""
+    path = Path(root) / settings.META_FILE
+    if not path.is_file():
+        return CIFAR10_CLASS_NAMES
+    try:
+        with path.open("rb") as f:
+            meta = pickle.load(f, encoding="bytes")
+        names = meta.get(b"label_names", meta.get("label_names"))
+        decoded = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as e:
+        raise CifarDataError(f"{path}: unreadable batches.meta ({type(e).__name__}: {e})") from e
+    if len(decoded) != len(set(decoded)) or not all(decoded):
+        raise CifarDataError(f"{path}: label_names must be distinct and non-empty: {decoded}")
+    return decoded
 
 
 def check_layout(root: Path) -> None:

@@ -27,3 +27,30 @@ SPLIT_SEED = 42
 TRAIN_SPLIT, EVAL_SPLIT, TEST_SPLIT = "train", "eval", "test"
 SPAN_DIR_PREFIX = "span-"
 SPAN_MANIFEST = "manifest.json"
+
+# --- any labelled image dataset (issue 17): layouts, image files, limits
+LAYOUT_AUTO, LAYOUT_CIFAR10 = "auto", "cifar10"
+LAYOUT_IMAGE_FOLDER = "image_folder"  # DIR/<class>/<image>: train/eval/test carved by hash
+LAYOUT_SPLIT_FOLDERS = "split_folders"  # DIR/train/<class>/..., DIR/test/<class>/... (+ eval/)
+LAYOUTS = (LAYOUT_AUTO, LAYOUT_CIFAR10, LAYOUT_IMAGE_FOLDER, LAYOUT_SPLIT_FOLDERS)
+# Folder names of the split_folders layout; Keras and torchvision datasets often say "val".
+SPLIT_FOLDER_NAMES = {
+    "train": TRAIN_SPLIT,
+    "eval": EVAL_SPLIT,
+    "val": EVAL_SPLIT,
+    "valid": EVAL_SPLIT,
+    "validation": EVAL_SPLIT,
+    "test": TEST_SPLIT,
+}
+# Share of a class's images carved into the test split when the folder has no split folders
+# (EVAL_FRACTION of the rest becomes eval, as for CIFAR-10's training batches).
+TEST_FRACTION = 0.2
+# Files read as images (case-insensitive); anything else in a class folder is ignored and counted.
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+)
+# Images above this many pixels are refused from their header, before any decoding: a
+# 30,000 x 30,000 PNG is a few kilobytes on disk but 2.7 GB once decoded.
+MAX_IMAGE_PIXELS = 40_000_000
+PROGRESS_EVERY = 1000  # images between two progress callbacks
+INFER_EXAMPLES_DIRNAME = "infer"  # unlabelled images for the BulkInferrer, beside the spans

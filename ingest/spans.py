@@ -1,11 +1,16 @@
-"""Turn CIFAR-10 batches into TFRecord input spans for ImportExampleGen.
+"""Turn a data root (CIFAR-10's batches or a folder of images) into a TFRecord input span.
 
 Layout: ``<examples_root>/span-N/{train,eval,test}/data-XXXXX-of-YYYYY.tfrecord`` shards of
-``tf.train.Example``
-(``image_raw``: PNG bytes, ``label``: int64). New data arrives as a new span; the pipeline's
-``{SPAN}`` pattern picks up the latest (or a range). A span is written to a temporary folder
-and renamed into place, so a crash never leaves a half-written span behind, and re-running on
-unchanged source data reuses the latest span (which keeps the TFX cache warm).
+``tf.train.Example`` (``image_raw``: encoded image bytes, ``label``: int64), beside
+``dataset.json`` (the :class:`~models.dataset.DatasetDescription`: class names, input shape,
+counts) and ``manifest.json`` (what the span was made from, what was left out). New data arrives
+as a new span; the pipeline's ``{SPAN}`` pattern picks up the latest (or a range). A span is
+written to a temporary folder and renamed into place, so a crash never leaves a half-written
+span behind, and re-running on unchanged source data reuses the latest span (which keeps the
+TFX cache warm).
+
+:func:`prepare_span` is the one entry for every source; the layout is detected
+(:mod:`ingest.layout`) or named.
 """
 
 from __future__ import annotations
@@ -15,14 +20,25 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from ingest import cifar10, settings
-from models import features
+from ingest.errors import DataError
+from ingest.folder_plan import plan_folder
+from ingest.image_folder import write_folder_span
+from ingest.layout import detect_layout
+from ingest.progress import WRITING, Progress, ProgressCallback
+from ingest.tfrecords import shard_paths as _shard_paths
+from ingest.tfrecords import to_example
+from ingest.walk import Skipped
+from models.dataset import CIFAR10, DatasetDescription, DatasetDescriptionError
+
+__all__ = ["SpanInfo", "existing_spans", "prepare_span", "span_dir", "to_example"]
 
 _SPAN_RE = re.compile(rf"^{re.escape(settings.SPAN_DIR_PREFIX)}(\d+)$")
 SHARD_RECORDS = 10_000  # records per file: Beam reads files in parallel, not within one
@@ -30,30 +46,24 @@ SHARD_RECORDS = 10_000  # records per file: Beam reads files in parallel, not wi
 
 @dataclass(frozen=True)
 class SpanInfo:
+    """A span ready for the pipeline: where it is, what it holds and what was left out.
+
+    ``counts`` is split -> number of examples; ``description`` is the span's ``dataset.json``;
+    ``ignored`` lists the files that are no images (hidden, other extensions, 0 bytes, symlink
+    loops) and ``bad_images`` the unusable images skipped with ``skip_bad_images``."""
+
     span: int
     path: Path
     counts: dict[str, int]
     reused: bool
-
-
-def to_example(image: np.ndarray, label: int) -> tf.train.Example:
-    png = tf.io.encode_png(image).numpy()
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
-                features.LABEL_KEY: tf.train.Feature(
-                    int64_list=tf.train.Int64List(value=[int(label)])
-                ),
-            }
-        )
-    )
+    description: DatasetDescription = CIFAR10
+    ignored: tuple[Skipped, ...] = ()
+    bad_images: tuple[Skipped, ...] = ()
 
 
 def shard_paths(directory: Path, records: int) -> list[Path]:
     """``data-00000-of-0000N.tfrecord`` names for ``records`` records (at least one file)."""
-    count = max(1, -(-records // SHARD_RECORDS))
-    return [Path(directory) / f"data-{i:05d}-of-{count:05d}.tfrecord" for i in range(count)]
+    return _shard_paths(directory, records, SHARD_RECORDS)
 
 
 def write_split(batch: cifar10.Batch, directory: Path) -> int:
@@ -98,26 +108,137 @@ def prepare_span(
     seed: int = settings.SPLIT_SEED,
     limit: int | None = None,
     force_new: bool = False,
+    *,
+    layout: str = settings.LAYOUT_AUTO,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    skip_bad_images: bool = False,
+    test_fraction: float = settings.TEST_FRACTION,
+    progress: ProgressCallback | None = None,
 ) -> SpanInfo:
-    """Convert ``data_root`` into a span, or reuse the latest span if it holds the same data.
+    """Convert ``data_root`` into a span, or reuse the latest span if it holds the same data
+    made the same way. Raises :class:`~ingest.errors.DataError` (naming the file or folder)
+    for input the pipeline cannot use; nothing is left behind then.
 
-    ``limit`` caps the number of training and test images (for smoke runs and tests).
+    ``layout``: ``auto`` (detected), ``cifar10``, ``image_folder`` or ``split_folders``.
+    ``image_size`` (height, width) and ``channels`` (1 or 3) set the model's input shape
+    (default: the images' common size; 1 channel when every image is gray). ``limit`` caps the
+    number of training and test images (for smoke runs and tests). ``test_fraction`` is used
+    only when an image folder has no test split of its own. ``progress`` is called every
+    ``settings.PROGRESS_EVERY`` images.
     """
     data_root, examples_root = Path(data_root), Path(examples_root)
-    cifar10.check_layout(data_root)
-    source = {
-        "fingerprint": cifar10.fingerprint(data_root),
+    for name, fraction in (("eval_fraction", eval_fraction), ("test_fraction", test_fraction)):
+        if not 0 < fraction < 1:
+            raise DataError(f"{name} must be between 0 and 1, got {fraction}")
+    layout = detect_layout(data_root, layout)
+    requested = {
         "limit": limit,
         "eval_fraction": eval_fraction,
         "seed": seed,
+        "image_size": list(image_size) if image_size else None,
+        "channels": channels,
     }
+    plan = None
+    if layout == settings.LAYOUT_CIFAR10:
+        cifar10.check_layout(data_root)
+        source = {"kind": "cifar10", "fingerprint": cifar10.fingerprint(data_root), **requested}
+    else:
+        plan = plan_folder(
+            data_root,
+            layout,
+            eval_fraction=eval_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            limit=limit,
+        )
+        source = {
+            "kind": "image_folder",
+            "layout": layout,
+            "fingerprint": plan.fingerprint,
+            "test_fraction": test_fraction,
+            "skip_bad_images": skip_bad_images,
+            **requested,
+        }
     spans = existing_spans(examples_root)
     if spans and not force_new:
-        latest = span_dir(examples_root, spans[-1])
-        manifest = _read_manifest(latest)
-        if manifest.get("source") == source:
-            return SpanInfo(spans[-1], latest, manifest["counts"], reused=True)
+        reused = _reuse(span_dir(examples_root, spans[-1]), spans[-1], source)
+        if reused is not None:
+            return reused
 
+    span = (spans[-1] + 1) if spans else 1
+    final = span_dir(examples_root, span)
+    examples_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=examples_root))
+    try:
+        if plan is None:
+            description = _write_cifar(
+                data_root, tmp, eval_fraction, seed, limit, image_size, channels, progress
+            )
+            ignored: tuple[Skipped, ...] = ()
+            bad: tuple[Skipped, ...] = ()
+        else:
+            written = write_folder_span(
+                plan,
+                tmp,
+                image_size=image_size,
+                channels=channels,
+                skip_bad_images=skip_bad_images,
+                shard_records=SHARD_RECORDS,
+                progress=progress,
+            )
+            description, ignored, bad = written.description, plan.ignored, written.bad_images
+        counts = {split: sum(c.values()) for split, c in description.counts.items()}
+        manifest = {
+            "source": source,
+            "counts": counts,
+            "data_root": str(data_root),
+            "ignored": [asdict(s) for s in ignored],
+            "bad_images": [asdict(s) for s in bad],
+        }
+        (tmp / settings.SPAN_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        description.save(tmp)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SpanInfo(span, final, counts, False, description, ignored, bad)
+
+
+def _reuse(latest: Path, span: int, source: dict[str, Any]) -> SpanInfo | None:
+    """The latest span as a :class:`SpanInfo` if it was made from ``source``, else None."""
+    manifest = _read_manifest(latest)
+    if manifest.get("source") != source:
+        return None
+    try:
+        description = DatasetDescription.load(latest)
+    except DatasetDescriptionError:
+        return None  # a span from before descriptions existed: write a new one
+    skipped = lambda key: tuple(Skipped(**s) for s in manifest.get(key, []))  # noqa: E731
+    return SpanInfo(
+        span,
+        latest,
+        manifest["counts"],
+        True,
+        description,
+        skipped("ignored"),
+        skipped("bad_images"),
+    )
+
+
+def _write_cifar(
+    data_root: Path,
+    directory: Path,
+    eval_fraction: float,
+    seed: int,
+    limit: int | None,
+    image_size: tuple[int, int] | None,
+    channels: int | None,
+    progress: ProgressCallback | None,
+) -> DatasetDescription:
+    """Write CIFAR-10's batches as train (shuffle-split with eval), eval and test; describe them
+    with ``batches.meta``'s class names."""
+    names = cifar10.class_names(data_root)
     train_all = cifar10.load_train(data_root)
     test = cifar10.load_test(data_root)
     if limit is not None:
@@ -132,25 +253,34 @@ def prepare_span(
             f"(train images: {len(train_all)}, test images: {len(test)}, "
             f"eval fraction: {eval_fraction})"
         )
+    total, done = sum(len(b) for b in splits.values()), 0
+    for name, batch in splits.items():
+        done += write_split(batch, directory / name)
+        if progress is not None:
+            progress(Progress(WRITING, done, total))
+    height, width = image_size or (CIFAR10.height, CIFAR10.width)
+    return CIFAR10.with_changes(
+        class_names=names,
+        height=int(height),
+        width=int(width),
+        channels=channels or CIFAR10.channels,
+        counts={split: _class_counts(batch, names) for split, batch in splits.items()},
+        source={"kind": "cifar10", "path": str(data_root), "layout": settings.LAYOUT_CIFAR10},
+        fingerprint=cifar10.fingerprint(data_root),
+    )
 
-    span = (spans[-1] + 1) if spans else 1
-    final = span_dir(examples_root, span)
-    examples_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=examples_root))
+
+def _class_counts(batch: cifar10.Batch, names: tuple[str, ...]) -> dict[str, int]:
+    """Images per class name; ids outside the classes are left to the schema's check
+    (ExampleValidator reports them) rather than dropped here."""
+    ids, counts = np.unique(batch.labels, return_counts=True)
+    per_id = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    return {name: int(per_id.get(i, 0)) for i, name in enumerate(names)}
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
     try:
-        counts = {name: write_split(b, tmp / name) for name, b in splits.items()}
-        (tmp / settings.SPAN_MANIFEST).write_text(
-            json.dumps({"source": source, "counts": counts, "data_root": str(data_root)}, indent=2)
-        )
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return SpanInfo(span, final, counts, reused=False)
-
-
-def _read_manifest(path: Path) -> dict:
-    try:
-        return json.loads((path / settings.SPAN_MANIFEST).read_text())
+        data = json.loads((path / settings.SPAN_MANIFEST).read_text())
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}

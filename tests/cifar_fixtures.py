@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest import settings as ingest_settings
+from models.dataset import CIFAR10_CLASS_NAMES
 
 
 def write_batch(path: Path, images: np.ndarray, labels: list[int]) -> None:
@@ -42,5 +43,5 @@ def write_cifar_layout(
         batch_labels = labels[:n] if labels is not None else rng.integers(0, 10, n).tolist()
         write_batch(root / name, images, batch_labels)
     with (root / ingest_settings.META_FILE).open("wb") as f:
-        pickle.dump({b"label_names": [b"airplane"] * 10}, f)
+        pickle.dump({b"label_names": [n.encode() for n in CIFAR10_CLASS_NAMES]}, f)
     return root

@@ -1,0 +1,206 @@
+"""Plan an image-folder dataset: its classes, every image's split and label, and a fingerprint.
+
+Planning reads folder listings and file metadata only (no image content), so it costs a
+fraction of a second for 20,000 files and decides, before anything is written, whether the
+folder makes a classifier at all: an empty class folder, a single class, or a class missing from
+a split is a :class:`ClassFolderError` naming the folder. An empty class folder is an error, not
+ignored: dropping it would silently shift the ids of every class sorted after it.
+
+Splits: with ``split_folders`` the folders say; missing ``eval/`` is carved from ``train/``. With
+``image_folder`` the pipeline carves test (``test_fraction``) and eval (``eval_fraction`` of the
+rest) per class, so every class appears in every split in proportion. Each image's place comes
+from a hash of the seed and its relative path, never from listing order: adding images to a
+class moves at most one existing image across each boundary, and renaming a folder elsewhere
+moves none.
+
+Fingerprint: relative path, size and modification time (ns) of every image, hashed. Stat-ing
+20,000 files is cheap where reading them is not, and any edit changes a size or an mtime (the
+test ``make``, ``rsync`` and Git rely on); a copy that does not keep mtimes gets a new span,
+which is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest import settings
+from ingest.errors import ClassFolderError
+from ingest.layout import split_folder_map
+from ingest.walk import Found, Skipped, image_files, is_hidden, relative, visible_subfolders
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    path: Path
+    relative: str  # to the data root, POSIX separators: the image's identity
+    label: int
+    split: str
+    key: str  # hash of seed and relative path: split carving and write order
+
+
+@dataclass(frozen=True)
+class FolderPlan:
+    root: Path
+    layout: str
+    class_names: tuple[str, ...]
+    images: tuple[PlannedImage, ...]  # grouped by split (train, eval, test), by key within one
+    ignored: tuple[Skipped, ...]
+    fingerprint: str
+
+
+def plan_folder(
+    root: Path,
+    layout: str,
+    *,
+    eval_fraction: float = settings.EVAL_FRACTION,
+    test_fraction: float = settings.TEST_FRACTION,
+    seed: int = settings.SPLIT_SEED,
+    limit: int | None = None,
+) -> FolderPlan:
+    """Plan ``root`` (in ``layout``: ``image_folder`` or ``split_folders``)."""
+    root = Path(root)
+    ignored: list[Skipped] = []
+    digest = hashlib.sha256()
+    if layout == settings.LAYOUT_SPLIT_FOLDERS:
+        sources = split_folder_map(root)
+        _ignore_loose_entries(root, set(sources.values()), ignored)
+        by_split = {
+            split: _class_folders(folder, root, ignored) for split, folder in sources.items()
+        }
+        class_names = tuple(by_split[settings.TRAIN_SPLIT])
+        _check_same_classes(sources, by_split)
+    else:
+        by_split = {settings.TRAIN_SPLIT: _class_folders(root, root, ignored)}
+        class_names = tuple(by_split[settings.TRAIN_SPLIT])
+    _check_class_count(root, class_names)
+
+    images: list[PlannedImage] = []
+    for split, classes in by_split.items():
+        for label, name in enumerate(class_names):
+            found = list(image_files(classes[name], root, ignored))
+            if not found:
+                raise ClassFolderError(_empty_class_message(classes[name], name, label))
+            _digest(digest, found, root)
+            keyed = sorted((_key(seed, relative(f.path, root)), f.path) for f in found)
+            for key, path, image_split in _carve(
+                keyed, split, by_split, eval_fraction, test_fraction, classes[name]
+            ):
+                images.append(PlannedImage(path, relative(path, root), label, image_split, key))
+    if limit is not None:
+        images = _limited(images, limit)
+        _check_every_class_in_every_split(root, class_names, images, limit)
+    order = {settings.TRAIN_SPLIT: 0, settings.EVAL_SPLIT: 1, settings.TEST_SPLIT: 2}
+    images.sort(key=lambda i: (order[i.split], i.key))
+    return FolderPlan(root, layout, class_names, tuple(images), tuple(ignored), digest.hexdigest())
+
+
+def _class_folders(folder: Path, root: Path, ignored: list[Skipped]) -> dict[str, Path]:
+    """class name -> folder, sorted by name (the class ids); loose files are ignored."""
+    _ignore_loose_entries(folder, set(visible_subfolders(folder)), ignored, root)
+    return {p.name: p for p in visible_subfolders(folder)}
+
+
+def _ignore_loose_entries(
+    folder: Path, keep: set[Path], ignored: list[Skipped], root: Path | None = None
+) -> None:
+    for path in sorted(folder.iterdir()):
+        if path not in keep:
+            reason = "hidden" if is_hidden(path.name) else "not in a class folder"
+            ignored.append(Skipped(relative(path, root or folder), reason))
+
+
+def _check_class_count(root: Path, class_names: tuple[str, ...]) -> None:
+    if len(class_names) < 2:
+        found = f"only the class folder {class_names[0]!r}" if class_names else "no class folder"
+        raise ClassFolderError(
+            f"{root}: {found}; a classifier needs at least two classes (one folder per class)"
+        )
+
+
+def _check_same_classes(sources: dict[str, Path], by_split: dict[str, dict[str, Path]]) -> None:
+    train = set(by_split[settings.TRAIN_SPLIT])
+    for split, classes in by_split.items():
+        missing, extra = sorted(train - set(classes)), sorted(set(classes) - train)
+        if missing:
+            raise ClassFolderError(
+                f"{sources[split]}: class(es) {', '.join(missing)} of "
+                f"{sources[settings.TRAIN_SPLIT]} have no folder in the {split} split; every "
+                f"class needs {split} images"
+            )
+        if extra:
+            raise ClassFolderError(
+                f"{sources[split]}: class(es) {', '.join(extra)} are not in "
+                f"{sources[settings.TRAIN_SPLIT]}; a class the model never trains on cannot be "
+                "tested"
+            )
+
+
+def _empty_class_message(folder: Path, name: str, label: int) -> str:
+    return (
+        f"{folder}: class folder {name!r} holds no images (it would be class id {label}); add "
+        f"images or remove the folder (image files end in "
+        f"{', '.join(sorted(settings.IMAGE_EXTENSIONS))}; hidden and 0-byte files do not count)"
+    )
+
+
+def _key(seed: int, relative_path: str) -> str:
+    return hashlib.sha256(f"{seed}/{relative_path}".encode()).hexdigest()
+
+
+def _digest(digest: hashlib._Hash, found: Iterable[Found], root: Path) -> None:
+    for f in found:
+        digest.update(f"{relative(f.path, root)}\0{f.size}\0{f.mtime_ns}\n".encode())
+
+
+def _carve(
+    keyed: list[tuple[str, Path]],
+    split: str,
+    by_split: dict[str, dict[str, Path]],
+    eval_fraction: float,
+    test_fraction: float,
+    folder: Path,
+) -> list[tuple[str, Path, str]]:
+    """Assign each (key, path) of one class folder a split: the lowest keys go to test, the
+    next to eval, the rest to train, when the layout does not say."""
+    n = len(keyed)
+    n_test = 0
+    if split == settings.TRAIN_SPLIT and settings.TEST_SPLIT not in by_split:
+        n_test = max(1, round(n * test_fraction))
+    n_eval = 0
+    if split == settings.TRAIN_SPLIT and settings.EVAL_SPLIT not in by_split:
+        n_eval = max(1, round((n - n_test) * eval_fraction))
+    if n - n_test - n_eval < 1:
+        carved = " and ".join(s for s, k in (("test", n_test), ("eval", n_eval)) if k)
+        raise ClassFolderError(
+            f"{folder}: {n} image(s) are too few to carve {carved} from and keep training "
+            f"images; this class needs at least {n_test + n_eval + 1}"
+        )
+    splits = [settings.TEST_SPLIT] * n_test + [settings.EVAL_SPLIT] * n_eval
+    splits += [split] * (n - n_test - n_eval)
+    return [(key, path, s) for (key, path), s in zip(keyed, splits, strict=True)]
+
+
+def _limited(images: list[PlannedImage], limit: int) -> list[PlannedImage]:
+    """At most ``limit`` training images (train and eval together) and ``limit`` test images,
+    chosen by key (an even draw across classes), as ``limit`` caps CIFAR-10's batches."""
+    if limit < 1:
+        raise ValueError(f"limit must be positive, got {limit}")
+    test = sorted((i for i in images if i.split == settings.TEST_SPLIT), key=lambda i: i.key)
+    train = sorted((i for i in images if i.split != settings.TEST_SPLIT), key=lambda i: i.key)
+    return train[:limit] + test[:limit]
+
+
+def _check_every_class_in_every_split(
+    root: Path, class_names: tuple[str, ...], images: list[PlannedImage], limit: int
+) -> None:
+    present = {(i.split, i.label) for i in images}
+    for split in (settings.TRAIN_SPLIT, settings.EVAL_SPLIT, settings.TEST_SPLIT):
+        missing = [n for label, n in enumerate(class_names) if (split, label) not in present]
+        if missing:
+            raise ClassFolderError(
+                f"{root}: with limit={limit}, class(es) {', '.join(missing)} have no image in "
+                f"the {split} split; raise the limit"
+            )

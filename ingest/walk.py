@@ -1,0 +1,105 @@
+"""Find the image files under a folder: recursive, sorted, symlink-safe, listing what it skips.
+
+Hidden files and folders (a leading dot: ``.DS_Store``, ``.ipynb_checkpoints``, ``.git``),
+files without an image extension (``settings.IMAGE_EXTENSIONS``) and 0-byte files are ignored,
+each recorded as a :class:`Skipped` entry so the run can count and list them. Symbolic links
+are followed (to files and folders, as datasets assembled from links are common), but a folder
+already on the way down is never entered again, so a link back to a parent cannot make the walk
+loop forever.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest import settings
+
+HIDDEN, NOT_AN_IMAGE, EMPTY_FILE, SYMLINK_LOOP, UNREADABLE = (
+    "hidden",
+    "not an image file",
+    "0-byte file",
+    "symlink loop",
+    "unreadable",
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """An image file: its path, and the size and modification time a fingerprint uses."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path left out of the dataset, and why (one of the reasons above, or why an image
+    was unusable when bad images are skipped)."""
+
+    path: str  # relative to the walked root, POSIX separators
+    reason: str
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def visible_subfolders(folder: Path) -> list[Path]:
+    """The non-hidden folders directly in ``folder`` (links to folders included), sorted by name."""
+    return sorted(
+        (p for p in folder.iterdir() if not is_hidden(p.name) and p.is_dir()), key=lambda p: p.name
+    )
+
+
+def image_files(folder: Path, root: Path, ignored: list[Skipped]) -> Iterator[Found]:
+    """Every image file under ``folder`` in sorted order; appends what it skips to ``ignored``
+    (paths relative to ``root``)."""
+    yield from _walk(folder, root, ignored, ancestors=frozenset())
+
+
+def _walk(
+    folder: Path, root: Path, ignored: list[Skipped], ancestors: frozenset[tuple[int, int]]
+) -> Iterator[Found]:
+    try:
+        identity = _identity(folder)
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e:
+        ignored.append(Skipped(relative(folder, root), f"{UNREADABLE}: {e.strerror or e}"))
+        return
+    if identity in ancestors:
+        ignored.append(Skipped(relative(folder, root), SYMLINK_LOOP))
+        return
+    ancestors = ancestors | {identity}
+    for entry in entries:
+        path = Path(entry.path)
+        if is_hidden(entry.name):
+            ignored.append(Skipped(relative(path, root), HIDDEN))
+            continue
+        try:
+            is_dir = entry.is_dir()  # follows symlinks
+            is_file = not is_dir and entry.is_file()
+            stat = entry.stat() if is_file else None
+        except OSError as e:  # a dangling link, a permission problem
+            ignored.append(Skipped(relative(path, root), f"{UNREADABLE}: {e.strerror or e}"))
+            continue
+        if is_dir:
+            yield from _walk(path, root, ignored, ancestors)
+        elif not is_file or path.suffix.lower() not in settings.IMAGE_EXTENSIONS:
+            ignored.append(Skipped(relative(path, root), NOT_AN_IMAGE))
+        elif stat is None or stat.st_size == 0:
+            ignored.append(Skipped(relative(path, root), EMPTY_FILE))
+        else:
+            yield Found(path, stat.st_size, stat.st_mtime_ns)
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    stat = folder.stat()  # follows links: two routes to one folder share this
+    return (stat.st_dev, stat.st_ino)
