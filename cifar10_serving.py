@@ -34,9 +34,9 @@ def server_defaults(output_root: str | None = None) -> dict[str, object]:
 
 
 def serve_main(argv: list[str] | None = None) -> int:
-    from serving import server
+    from serving import cli
 
-    return server.main(argv, defaults=server_defaults())
+    return cli.main(argv, defaults=server_defaults())
 
 
 def client_main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import grpc
     import tensorflow as tf
-    from serving.model_server import ModelServer
     from tensorflow_serving.apis import (
         get_model_status_pb2,
         model_service_pb2_grpc,
@@ -49,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         prediction_service_pb2_grpc,
     )
 
-    from serving import inference
+    from serving.data_plane import ModelRef
+    from serving.server import ModelServer
 
     base = Path(tempfile.mkdtemp()) / configs.MODEL_NAME
     base.mkdir()
@@ -60,15 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         model_name=configs.MODEL_NAME, model_base_path=base, grpc_port=0, rest_port=0
     ).start()
     try:
-        handler = server.handler
+        plane = server.plane
 
         def through_handler() -> None:
-            with (
-                handler.track("grpc", "predict", configs.MODEL_NAME) as t,
-                handler.lease(t, None, None) as servable,
-            ):
-                sig = inference.signature_for_predict(servable, features.SIGNATURE_IMAGES)
-                inference.predict(servable, sig, {features.INPUT_IMAGES: image})
+            with plane.track("grpc", "predict", configs.MODEL_NAME) as t:
+                plane.predict(
+                    t,
+                    ModelRef(configs.MODEL_NAME),
+                    features.SIGNATURE_IMAGES,
+                    lambda _sig: {features.INPUT_IMAGES: image},
+                )
 
         predict = predict_pb2.PredictRequest()
         predict.model_spec.name = configs.MODEL_NAME

@@ -24,11 +24,10 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from serving.errors import ServingError, invalid
+from serving.errors import Unavailable, invalid
 
 Arrays = Mapping[str, np.ndarray]
 RunFn = Callable[[Arrays], dict[str, np.ndarray]]
@@ -125,10 +124,6 @@ def parse_parameters(text: str) -> BatchingOptions:
     )
 
 
-def load_parameters(path: Path | str) -> BatchingOptions:
-    return parse_parameters(Path(path).read_text())
-
-
 def stack_key(inputs: Arrays) -> tuple:
     """Requests with the same key can be concatenated along axis 0."""
     return tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
@@ -217,8 +212,7 @@ class Batcher:
         with self._lock:
             queued = sum(p.rows for p in self._queue)
             if queued + rows > self._opts.max_enqueued_batches * self._opts.max_batch_size:
-                raise ServingError(
-                    "UNAVAILABLE",
+                raise Unavailable(
                     "The batch scheduling queue to which this session belongs is full",
                 )
             self._queue.append(pending)

@@ -1,94 +1,189 @@
-"""One error type for the whole server, carrying TF Serving's status code.
+"""Typed request errors, and the one table from a status code to its gRPC and HTTP codes.
 
-Handlers raise :class:`ServingError`; the gRPC layer turns its code into a ``grpc.StatusCode``
-and the REST layer into the HTTP status TF Serving's REST gateway uses, with the same
-message, so both protocols fail the same way for the same request.
+A client mistake is raised as one of the :class:`ServingError` subclasses below
+(:class:`InvalidArgument`, :class:`NotFound`, :class:`FailedPrecondition`, ...), each
+carrying TF Serving's status code name. Every front end answers with the same code and
+message: gRPC aborts with the code's number (``tensorflow.error.Code`` and
+``grpc.StatusCode`` share them), REST uses the HTTP status of TF Serving's REST gateway.
+
+Anything else that escapes a request (a ``ValueError`` or ``KeyError`` from a bug) is *not*
+the client's fault: :func:`from_exception` turns it into :class:`Internal` (HTTP 500,
+``INTERNAL``) and the data plane logs its traceback. TensorFlow's own ``OpError`` keeps the
+code TensorFlow gave it, as in TF Serving.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from typing import ClassVar, NamedTuple
 
 _FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}")
 
-# TF Serving's HTTP mapping of status codes (model_servers/http_server.cc ToHTTPStatusCode).
-HTTP_STATUS = {
-    "OK": 200,
-    "CANCELLED": 499,
-    "UNKNOWN": 500,
-    "INVALID_ARGUMENT": 400,
-    "DEADLINE_EXCEEDED": 504,
-    "NOT_FOUND": 404,
-    "ALREADY_EXISTS": 409,
-    "PERMISSION_DENIED": 403,
-    "RESOURCE_EXHAUSTED": 429,
-    "FAILED_PRECONDITION": 400,
-    "ABORTED": 409,
-    "OUT_OF_RANGE": 400,
-    "UNIMPLEMENTED": 501,
-    "INTERNAL": 500,
-    "UNAVAILABLE": 503,
-    "DATA_LOSS": 500,
-    "UNAUTHENTICATED": 401,
+
+class Status(NamedTuple):
+    number: int  # tensorflow.error.Code == grpc.StatusCode value
+    http: int  # TF Serving's REST gateway (model_servers/http_server.cc ToHTTPStatusCode)
+
+
+STATUS: dict[str, Status] = {
+    "OK": Status(0, 200),
+    "CANCELLED": Status(1, 499),
+    "UNKNOWN": Status(2, 500),
+    "INVALID_ARGUMENT": Status(3, 400),
+    "DEADLINE_EXCEEDED": Status(4, 504),
+    "NOT_FOUND": Status(5, 404),
+    "ALREADY_EXISTS": Status(6, 409),
+    "PERMISSION_DENIED": Status(7, 403),
+    "RESOURCE_EXHAUSTED": Status(8, 429),
+    "FAILED_PRECONDITION": Status(9, 400),
+    "ABORTED": Status(10, 409),
+    "OUT_OF_RANGE": Status(11, 400),
+    "UNIMPLEMENTED": Status(12, 501),
+    "INTERNAL": Status(13, 500),
+    "UNAVAILABLE": Status(14, 503),
+    "DATA_LOSS": Status(15, 500),
+    "UNAUTHENTICATED": Status(16, 401),
 }
+_BY_NUMBER = {status.number: name for name, status in STATUS.items()}
+
+
+def code_number(code: str) -> int:
+    """The numeric status code (``UNKNOWN``'s 2 for a name that is not in the table)."""
+    return STATUS.get(code, STATUS["UNKNOWN"]).number
+
+
+def code_name(number: int) -> str:
+    return _BY_NUMBER.get(number, "UNKNOWN")
 
 
 class ServingError(Exception):
-    """A request failed with a TF Serving status code (``NOT_FOUND``, ``INVALID_ARGUMENT``…)."""
+    """A request failed with a TF Serving status code; raise a subclass, not this."""
 
-    def __init__(self, code: str, message: str, http_status: int | None = None) -> None:
+    code: str = "UNKNOWN"
+
+    def __init__(self, *args: object, http_status: int | None = None) -> None:
+        # ServingError(code, message) for a code chosen at run time; Subclass(message).
+        if type(self) is ServingError and len(args) == 2:
+            self.code = str(args[0])
+            args = args[1:]
+        message = str(args[0]) if args else ""
         super().__init__(message)
-        self.code = code
         self.message = message
         self._http = http_status
 
     @property
     def http_status(self) -> int:
         """TF Serving's HTTP status for the code (or an explicit one, e.g. 413)."""
-        return self._http or HTTP_STATUS.get(self.code, 500)
+        return self._http or STATUS.get(self.code, STATUS["UNKNOWN"]).http
+
+    @property
+    def number(self) -> int:
+        return code_number(self.code)
 
 
-def invalid(message: str) -> ServingError:
-    return ServingError("INVALID_ARGUMENT", message)
+class InvalidArgument(ServingError):
+    code = "INVALID_ARGUMENT"
 
 
-def not_found(message: str) -> ServingError:
-    return ServingError("NOT_FOUND", message)
+class NotFound(ServingError):
+    code = "NOT_FOUND"
+
+
+class FailedPrecondition(ServingError):
+    code = "FAILED_PRECONDITION"
+
+
+class Unavailable(ServingError):
+    code = "UNAVAILABLE"
+
+
+class ResourceExhausted(ServingError):
+    code = "RESOURCE_EXHAUSTED"
+
+
+class Unimplemented(ServingError):
+    code = "UNIMPLEMENTED"
+
+
+class DeadlineExceeded(ServingError):
+    code = "DEADLINE_EXCEEDED"
+
+
+class Internal(ServingError):
+    """A server-side failure (a bug, or TensorFlow's INTERNAL): never the client's fault."""
+
+    code = "INTERNAL"
+
+
+_TYPED: dict[str, type[ServingError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        FailedPrecondition,
+        Unavailable,
+        ResourceExhausted,
+        Unimplemented,
+        DeadlineExceeded,
+        Internal,
+    )
+}
+
+
+def error(code: str, message: str) -> ServingError:
+    """The typed error for a status code name known only at run time (e.g. TF's)."""
+    cls = _TYPED.get(code)
+    return cls(message) if cls is not None else ServingError(code, message)
+
+
+# Short constructors, the names most call sites use.
+invalid = InvalidArgument
+not_found = NotFound
+
+
+class UnexpectedError(Internal):
+    """An exception that is not a ServingError: a bug; its traceback belongs in the log."""
+
+    expected: ClassVar[bool] = False
 
 
 def from_exception(exc: BaseException) -> ServingError:
-    """Map anything raised while serving (TF op errors included) to a ServingError."""
+    """Map anything raised while serving to a ServingError (bugs become UnexpectedError)."""
     if isinstance(exc, ServingError):
         return exc
-    import tensorflow as tf
-
-    if isinstance(exc, tf.errors.OpError):
-        name = _TF_CODES.get(exc.error_code, "UNKNOWN")
-        message = _FUNCTION_NODE.sub("", exc.message.split("\n")[0]).strip()
-        return ServingError(name, message or type(exc).__name__)
-    if isinstance(exc, (ValueError, TypeError, RecursionError)):
-        return invalid(str(exc) or type(exc).__name__)
+    tf = sys.modules.get("tensorflow")  # only TensorFlow's own errors can come from it
+    if tf is not None and isinstance(exc, tf.errors.OpError):
+        message = _FUNCTION_NODE.sub("", _text(exc.message).split("\n")[0]).strip()
+        return error(code_name(exc.error_code), message or type(exc).__name__)
     if isinstance(exc, MemoryError):
-        return ServingError("RESOURCE_EXHAUSTED", "out of memory while handling the request")
-    return ServingError("INTERNAL", f"{type(exc).__name__}: {exc}")
+        return ResourceExhausted("out of memory while handling the request")
+    return UnexpectedError(f"{type(exc).__name__}: {exc}")
 
 
-# tf.errors error_code ints (== absl/grpc status codes) to names.
-_TF_CODES = {
-    1: "CANCELLED",
-    2: "UNKNOWN",
-    3: "INVALID_ARGUMENT",
-    4: "DEADLINE_EXCEEDED",
-    5: "NOT_FOUND",
-    6: "ALREADY_EXISTS",
-    7: "PERMISSION_DENIED",
-    8: "RESOURCE_EXHAUSTED",
-    9: "FAILED_PRECONDITION",
-    10: "ABORTED",
-    11: "OUT_OF_RANGE",
-    12: "UNIMPLEMENTED",
-    13: "INTERNAL",
-    14: "UNAVAILABLE",
-    15: "DATA_LOSS",
-    16: "UNAUTHENTICATED",
-}
+def _text(message: object) -> str:
+    """TensorFlow messages may quote request bytes: never let them break the encoding."""
+    if isinstance(message, bytes):
+        return message.decode("utf-8", "backslashreplace")
+    return str(message)
+
+
+__all__ = [
+    "STATUS",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "Internal",
+    "InvalidArgument",
+    "NotFound",
+    "ResourceExhausted",
+    "ServingError",
+    "Unavailable",
+    "UnexpectedError",
+    "Unimplemented",
+    "code_name",
+    "code_number",
+    "error",
+    "from_exception",
+    "invalid",
+    "not_found",
+]

@@ -19,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from serving import defaults as serving_defaults
+from serving.model_paths import model_url
+
+
+class ClientError(Exception):
+    """What the server (or the network) answered instead of predictions, in its words."""
 
 
 def predict_grpc(
@@ -32,7 +37,11 @@ def predict_grpc(
     label: str | None = None,
     version: int | None = None,
     timeout: float = 10.0,
+    credentials: Any = None,
 ) -> tuple[int, list[str]]:
+    """(version that answered, the output as text per image) over gRPC Predict.
+
+    ``credentials``: ``grpc.ChannelCredentials`` for a TLS server (see :mod:`serving.tls`)."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -40,14 +49,23 @@ def predict_grpc(
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
-    if label:
+    if label is not None and version is not None:
+        raise ClientError("give --label or --version, not both")
+    if label is not None:
         request.model_spec.version_label = label
-    elif version:
+    elif version is not None:
         request.model_spec.version.value = version
     request.inputs[input_key].CopyFrom(tf.make_tensor_proto(images, dtype=tf.string))
-    with grpc.insecure_channel(target) as channel:
+    if credentials is not None:
+        channel = grpc.secure_channel(target, credentials)
+    else:
+        channel = grpc.insecure_channel(target)
+    with channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        response = stub.Predict(request, timeout=timeout)
+        try:
+            response = stub.Predict(request, timeout=timeout)
+        except grpc.RpcError as exc:  # the server's words, not a traceback
+            raise ClientError(f"gRPC {exc.code().name}: {exc.details()}") from exc
     values = tf.make_ndarray(response.outputs[output_key]).reshape(-1)
     return response.model_spec.version.value, [_text(v) for v in values]
 
@@ -66,16 +84,22 @@ def predict_rest(
 ) -> list[str]:
     import requests
 
-    path = f"/v1/models/{model}"
-    path += f"/labels/{label}" if label else f"/versions/{version}" if version else ""
+    path = model_url(model, version=version, label=label, verb="predict")
     instances = [{input_key: {"b64": base64.b64encode(img).decode()}} for img in images]
     body: dict[str, str | list[dict[str, dict[str, str]]]] = {
         "signature_name": signature,
         "instances": instances,
     }
-    reply = requests.post(f"{url}{path}:predict", json=body, timeout=timeout)
+    try:
+        reply = requests.post(f"{url}{path}", json=body, timeout=timeout)
+    except requests.RequestException as exc:
+        raise ClientError(f"REST {url}: {exc}") from exc
     if reply.status_code != 200:
-        raise RuntimeError(f"REST {reply.status_code}: {reply.text}")
+        try:
+            message = reply.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            message = reply.text
+        raise ClientError(f"REST {reply.status_code}: {message}")
     rows = reply.json()["predictions"]
     return [_text(row[output_key] if isinstance(row, dict) else row) for row in rows]
 
@@ -108,12 +132,16 @@ def build_parser(defaults: Mapping[str, Any] | None = None) -> argparse.Argument
     p.add_argument(
         "--output", default=d["output"], required=d["output"] is None, help="output alias to print"
     )
-    p.add_argument("--label", help="version label, e.g. stable or canary")
-    p.add_argument("--version", type=int, help="a specific version")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--label", help="version label, e.g. stable or canary")
+    which.add_argument("--version", type=int, help="a specific version")
     p.add_argument(
         "--image", action="append", type=Path, default=[], help="PNG/JPEG file (repeatable)"
     )
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--ca_cert", help="gRPC over TLS: CA certificate (PEM) of the server")
+    p.add_argument("--client_cert", help="gRPC mutual TLS: this client's certificate (PEM)")
+    p.add_argument("--client_key", help="gRPC mutual TLS: this client's private key (PEM)")
     return p
 
 
@@ -130,7 +158,12 @@ def main(
             images = [path.read_bytes() for path in args.image]
             truth = ["?"] * len(images)
         if not images:
-            raise ValueError("no images: pass --image FILE")
+            raise ClientError("no images: pass --image FILE")
+        credentials = None
+        if args.ca_cert or args.client_cert or args.client_key:
+            from serving import tls
+
+            credentials = tls.channel_credentials(args.ca_cert, args.client_cert, args.client_key)
         truth = truth or ["?"] * len(images)
         names = dict(
             signature=args.signature,
@@ -140,10 +173,12 @@ def main(
             version=args.version,
             timeout=args.timeout,
         )
-        version, by_grpc = predict_grpc(args.grpc, args.model, images, **names)
+        version, by_grpc = predict_grpc(
+            args.grpc, args.model, images, credentials=credentials, **names
+        )
         by_rest = predict_rest(args.rest, args.model, images, **names)
-    except Exception as e:  # a client prints what went wrong and exits 1
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+    except (ClientError, OSError) as e:  # a client prints what went wrong and exits 1
+        print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"model {args.model} version {version}")
     print(f"{'#':>3}  {'true':10s} {'gRPC':10s} {'REST':10s}")

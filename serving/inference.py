@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from serving import signatures as sigs
-from serving.errors import ServingError, invalid
+from serving.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ServingError,
+    Unimplemented,
+    invalid,
+)
 from serving.examples import serialized_examples
 from serving.servable import Servable
 from serving.signatures import Signature
@@ -30,29 +36,32 @@ class RunOptions:
     method_check: bool = False
 
 
-def signature_for_predict(servable: Servable, name: str) -> Signature:
-    """gRPC Predict's lookup: FAILED_PRECONDITION for an unknown signature."""
+@dataclass(frozen=True)
+class SignatureLookup:
+    """How one API reports an unknown signature name: TF Serving's error type and message."""
+
+    error: type[ServingError]
+    message: str  # formatted with {key}
+
+
+GRPC_PREDICT = SignatureLookup(FailedPrecondition, 'Serving signature key "{key}" not found.')
+REST_PREDICT = SignatureLookup(
+    InvalidArgument, 'Serving signature name: "{key}" not found in signature def'
+)
+INFERENCE = SignatureLookup(InvalidArgument, "No signature was found with the name: {key}")
+MULTI_INFERENCE = SignatureLookup(
+    InvalidArgument, "Requested signature not found in model graph: {key}"
+)
+
+
+def find_signature(servable: Servable, name: str, lookup: SignatureLookup) -> Signature:
+    """The signature ``name`` ("": ``serving_default``); an unknown name is the API's error,
+    with the names that do exist appended so the client can pick one."""
     key = name or sigs.DEFAULT_SIGNATURE
     sig = servable.signatures.get(key)
     if sig is None:
-        raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{key}" not found.')
-    return sig
-
-
-def signature_for_rest(servable: Servable, name: str) -> Signature:
-    """REST predict's lookup (before decoding the JSON): INVALID_ARGUMENT."""
-    key = name or sigs.DEFAULT_SIGNATURE
-    sig = servable.signatures.get(key)
-    if sig is None:
-        raise invalid(f'Serving signature name: "{key}" not found in signature def')
-    return sig
-
-
-def _signature_for_inference(servable: Servable, name: str) -> Signature:
-    key = name or sigs.DEFAULT_SIGNATURE
-    sig = servable.signatures.get(key)
-    if sig is None:
-        raise invalid(f"No signature was found with the name: {key}")
+        existing = ", ".join(sorted(servable.signatures)) or "none"
+        raise lookup.error(f"{lookup.message.format(key=key)} (signatures: {existing})")
     return sig
 
 
@@ -72,10 +81,16 @@ def predict(
 
 
 def _run_examples(
-    servable: Servable, input_name: str, fetches: Sequence[str], request_input, options: RunOptions
+    servable: Servable,
+    input_names: Sequence[str],
+    fetches: Sequence[str],
+    request_input,
+    options: RunOptions,
 ) -> tuple[int, dict[str, np.ndarray]]:
+    """One run with the serialized examples fed to every named input tensor."""
     examples = serialized_examples(request_input)
-    values = servable.run({input_name: examples}, list(fetches), options.timeout_ms)
+    feeds = {name: examples for name in input_names}
+    values = servable.run(feeds, list(fetches), options.timeout_ms)
     return len(examples), dict(zip(fetches, values, strict=True))
 
 
@@ -151,9 +166,9 @@ def classify(
     """(signature, ClassificationResult) for an ``Input`` of tf.Examples."""
     from tensorflow_serving.apis import classification_pb2
 
-    sig = _signature_for_inference(servable, signature_name)
+    sig = find_signature(servable, signature_name, INFERENCE)
     input_name, outs = sigs.classify_tensors(sig, options.method_check)
-    n, by_name = _run_examples(servable, input_name, list(outs.values()), request_input, options)
+    n, by_name = _run_examples(servable, [input_name], list(outs.values()), request_input, options)
     result = classification_pb2.ClassificationResult()
     _classification(sig, n, by_name, result)
     return sig, result
@@ -165,16 +180,16 @@ def regress(
     """(signature, RegressionResult) for an ``Input`` of tf.Examples."""
     from tensorflow_serving.apis import regression_pb2
 
-    sig = _signature_for_inference(servable, signature_name)
+    sig = find_signature(servable, signature_name, INFERENCE)
     input_name, outs = sigs.regress_tensors(sig, options.method_check)
-    n, by_name = _run_examples(servable, input_name, list(outs.values()), request_input, options)
+    n, by_name = _run_examples(servable, [input_name], list(outs.values()), request_input, options)
     result = regression_pb2.RegressionResult()
     _regression(sig, n, by_name, result)
     return sig, result
 
 
 def multi_inference(servable: Servable, request, options: RunOptions = RunOptions()):
-    """A MultiInferenceResponse: every task on one run over the shared examples."""
+    """A MultiInferenceResponse: every task's signature run on the same examples, at once."""
     from tensorflow_serving.apis import inference_pb2
 
     if not request.tasks:
@@ -196,23 +211,20 @@ def multi_inference(servable: Servable, request, options: RunOptions = RunOption
         if key in seen:
             raise invalid(f"Duplicate evaluation of signature: {key}")
         seen.add(key)
-        sig = servable.signatures.get(key)
-        if sig is None:
-            raise invalid(f"Requested signature not found in model graph: {key}")
+        sig = find_signature(servable, key, MULTI_INFERENCE)
         if task.method_name == sigs.CLASSIFY_METHOD:
             input_name, outs = sigs.classify_tensors(sig, options.method_check)
         elif task.method_name == sigs.REGRESS_METHOD:
             input_name, outs = sigs.regress_tensors(sig, options.method_check)
         else:
-            raise ServingError(
-                "UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}"
-            )
+            raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")
         inputs.add(input_name)
         fetches.extend(n for n in outs.values() if n not in fetches)
         plan.append((task, sig))
-    if len(inputs) != 1:
-        raise invalid("Input tensor must be the same for all Signatures.")
-    n, by_name = _run_examples(servable, inputs.pop(), fetches, request.input, options)
+    # TF1 signatures usually share one input placeholder; a TF2 SavedModel gives every
+    # signature its own. TF Serving then runs each signature on the same serialized
+    # examples (RunMultipleSignatures); feeding them to every input in one run does that.
+    n, by_name = _run_examples(servable, sorted(inputs), fetches, request.input, options)
     response = inference_pb2.MultiInferenceResponse()
     for task, sig in plan:
         result = response.results.add()

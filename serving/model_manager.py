@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving import model_config
+from serving import model_config, warmup
 from serving.errors import invalid, not_found
 from serving.model_config import ConfigError, ModelEntry
 from serving.model_paths import SAVED_MODEL_FILE, list_versions
@@ -170,7 +170,7 @@ class ModelManager:
             self._remember(servable)
             log.info("loading %s version %d from %s", name, version, path)
             try:
-                servable.load()
+                self._load_and_warm_up(servable)
             except Exception as exc:  # a bad model must never take the server down
                 log.error("failed to load %s version %d: %s", name, version, exc)
                 continue
@@ -184,6 +184,17 @@ class ModelManager:
             return servable
         self._failed[(name, version)] = mtime
         return None
+
+    def _load_and_warm_up(self, servable: Servable) -> None:
+        """Load the version; with warmup on, replay its warmup requests before AVAILABLE."""
+        options = self.load_options
+
+        def warm_up(s: Servable) -> None:
+            replayed = warmup.replay(s, options.warmup_iterations)
+            if replayed:
+                log.info("%s version %d: %d warmup requests replayed", s.name, s.version, replayed)
+
+        servable.load(warm_up if options.enable_warmup else None)
 
     def startup_problem(self) -> str | None:
         """TF Serving's start-up verdict once every model settled: the models whose latest

@@ -11,7 +11,8 @@ URLs: TF Serving's two REST patterns (``http_rest_api_util``), case-insensitive 
 percent-decoded. Model names never become paths: requests only look names up in the set
 of configured models, so ``..%2F..`` in a URL is just an unknown model.
 
-Exported for reuse (the rollout router): :func:`list_versions`, :func:`parse_model_url`.
+Exported for reuse (the rollout router, clients, the benchmark): :func:`list_versions`,
+:func:`parse_model_url` and its inverse :func:`model_url`, the one builder of these URLs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 SAVED_MODEL_FILE = "saved_model.pb"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -64,6 +65,45 @@ def parse_model_url(method: str, path: str) -> ModelUrl | None:
     else:
         return None
     return ModelUrl(unquote(name or ""), version, None if label is None else unquote(label), verb)
+
+
+_POST_VERBS = ("predict", "classify", "regress")
+
+
+def model_url(
+    name: str,
+    *,
+    version: int | None = None,
+    label: str | None = None,
+    verb: str | None = None,
+) -> str:
+    """The path of TF Serving's ``/v1/models/<name>[/versions/<v>|/labels/<l>][:verb]``.
+
+    ``verb`` is ``predict``/``classify``/``regress`` (POST), ``metadata``, or ``None`` /
+    ``status`` for the status GET. The name and label are percent-encoded (``/`` and ``:``
+    too), so :func:`parse_model_url` gives them back unchanged. A version and a label
+    together are an error, as TF Serving refuses them in one ModelSpec.
+    """
+    if not name:
+        raise ValueError("model_url: the model name is empty")
+    if version is not None and label is not None:
+        raise ValueError(f"model_url: give a version ({version}) or a label ({label!r}), not both")
+    path = "/v1/models/" + quote(name, safe="")
+    if version is not None:
+        if isinstance(version, bool) or int(version) != version or version < 0:
+            raise ValueError(f"model_url: version must be a non-negative integer, got {version!r}")
+        path += f"/versions/{int(version)}"
+    elif label is not None:
+        if not label:
+            raise ValueError("model_url: the label is empty")
+        path += "/labels/" + quote(label, safe="")
+    if verb in _POST_VERBS:
+        return f"{path}:{verb}"
+    if verb == "metadata":
+        return f"{path}/metadata"
+    if verb not in (None, "status"):
+        raise ValueError(f"model_url: unknown verb {verb!r}")
+    return path
 
 
 def check_model_name(name: str) -> str:

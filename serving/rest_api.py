@@ -30,11 +30,13 @@ from google.protobuf import json_format
 
 from serving import inference, rest_json
 from serving.aio_thread import LoopThread
+from serving.data_plane import DataPlane, ModelRef, Tracked, status_response
 from serving.defaults import HEALTH_PATH, VERSION_HEADER
-from serving.errors import ServingError, invalid
+from serving.errors import ResourceExhausted, ServingError, invalid
 from serving.examples import input_from_json
 from serving.model_paths import ModelUrl, parse_model_url
-from serving.request_handler import RequestHandler
+from serving.oip import rest as oip_rest
+from serving.signatures import Signature
 
 _JSON = "application/json"
 _CORS_HEADERS = {
@@ -49,13 +51,21 @@ def _error_reply(err: ServingError) -> Reply:
     return err.http_status, rest_json.dumps({"error": err.message}), {}
 
 
-def _version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    value = int(text)
-    if value >= 2**63:
-        raise invalid(f"Failed to convert version: {text} to numeric.")
-    return value
+def _ref(url: ModelUrl) -> ModelRef:
+    """The model version a URL asks for (TF Serving's version overflow message)."""
+    version = None
+    if url.version is not None:
+        version = int(url.version)
+        if version >= 2**63:
+            raise invalid(f"Failed to convert version: {url.version} to numeric.")
+    return ModelRef(url.name, version, url.label)
+
+
+def _decode_predict(doc: dict, sig: Signature, formats: list[bool]) -> dict:
+    """The JSON body's input arrays; records whether it used the row form."""
+    inputs, row_format = rest_json.request_inputs(doc, sig)
+    formats.append(row_format)
+    return inputs
 
 
 def _signature_name(doc: dict) -> str:
@@ -73,7 +83,7 @@ class RestServer:
 
     def __init__(
         self,
-        handler: RequestHandler,
+        plane: DataPlane,
         host: str,
         port: int,
         pool: Executor,
@@ -83,7 +93,7 @@ class RestServer:
         healthy: Callable[[], tuple[bool, dict]],
         cors: bool = False,
     ) -> None:
-        self.handler = handler
+        self.plane = plane
         self._cors = _CORS_HEADERS if cors else {}
         self.host, self.port = host, port
         self._pool = pool
@@ -131,6 +141,8 @@ class RestServer:
     # -- routing ------------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        if oip_rest.is_oip_path(path):  # the Open Inference Protocol, beside /v1
+            return await oip_rest.respond(request, self.plane, self._pool, self._read_body)
         if request.method in ("GET", "HEAD"):
             if self._metrics_path and path == self._metrics_path:
                 return self._metrics()
@@ -143,16 +155,14 @@ class RestServer:
             err = invalid(f"Malformed request: {request.method} {path}")
             # TF Serving counts every REST request, unroutable ones under the model name
             # its URL regex captured ("" when none).
-            self.handler.count_failure(
-                "rest", url.verb if url else "", url.name if url else "", err
-            )
+            self.plane.count_failure("rest", url.verb if url else "", url.name if url else "", err)
             return self._respond(_error_reply(err))
         body = b""
         if request.method == "POST":
             try:
                 body = await self._read_body(request)
             except ServingError as err:
-                self.handler.count_failure("rest", url.verb, url.name, err)
+                self.plane.count_failure("rest", url.verb, url.name, err)
                 return self._respond(_error_reply(err))
         loop = asyncio.get_running_loop()
         reply = await loop.run_in_executor(self._pool, self._handle, url, body)
@@ -160,8 +170,7 @@ class RestServer:
 
     async def _read_body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > self._max:
-            raise ServingError(
-                "RESOURCE_EXHAUSTED",
+            raise ResourceExhausted(
                 f"request body of "
                 f"{request.content_length} bytes exceeds the limit of "
                 f"{self._max} bytes",
@@ -170,8 +179,7 @@ class RestServer:
         try:
             return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
-            raise ServingError(
-                "RESOURCE_EXHAUSTED",
+            raise ResourceExhausted(
                 f"request body exceeds the limit of {self._max} bytes",
                 http_status=413,
             ) from exc
@@ -185,83 +193,67 @@ class RestServer:
     # -- work, on pool threads ----------------------------------------------------------------
     def _handle(self, url: ModelUrl, body: bytes) -> Reply:
         try:
-            if url.verb in ("status", "metadata"):
-                return 200, self._get(url), {}
-            return self._post(url, body)
+            with self.plane.track("rest", url.verb, url.name) as t:
+                if url.verb in ("status", "metadata"):
+                    return 200, self._get(t, url), {}
+                return self._post(t, url, body)
         except ServingError as err:
             return _error_reply(err)
 
-    def _post(self, url: ModelUrl, body: bytes) -> Reply:
-        handler = self.handler
-        with handler.track("rest", url.verb, url.name) as t:
-            doc = rest_json.parse_body(body)
-            signature_name = _signature_name(doc)
-            if url.verb == "predict":
-                with handler.lease(t, _version(url.version), url.label) as servable:
-                    sig = inference.signature_for_rest(servable, signature_name)
-                    t.signature = sig.name
-                    inputs, row_format = rest_json.request_inputs(doc, sig)
-                    t.batch = _rows(inputs)
-                    outputs = inference.predict(servable, sig, inputs, (), handler.run_options)
-                    answer: Any = rest_json.predict_response(outputs, row_format)
-                    version = servable.version
+    def _post(self, t: Tracked, url: ModelUrl, body: bytes) -> Reply:
+        plane = self.plane
+        doc = rest_json.parse_body(body)
+        signature_name = _signature_name(doc)
+        ref = _ref(url)
+        if url.verb == "predict":
+            formats: list[bool] = []
+            answer = plane.predict(
+                t,
+                ref,
+                signature_name,
+                lambda sig: _decode_predict(doc, sig, formats),
+                lookup=inference.REST_PREDICT,
+            )
+            payload: Any = rest_json.predict_response(answer.outputs, formats[0])
+            version = answer.version
+        else:
+            from tensorflow_serving.apis import input_pb2
+
+            request_input = input_pb2.Input()
+            input_from_json(doc, request_input)
+            if url.verb == "classify":
+                version, _, result = plane.classify(t, ref, signature_name, request_input)
+                payload = rest_json.classify_response(result)
             else:
-                from tensorflow_serving.apis import input_pb2
+                version, _, result = plane.regress(t, ref, signature_name, request_input)
+                payload = rest_json.regress_response(result)
+        return 200, rest_json.dumps(payload), {VERSION_HEADER: str(version)}
 
-                request_input = input_pb2.Input()
-                input_from_json(doc, request_input)
-                with handler.lease(t, _version(url.version), url.label) as servable:
-                    run = inference.classify if url.verb == "classify" else inference.regress
-                    sig, result = run(servable, signature_name, request_input, handler.run_options)
-                    t.signature = sig.name
-                    version = servable.version
-                if url.verb == "classify":
-                    t.batch = len(result.classifications)
-                    answer = rest_json.classify_response(result)
-                else:
-                    t.batch = len(result.regressions)
-                    answer = rest_json.regress_response(result)
-            return 200, rest_json.dumps(answer), {VERSION_HEADER: str(version)}
+    def _get(self, t: Tracked, url: ModelUrl) -> bytes:
+        if not url.name:  # inside track(): counted, as TF Serving counts it
+            raise invalid("Missing model name in request.")
+        ref = _ref(url)
+        if url.verb == "status":
+            response = status_response(self.plane.status(t, ref))
+            return rest_json.dumps(
+                json_format.MessageToDict(response, including_default_value_fields=True)
+            )
+        from tensorflow_serving.apis import model_pb2
 
-    def _get(self, url: ModelUrl) -> bytes:
-        with self.handler.track("rest", url.verb, url.name) as t:
-            if not url.name:  # inside track(): counted, as TF Serving counts it
-                raise invalid("Missing model name in request.")
-            if url.verb == "status":
-                from tensorflow_serving.apis import get_model_status_pb2
-
-                response = get_model_status_pb2.GetModelStatusResponse()
-                for s in self.handler.status(t, _version(url.version), url.label):
-                    entry = response.model_version_status.add()
-                    entry.version = s.version
-                    entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(s.state)
-                    entry.status.error_code = _grpc_code(s.error_code)
-                    entry.status.error_message = s.error_message
-                return rest_json.dumps(
-                    json_format.MessageToDict(response, including_default_value_fields=True)
-                )
-            with self.handler.lease(t, _version(url.version), url.label) as servable:
-                from tensorflow_serving.apis import model_pb2
-
-                spec = model_pb2.ModelSpec(name=url.name)
-                spec.version.value = servable.version
-                options = dict(
-                    including_default_value_fields=True, preserving_proto_field_name=True
-                )
-                doc = {
-                    "model_spec": json_format.MessageToDict(spec, **options),
-                    "metadata": {
-                        "signature_def": json_format.MessageToDict(
-                            servable.signature_def_map, **options
-                        )
-                    },
-                }
-            return rest_json.dumps(doc)
+        version, signature_def_map = self.plane.metadata(t, ref)
+        spec = model_pb2.ModelSpec(name=url.name)
+        spec.version.value = version
+        options = dict(including_default_value_fields=True, preserving_proto_field_name=True)
+        doc = {
+            "model_spec": json_format.MessageToDict(spec, **options),
+            "metadata": {"signature_def": json_format.MessageToDict(signature_def_map, **options)},
+        }
+        return rest_json.dumps(doc)
 
     def _metrics(self) -> web.Response:
-        self.handler.metrics.refresh(self.handler.manager.available_versions())
+        self.plane.metrics.refresh(self.plane.manager.available_versions())
         return web.Response(
-            body=self.handler.metrics.exposition(),
+            body=self.plane.metrics.exposition(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
@@ -269,14 +261,3 @@ class RestServer:
         ok, detail = self._healthy()
         payload = rest_json.dumps({"status": "ok" if ok else "unavailable", **detail})
         return web.Response(body=payload, status=200 if ok else 503, content_type=_JSON)
-
-
-def _rows(inputs) -> int:
-    sizes = {v.shape[0] if v.ndim else 0 for v in inputs.values()}
-    return sizes.pop() if len(sizes) == 1 else 0
-
-
-def _grpc_code(name: str) -> int:
-    import grpc
-
-    return {c.name: c.value[0] for c in grpc.StatusCode}.get(name, 2)

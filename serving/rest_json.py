@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.errors import ServingError, invalid
+from serving.errors import Unimplemented, invalid
 from serving.signatures import Signature, TensorSpec
 
 orjson: ModuleType | None
@@ -164,7 +164,7 @@ def to_array(value: Any, spec: TensorSpec, where: str = "") -> np.ndarray:
     elif target.kind in "fc":
         ok = kind in "iuf"
     else:
-        raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value to type: {want}")
+        raise Unimplemented(f"Conversion of JSON Value to type: {want}")
     if not ok:
         got = {"b": "bool", "O": "object", "U": "string", "S": "string"}.get(kind, arr.dtype.name)
         raise invalid(f"JSON Value: {_short(value)} Type: {got} is not of expected type: {want}")
@@ -323,7 +323,3 @@ def regress_response(result) -> dict[str, Any]:
     if not result.regressions:
         raise invalid("Cannot convert empty RegressionResults to JSON")
     return {"results": [r.value for r in result.regressions]}
-
-
-# Kept for callers of the previous name (rollout reads predict answers through it).
-response_body = predict_response

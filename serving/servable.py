@@ -4,16 +4,15 @@ of the requests using it.
 A version being retired stops taking new requests at once but is only dropped when the
 last request holding it has finished, so an unload never fails a request in flight. With
 warmup on, the requests recorded in ``assets.extra/tf_serving_warmup_requests`` are
-replayed before the version turns AVAILABLE (TF Serving's model warmup).
+replayed before the version turns AVAILABLE (TF Serving's model warmup; the model manager
+hands it to :meth:`Servable.load`).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serving.batching import Batcher, BatchingOptions, batchable
+from serving.errors import from_exception
 from serving.signatures import Signature, parse_signatures, signature_def_map
 
 if TYPE_CHECKING:  # for the annotation only; load() imports it when it loads a version
     from serving.runtime import LoadedModel
 
-log = logging.getLogger("serving.servable")
 
 # TF Serving's ModelVersionStatus states.
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
@@ -70,9 +69,13 @@ class Servable:
         self.loaded_at = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------
-    def load(self) -> None:
-        """Load the SavedModel and warm it up (raises on failure: state END, error kept)."""
-        from serving import warmup
+    def load(self, warm_up: Callable[[Servable], object] | None = None) -> None:
+        """Load the SavedModel, run ``warm_up`` on it, then turn AVAILABLE (raises on
+        failure: state END, error kept for status calls).
+
+        The model manager passes :func:`serving.warmup.replay` as ``warm_up``: warmup runs
+        inference code, which sits above this module, so it is handed in, never imported.
+        """
         from serving.runtime import LoadedModel
 
         self.state = LOADING
@@ -81,26 +84,21 @@ class Servable:
             self._model = model
             self.signature_def_map = signature_def_map(model.meta_graph)
             self.signatures = parse_signatures(self.signature_def_map)
-            if self.options.enable_warmup:
-                replayed = warmup.replay(self, self.options.warmup_iterations)
-                if replayed:
-                    log.info(
-                        "%s version %d: %d warmup requests replayed",
-                        self.name,
-                        self.version,
-                        replayed,
-                    )
+            if warm_up is not None:
+                warm_up(self)
         except Exception as exc:
-            from serving.errors import from_exception
-
-            err = from_exception(exc)
-            self.error_code = err.code if err.code != "OK" else "UNKNOWN"
-            self.error = err.message
-            self._close_model()
-            self.state = END
+            self.fail(exc)
             raise
         self.loaded_at = time.time()
         self.state = AVAILABLE
+
+    def fail(self, exc: BaseException) -> None:
+        """Loading or warmup failed: keep the error for status calls, drop the model (END)."""
+        err = from_exception(exc)
+        self.error_code = err.code if err.code != "OK" else "UNKNOWN"
+        self.error = err.message
+        self._close_model()
+        self.state = END
 
     def try_acquire(self) -> bool:
         """Count one more request in flight, unless the version is no longer available."""
@@ -163,12 +161,3 @@ class Servable:
                     batcher = self._batchers[key] = Batcher(call, batching, self._on_batch)
         out = batcher.run(feeds)
         return [out[f] for f in fetches]
-
-
-@contextmanager
-def leased(servable: Servable):
-    """Hold ``servable`` (already acquired) for the duration of a request."""
-    try:
-        yield servable
-    finally:
-        servable.release()

@@ -1,313 +1,331 @@
-"""``python -m serving`` (and the ``cifar10-serve`` entry point): the command line.
+"""The model server object: manager + gRPC + REST, startable in-process.
 
-It takes every ``tensorflow_model_server`` flag with TF Serving's names, types and defaults
-(:mod:`serving.flags`), so a deployment's argument list runs unchanged; it fails like TF
-Serving (``Failed to start server. Error: <status>`` and exit status 255) when the config
-is wrong. A few extension flags exist for local use (``--host``, ``--max_request_bytes``,
-``--enable_request_logging``, ``--log_level``). Arguments are checked before TensorFlow is
-imported, so mistakes fail fast.
+Tests, the benchmark and the rollout demo use it directly::
 
-Project wrappers may pass their own defaults: ``main(argv, defaults={"model_name": ...})``.
+    with ModelServer(model_base_path=..., grpc_port=0, rest_port=0) as server:
+        requests.get(f"{server.rest_url}/v1/models/default")
 
-``ModelServer`` is importable from here as well (loaded lazily, it pulls in TensorFlow).
+``start()`` does what ``tensorflow_model_server`` does before it opens its ports: load the
+initial versions and wait until every configured model has one AVAILABLE (a base path that
+does not exist yet is polled for); if a model's version fails to load it raises
+:class:`StartupError` with TF Serving's message. Then it binds gRPC (TCP and/or a Unix
+socket) and REST, and keeps polling the base paths and the config file.
+
+In-process port convention: ``0`` picks a free port, ``None`` disables the listener (the
+CLI maps TF Serving's ``--port=0`` / ``--rest_api_port=0`` to ``None``).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
-import sys
 import threading
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Sequence
+from concurrent import futures
+from pathlib import Path
+from typing import TextIO
 
-from serving import defaults as serving_defaults
-from serving.flags import FLAGS, non_default
+import grpc
 
-EXIT_FAILURE = 255  # tensorflow_model_server returns -1
-VERSION = "2.16.1-compatible (serving package)"
-log = logging.getLogger("serving.cli")
+from serving import defaults, grpc_api, model_config
+from serving.batching import BatchingOptions
+from serving.data_plane import DataPlane
+from serving.errors import InvalidArgument
+from serving.metrics import RequestLog, ServerMetrics
+from serving.model_config import ConfigError, ModelEntry
+from serving.model_manager import ModelManager, describe
+from serving.oip import grpc_service as oip_grpc
+from serving.rest_api import RestServer
+from serving.servable import LoadOptions
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_FAILURE)
-
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+log = logging.getLogger("serving.server")
 
 
-def _add(p: argparse.ArgumentParser, name: str, kind: type, default: Any, help: str) -> None:
-    flags = [f"--{name}"]
-    if "_" in name:
-        flags.append(f"--{name.replace('_', '-')}")
-    if kind is bool:
-        p.add_argument(
-            *flags,
-            dest=name,
-            type=_bool,
-            nargs="?",
-            const=True,
-            default=default,
-            metavar="BOOL",
-            help=help,
+class StartupError(RuntimeError):
+    """The server cannot start (bad config, a model that failed to load, port taken)."""
+
+
+def _grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ModelServer:
+    def __init__(
+        self,
+        *,
+        model_name: str = "default",
+        model_base_path: Path | str | None = None,
+        model_config_file: Path | str | None = None,
+        host: str = defaults.LOOPBACK,
+        grpc_port: int | None = defaults.GRPC_PORT,
+        rest_port: int | None = defaults.REST_PORT,
+        grpc_socket_path: str | None = None,
+        grpc_channel_arguments: Sequence[tuple[str, int | str]] = (),
+        model_config_poll_seconds: float = defaults.MODEL_CONFIG_POLL_SECONDS,
+        file_system_poll_seconds: float = defaults.FILE_SYSTEM_POLL_SECONDS,
+        allow_version_labels_for_unavailable_models: bool = False,
+        enable_batching: bool = False,
+        batching: BatchingOptions | None = None,
+        load_options: LoadOptions | None = None,
+        max_load_retries: int = 0,
+        load_retry_interval_seconds: float = 60.0,
+        rest_timeout_ms: int = 0,
+        enable_cors: bool = False,
+        max_request_bytes: int = defaults.MAX_REQUEST_BYTES,
+        metrics_path: str | None = defaults.PROMETHEUS_PATH,
+        request_log: bool | TextIO = False,
+        max_workers: int = 16,
+        startup_timeout: float | None = None,
+    ) -> None:
+        if model_base_path is None and model_config_file is None:
+            raise ValueError("Both model_base_path and model_config_file are empty!")
+        self.model_name = model_name
+        self.model_base_path = Path(model_base_path) if model_base_path else None
+        self.model_config_file = Path(model_config_file) if model_config_file else None
+        self.host = host
+        self.grpc_port, self.rest_port = grpc_port, rest_port
+        self.grpc_socket_path = grpc_socket_path
+        self.grpc_channel_arguments = list(grpc_channel_arguments)
+        self.model_config_poll_seconds = model_config_poll_seconds
+        self.file_system_poll_seconds = file_system_poll_seconds
+        self.max_request_bytes = max_request_bytes
+        self.metrics_path = metrics_path
+        self.max_workers = max_workers
+        self.startup_timeout = startup_timeout
+        self.enable_cors = enable_cors
+        self.metrics = ServerMetrics()
+        self.request_log = RequestLog.from_flag(request_log)
+        options = load_options or LoadOptions()
+        if enable_batching:
+            options = LoadOptions(
+                options.tags,
+                options.session_config,
+                batching or BatchingOptions(),
+                options.enable_warmup,
+                options.warmup_iterations,
+                options.method_check,
+            )
+        self.manager = ModelManager(
+            {},
+            allow_unavailable_labels=allow_version_labels_for_unavailable_models,
+            load_options=options,
+            on_batch=self.metrics.observe_batch,
+            max_load_retries=max_load_retries,
+            load_retry_interval_s=load_retry_interval_seconds,
         )
-    else:
-        p.add_argument(*flags, dest=name, type=kind, default=default, help=help)
-
-
-def build_parser(defaults: Mapping[str, Any] | None = None) -> argparse.ArgumentParser:
-    overrides = dict(defaults or {})
-    p = _Parser(
-        prog="tensorflow_model_server",
-        description="TF Serving compatible model server (gRPC PredictionService/"
-        "ModelService and the /v1/models REST API).",
-    )
-    for flag in FLAGS:
-        _add(
-            p,
-            flag.name,
-            flag.type,
-            overrides.get(flag.name, flag.default),
-            f"{flag.help} [TF Serving flag; here: {flag.support}]",
+        self.plane = DataPlane(
+            self.manager,
+            self.metrics,
+            self.request_log,
+            method_check=options.method_check,
+            rest_timeout_ms=rest_timeout_ms,
         )
-    extensions = [
-        ("host", str, serving_defaults.HOST, "bind address of every listener (extension)"),
-        (
-            "max_request_bytes",
-            int,
-            serving_defaults.MAX_REQUEST_BYTES,
-            "largest REST body / gRPC message accepted (extension)",
-        ),
-        ("enable_request_logging", bool, False, "one JSON line per request on stderr (extension)"),
-        ("log_level", str, "INFO", "Python log level (extension)"),
-    ]
-    for name, kind, default, help in extensions:
-        _add(p, name, kind, overrides.get(name, default), help)
-    return p
+        self._pool: futures.ThreadPoolExecutor | None = None
+        self._grpc: grpc.Server | None = None
+        self._rest: RestServer | None = None
+        self._started = False
 
+    # -- addresses ----------------------------------------------------------------------------
+    @property
+    def grpc_target(self) -> str:
+        if self.grpc_port is None:
+            return f"unix:{self.grpc_socket_path}"
+        return _grpc_address(self._client_host, self.grpc_port)
 
-def _channel_arguments(text: str) -> list[tuple[str, int | str]]:
-    """TF Serving's ``key=value,key=value``; integer values are passed as integers."""
-    out: list[tuple[str, int | str]] = []
-    for item in filter(None, text.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
-        try:
-            out.append((key, int(value)))
-        except ValueError:
-            out.append((key, value))
-    return out
-
-
-def _check(args: argparse.Namespace) -> str | None:
-    """TF Serving's own argument checks (Server::BuildAndStart), in its words."""
-    if args.port == 0 and not args.grpc_socket_path:
+    @property
+    def rest_url(self) -> str:
+        host = self._client_host
         return (
-            "INVALID_ARGUMENT: At least one of server_options.grpc_port or "
-            "server_options.grpc_socket_path must be set."
+            f"http://[{host}]:{self.rest_port}"
+            if ":" in host
+            else f"http://{host}:{self.rest_port}"
         )
-    if args.use_alts_credentials and args.ssl_config_file:
-        return (
-            "INVALID_ARGUMENT: Either use_alts_credentials must be false or "
-            "ssl_config_file must be empty."
-        )
-    if not args.model_base_path and not args.model_config_file:
-        return (
-            "INVALID_ARGUMENT: Both server_options.model_base_path and "
-            "server_options.model_config_file are empty!"
-        )
-    if args.batching_parameters_file and not args.enable_batching:
-        return (
-            "INVALID_ARGUMENT: server_options.batching_parameters_file is set without "
-            "setting server_options.enable_batching to true."
-        )
-    if (
-        args.tensorflow_intra_op_parallelism > 0
-        and args.tensorflow_inter_op_parallelism > 0
-        and args.tensorflow_session_parallelism > 0
-    ):
-        return (
-            "INVALID_ARGUMENT: Either configure server_options.tensorflow_session_"
-            "parallelism or (server_options.tensorflow_intra_op_parallelism, "
-            "server_options.tensorflow_inter_op_parallelism) separately. You cannot "
-            "configure all."
-        )
-    refused = non_default(vars(args), "refused")
-    if refused:
-        return "UNIMPLEMENTED: not supported by this server: " + ", ".join(
-            f"--{n} ({_why(n)})" for n in refused
-        )
-    return None
 
+    @property
+    def _client_host(self) -> str:
+        return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
 
-def _why(name: str) -> str:
-    from serving.flags import BY_NAME
-
-    return BY_NAME[name].help
-
-
-def _fail(message: str) -> int:
-    print(f"Failed to start server. Error: {message}", file=sys.stderr, flush=True)
-    return EXIT_FAILURE
-
-
-def _read_text_proto(path: str, message, what: str) -> str | None:
-    from google.protobuf import text_format
-
-    try:
-        with open(path) as f:
-            text_format.Parse(f.read(), message)
-    except FileNotFoundError:
-        return f"NOT_FOUND: {path}; No such file or directory"
-    except (OSError, UnicodeDecodeError, text_format.ParseError):
-        return f"INVALID_ARGUMENT: Invalid protobuf file: '{path}'"
-    return None
-
-
-def _session_config(args: argparse.Namespace):
-    """ConfigProto from --tensorflow_session_config_file and the parallelism flags."""
-    from tensorflow.core.protobuf import config_pb2
-
-    config = config_pb2.ConfigProto()
-    if args.tensorflow_session_config_file:
-        problem = _read_text_proto(args.tensorflow_session_config_file, config, "session")
-        if problem:
-            raise ValueError(problem)
-    if args.tensorflow_intra_op_parallelism > 0 or args.tensorflow_inter_op_parallelism > 0:
-        config.intra_op_parallelism_threads = args.tensorflow_intra_op_parallelism
-        config.inter_op_parallelism_threads = args.tensorflow_inter_op_parallelism
-    elif args.tensorflow_session_parallelism > 0:
-        config.intra_op_parallelism_threads = args.tensorflow_session_parallelism
-        config.inter_op_parallelism_threads = args.tensorflow_session_parallelism
-    return config
-
-
-def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = None) -> int:
-    args = build_parser(defaults).parse_args(argv)
-    if args.version:
-        print(f"TensorFlow ModelServer: {VERSION}\nTensorFlow Library: see the venv")
-        return 0
-    problem = _check(args)
-    if problem:
-        return _fail(problem)
-    try:
-        channel_args = _channel_arguments(args.grpc_channel_arguments)
-    except ValueError as exc:
-        return _fail(f"INVALID_ARGUMENT: {exc}")
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for name in non_default(vars(args), "no-op"):
-        log.warning("--%s has no effect in this server: %s", name, _why(name))
-
-    from serving import batching, monitoring_config
-    from serving.model_server import ModelServer, StartupError
-    from serving.servable import LoadOptions
-
-    metrics_path = None  # TF Serving exports metrics only when the monitoring config says so
-    if args.monitoring_config_file:
-        msg = monitoring_config.MonitoringConfig()
-        problem = _read_text_proto(args.monitoring_config_file, msg, "monitoring")
-        if problem:
-            return _fail(problem)
-        metrics_path = monitoring_config.parse(str(msg)).metrics_path
-    batching_options = None
-    if args.enable_batching:
-        if args.batching_parameters_file:
-            params = batching.BatchingParameters()
-            problem = _read_text_proto(args.batching_parameters_file, params, "batching")
-            if problem:
-                return _fail(problem)
+    # -- lifecycle ----------------------------------------------------------------------------
+    def _initial_config(self) -> tuple[dict[str, ModelEntry], bytes | None]:
+        if self.model_config_file is not None:
             try:
-                batching_options = batching.parse_parameters(str(params))
-            except ValueError as exc:
-                return _fail(f"INVALID_ARGUMENT: {exc}")
-        else:
-            batching_options = batching.BatchingOptions()
-    try:
-        session_config = _session_config(args)
-    except ValueError as exc:
-        return _fail(str(exc))
-    load_options = LoadOptions(
-        tags=tuple(t for t in args.saved_model_tags.split(",") if t),
-        session_config=session_config,
-        batching=batching_options,
-        enable_warmup=args.enable_model_warmup,
-        warmup_iterations=max(1, args.num_request_iterations_for_warmup),
-        method_check=args.enable_signature_method_name_check,
-    )
-    try:
-        server = ModelServer(
-            model_name=args.model_name,
-            model_base_path=args.model_base_path or None,
-            model_config_file=args.model_config_file or None,
-            host=args.host,
-            grpc_port=args.port or None,
-            rest_port=args.rest_api_port or None,
-            grpc_socket_path=args.grpc_socket_path or None,
-            grpc_channel_arguments=channel_args,
-            model_config_poll_seconds=args.model_config_file_poll_wait_seconds,
-            file_system_poll_seconds=args.file_system_poll_wait_seconds,
-            allow_version_labels_for_unavailable_models=(
-                args.allow_version_labels_for_unavailable_models
-            ),
-            enable_batching=args.enable_batching,
-            batching=batching_options,
-            load_options=load_options,
-            max_load_retries=args.max_num_load_retries,
-            load_retry_interval_seconds=max(0.0, args.load_retry_interval_micros / 1e6),
-            rest_timeout_ms=max(0, args.rest_api_timeout_in_ms),
-            enable_cors=args.rest_api_enable_cors_support,
-            max_request_bytes=args.max_request_bytes,
-            metrics_path=metrics_path,
-            request_log=args.enable_request_logging,
-            max_workers=max(args.grpc_max_threads, args.rest_api_num_threads, 1),
+                raw = self.model_config_file.read_bytes()
+                entries = model_config.parse(raw.decode())
+            except OSError as exc:
+                raise StartupError(
+                    f"NOT_FOUND: {self.model_config_file}; {exc.strerror or exc}"
+                ) from exc
+            except UnicodeDecodeError as exc:
+                raise StartupError(
+                    f"INVALID_ARGUMENT: Invalid protobuf file: '{self.model_config_file}'"
+                ) from exc
+            except ConfigError as exc:
+                what = (
+                    "Invalid protobuf file: '" + str(self.model_config_file) + "'"
+                    if "cannot parse" in str(exc)
+                    else str(exc)
+                )
+                raise StartupError(f"INVALID_ARGUMENT: {what}") from exc
+            return entries, raw
+        assert self.model_base_path is not None
+        try:
+            return model_config.single_model(self.model_name, self.model_base_path), None
+        except ValueError as exc:
+            raise StartupError(f"INVALID_ARGUMENT: {exc}") from exc
+
+    def start(self) -> ModelServer:
+        entries, raw = self._initial_config()
+        try:
+            self.manager.apply_config(entries)
+        except ConfigError as exc:
+            self.manager.shutdown()
+            raise StartupError(f"INVALID_ARGUMENT: {exc}") from exc
+        log.info("serving %s", describe(entries))
+        self.manager.start_polling(
+            self.file_system_poll_seconds,
+            self.model_config_file,
+            self.model_config_poll_seconds,
+            raw,
         )
-        server.start()
-    except StartupError as exc:
-        return _fail(str(exc))
+        try:
+            self._wait_for_models()
+            self._bind()
+        except BaseException:
+            self._cleanup()
+            raise
+        self._started = True
+        return self
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    versions = server.manager.available_versions()
-    where = []
-    if args.port:
-        where.append(f"gRPC at {server.grpc_target}")
-    if args.grpc_socket_path:
-        where.append(f"gRPC at unix:{args.grpc_socket_path}")
-    if server.rest_port:
-        where.append(f"REST at {server.rest_url}")
-    if metrics_path and server.rest_port:
-        where.append(f"metrics at {server.rest_url}{metrics_path}")
-    print(f"serving: {', '.join(where)}; models {versions}", flush=True)
-    while not stop.wait(0.5):
-        pass
-    print("serving: shutting down", flush=True)
-    server.stop()
-    return 0
+    def _wait_for_models(self) -> None:
+        """Block until every model has an AVAILABLE version (TF Serving's start-up wait)."""
+        deadline = None if self.startup_timeout is None else time.monotonic() + self.startup_timeout
+        announced = False
+        while True:
+            problem = self.manager.startup_problem()
+            if problem:
+                raise StartupError(f"UNKNOWN: {problem}")
+            waiting = self.manager.unavailable_models()
+            if not waiting:
+                return
+            if not announced:
+                log.warning(
+                    "waiting for models %s: no loadable version under their base paths yet", waiting
+                )
+                announced = True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise StartupError(
+                    f"UNKNOWN: {len(waiting)} model(s) did not become "
+                    f"available within {self.startup_timeout} s: {waiting}"
+                )
+            polls = self.manager.polls
+            if self.file_system_poll_seconds <= 0:
+                if left is None:
+                    threading.Event().wait()  # TF Serving: waits forever for a version
+                time.sleep(max(0.0, left or 0.0))
+                continue
+            self.manager.wait_for_poll(polls, 1.0 if left is None else min(left, 1.0))
 
+    def _bind(self) -> None:
+        self._pool = futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="rest")
+        if self.grpc_port is not None or self.grpc_socket_path:
+            self._start_grpc()
+        if self.rest_port is not None:
+            if self.rest_port and self.rest_port == self.grpc_port:
+                log.error(
+                    "--rest_api_port cannot be same as --port. Please use a different "
+                    "port for HTTP/REST API. Skipped exporting HTTP/REST API."
+                )
+                self.rest_port = None
+                return
+            self._rest = RestServer(
+                self.plane,
+                self.host,
+                self.rest_port,
+                self._pool,
+                max_request_bytes=self.max_request_bytes,
+                metrics_path=self.metrics_path,
+                healthy=self.health,
+                cors=self.enable_cors,
+            )
+            try:
+                self.rest_port = self._rest.start()
+            except OSError as exc:
+                self._rest = None
+                raise StartupError(
+                    f"cannot bind REST port {self.host}:{self.rest_port}: {exc.strerror or exc}"
+                ) from exc
 
-def __getattr__(name: str):
-    if name in ("ModelServer", "StartupError"):
-        from serving import model_server
+    def _start_grpc(self) -> None:
+        options: list[tuple[str, int | str]] = [
+            ("grpc.so_reuseport", 0),  # else a taken port is silently shared
+            ("grpc.max_receive_message_length", self.max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+        ]
+        options += self.grpc_channel_arguments
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="grpc"), options=options
+        )
+        grpc_api.add_to_server(self._grpc, self.plane, self.reload_config)
+        oip_grpc.add_to_server(self._grpc, self.plane)  # the Open Inference Protocol
+        addresses = []
+        if self.grpc_port is not None:
+            addresses.append(_grpc_address(self.host, self.grpc_port))
+        if self.grpc_socket_path:
+            addresses.append(f"unix:{self.grpc_socket_path}")
+        for address in addresses:
+            try:
+                bound = self._grpc.add_insecure_port(address)
+            except RuntimeError as exc:
+                bound, reason = 0, str(exc)
+            else:
+                reason = "address in use or not available"
+            if not bound:
+                raise StartupError(f"cannot bind gRPC at {address}: {reason}")
+            if not address.startswith("unix:"):
+                self.grpc_port = bound
+        self._grpc.start()
 
-        return getattr(model_server, name)
-    raise AttributeError(name)
+    def reload_config(self, config) -> None:
+        """ModelService.HandleReloadConfigRequest: serve ``config`` from now on."""
+        try:
+            self.manager.apply_config(model_config.from_proto(config))
+        except ConfigError as exc:
+            raise InvalidArgument(str(exc)) from exc
 
+    def health(self) -> tuple[bool, dict]:
+        available = self.manager.available_versions()
+        return any(available.values()), {"models": available}
 
-if __name__ == "__main__":
-    sys.exit(main())
+    def _cleanup(self) -> None:
+        self.manager.shutdown()
+        if self._rest is not None:
+            self._rest.stop()
+            self._rest = None
+        if self._grpc is not None:
+            self._grpc.stop(grace=None)
+            self._grpc = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop taking requests, let in-flight ones finish (up to ``grace`` s), unload."""
+        self.manager.stop()
+        if self._rest is not None:
+            self._rest.stop()
+            self._rest = None
+        if self._grpc is not None:
+            self._grpc.stop(grace).wait(grace + 1)
+            self._grpc = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.manager.shutdown()
+        self._started = False
+
+    def __enter__(self) -> ModelServer:
+        return self if self._started else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.errors import ServingError, invalid
+from serving.errors import Internal, invalid
 from serving.model_paths import SAVED_MODEL_FILE
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 DEFAULT_SIGNATURE = "serving_default"
-INIT_OP_SIGNATURE = "__saved_model_init_op"
 CLASSIFY_INPUTS, CLASSIFY_CLASSES, CLASSIFY_SCORES = "inputs", "classes", "scores"
 REGRESS_INPUTS, REGRESS_OUTPUTS = "inputs", "outputs"
 
@@ -160,8 +159,7 @@ def predict_fetches(sig: Signature, output_filter: Sequence[str]) -> list[str]:
 
 def check_predict_method(sig: Signature, method_check: bool) -> None:
     if method_check and sig.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
-        raise ServingError(
-            "INTERNAL",
+        raise Internal(
             "Expected prediction signature method_name to be one "
             f"of {{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. "
             f"Was: {sig.method_name}",

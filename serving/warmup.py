@@ -9,12 +9,10 @@ load, and other log types are refused.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from serving import inference
+from serving.errors import invalid
 from serving.model_paths import WARMUP_FILE
-
-if TYPE_CHECKING:
-    from serving.servable import Servable
+from serving.servable import Servable
 
 MAX_RECORDS = 1000
 
@@ -27,22 +25,22 @@ def replay(servable: Servable, iterations: int = 1) -> int:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from serving import inference, tensor_proto
+    from serving import tensor_proto
 
     count = 0
     for record in tf.compat.v1.io.tf_record_iterator(str(path)):
         count += 1
         if count > MAX_RECORDS:
-            raise ValueError(
-                f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}"
-            )
+            raise invalid(f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}")
         log = prediction_log_pb2.PredictionLog()
         log.ParseFromString(record)
         kind = log.WhichOneof("log_type")
         for _ in range(max(1, iterations)):
             if kind == "predict_log":
                 req = log.predict_log.request
-                sig = inference.signature_for_predict(servable, req.model_spec.signature_name)
+                sig = inference.find_signature(
+                    servable, req.model_spec.signature_name, inference.GRPC_PREDICT
+                )
                 inference.predict(
                     servable, sig, tensor_proto.to_arrays(req.inputs), list(req.output_filter)
                 )
@@ -55,5 +53,5 @@ def replay(servable: Servable, iterations: int = 1) -> int:
             elif kind == "multi_inference_log":
                 inference.multi_inference(servable, log.multi_inference_log.request)
             else:
-                raise ValueError(f"Unsupported log_type for warmup: {kind}")
+                raise invalid(f"Unsupported log_type for warmup: {kind}")
     return count

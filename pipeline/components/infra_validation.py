@@ -10,7 +10,7 @@ third *serving platform*: the project's TF-Serving-compatible server as a local 
 
 Platform selection (the stock ``ServingSpec`` proto, unchanged):
 
-* ``serving_platform`` unset -> **local process**: ``python -m serving.server`` with
+* ``serving_platform`` unset -> **local process**: ``python -m serving.cli`` with
   ``tensorflow_model_server``'s flags on free ports (this module's addition);
 * ``local_docker`` / ``kubernetes`` -> TFX's stock runners with the real
   ``tensorflow/serving`` image (``serving_spec.tensorflow_serving.tags``), for production.
@@ -83,7 +83,7 @@ BLESSED_MARKER = "INFRA_BLESSED"  # TFX's marker files
 NOT_BLESSED_MARKER = "INFRA_NOT_BLESSED"
 
 # The local server: TF Serving's command line, served by this project's `serving` package.
-SERVER_MODULE = "serving.server"
+SERVER_MODULE = "serving.cli"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # so the child finds `serving` uninstalled
 SERVER_STOP_SECONDS = 10.0  # SIGTERM grace before SIGKILL
 POLL_SECONDS = 0.1  # process/port polling while the server loads the model
@@ -163,7 +163,7 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
         command: Sequence[str] | None = None,
     ) -> None:
         """``model_path``: a TF-Serving-flavoured ``<base>/<model_name>/<version>`` path.
-        ``command``: the server executable (default ``python -m serving.server``)."""
+        ``command``: the server executable (default ``python -m serving.cli``)."""
         base, model_name, _ = tf_serving_flavor.parse_model_path(
             model_path, expected_model_name=serving_spec.model_name
         )

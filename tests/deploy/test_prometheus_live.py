@@ -84,7 +84,7 @@ def stack(tmp_path_factory):
     from rollout.drift.monitor import DriftMonitor, PixelReference
     from rollout.policy import load_policy
     from rollout.serving_client import wait_until_available
-    from serving.model_server import ModelServer
+    from serving.server import ModelServer
 
     root = tmp_path_factory.mktemp("monitoring")
     model_dir = configs.serving_root(root) / MODEL

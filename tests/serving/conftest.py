@@ -51,7 +51,7 @@ def tiny_base(tmp_path, tiny_models) -> Callable[..., Path]:
 @pytest.fixture
 def start_server():
     """``start_server(**ModelServer kwargs)``: a started server on free ports, stopped after."""
-    from serving.model_server import ModelServer
+    from serving.server import ModelServer
 
     servers = []
 
@@ -103,7 +103,7 @@ def pipeline_serving_dir(pushed_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def pipeline_server(pipeline_serving_dir):
     """The project's server on the pipeline-made model (started once per session)."""
-    from serving.model_server import ModelServer
+    from serving.server import ModelServer
 
     server = ModelServer(
         model_config_file=pipeline_serving_dir / serving_defaults.MODEL_CONFIG_FILENAME,

@@ -14,7 +14,7 @@ import requests
 from models import features
 from pipeline import configs
 from serving import defaults as serving_defaults
-from serving.model_server import ModelServer
+from serving.server import ModelServer
 from tests.serving.helpers import GrpcClient, b64, outputs, png, sample_images
 from tests.serving.tiny_models import push
 

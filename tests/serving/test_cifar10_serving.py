@@ -8,13 +8,13 @@ import cifar10_serving
 from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
+from serving import cli
 from serving import defaults as serving_defaults
-from serving import server
 
 
 def test_server_defaults_are_the_projects_and_flags_win(tmp_path):
     defaults = cifar10_serving.server_defaults(str(tmp_path))
-    args = server.build_parser(defaults).parse_args([])
+    args = cli.build_parser(defaults).parse_args([])
     assert args.model_name == configs.MODEL_NAME
     assert args.model_base_path == str(
         configs.serving_root(tmp_path).resolve() / configs.MODEL_NAME
@@ -24,7 +24,7 @@ def test_server_defaults_are_the_projects_and_flags_win(tmp_path):
         serving_defaults.REST_PORT,
     )
     assert cifar10_serving.MONITORING_CONFIG.is_file()
-    assert server.build_parser(defaults).parse_args(["--rest_api_port=0"]).rest_api_port == 0
+    assert cli.build_parser(defaults).parse_args(["--rest_api_port=0"]).rest_api_port == 0
 
 
 @pytest.mark.slow  # needs the pipeline-made model (shared session fixture)

@@ -15,11 +15,12 @@ from rollout import settings as rollout_settings
 from serving import defaults as serving_defaults
 from serving import model_config
 from serving.model_config import ModelEntry
-from serving.model_server import StartupError
 from serving.servable import END
+from serving.server import StartupError
 from serving.version_policy import ALL, SPECIFIC, VersionPolicy
-from tests.serving.helpers import GrpcClient, sample_images, wait_until
+from tests.serving.helpers import GrpcClient, sample_images
 from tests.serving.tiny_models import push
+from tests.support.waiting import wait_until
 
 MODEL = configs.MODEL_NAME
 IMG = sample_images(2)

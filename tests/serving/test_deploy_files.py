@@ -12,9 +12,8 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from pipeline import configs
 from rollout import settings as rollout_settings
+from serving import cli, monitoring_config
 from serving import defaults as serving_defaults
-from serving import monitoring_config
-from serving import server as cli
 
 DEPLOY = configs.REPO_ROOT / "deploy"
 SERVING = DEPLOY / "serving"
@@ -142,7 +141,7 @@ def test_prometheus_scrapes_serving_and_the_canary_router():
 
 def test_our_server_accepts_the_production_config(tmp_path, tiny_models):
     """The seed models.config, with base_path pointed at a local dir, starts our server."""
-    from serving.model_server import ModelServer
+    from serving.server import ModelServer
     from tests.serving.tiny_models import push
 
     text = (

@@ -14,8 +14,9 @@ from models import features
 from pipeline import configs
 from serving import defaults as serving_defaults
 from serving.servable import AVAILABLE, END, UNLOADING, Servable
-from tests.serving.helpers import GrpcClient, outputs, sample_images, wait_until
+from tests.serving.helpers import GrpcClient, outputs, sample_images
 from tests.serving.tiny_models import push
+from tests.support.waiting import wait_until
 
 MODEL = configs.MODEL_NAME
 IMG = sample_images(4)
@@ -135,7 +136,7 @@ def test_retire_waits_for_requests_in_flight(tiny_models):
     # The request that holds it still runs fine.
     from serving import inference
 
-    sig = inference.signature_for_predict(servable, features.SIGNATURE_IMAGES)
+    sig = inference.find_signature(servable, features.SIGNATURE_IMAGES, inference.GRPC_PREDICT)
     out = inference.predict(servable, sig, {features.INPUT_IMAGES: IMG})
     assert out[features.OUTPUT_CLASS_IDS].tolist() == [4] * len(IMG)
     assert not done.wait(0.2) and servable.state == UNLOADING

@@ -1,6 +1,6 @@
 """InfraValidator: the candidate must load in the model server and answer real requests.
 
-Every validation here starts the real server (``python -m serving.server``) as a child
+Every validation here starts the real server (``python -m serving.cli``) as a child
 process, as the pipeline does. The negative models load in TensorFlow (the Evaluator would
 take them) but fail in the server; they must come out not blessed, with the reason, and the
 Pusher must refuse them. The pipeline-made model must come out blessed.

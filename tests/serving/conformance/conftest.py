@@ -23,7 +23,7 @@ def endpoint(tmp_path_factory):
     if target and url:
         yield Endpoint(target, url.rstrip("/"))
         return
-    from serving.model_server import ModelServer
+    from serving.server import ModelServer
     from serving.testing.conformance_models import build_all
 
     out = tmp_path_factory.mktemp("conformance")
