@@ -43,7 +43,7 @@ from models import features  # noqa: E402
 from pipeline import configs  # noqa: E402
 from serving import defaults as serving_defaults  # noqa: E402
 from serving.image_codec import encode_png  # noqa: E402
-from serving.model_paths import list_versions  # noqa: E402
+from serving.model_paths import list_versions, model_url  # noqa: E402
 
 
 @dataclass
@@ -193,7 +193,7 @@ def rest_caller(url: str, body: bytes) -> Callable[[], None]:
 
     local = threading.local()
     where = urlsplit(url)
-    path = f"/v1/models/{configs.MODEL_NAME}:predict"
+    path = model_url(configs.MODEL_NAME, verb="predict")
     headers = {"Content-Type": "application/json"}
 
     def call() -> None:

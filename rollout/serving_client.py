@@ -5,11 +5,11 @@ use :func:`model_path`; serving.model_paths parses it, tested to agree)."""
 from __future__ import annotations
 
 import time
-from urllib.parse import quote
 
 import requests
 
 from pipeline import configs
+from serving.model_paths import model_url
 
 
 def model_path(
@@ -19,13 +19,9 @@ def model_path(
     version: int | None = None,
     label: str | None = None,
 ) -> str:
-    """``/v1/models/<model>[/versions/<v>|/labels/<l>][:<verb>]``, names percent-encoded."""
-    path = f"/v1/models/{quote(model, safe='')}"
-    if version is not None:
-        path += f"/versions/{int(version)}"
-    elif label is not None:
-        path += f"/labels/{quote(label, safe='')}"
-    return path + (f":{verb}" if verb else "")
+    """``/v1/models/<model>[/versions/<v>|/labels/<l>][:<verb>]``, names percent-encoded
+    (serving.model_paths.model_url with the project's model as default)."""
+    return model_url(model, version=version, label=label, verb=verb)
 
 
 def version_state(
