@@ -1,10 +1,8 @@
-"""Client-side helpers for the serving tests: images, official gRPC stubs, waiting."""
+"""Client-side helpers for the serving tests: images and the official gRPC stubs."""
 
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -130,12 +128,3 @@ def outputs(resp) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     return {k: tf.make_ndarray(v) for k, v in resp.outputs.items()}
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
