@@ -31,13 +31,13 @@ SCHEDULE = timedelta(minutes=10)
 
 
 def _pending() -> bool:
-    from rollout.release.loop import retrain_request_pending
+    from rollout.release.scheduled import retrain_request_pending
 
     return retrain_request_pending()
 
 
 def _release() -> int:
-    from rollout.release.loop import run_scheduled
+    from rollout.release.scheduled import run_scheduled
 
     return run_scheduled()
 

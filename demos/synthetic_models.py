@@ -1,5 +1,5 @@
 """Tiny SavedModels with the real model's serving signatures, for fault injection
-(``cifar10-release --inject-faulty``) and fast tests.
+(``python -m demos.release --inject-faulty``) and fast tests.
 
 Behaviours:
 

@@ -58,12 +58,12 @@ EOF
 TRAIN=(--limit 1000 --epochs 3 --accuracy-lower-bound 0.12)
 
 banner "1/5 first release: train, bless, push, deploy as stable (+ drift reference)"
-"$PY" -m rollout.release.loop --output-root "$ROOT" --policy "$POLICY" "${DATA_ARGS[@]}" \
+"$PY" -m rollout.release --output-root "$ROOT" --policy "$POLICY" "${DATA_ARGS[@]}" \
   "${TRAIN[@]}" 2>>"$LOG" | grep -E '^\[release|^(test accuracy|blessed|pushed)'
 
 banner "2/5 serving stack: model server, canary router (drift -> retrain), release watcher"
 GRPC=$(free_port); REST=$(free_port); RGRPC=$(free_port); RREST=$(free_port)
-"$PY" -m serving.server --port "$GRPC" --rest_api_port "$REST" \
+"$PY" -m serving.cli --port "$GRPC" --rest_api_port "$REST" \
   --model_config_file "$ROOT/serving/models.config" --model_config_file_poll_wait_seconds 1 \
   --file_system_poll_wait_seconds 1 --allow_version_labels_for_unavailable_models true \
   >>"$LOG" 2>&1 &
@@ -78,7 +78,7 @@ done
 echo "model server :$REST, router :$RREST (drift reference: $(ls "$ROOT"/rollout/drift/))"
 NEW_DATA="$ROOT/new-data"
 # The watcher retrains on the newest data: the folder new data lands in.
-"$PY" -m rollout.release.loop --output-root "$ROOT" --policy "$POLICY" --watch --poll-seconds 2 \
+"$PY" -m rollout.release --output-root "$ROOT" --policy "$POLICY" --watch --poll-seconds 2 \
   --max-runs 1 --watch-seconds 1200 --data-root "$NEW_DATA" --no-load \
   --server "http://127.0.0.1:$REST" --router "http://127.0.0.1:$RREST" --window "$WINDOW" \
   --epochs 10 --accuracy-lower-bound 0.12 -- --accuracy-max-drop 0.05 \

@@ -32,7 +32,7 @@ LOG="${ROOT%/}.log"  # TF/Beam chatter goes here; the terminal shows the release
 mkdir -p "$(dirname "$LOG")" && : > "$LOG"
 echo "[demo] output root $ROOT; full log $LOG"
 started=$(date +%s)
-release() { "$PY" -m rollout.release.loop --output-root "$ROOT" --window "$WINDOW" "$@" 2>>"$LOG"; }
+release() { "$PY" -m demos.release --output-root "$ROOT" --window "$WINDOW" "$@" 2>>"$LOG"; }
 banner() { printf '\n======== %s ========\n' "$*"; }
 
 banner "1/3 first release: train on a new span, bless, push, deploy as stable"

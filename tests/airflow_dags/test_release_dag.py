@@ -12,7 +12,8 @@ import pytest
 
 from ingest import settings as ingest_settings
 from pipeline import configs
-from rollout.release import loop as release
+from rollout.release import cli
+from rollout.release import scheduled as release
 from rollout.state import StatePaths
 from tests.airflow_dags.conftest import DAGS_FOLDER, airflow_env
 
@@ -27,7 +28,7 @@ PARSE_PROBE = textwrap.dedent("""
     dag = bag.dags.get("cifar10_release")
     out = {"seconds": time.monotonic() - started, "import_errors": bag.import_errors,
            "dag_ids": sorted(bag.dag_ids),
-           "heavy": sorted(m for m in ("tensorflow", "tfx", "rollout.release.loop")
+           "heavy": sorted(m for m in ("tensorflow", "tfx", "rollout.release.cli")
                            if m in sys.modules)}
     if dag is not None:
         out.update(schedule=str(dag.schedule_interval), catchup=dag.catchup,
@@ -110,9 +111,9 @@ def test_the_sensor_sees_a_pending_request(tmp_path):
 
 def test_a_release_that_does_not_serve_the_new_model_fails_the_task(monkeypatch, tmp_path):
     seen = []
-    monkeypatch.setattr(release, "main", lambda argv: seen.append(argv) or 3)
+    monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 3)
     with pytest.raises(RuntimeError, match="exited 3"):
         release.run_scheduled({configs.OUTPUT_ROOT_ENV: str(tmp_path)})
-    monkeypatch.setattr(release, "main", lambda argv: 0)
+    monkeypatch.setattr(cli, "main", lambda argv: 0)
     assert release.run_scheduled({}) == 0
     assert seen == [["--if-retrain-requested", "--output-root", str(tmp_path)]]

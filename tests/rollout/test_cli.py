@@ -108,7 +108,7 @@ def test_drift_command_flags_shifted_batches_and_records_alerts(
 ):
     from rollout import atomic_io
     from rollout.state import StatePaths
-    from tests.rollout.test_drift import cifar, write_stats
+    from tests.rollout.drift.test_monitor import cifar, write_stats
 
     stats = write_stats(tmp_path / "FeatureStats.pb", cifar("data_batch_1").images)
     got, out, _ = run(
@@ -148,7 +148,7 @@ def test_drift_reads_the_test_batch_of_the_resolved_data_root(
     """One data-root rule for every tool (ingest.cifar10.resolve_data_root): $CIFAR10_DATA_ROOT
     when no --data-root is given."""
     from tests.cifar_fixtures import write_cifar_layout
-    from tests.rollout.test_drift import write_stats
+    from tests.rollout.drift.test_monitor import write_stats
 
     root = write_cifar_layout(tmp_path / "my-data", per_batch=4, n_test=300, seed=3)
     stats = write_stats(

@@ -85,5 +85,5 @@ def test_the_manager_replaces_a_config_tf_serving_would_refuse(manager):
 
 def test_rollout_keeps_no_config_parser_of_its_own():
     """One home for the TF Serving config format: serving/model_config.py."""
-    source = (configs.REPO_ROOT / "rollout" / "model_config.py").read_text()
+    source = (configs.REPO_ROOT / "rollout" / "canary" / "model_config.py").read_text()
     assert "text_format" not in source and "model_server_config_pb2" not in source

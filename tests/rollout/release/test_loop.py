@@ -1,24 +1,19 @@
-"""``cifar10-release``: the decision flow (fast, pipeline stubbed) and one real run that
-rolls a faulty model back in front of the pipeline-made stable model (slow)."""
+"""``cifar10-release``: the decision flow of the release loop and of retrain requests (fast,
+pipeline stubbed). The self-contained demo's runs are in tests/demos/test_release.py."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 
 import pytest
-import yaml
 
-from ingest import settings as ingest_settings
-from pipeline import configs
 from rollout import retrain_requests
-from rollout import settings as rollout_settings
 from rollout.canary.manager import RolloutManager
 from rollout.drift import alerts
-from rollout.policy import load_policy
-from rollout.release import loop as release
+from rollout.release import cli, loop, pipeline_run
+from rollout.release.outcome import EXIT_ROLLED_BACK, Outcome
 from rollout.state import StatePaths
-from tests.rollout.waiting import wait_until
+from tests.support.waiting import wait_until
 
 
 def stub_pipeline(monkeypatch, result: tuple[int, int | None]) -> list:
@@ -28,13 +23,13 @@ def stub_pipeline(monkeypatch, result: tuple[int, int | None]) -> list:
         calls.append(pipeline_args)
         return result
 
-    monkeypatch.setattr(release, "train_and_push", fake)
+    monkeypatch.setattr(pipeline_run, "train_and_push", fake)
     return calls
 
 
 def test_the_first_release_is_deployed_directly(output_root, monkeypatch, capsys):
     calls = stub_pipeline(monkeypatch, (0, 2))
-    assert release.main(["--output-root", str(output_root), "--", "--beam-workers", "1"]) == 0
+    assert cli.main(["--output-root", str(output_root), "--", "--beam-workers", "1"]) == 0
     assert calls == [["--beam-workers", "1"]]
     assert "DEPLOYED: version 2 is the first stable version" in capsys.readouterr().out
     state = RolloutManager(output_root).state()
@@ -47,64 +42,37 @@ def test_nothing_is_rolled_out_when_the_pipeline_does_not_push(
 ):
     stub_pipeline(monkeypatch, result)
     RolloutManager(output_root).init(1)
-    assert release.main(["--output-root", str(output_root)]) == code
+    assert cli.main(["--output-root", str(output_root)]) == code
     assert [r["action"] for r in RolloutManager(output_root).history()] == ["init"]
 
 
 def test_retrain_requests_gate_the_run_and_are_consumed(output_root, monkeypatch):
     calls = stub_pipeline(monkeypatch, (0, None))
     args = ["--output-root", str(output_root), "--if-retrain-requested"]
-    assert release.main(args) == 0 and calls == []
+    assert cli.main(args) == 0 and calls == []
     paths = StatePaths.for_output_root(output_root)
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.retrain_request.write_text('{"reason": "input drift", "id": "x"}')
-    assert release.main(args) == 0 and len(calls) == 1
+    assert cli.main(args) == 0 and len(calls) == 1
     assert alerts.pending_retrain_request(paths) is None
 
 
 def test_server_without_router_is_a_usage_error(output_root):
-    assert release.main(["--output-root", str(output_root), "--server", "http://x:1"]) == 2
+    assert cli.main(["--output-root", str(output_root), "--server", "http://x:1"]) == 2
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_a_faulty_release_is_rolled_back_while_the_real_model_keeps_serving(
-    pushed_model_dir, tmp_path, capsys
-):
-    stable = int(pushed_model_dir.name)
-    shutil.copytree(
-        pushed_model_dir, configs.serving_root(tmp_path) / configs.MODEL_NAME / str(stable)
-    )
-    policy_path = tmp_path / "policy.yaml"
-    policy = yaml.safe_load(rollout_settings.ROLLOUT_POLICY_PATH.read_text())
-    policy["weight_steps"] = [25, 50, 100]
-    policy["analysis"].update(window_seconds=6, min_requests=15)
-    policy_path.write_text(yaml.safe_dump(policy))
-    manager = RolloutManager(tmp_path, load_policy(policy_path))
-    manager.init(stable)
-    code = release.main(
-        [
-            "--output-root",
-            str(tmp_path),
-            "--policy",
-            str(policy_path),
-            "--inject-faulty",
-            "constant",
-            "--load-rate",
-            "30",
-        ]
-    )
-    out = capsys.readouterr().out
-    assert code == release.EXIT_ROLLED_BACK, out
-    assert "failed requests on stable: 0" in out
-    state = manager.state()
-    assert state.stable == stable and state.canary is None and len(state.retired) == 1
-    rollback = manager.history()[-1]
-    assert rollback["action"] == "rollback" and rollback["actor"] == "canary-analysis"
-    assert "collapsed predictions: 100% are one class" in rollback["reason"]
-    assert rollback["metrics"]["canary"]["predicted_classes"] == {
-        "0": rollback["metrics"]["canary"]["requests"]
-    }
+def test_a_canary_without_clients_is_refused_before_it_starts(output_root, monkeypatch, capsys):
+    """The library has no load generator: with no --server/--router (real traffic) a canary
+    would be judged by nothing, so the loop says what to do instead and changes nothing."""
+    stub_pipeline(monkeypatch, (0, 2))
+    monkeypatch.setattr(pipeline_run, "build_drift_reference", lambda *args: None)
+    manager = RolloutManager(output_root)
+    manager.init(1)
+    assert cli.main(["--output-root", str(output_root)]) == 1
+    err = capsys.readouterr().err
+    assert "give --server and --router" in err and "python -m demos.release" in err
+    assert (manager.state().stable, manager.state().canary) == (1, None)
+    assert [r["action"] for r in manager.history()] == ["init"]
 
 
 # --- drift that retrains: requests claimed once, outcomes recorded --------------------------
@@ -120,7 +88,7 @@ def file_request(output_root, i: int = 0) -> StatePaths:
 def no_drift_reference(monkeypatch) -> list:
     built = []
     monkeypatch.setattr(
-        release, "build_drift_reference", lambda args, manager, version: built.append(version)
+        pipeline_run, "build_drift_reference", lambda args, manager, version: built.append(version)
     )
     return built
 
@@ -130,13 +98,13 @@ def test_a_retrain_request_is_claimed_run_and_marked_done(
 ):
     calls = stub_pipeline(monkeypatch, (0, 2))
     paths = file_request(output_root)
-    assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 0
+    assert cli.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 0
     assert len(calls) == 1 and no_drift_reference == [2]
     [outcome] = retrain_requests.outcomes(paths)
     assert (outcome["id"], outcome["status"], outcome["outcome"]) == ("req-0", "done", "deployed")
     assert retrain_requests.pending(paths) is None and retrain_requests.running(paths) == []
     # consumed: a second run finds nothing and does not train again
-    assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 0
+    assert cli.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 0
     assert len(calls) == 1
 
 
@@ -153,7 +121,7 @@ def test_a_retrain_that_ships_nothing_is_marked_failed_and_stable_serves(
     stub_pipeline(monkeypatch, result)
     RolloutManager(output_root).init(1)
     paths = file_request(output_root)
-    assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == code
+    assert cli.main(["--output-root", str(output_root), "--if-retrain-requested"]) == code
     [outcome] = retrain_requests.outcomes(paths)
     assert outcome["status"] == "failed" and reason in outcome["outcome_reason"]
     state = RolloutManager(output_root).state()
@@ -168,18 +136,18 @@ def test_a_rolled_back_canary_fails_the_request_with_the_analysis_reason(
     manager = RolloutManager(output_root)
     manager.init(1)
 
-    def roll_out(args, manager, version):
+    def roll_out(args, manager, version, tools):
         manager.start(version)
         manager.rollback(actor="canary-analysis", reason="collapsed predictions")
-        return release.Outcome(
-            release.EXIT_ROLLED_BACK,
+        return Outcome(
+            EXIT_ROLLED_BACK,
             "rolled_back",
             f"canary {version} rolled back: collapsed predictions",
         )
 
-    monkeypatch.setattr(release, "roll_out", roll_out)
+    monkeypatch.setattr(loop, "roll_out", roll_out)
     paths = file_request(output_root)
-    assert release.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 3
+    assert cli.main(["--output-root", str(output_root), "--if-retrain-requested"]) == 3
     [outcome] = retrain_requests.outcomes(paths)
     assert outcome["status"] == "failed" and "collapsed predictions" in outcome["outcome_reason"]
     assert manager.state().stable == 1
@@ -192,14 +160,14 @@ def test_an_error_mid_canary_rolls_back_and_fails_the_request(
     manager = RolloutManager(output_root)
     manager.init(1)
 
-    def roll_out(args, manager, version):
+    def roll_out(args, manager, version, tools):
         manager.start(version)
         raise ConnectionError("model server went away")
 
-    monkeypatch.setattr(release, "roll_out", roll_out)
+    monkeypatch.setattr(loop, "roll_out", roll_out)
     paths = file_request(output_root)
     with pytest.raises(ConnectionError):
-        release.main(["--output-root", str(output_root), "--if-retrain-requested"])
+        cli.main(["--output-root", str(output_root), "--if-retrain-requested"])
     state = manager.state()
     assert (state.stable, state.canary) == (1, None) and 2 in state.retired
     [outcome] = retrain_requests.outcomes(paths)
@@ -226,7 +194,7 @@ def test_watch_acts_on_a_request_filed_while_it_runs(output_root, monkeypatch, n
     codes = []
     watcher = threading.Thread(
         target=lambda: codes.append(
-            release.main(
+            cli.main(
                 [
                     "--output-root",
                     str(output_root),
@@ -261,7 +229,7 @@ def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch, 
         gate.wait(10)  # the other watcher keeps polling while this one trains
         return 0, None
 
-    monkeypatch.setattr(release, "train_and_push", slow_pipeline)
+    monkeypatch.setattr(pipeline_run, "train_and_push", slow_pipeline)
     RolloutManager(output_root).init(1)
     paths = file_request(output_root)
     argv = [
@@ -273,7 +241,7 @@ def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch, 
         "--watch-seconds",
         "3",
     ]
-    watchers = [threading.Thread(target=release.main, args=(argv,), name=f"w{i}") for i in range(2)]
+    watchers = [threading.Thread(target=cli.main, args=(argv,), name=f"w{i}") for i in range(2)]
     for w in watchers:
         w.start()
     [winner] = wait_until(lambda: calls, "one watcher to claim the request")
@@ -288,64 +256,6 @@ def test_two_racing_watchers_retrain_once_per_request(output_root, monkeypatch, 
         w.join(timeout=30)
     assert calls == [winner]
     assert [o["id"] for o in retrain_requests.outcomes(paths)] == ["req-0"]
-
-
-@pytest.mark.parametrize("given_by", ["flag", "env"])
-def test_the_load_generator_reads_images_from_data_root(
-    output_root, tmp_path, monkeypatch, given_by
-):
-    """Regression: the load generator's images came from the hard-coded shared folder; now
-    --data-root, else $CIFAR10_DATA_ROOT (ingest.cifar10.resolve_data_root, as everywhere)."""
-    import numpy as np
-
-    from demos import loadgen
-    from ingest import cifar10
-    from rollout import serving_client
-    from rollout.canary import watch
-    from tests.cifar_fixtures import write_cifar_layout
-
-    root = write_cifar_layout(tmp_path / "my-data", per_batch=4, n_test=7, seed=3)
-    sent = []
-
-    class FakeLoad:
-        def __init__(self, url, images, labels, rate_per_second):
-            sent.append(images)
-
-        def start(self):
-            return self
-
-        def stop(self):
-            return loadgen.ClientView()
-
-    class NoWindows:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def run_window(self):
-            return None
-
-    monkeypatch.setattr(loadgen, "LoadGenerator", FakeLoad)
-    monkeypatch.setattr(serving_client, "wait_until_available", lambda *a, **k: True)
-    monkeypatch.setattr(serving_client, "warm_up", lambda *a, **k: None)
-    monkeypatch.setattr(watch, "CanaryWatch", NoWindows)
-    manager = RolloutManager(output_root)
-    manager.init(1)
-    flag = ["--data-root", str(root)] if given_by == "flag" else []
-    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(root if given_by == "env" else tmp_path))
-    args = release.build_parser().parse_args(
-        [
-            "--output-root",
-            str(output_root),
-            *flag,
-            "--server",
-            "http://127.0.0.1:1",
-            "--router",
-            "http://127.0.0.1:2",
-        ]
-    )
-    release.roll_out(args, manager, 2)
-    [images] = sent
-    assert np.array_equal(images, cifar10.load_test(root).images)
 
 
 def test_a_pushed_model_identical_to_a_retired_version_starts_no_canary(
@@ -365,8 +275,8 @@ def test_a_pushed_model_identical_to_a_retired_version_starts_no_canary(
     def no_canary(*args):
         raise AssertionError("a canary was started")
 
-    monkeypatch.setattr(release, "roll_out", no_canary)
-    assert release.main(["--output-root", str(output_root)]) == 0
+    monkeypatch.setattr(loop, "roll_out", no_canary)
+    assert cli.main(["--output-root", str(output_root)]) == 0
     out = capsys.readouterr().out
     assert "version 4 has the same SavedModel content as retired version 2: no canary" in out
     assert no_drift_reference == []

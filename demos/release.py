@@ -1,0 +1,97 @@
+"""``python -m demos.release``: ``cifar10-release`` as a self-contained demo on one machine.
+
+    new data span -> pipeline (train, evaluate, bless, push) -> canary at the first weight
+    -> analysis window after window (step / promote / roll back) -> done
+
+Without ``--server``/``--router`` it starts the model server and the canary router
+in-process (free ports) and, unless ``--no-load``, a load generator sending real CIFAR-10
+test images through the router (demos/loadgen.py). The first release (nothing stable yet)
+is deployed directly. A rollout left in progress by a crash is resumed.
+
+``--inject-faulty constant|error`` skips training and pushes a broken model as if it had
+passed offline evaluation, to show the automatic rollback.
+
+Every other flag is ``cifar10-release``'s (rollout/release/cli.py). Anything after ``--``
+goes to the pipeline runner. Exit codes: 0 promoted / deployed / nothing to do, 3 rolled
+back, 1 pipeline or serving failure, 2 bad input data or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from demos.loadgen import LoadGenerator
+from demos.synthetic_models import BEHAVIOURS
+from rollout.canary.manager import RolloutManager
+from rollout.release import cli, pipeline_run
+from rollout.release.outcome import say
+from rollout.release.tools import ReleaseTools
+
+FAULTY_BEHAVIOURS = tuple(b for b in BEHAVIOURS if b != "brightness")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--inject-faulty",
+        choices=FAULTY_BEHAVIOURS,
+        help="skip training; push a broken model as if it were blessed",
+    )
+    parser.add_argument("--no-load", action="store_true", help="no built-in load generator")
+    parser.add_argument("--load-rate", type=float, default=20.0, help="requests per second")
+
+
+def push_faulty(manager: RolloutManager, behaviour: str) -> int:
+    """Publish a broken model the way the Pusher would (atomically, next free version)."""
+    from demos.synthetic_models import write_model
+    from pipeline.components.atomic_pusher import publish_atomically
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = write_model(Path(tmp) / "model", behaviour)
+        _, version = publish_atomically(str(model), str(manager.model_dir), int(time.time()))
+    say(
+        f"[inject-faulty] pushed a '{behaviour}' model as version {version}, as if it had "
+        "passed offline evaluation"
+    )
+    return version
+
+
+def faulty_candidate(args: argparse.Namespace, manager: RolloutManager) -> int | None:
+    """The faulty model's version when ``--inject-faulty`` asks for one, else None (train)."""
+    return push_faulty(manager, args.inject_faulty) if args.inject_faulty else None
+
+
+def start_load(stack: ExitStack, router_url: str, args: argparse.Namespace) -> LoadGenerator | None:
+    """Real CIFAR-10 test images through the router at ``--load-rate`` (none with
+    ``--no-load``: then the clients are yours)."""
+    if args.no_load:
+        return None
+    from ingest import cifar10
+
+    test = cifar10.load_test(pipeline_run.data_root(args))
+    load = LoadGenerator(router_url, test.images, test.labels, rate_per_second=args.load_rate)
+    stack.callback(load.stop)
+    say(f"load generator: {args.load_rate:.0f} req/s of CIFAR-10 test images through the router")
+    load.start()
+    return load
+
+
+DEMO_TOOLS = ReleaseTools(
+    add_arguments=add_arguments, candidate=faulty_candidate, start_traffic=start_load
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(argv, tools=DEMO_TOOLS, prog="python -m demos.release", doc=__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
