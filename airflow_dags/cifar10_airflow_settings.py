@@ -34,7 +34,7 @@ AIRFLOW_SCHEDULE = "@daily"
 PIPELINE_IMAGE = "cifar10-tfx-pipeline:0.1.0"  # image built from deploy/airflow/Dockerfile
 PIPELINE_ARGS_ENV = "CIFAR10_PIPELINE_ARGS"  # the run flags of beam_runner.py
 BEAM_ARGS_ENV = "CIFAR10_BEAM_ARGS"  # Beam args, e.g. --runner=FlinkRunner ...
-RETRIES_ENV = AIRFLOW_RETRIES_ENV = "CIFAR10_AIRFLOW_RETRIES"
+RETRIES_ENV = "CIFAR10_AIRFLOW_RETRIES"
 RETRY_DELAY_ENV = "CIFAR10_AIRFLOW_RETRY_DELAY"
 METADATA_MYSQL_ENV = metadata_store.MYSQL_ENV
 # Plain settings every Airflow process needs (deploy files pass each one on).
@@ -148,23 +148,17 @@ def dag_config(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
 def prepare_input_span() -> dict[str, Any]:
     """The DAG's first task: turn the raw batches into an input span for ImportExampleGen.
 
-    Same steps as ``pipeline.runner.run``: a new span only when the data changed (unchanged data
-    reuses the latest span, which keeps the TFX cache warm). Bad data raises
-    ``CifarDataError`` (and an unreachable MySQL store ``MetadataStoreError``) and fails the
-    task, so no component runs. Returns span facts (XCom).
+    ``pipeline.runner.prepare_run``, as every run path: a new span only when the data changed
+    (unchanged data reuses the latest span, which keeps the TFX cache warm), and ML Metadata
+    opened once, alone (SQLite's folder created; a wrong MySQL password or a down server
+    fails here with a message naming the host, and a new database gets its schema before
+    ImportExampleGen and ImportSchemaGen open it at once). Bad data raises ``CifarDataError``
+    (a store that does not open ``MetadataStoreError``) and fails the task, so no component
+    runs. Returns span facts (XCom).
     """
     from pipeline import runner
 
-    config = pipeline_config()
-    span = runner.prepare_input(config)
-    if config.metadata_mysql is None:
-        # ML Metadata's SQLite file lives here; the DAG file does not create it at parse.
-        config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
-    else:
-        # Open the store once, alone: a wrong password or a down server fails here with a
-        # message naming the host, and a new database gets its ML Metadata schema before
-        # the first components (ImportExampleGen beside ImportSchemaGen) open it at once.
-        metadata_store.check_connection(runner.metadata_connection_config(config))
+    span, _ = runner.prepare_run(pipeline_config())
     print(
         f"input span {span.span} "
         f"({'reused' if span.reused else 'written'}) at {span.path}: {span.counts}"

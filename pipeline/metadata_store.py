@@ -57,8 +57,8 @@ def connection_config(
     """TFX's connection config for SQLite at ``sqlite_path`` or, if given, MySQL.
 
     Building it has no side effect (TFX's own SQLite helper creates the folder): the Airflow
-    DAG builds it at parse time, where nothing may be written. Whoever opens the store first
-    creates the folder (``pipeline.runner.execute``, the DAG's first task).
+    DAG builds it at parse time, where nothing may be written. :func:`open_store` creates
+    the folder when a run opens the store (``pipeline.runner``, the DAG's first task).
     """
     from ml_metadata.proto import metadata_store_pb2
     from tfx.orchestration import metadata
@@ -91,6 +91,15 @@ def describe(config: Any) -> str:
         m = config.mysql
         return f"MySQL {m.user}@{m.host}:{m.port}/{m.database}"
     return f"SQLite {config.sqlite.filename_uri}"
+
+
+def open_store(config: Any) -> None:
+    """Make the store usable before any component runs: SQLite's folder created, then the
+    store opened once (:func:`check_connection`). Opening it alone also gives a new
+    database its ML Metadata schema before components open it side by side."""
+    if not config.HasField("mysql") and config.sqlite.filename_uri:
+        Path(config.sqlite.filename_uri).parent.mkdir(parents=True, exist_ok=True)
+    check_connection(config)
 
 
 def check_connection(config: Any) -> None:

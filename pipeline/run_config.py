@@ -11,7 +11,7 @@ import argparse
 import os
 import re
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,31 @@ class RunConfig:
         )
 
     def with_changes(self, **changes: Any) -> RunConfig:
-        return replace(self, **changes)
+        """A copy with ``changes`` applied, checked like a new config: how a caller derives
+        its run from a base one (the release loop: a new span, its own output root, epochs)
+        instead of rebuilding flags. Names are RunConfig fields or :class:`HParams` fields
+        (``epochs=3`` changes ``hparams``); an unknown name or a value out of range raises
+        ``RunConfigError``. Paths may be given as strings."""
+        own = {f.name for f in fields(self)}
+        hparam_names = {f.name for f in fields(HParams)}
+        unknown = sorted(set(changes) - own - hparam_names)
+        if unknown:
+            raise RunConfigError(f"unknown run setting(s) {unknown}")
+        hparam_changes = {k: changes.pop(k) for k in list(changes) if k in hparam_names - own}
+        for name in _PATH_FIELDS & set(changes):
+            if changes[name] is not None:
+                changes[name] = Path(changes[name])
+        try:
+            if hparam_changes:
+                changes["hparams"] = replace(changes.get("hparams", self.hparams), **hparam_changes)
+            return replace(self, **changes)
+        except RunConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise RunConfigError(str(e)) from e
+
+
+_PATH_FIELDS = {"output_root", "data_root", "serving_root"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -171,6 +195,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def from_arguments(args: argparse.Namespace, beam_extra_args: list[str]) -> RunConfig:
     """The config for parsed :func:`add_arguments` flags (raises ``RunConfigError``)."""
+    # One line naming the flag, its value and its range (not a dump of every setting).
+    for flag, value, lowest, hparam in (
+        ("--epochs", args.epochs, 1, True),
+        ("--batch-size", args.batch_size, 1, True),
+        ("--learning-rate", args.learning_rate, 0, True),
+        ("--limit", args.limit, 1, False),
+        ("--train-steps", args.train_steps, 1, False),
+        ("--beam-workers", args.beam_workers, 1, False),
+        ("--tune", args.tune_trials, 1, False),
+        ("--tune-epochs", args.tune_epochs, 1, False),
+    ):
+        if value is not None and value < lowest:
+            what = f"{flag} {value} (must be at least {lowest})"
+            raise RunConfigError(
+                f"hyperparameters out of range: {what}" if hparam else f"out of range: {what}"
+            )
     try:
         hparams = HParams(
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate

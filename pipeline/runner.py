@@ -1,24 +1,38 @@
-"""Run the pipeline for a :class:`RunConfig`: the one entry every runner uses.
+"""Run the pipeline for a :class:`RunConfig`: the one run path every runner takes.
 
-``beam_runner.py`` (a thin CLI), the Airflow DAG and the release loop all call into here,
-so "prepare the input span, build the pipeline, run it, say what happened" has one
-implementation. Nothing here touches logging or prints: callers decide how to show
-progress (``pipeline.progress``) and what to do with the :class:`RunOutcome`.
+``beam_runner.py`` (a thin CLI) and the release loop call :func:`run`: prepare the input
+span, open ML Metadata, build the pipeline, run it with one progress line per component
+(the full log in a file), print the summary table, write the run's report, and return a
+:class:`RunOutcome`. The Airflow DAG, whose orchestrator runs each component as its own
+task, takes the same steps apart: :func:`prepare_run` as its first task, then the
+components of :func:`build_pipeline`.
+
+The report lives in a higher layer (``report``), so callers pass its writer in
+(``write_report=report.write_run_report``).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
-from pipeline import configs, metadata_store, summary
+from pipeline import configs, metadata_store, progress, summary
 from pipeline.run_config import RunConfig
 
 # Exit codes shared by every command that runs the pipeline.
 EXIT_OK = 0  # pushed, or cleanly not blessed
 EXIT_PIPELINE_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+
+class ReportWriter(Protocol):
+    """Writes a run's report (``report.write_run_report``): from the ML Metadata connection
+    and the output root, with the run's error if it failed; returns the report's path."""
+
+    def __call__(self, connection: Any, output_root: Path, /, *, failure: str | None) -> Path: ...
 
 
 @dataclass
@@ -28,6 +42,8 @@ class RunOutcome:
     span: Any = None  # ingest.spans.SpanInfo when the input was prepared
     error: str | None = None  # what failed, in one line
     seconds: float = 0.0
+    log_file: Path | None = None  # the run's full log (TFX, Beam, TensorFlow)
+    report: Path | None = None  # the run's HTML report, when one was written
 
     @property
     def failed(self) -> bool:
@@ -36,7 +52,8 @@ class RunOutcome:
 
 def metadata_connection_config(config: RunConfig) -> Any:
     """ML Metadata's connection: SQLite under the pipeline root, or MySQL if configured
-    (raises ``MetadataStoreError`` when MySQL credentials are missing)."""
+    (raises ``MetadataStoreError`` when MySQL credentials are missing). Builds, writes
+    nothing: the Airflow DAG calls it at parse time."""
     return metadata_store.connection_config(config.metadata_path, config.metadata_mysql)
 
 
@@ -52,6 +69,16 @@ def prepare_input(config: RunConfig) -> Any:
     return spans.prepare_span(
         data_root, config.examples_root, limit=config.limit, force_new=config.new_span
     )
+
+
+def prepare_run(config: RunConfig) -> tuple[Any, Any]:
+    """What must hold before any component runs: the input span (written or reused) and an
+    ML Metadata store that opens. Returns (span, connection config); raises
+    ``CifarDataError`` for bad data, ``MetadataStoreError`` for a store that does not open."""
+    span = prepare_input(config)
+    connection = metadata_connection_config(config)
+    metadata_store.open_store(connection)
+    return span, connection
 
 
 def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
@@ -82,28 +109,73 @@ def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
     )
 
 
-def run(config: RunConfig) -> RunOutcome:
-    """Prepare the span, run the pipeline, read back what it did. Never raises for bad data
-    or a failing component: the outcome says so (``exit_code``, ``error``)."""
+def run(
+    config: RunConfig,
+    *,
+    write_report: ReportWriter | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> RunOutcome:
+    """The run path: span, store, pipeline with progress, summary table, report.
+
+    Progress and the summary go to ``out``, errors to ``err`` (default: ``sys.stdout`` and
+    ``sys.stderr`` as they are at the call). Never raises for bad data, an unreachable
+    store or a failing component: the outcome says so (``exit_code``, ``error``), and
+    nothing is pushed. A report that cannot be written is a warning, not a failure."""
     from ingest import cifar10
 
+    out = out or sys.stdout
+    err = err or sys.stderr
+    started = time.monotonic()
     try:
         span = prepare_input(config)
     except cifar10.CifarDataError as e:
+        print(f"error: {e}", file=err)
         return RunOutcome(EXIT_BAD_INPUT, error=str(e))
-    return execute(config, span)
-
-
-def execute(config: RunConfig, span: Any = None) -> RunOutcome:
-    """Run the pipeline on the prepared input and read back what it did."""
-    started = time.monotonic()
+    print(
+        f"input span {span.span} ({'reused' if span.reused else 'written'}): "
+        + ", ".join(f"{k}={v}" for k, v in span.counts.items()),
+        file=out,
+    )
+    log_file = config.output_root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    print(f"pipeline root: {config.pipeline_root}  (full log: {log_file})", file=out, flush=True)
     try:
         connection = metadata_connection_config(config)
-        if config.metadata_mysql is None:
-            config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
-        metadata_store.check_connection(connection)
-    except metadata_store.MetadataStoreError as e:
-        return RunOutcome(EXIT_PIPELINE_FAILED, span=span, error=str(e))
+        metadata_store.open_store(connection)
+    except metadata_store.MetadataStoreError as e:  # nothing ran
+        print(f"error: {e}", file=err)
+        return RunOutcome(EXIT_PIPELINE_FAILED, span=span, error=str(e), log_file=log_file)
+    with progress.captured(log_file, out) as tracker:
+        outcome = execute(config, span, connection)
+    outcome.seconds = time.monotonic() - started
+    outcome.log_file = log_file
+    if outcome.summary is not None:
+        print(file=out)
+        print(summary.format_table(outcome.summary, tracker.durations), file=out)
+    print(f"total: {outcome.seconds:.1f}s", file=out)
+    if write_report is not None:
+        try:
+            outcome.report = write_report(connection, config.output_root, failure=outcome.error)
+            print(f"report: {outcome.report}", file=out)
+        except Exception as e:  # the run's outcome stands without its report
+            print(f"warning: could not write the run report: {e}", file=err)
+    if outcome.error is not None:
+        print(f"\nerror: the pipeline failed: {outcome.error}", file=err)
+        print("nothing was pushed; previously pushed models are untouched", file=err)
+    return outcome
+
+
+def execute(config: RunConfig, span: Any = None, connection: Any = None) -> RunOutcome:
+    """Run the pipeline on the prepared input and read back what it did (no output of its
+    own). ``connection``: an ML Metadata store already opened (:func:`prepare_run`); None
+    builds and opens it here."""
+    started = time.monotonic()
+    if connection is None:
+        try:
+            connection = metadata_connection_config(config)
+            metadata_store.open_store(connection)
+        except metadata_store.MetadataStoreError as e:
+            return RunOutcome(EXIT_PIPELINE_FAILED, span=span, error=str(e))
     error = None
     try:
         _orchestrator(config.orchestrator)().run(build_pipeline(config, connection))

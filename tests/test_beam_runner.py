@@ -102,3 +102,12 @@ def test_cli_exit_code_and_message(tmp_path):
     )
     assert proc.returncode == 2
     assert "error: data root" in proc.stderr and "--data-root" in proc.stderr
+
+
+def test_a_value_out_of_range_is_one_line_naming_the_flag_its_value_and_range(capsys):
+    with pytest.raises(SystemExit) as exited:
+        beam_runner.parse_args(["--epochs", "0"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: hyperparameters out of range: --epochs 0 (must be at least 1)\n"
+    )

@@ -1,0 +1,92 @@
+"""The one run path (pipeline.runner.run) up to the first component, and the steps it shares
+with the Airflow DAG (prepare_run, metadata_store.open_store). Full runs: test_pipeline_e2e."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from pipeline import configs, metadata_store, runner
+from pipeline.run_config import RunConfig
+from tests.cifar_fixtures import write_cifar_layout
+from tests.support.ports import free_port
+
+
+def test_bad_data_is_one_error_line_and_nothing_written(tmp_path):
+    config = RunConfig(output_root=tmp_path / "out", data_root=tmp_path / "absent")
+    out, err = io.StringIO(), io.StringIO()
+    reports: list[str | None] = []
+
+    def write_report(connection, output_root, /, *, failure):
+        reports.append(failure)
+        return output_root / "report.html"
+
+    outcome = runner.run(config, write_report=write_report, out=out, err=err)
+    assert outcome.exit_code == runner.EXIT_BAD_INPUT and outcome.failed
+    assert outcome.summary is None and outcome.span is None
+    assert err.getvalue().startswith("error: data root") and err.getvalue().count("\n") == 1
+    assert "does not exist" in (outcome.error or "")
+    assert out.getvalue() == "" and reports == [], "nothing ran: no progress, no report"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_store_that_does_not_open_stops_the_run_before_any_component(tmp_path, monkeypatch):
+    data = write_cifar_layout(tmp_path / "raw", per_batch=4, n_test=6)
+    monkeypatch.setenv(metadata_store.MYSQL_USER_ENV, "mlmd")
+    address = metadata_store.parse_mysql_address(f"127.0.0.1:{free_port()}/mlmd")
+    config = RunConfig(output_root=tmp_path / "out", data_root=data, metadata_mysql=address)
+    out, err = io.StringIO(), io.StringIO()
+    outcome = runner.run(config, out=out, err=err)
+    assert outcome.exit_code == runner.EXIT_PIPELINE_FAILED
+    assert outcome.span is not None and outcome.span.span == 1
+    assert "input span 1 (written): train=18, eval=2, test=6" in out.getvalue()
+    assert "cannot open ML Metadata (MySQL mlmd@127.0.0.1" in err.getvalue()
+    assert not config.pipeline_root.exists(), "no component ran"
+
+
+def test_prepare_run_writes_the_span_and_opens_sqlite_in_its_new_folder(tmp_path):
+    data = write_cifar_layout(tmp_path / "raw", per_batch=4, n_test=6)
+    config = RunConfig(output_root=tmp_path / "out", data_root=data)
+    assert not config.metadata_path.parent.exists()
+    span, connection = runner.prepare_run(config)
+    assert span.span == 1 and not span.reused
+    assert connection.sqlite.filename_uri == str(config.metadata_path)
+    assert config.metadata_path.is_file(), "the store was opened, so its schema exists"
+    again, _ = runner.prepare_run(config)
+    assert again.span == 1 and again.reused
+
+
+def test_building_the_connection_writes_nothing(tmp_path):
+    config = RunConfig(output_root=tmp_path / "out")
+    connection = runner.metadata_connection_config(config)
+    assert connection.sqlite.filename_uri == str(configs.metadata_path(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_with_changes_derives_a_checked_config():
+    base = RunConfig(output_root=Path("/tmp/base"), limit=100)
+    derived = base.with_changes(
+        output_root="/tmp/release", new_span=True, epochs=2, accuracy_lower_bound=0.0
+    )
+    assert derived.output_root == Path("/tmp/release") and derived.new_span
+    assert derived.hparams.epochs == 2 and derived.hparams.batch_size == base.hparams.batch_size
+    assert derived.limit == 100 and derived.accuracy_lower_bound == 0.0
+    assert base.hparams.epochs != 2 and not base.new_span, "the base is unchanged"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"epoch": 3}, r"unknown run setting\(s\) \['epoch'\]"),
+        ({"epochs": 0}, "hyperparameters out of range"),
+        ({"limit": 0}, "limit must be at least 1"),
+        ({"orchestrator": "kubeflow"}, "orchestrator must be one of"),
+    ],
+)
+def test_with_changes_refuses_unknown_names_and_bad_values(changes, message):
+    from pipeline.run_config import RunConfigError
+
+    with pytest.raises(RunConfigError, match=message):
+        RunConfig().with_changes(**changes)
