@@ -32,10 +32,6 @@ def to_data_uri(figure: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def png_data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
 def class_balance(shares_by_split: dict[str, Sequence[float]]) -> str:
     """Grouped bars: each split's share of every class (train is the baseline)."""
     fig = Figure(figsize=(9, 3.2))
