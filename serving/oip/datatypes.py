@@ -131,6 +131,9 @@ def from_values(values: Any, tensor: str, dtype: Datatype, shape: Sequence[int])
         raise _mismatch(tensor, shape, parsed.size)
     kind = parsed.dtype.kind
     target = dtype.np_dtype
+    if target.kind in "iu" and kind in "fO" and parsed.size:
+        parsed = _python_ints(values, parsed, tensor, dtype)
+        kind = parsed.dtype.kind
     if dtype.name == "BOOL":
         ok = kind == "b" or parsed.size == 0
     elif target.kind in "iu":
@@ -149,10 +152,27 @@ def from_values(values: Any, tensor: str, dtype: Datatype, shape: Sequence[int])
         raise InvalidArgument(
             f"tensor '{tensor}': data must hold {dtype.name} values, got {parsed.dtype.name}"
         )
-    array = parsed.astype(target, copy=False).reshape(shape)
+    with np.errstate(over="ignore"):  # an overflow is reported below, as a client error
+        array = parsed.astype(target, copy=False).reshape(shape)
     if target.kind == "f" or dtype.name == "BF16":
         _check_float_range(parsed, array, tensor, dtype)
     return array
+
+
+def _python_ints(values: Any, parsed: np.ndarray, tensor: str, dtype: Datatype) -> np.ndarray:
+    """Integers numpy could not hold in one int64 (e.g. 0 beside 2**64-1 becomes float64):
+    checked one by one in Python, then converted if they fit the datatype."""
+    flat = np.array(values, dtype=object).reshape(-1)
+    if not all(type(v) is int for v in flat):
+        return parsed  # floats or mixtures: refused by the caller's kind check
+    info = np.iinfo(dtype.np_dtype)
+    low, high = min(flat), max(flat)
+    if low < info.min or high > info.max:
+        raise InvalidArgument(
+            f"tensor '{tensor}': {dtype.name} values must lie in "
+            f"[{info.min}, {info.max}], got values in [{low}, {high}]"
+        )
+    return flat.astype(dtype.np_dtype).reshape(parsed.shape)
 
 
 def _check_float_range(parsed: np.ndarray, array: np.ndarray, tensor: str, dtype: Datatype):
