@@ -18,6 +18,9 @@ from typing import Any
 
 DESCRIPTION_FILE = "dataset.json"
 CUSTOM_CONFIG_KEY = "dataset"
+# Where the Trainer exports the description inside a SavedModel: TF Serving's folder for
+# files that travel with a model version and that the graph does not read.
+MODEL_EXTRA_DIR = "assets.extra"
 FORMAT_VERSION = 1
 
 # CIFAR-10's own order (batches.meta 'label_names'); index == class id.
@@ -145,6 +148,25 @@ class DatasetDescription:
             return cls.from_json(text)
         except DatasetDescriptionError as e:
             raise DatasetDescriptionError(f"{path}: {e}") from e
+
+
+def exported_description_path(model_dir: str | Path) -> Path:
+    """``<model_dir>/assets.extra/dataset.json``: the description a Trainer exported."""
+    return Path(model_dir) / MODEL_EXTRA_DIR / DESCRIPTION_FILE
+
+
+def from_model(model_dir: str | Path) -> DatasetDescription:
+    """The description exported with the SavedModel in ``model_dir`` (a version folder).
+
+    Models exported before descriptions existed carry none and were CIFAR-10 models: they
+    read as :data:`CIFAR10`. A description that is present but unreadable is an error.
+    """
+    if not Path(model_dir).is_dir():
+        raise DatasetDescriptionError(f"{model_dir}: no such model folder")
+    path = exported_description_path(model_dir)
+    if not path.exists():
+        return CIFAR10
+    return DatasetDescription.load(path)
 
 
 def from_custom_config(custom_config: Mapping[str, Any] | None) -> DatasetDescription:

@@ -1,40 +1,34 @@
-"""Feature names and label vocabulary shared by the data step, Transform, Trainer and clients.
+"""Names shared by the data step, Transform, Trainer and clients: feature keys and signatures.
 
 One place for them so the raw schema, the transformed graph and the serving signatures can
-never disagree.
+never disagree. What the data *is* (class names, image shape, counts) is not here: it is the
+dataset description (``models/dataset.py``), which every layer reads instead of constants.
 """
 
-IMAGE_KEY = "image_raw"  # raw feature: PNG-encoded 32x32 RGB image bytes
-LABEL_KEY = "label"  # raw feature: int64 class id in [0, NUM_CLASSES)
-TRANSFORMED_IMAGE_KEY = "image"  # transformed feature: float32 [32, 32, 3] in [0, 1]
+from models import dataset as _dataset
 
-IMAGE_HEIGHT = 32
-IMAGE_WIDTH = 32
-IMAGE_CHANNELS = 3
-IMAGE_SHAPE = (IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_CHANNELS)
-
-# CIFAR-10's own order (batches.meta 'label_names'); index == class id.
-LABEL_NAMES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
-NUM_CLASSES = len(LABEL_NAMES)
+IMAGE_KEY = "image_raw"  # raw feature: the encoded image as given (any size/format)
+LABEL_KEY = "label"  # raw feature: int64 class id in [0, number of classes)
+IMAGE_PATH_KEY = "image_path"  # unlabelled images to score: path relative to their folder
+TRANSFORMED_IMAGE_KEY = "image"  # transformed feature: float32 [H, W, C] in [0, 1]
 
 # Serving signatures of the exported SavedModel and their inputs/outputs.
 SIGNATURE_EXAMPLES = "serving_default"  # input: serialized tf.Example
-SIGNATURE_IMAGES = "serving_images"  # input: uint8 [N, 32, 32, 3]
-SIGNATURE_IMAGE_BYTES = "serving_image_bytes"  # input: encoded PNG/JPEG bytes
+SIGNATURE_IMAGES = "serving_images"  # input: uint8 [N, H, W, C] at the model's input size
+SIGNATURE_IMAGE_BYTES = "serving_image_bytes"  # input: encoded images, any size and format
 INPUT_EXAMPLES = "examples"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
 OUTPUT_PROBABILITIES = "probabilities"
 OUTPUT_CLASS_IDS = "class_ids"
-OUTPUT_CLASSES = "classes"
+OUTPUT_CLASSES = "classes"  # the predicted class's name, from the dataset description
+
+# Temporary aliases for the modules not yet reading the description (CIFAR-10's values).
+# New code must not use them: read the run's DatasetDescription, or models.dataset.CIFAR10
+# where CIFAR-10 is truly meant.
+LABEL_NAMES = _dataset.CIFAR10.class_names
+NUM_CLASSES = _dataset.CIFAR10.num_classes
+IMAGE_HEIGHT = _dataset.CIFAR10.height
+IMAGE_WIDTH = _dataset.CIFAR10.width
+IMAGE_CHANNELS = _dataset.CIFAR10.channels
+IMAGE_SHAPE = _dataset.CIFAR10.image_shape

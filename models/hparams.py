@@ -10,8 +10,11 @@ so they go through the same strict check.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from models.dataset import CUSTOM_CONFIG_KEY
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,15 @@ class HParams:
             raise ValueError(f"unknown hyperparameter(s) {unknown}; known: {sorted(names)}")
         kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
         return cls(**{k: kinds[k](v) for k, v in given.items()})
+
+
+def hparams_config(custom_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``custom_config`` without the dataset description (its key is not a hyperparameter).
+
+    The Trainer's and the Tuner's ``custom_config`` carry both; the rest must be HParams
+    fields, so :meth:`HParams.from_custom_config` stays strict about everything else.
+    """
+    return {k: v for k, v in (custom_config or {}).items() if k != CUSTOM_CONFIG_KEY}
 
 
 def tuned_values(hyperparameters: dict[str, Any] | None) -> dict[str, Any]:

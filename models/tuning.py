@@ -11,10 +11,11 @@ class builds, fits and checkpoints the model with Keras 3 APIs, so it rejects th
 ``run_trial`` trains the ``tf_keras`` model itself, the way ``run_fn`` does, and returns
 plain floats. No model ever reaches KerasTuner's code.
 
-``custom_config``: ``max_trials`` (the trial budget) plus any :class:`HParams` field, with
-``epochs`` meaning epochs per trial. The values of the tuned fields given there are the
-search's first trial, so the best configuration found scores at least as well as the
-untuned one on the tuner's objective.
+``custom_config``: ``max_trials`` (the trial budget), the dataset description (key
+``dataset``, as the Trainer gets it: the trials train the same CNN for the same input shape
+and classes) plus any :class:`HParams` field, with ``epochs`` meaning epochs per trial.
+The values of the tuned fields given there are the search's first trial, so the best
+configuration found scores at least as well as the untuned one on the tuner's objective.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
 from models import model as model_lib
-from models.hparams import HParams
+from models.dataset import CIFAR10, DatasetDescription, from_custom_config
+from models.hparams import HParams, hparams_config
 
 # What the search maximises: accuracy on the eval split (the Trainer's validation data) of
 # the model as the Trainer would export it. The test split stays the Evaluator's.
 OBJECTIVE = "val_sparse_categorical_accuracy"
 DEFAULT_MAX_TRIALS = 4
-PROJECT_NAME = "cifar10_cnn"
+PROJECT_NAME = model_lib.MODEL_NAME
 
 LEARNING_RATE_RANGE = (1e-4, 3e-3)  # sampled log-uniformly
 DROPOUT_RANGE = (0.1, 0.5)
@@ -122,6 +124,7 @@ class CnnTuner(keras_tuner.engine.base_tuner.BaseTuner):
         base: HParams,
         directory: str,
         project_name: str = PROJECT_NAME,
+        description: DatasetDescription = CIFAR10,
     ) -> None:
         # overwrite: one search per Tuner execution, never resumed from an older project.
         super().__init__(
@@ -133,6 +136,7 @@ class CnnTuner(keras_tuner.engine.base_tuner.BaseTuner):
         )
         self.data = data
         self.base = base
+        self.description = description
 
     def trial_hparams(self, trial: keras_tuner.engine.trial.Trial) -> HParams:
         """``base`` with the trial's values, through the same strict check as ``run_fn``."""
@@ -151,7 +155,7 @@ class CnnTuner(keras_tuner.engine.base_tuner.BaseTuner):
         keras.backend.clear_session()  # free the previous trial's graph and layer names
         keras.utils.set_random_seed(hp.seed)
         train, evaluation = self.data.batched(hp)
-        model = model_lib.model_from_hparams(hp)
+        model = model_lib.model_from_hparams(hp, self.description)
         history = model_lib.EpochHistory(
             posixpath.join(self.get_trial_dir(trial.trial_id), model_lib.HISTORY_FILE)
         )
@@ -189,12 +193,15 @@ class CnnTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """Build the search for TFX's Tuner executor, which then calls ``tuner.search()``."""
-    config = dict(fn_args.custom_config or {})
+    description = from_custom_config(fn_args.custom_config)
+    config = hparams_config(fn_args.custom_config)
     max_trials = int(config.pop("max_trials", DEFAULT_MAX_TRIALS))
     if max_trials < 1:
         raise ValueError(f"max_trials must be at least 1, got {max_trials}")
     base = HParams.from_custom_config(config)
-    data = model_lib.TrainingData(fn_args, tft.TFTransformOutput(fn_args.transform_graph_path))
+    data = model_lib.TrainingData(
+        fn_args, tft.TFTransformOutput(fn_args.transform_graph_path), description
+    )
     oracle = BaselineFirstRandomSearchOracle(
         objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
         max_trials=max_trials,
@@ -206,6 +213,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         oracle,
         data,
         base,
-        directory=fn_args.working_dir or tempfile.mkdtemp(prefix="cifar10-tuner-"),
+        directory=fn_args.working_dir or tempfile.mkdtemp(prefix="cnn-tuner-"),
+        description=description,
     )
     return TunerFnResult(tuner=tuner, fit_kwargs={})

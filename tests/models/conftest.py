@@ -7,6 +7,7 @@ It produces exactly what the Trainer receives in the pipeline: Transform's graph
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -20,44 +21,96 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx.types import standard_artifacts
 from tfx_bsl.public import tfxio
 
-from ingest.spans import to_example
-from models import features, preprocessing
+from models import dataset, features, preprocessing
 from pipeline import configs
 
+# A dataset unlike CIFAR-10: gray, not square, another size and three named classes. Its raw
+# images come in several sizes and formats, as an image folder's do.
+GRAY = dataset.DatasetDescription(
+    class_names=("cat", "dog", "horse"),
+    height=24,
+    width=20,
+    channels=1,
+    counts={"train": {"cat": 14, "dog": 13, "horse": 13}, "eval": {"cat": 3, "dog": 3, "horse": 2}},
+    source={"kind": "image_folder", "path": "/data/pets", "layout": "class_folders"},
+    fingerprint="sha256:test",
+)
 
-def raw_examples(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+
+def example(encoded: bytes, label: int) -> bytes:
+    """A serialized raw tf.Example as ExampleGen stores it: encoded image bytes and a label."""
+    feature = {
+        features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+        features.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def encode(image: np.ndarray, image_format: str) -> bytes:
+    """``image`` (uint8 [h, w, c]) encoded as PNG, JPEG, GIF or BMP (PIL: TF encodes no GIF/BMP)."""
+    import io
+
+    from PIL import Image
+
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    buffer = io.BytesIO()
+    pil.save(buffer, image_format)
+    return buffer.getvalue()
+
+
+def raw_examples(
+    n: int, seed: int = 0, description: dataset.DatasetDescription = dataset.CIFAR10
+) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    """``n`` random PNG images at the description's shape, with labels of its classes."""
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, *features.IMAGE_SHAPE), dtype=np.uint8)
-    labels = rng.integers(0, features.NUM_CLASSES, size=n)
+    images = rng.integers(0, 256, size=(n, *description.image_shape), dtype=np.uint8)
+    labels = rng.integers(0, description.num_classes, size=n)
     return (
         images,
         labels,
-        [
-            to_example(i, int(lab)).SerializeToString()
-            for i, lab in zip(images, labels, strict=True)
-        ],
+        [example(encode(i, "PNG"), int(lab)) for i, lab in zip(images, labels, strict=True)],
     )
 
 
-@pytest.fixture(scope="session")
-def transform_output(tmp_path_factory) -> dict:
-    """Run AnalyzeDataset on 48 images; write the graph and the raw train/eval examples."""
+def mixed_raw_examples(
+    n: int, description: dataset.DatasetDescription, seed: int = 1
+) -> list[bytes]:
+    """``n`` examples of many sizes, RGB and gray, in PNG/JPEG/GIF/BMP, as a folder holds them."""
+    rng = np.random.default_rng(seed)
+    formats = ("PNG", "JPEG", "GIF", "BMP")
+    serialized = []
+    for i in range(n):
+        size = (int(rng.integers(8, 64)), int(rng.integers(8, 64)))
+        channels = 1 if i % 3 == 0 and formats[i % 4] in ("PNG", "JPEG") else 3
+        image = rng.integers(0, 256, size=(*size, channels), dtype=np.uint8)
+        label = int(rng.integers(0, description.num_classes))
+        serialized.append(example(encode(image, formats[i % 4]), label))
+    return serialized
+
+
+def analyze_and_write(
+    work: Path, serialized: list[bytes], description: dataset.DatasetDescription | None
+) -> tuple[Path, standard_artifacts.Examples]:
+    """Transform's graph for ``description`` (a real AnalyzeDataset) and the raw splits.
+
+    ``None``: no ``custom_config`` at all, as before descriptions existed (CIFAR-10).
+    """
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    work = tmp_path_factory.mktemp("tft")
     schema = text_format.Parse(configs.SCHEMA_PATH.read_text(), schema_pb2.Schema())
-    images, labels, serialized = raw_examples(48)
     raw_tfxio = tfxio.TFExampleBeamRecord(
         physical_format="tfrecord", schema=schema, raw_record_column_name=None
     )
     graph_dir = work / "transform_graph"
     examples_dir = work / "examples"
+    fn = preprocessing.preprocessing_fn
+    if description is not None:
+        custom_config = {dataset.CUSTOM_CONFIG_KEY: description.to_dict()}
+        fn = functools.partial(fn, custom_config=custom_config)
     with beam.Pipeline() as p, tft_beam.Context(temp_dir=str(work / "tmp")):
         decoded = p | beam.Create(serialized) | raw_tfxio.BeamSource()
-        transform_fn = (decoded, raw_tfxio.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(
-            preprocessing.preprocessing_fn
-        )
+        transform_fn = (decoded, raw_tfxio.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(str(graph_dir))
     # Raw metadata, as the Transform component writes it next to the graph.
     metadata_io.write_metadata(
@@ -65,7 +118,8 @@ def transform_output(tmp_path_factory) -> dict:
         str(graph_dir / tft.TFTransformOutput.RAW_METADATA_DIR),
     )
     # Raw examples per split, as ExampleGen writes them.
-    for split, part in (("train", serialized[:40]), ("eval", serialized[40:])):
+    cut = len(serialized) * 5 // 6
+    for split, part in (("train", serialized[:cut]), ("eval", serialized[cut:])):
         out = examples_dir / f"Split-{split}"
         out.mkdir(parents=True)
         with tf.io.TFRecordWriter(str(out / "data.tfrecord")) as writer:
@@ -74,6 +128,15 @@ def transform_output(tmp_path_factory) -> dict:
     artifact = standard_artifacts.Examples()
     artifact.uri = str(examples_dir)
     artifact.split_names = '["train", "eval"]'
+    return graph_dir, artifact
+
+
+@pytest.fixture(scope="session")
+def transform_output(tmp_path_factory) -> dict:
+    """CIFAR-10's Transform (no description given) over 48 PNG images, as the pipeline runs it."""
+    work = tmp_path_factory.mktemp("tft")
+    images, labels, serialized = raw_examples(48)
+    graph_dir, artifact = analyze_and_write(work, serialized, None)
     return {
         "graph_dir": str(graph_dir),
         "examples": artifact,
@@ -81,6 +144,22 @@ def transform_output(tmp_path_factory) -> dict:
         "labels": labels,
         "serialized": serialized,
         "work": Path(work),
+        "description": dataset.CIFAR10,
+    }
+
+
+@pytest.fixture(scope="session")
+def gray_transform_output(tmp_path_factory) -> dict:
+    """Transform for :data:`GRAY` over 48 images of mixed sizes and formats."""
+    work = tmp_path_factory.mktemp("tft_gray")
+    serialized = mixed_raw_examples(48, GRAY)
+    graph_dir, artifact = analyze_and_write(work, serialized, GRAY)
+    return {
+        "graph_dir": str(graph_dir),
+        "examples": artifact,
+        "serialized": serialized,
+        "work": Path(work),
+        "description": GRAY,
     }
 
 

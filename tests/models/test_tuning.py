@@ -21,9 +21,9 @@ from tfx.proto import trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import json_utils, proto_utils
 
-from models import features, model, tuning
+from models import dataset, model, tuning
 from models.hparams import HParams
-from tests.models.conftest import exported_widths, trainer_fn_args
+from tests.models.conftest import GRAY, exported_widths, trainer_fn_args
 
 
 def inside_space(values: dict) -> bool:
@@ -101,8 +101,8 @@ def test_tuner_executor_writes_best_hyperparameters_that_run_fn_trains(
     built = []
     real_model_from_hparams = model.model_from_hparams
 
-    def spy(hp: HParams):
-        built.append(real_model_from_hparams(hp))
+    def spy(hp: HParams, description=dataset.CIFAR10):
+        built.append(real_model_from_hparams(hp, description))
         return built[-1]
 
     real_score_trial = keras_tuner.Oracle.score_trial
@@ -154,12 +154,12 @@ def test_tuner_executor_writes_best_hyperparameters_that_run_fn_trains(
             k: best["values"][k]
             for k in ("conv1_filters", "conv2_filters", "conv3_filters", "dense_units")
         },
-        "classes": features.NUM_CLASSES,
+        "classes": 10,
     }
 
 
 def test_a_search_where_every_trial_fails_names_the_cause(transform_output, tmp_path, monkeypatch):
-    def broken(hp: HParams):
+    def broken(hp: HParams, description=dataset.CIFAR10):
         raise RuntimeError("model construction exploded")
 
     monkeypatch.setattr(model, "model_from_hparams", broken)
@@ -174,3 +174,26 @@ def test_tuner_fn_keeps_custom_config_strict(transform_output, tmp_path):
     fn_args = trainer_fn_args(transform_output, tmp_path, {"max_trials": 0})
     with pytest.raises(ValueError, match="max_trials"):
         tuning.tuner_fn(fn_args)
+
+
+def test_trials_train_the_cnn_of_the_dataset_description(
+    gray_transform_output, tmp_path, monkeypatch
+):
+    """The Tuner gets the Trainer's description: trials build the gray 3-class CNN."""
+    built = []
+    real_model_from_hparams = model.model_from_hparams
+
+    def spy(hp: HParams, description=dataset.CIFAR10):
+        built.append(real_model_from_hparams(hp, description))
+        return built[-1]
+
+    monkeypatch.setattr(model, "model_from_hparams", spy)
+    custom_config = {
+        "max_trials": 1,
+        "epochs": 1,
+        "batch_size": 16,
+        dataset.CUSTOM_CONFIG_KEY: GRAY.to_dict(),
+    }
+    best_path, _ = run_tuner_executor(gray_transform_output, tmp_path, custom_config)
+    assert [(m.input_shape, m.output_shape) for m in built] == [((None, 24, 20, 1), (None, 3))]
+    assert json.loads(best_path.read_text())["values"] == tuning.search_space().values
