@@ -13,23 +13,29 @@ from a hash of the seed and its relative path, never from listing order: adding 
 class moves at most one existing image across each boundary, and renaming a folder elsewhere
 moves none.
 
-Fingerprint: relative path, size and modification time (ns) of every image, hashed. Stat-ing
-20,000 files is cheap where reading them is not, and any edit changes a size or an mtime (the
-test ``make``, ``rsync`` and Git rely on); a copy that does not keep mtimes gets a new span,
-which is safe.
+Fingerprint (:func:`ingest.walk.digest_files`): relative path, size and modification time (ns)
+of every image, hashed. Stat-ing 20,000 files is cheap where reading them is not (content
+hashes would read every byte on every run just to find nothing changed), and any edit changes a
+size or an mtime; a copy that does not keep mtimes gets a new span, which is safe.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest import settings
 from ingest.errors import ClassFolderError
 from ingest.layout import split_folder_map
-from ingest.walk import Found, Skipped, image_files, is_hidden, relative, visible_subfolders
+from ingest.walk import (
+    Skipped,
+    digest_files,
+    image_files,
+    is_hidden,
+    relative,
+    visible_subfolders,
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ def plan_folder(
             found = list(image_files(classes[name], root, ignored))
             if not found:
                 raise ClassFolderError(_empty_class_message(classes[name], name, label))
-            _digest(digest, found, root)
+            digest_files(digest, found, root)
             keyed = sorted((_key(seed, relative(f.path, root)), f.path) for f in found)
             for key, path, image_split in _carve(
                 keyed, split, by_split, eval_fraction, test_fraction, classes[name]
@@ -148,11 +154,6 @@ def _empty_class_message(folder: Path, name: str, label: int) -> str:
 
 def _key(seed: int, relative_path: str) -> str:
     return hashlib.sha256(f"{seed}/{relative_path}".encode()).hexdigest()
-
-
-def _digest(digest: hashlib._Hash, found: Iterable[Found], root: Path) -> None:
-    for f in found:
-        digest.update(f"{relative(f.path, root)}\0{f.size}\0{f.mtime_ns}\n".encode())
 
 
 def _carve(

@@ -4,10 +4,13 @@ Two streaming passes, one image in memory at a time, so peak memory does not gro
 number of images:
 
 1. headers (:func:`ingest.images.probe`): every image's size and mode, a decompression bomb or an
-   unreadable file stopped before anything is written; this fixes the model's input shape
-   (:func:`input_shape`);
+   unreadable file stopped before anything is written, and mixed sizes without ``image_size``
+   refused at once;
 2. examples: each image decoded once (corrupt or truncated data is found here), its bytes
    written to the split's TFRecord shards.
+
+The model's input shape (:func:`input_shape`) comes from the images actually written, so a
+skipped bad image of an odd size or mode does not change it.
 
 A bad image is a :class:`BadImageError` naming it; with ``skip_bad_images`` it is left out
 and listed instead, and the counts are those of what was written.
@@ -60,8 +63,10 @@ def write_folder_span(
             _skip_or_raise(e, image, skip_bad_images, bad)
         reporter.step()
     reporter.finish()
-    height, width, chosen_channels = input_shape(headers, image_size, channels)
+    if not skip_bad_images:
+        input_shape(headers, image_size, channels)  # fail fast, before writing anything
 
+    written: list[tuple[PlannedImage, images.ImageHeader]] = []
     counts: dict[str, dict[str, int]] = {s: defaultdict(int) for s in SPLITS}
     reporter = Reporter(progress, WRITING, len(headers))
     writers = {s: ShardedWriter(span_dir / s, shard_records) for s in SPLITS}
@@ -73,11 +78,13 @@ def write_folder_span(
         else:
             writers[image.split].write(image_example(encoded, image.label).SerializeToString())
             counts[image.split][plan.class_names[image.label]] += 1
+            written.append((image, header))
         reporter.step()
     for writer in writers.values():
         writer.close()
     reporter.finish()
     _check_no_class_emptied(plan, counts, bad)
+    height, width, chosen_channels = input_shape(written, image_size, channels)
     description = DatasetDescription(
         class_names=plan.class_names,
         height=height,

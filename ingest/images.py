@@ -70,18 +70,22 @@ def probe(path: Path, max_pixels: int = settings.MAX_IMAGE_PIXELS) -> ImageHeade
                     format=image.format or "",
                     has_transparency="transparency" in image.info,
                 )
-    except Image.DecompressionBombError as e:
-        raise ImageTooLargeError(path, f"refused: {e}") from e
+    except Image.DecompressionBombError as e:  # far beyond our limit: Pillow stops first
+        raise ImageTooLargeError(path, f"refused: {e} {_limit(max_pixels)}") from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise BadImageError(path, f"not a readable image ({type(e).__name__}: {e})") from e
     if header.width * header.height > max_pixels:
         raise ImageTooLargeError(
             path,
             f"refused: {header.width}x{header.height} is {header.width * header.height:,} "
-            f"pixels, more than the limit of {max_pixels:,} (ingest.settings.MAX_IMAGE_PIXELS); "
-            "a decompression bomb or an image far larger than a classifier needs",
+            f"pixels, a decompression bomb or far more than a classifier needs. "
+            + _limit(max_pixels),
         )
     return header
+
+
+def _limit(max_pixels: int) -> str:
+    return f"(the limit is {max_pixels:,} pixels: ingest.settings.MAX_IMAGE_PIXELS)"
 
 
 def encoded_bytes(path: Path, header: ImageHeader | None = None) -> bytes:

@@ -35,9 +35,10 @@ class Reporter:
         callback: ProgressCallback | None,
         stage: str,
         total: int,
-        every: int = settings.PROGRESS_EVERY,
+        every: int | None = None,
     ) -> None:
-        self.callback, self.stage, self.total, self.every = callback, stage, total, every
+        self.callback, self.stage, self.total = callback, stage, total
+        self.every = every or settings.PROGRESS_EVERY
         self.done = 0
 
     def step(self) -> None:

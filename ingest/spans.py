@@ -207,7 +207,7 @@ def prepare_span(
 
 def _reuse(latest: Path, span: int, source: dict[str, Any]) -> SpanInfo | None:
     """The latest span as a :class:`SpanInfo` if it was made from ``source``, else None."""
-    manifest = _read_manifest(latest)
+    manifest = read_manifest(latest)
     if manifest.get("source") != source:
         return None
     try:
@@ -278,7 +278,8 @@ def _class_counts(batch: cifar10.Batch, names: tuple[str, ...]) -> dict[str, int
     return {name: int(per_id.get(i, 0)) for i, name in enumerate(names)}
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> dict[str, Any]:
+    """``manifest.json`` of a span (or of inference examples); empty when absent or unreadable."""
     try:
         data = json.loads((path / settings.SPAN_MANIFEST).read_text())
     except (OSError, ValueError):

@@ -11,9 +11,10 @@ loop forever.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ingest import settings
 
@@ -42,6 +43,18 @@ class Skipped:
 
     path: str  # relative to the walked root, POSIX separators
     reason: str
+
+
+class _Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+def digest_files(digest: _Digest, found: Iterable[Found], root: Path) -> None:
+    """Feed each file's relative path, size and mtime (ns) to ``digest``: the fingerprint of
+    a folder's content, cheap for 20,000 files (a stat each, no reads) and changed by any
+    edit (a new size or mtime), the test ``make``, ``rsync`` and Git rely on."""
+    for f in found:
+        digest.update(f"{relative(f.path, root)}\0{f.size}\0{f.mtime_ns}\n".encode())
 
 
 def is_hidden(name: str) -> bool:
