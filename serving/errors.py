@@ -19,6 +19,7 @@ import sys
 from typing import ClassVar, NamedTuple
 
 _FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}")
+_NODE_TRAILER = re.compile(r"\n\t \[\[.*?\]\]", re.DOTALL)
 
 
 class Status(NamedTuple):
@@ -154,18 +155,31 @@ def from_exception(exc: BaseException) -> ServingError:
         return exc
     tf = sys.modules.get("tensorflow")  # only TensorFlow's own errors can come from it
     if tf is not None and isinstance(exc, tf.errors.OpError):
-        message = _FUNCTION_NODE.sub("", _text(exc.message).split("\n")[0]).strip()
-        return error(code_name(exc.error_code), message or type(exc).__name__)
+        return error(code_name(exc.error_code), tf_message(exc.message) or type(exc).__name__)
     if isinstance(exc, MemoryError):
         return ResourceExhausted("out of memory while handling the request")
     return UnexpectedError(f"{type(exc).__name__}: {exc}")
 
 
-def _text(message: object) -> str:
-    """TensorFlow messages may quote request bytes: never let them break the encoding."""
+MAX_MESSAGE_CHARS = 500  # TF quotes request bytes in some messages: keep answers and logs small
+
+
+def tf_message(message: object) -> str:
+    """TensorFlow's message made safe to send and log: its first line, without graph
+    node noise, request bytes backslash-escaped (never raw, never a decoding crash), cut
+    at MAX_MESSAGE_CHARS."""
     if isinstance(message, bytes):
-        return message.decode("utf-8", "backslashreplace")
-    return str(message)
+        # Bytes: the request's bytes are inside, newlines included; only TF's own
+        # "\n\t [[{{node ...}}]]" trailers are cut, the rest is kept and escaped below.
+        text = message.decode("utf-8", "backslashreplace")
+        text = _NODE_TRAILER.sub("", text).split("\n\nErrors may have originated")[0]
+    else:
+        text = str(message).split("\n")[0]
+    text = _FUNCTION_NODE.sub("", text).strip()
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = f"{text[:MAX_MESSAGE_CHARS]}... ({len(text)} characters)"
+    return text
 
 
 __all__ = [
@@ -186,4 +200,5 @@ __all__ = [
     "from_exception",
     "invalid",
     "not_found",
+    "tf_message",
 ]

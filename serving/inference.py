@@ -60,8 +60,8 @@ def find_signature(servable: Servable, name: str, lookup: SignatureLookup) -> Si
     key = name or sigs.DEFAULT_SIGNATURE
     sig = servable.signatures.get(key)
     if sig is None:
-        existing = ", ".join(sorted(servable.signatures)) or "none"
-        raise lookup.error(f"{lookup.message.format(key=key)} (signatures: {existing})")
+        existing = ", ".join(n for n in sorted(servable.signatures) if not n.startswith("__"))
+        raise lookup.error(f"{lookup.message.format(key=key)} (signatures: {existing or 'none'})")
     return sig
 
 

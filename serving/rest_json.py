@@ -161,6 +161,14 @@ def to_array(value: Any, spec: TensorSpec, where: str = "") -> np.ndarray:
         if ok and arr.size:
             lo, hi = _RANGES.get(target, _INT32)
             ok = lo <= int(arr.min()) and int(arr.max()) <= hi
+            info = np.iinfo(target)
+            if ok and not (info.min <= int(arr.min()) and int(arr.max()) <= info.max):
+                # TF Serving would wrap 300 to 44 for DT_UINT8 and answer: a silent wrong
+                # answer. Out of the input dtype's range is the client's error.
+                raise invalid(
+                    f"{where or spec.key}: values from {int(arr.min())} to {int(arr.max())} "
+                    f"are outside the range of {want} [{info.min}, {info.max}]"
+                )
     elif target.kind in "fc":
         ok = kind in "iuf"
     else:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.errors import InvalidArgument, tf_message
+
 # A session callable: the feeds' arrays in, the fetched arrays out (in ``fetches`` order).
 _Callable = Callable[..., list[np.ndarray]]
 
@@ -56,7 +58,13 @@ class LoadedModel:
         fn = self._callables.get(key)
         if fn is None:
             fn = self._make_callable(key)
-        return fn(*(feeds[n] for n in names))
+        try:
+            return fn(*(feeds[n] for n in names))
+        except UnicodeDecodeError as exc:
+            # TensorFlow's error quoted request bytes (a PNG fed to a tf.Example parser) and
+            # the C++ -> Python conversion of its message failed: its text is exc.object.
+            # Such messages come from checks of the request's values: the client's error.
+            raise InvalidArgument(tf_message(exc.object)) from None
 
     def _make_callable(self, key: tuple) -> _Callable:
         from tensorflow.core.protobuf import config_pb2

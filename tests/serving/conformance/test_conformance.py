@@ -163,6 +163,21 @@ def test_multi_inference(stub):
     assert [r.model_spec.version.value for r in resp.results] == [123, 123]
 
 
+def test_multi_inference_on_a_tf2_model(stub):
+    """TF2 SavedModels give each signature its own input tensor: TF Serving runs every
+    task's signature on the same examples rather than refusing the request."""
+    req = inference_pb2.MultiInferenceRequest()
+    for signature, method in (("regress_x_to_y", REGRESS), ("classify_x_to_y", CLASSIFY)):
+        task = req.tasks.add()
+        task.model_spec.name, task.model_spec.signature_name = TF2, signature
+        task.method_name = method
+    resp = stub.MultiInference(examples(req, 2.0, 4.0), timeout=30)
+    assert [r.value for r in resp.results[0].regression_result.regressions] == [3.0, 4.0]
+    scores = [row.classes[0].score for row in resp.results[1].classification_result.classifications]
+    assert scores == [3.0, 4.0]
+    assert [r.model_spec.version.value for r in resp.results] == [1, 1]
+
+
 def test_metadata_and_status_over_grpc(stub, channel):
     req = get_model_metadata_pb2.GetModelMetadataRequest()
     req.model_spec.name = TF2
