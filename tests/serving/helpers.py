@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import grpc
 import numpy as np
 from tensorflow_serving.apis import (
@@ -16,7 +14,7 @@ from tensorflow_serving.apis import (
 
 from ingest import settings as ingest_settings
 from models import features
-from serving.image_codec import encode_png as png  # the suites' short name
+from serving.image_codec import encode_png as png  # noqa: F401  (the suites' short name)
 
 
 def sample_images(n: int, seed: int = 0) -> np.ndarray:
@@ -29,25 +27,6 @@ def sample_images(n: int, seed: int = 0) -> np.ndarray:
             return images[:n]
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=(n, *features.IMAGE_SHAPE), dtype=np.uint8)
-
-
-def b64(data: bytes) -> dict[str, str]:
-    return {"b64": base64.b64encode(data).decode()}
-
-
-def example(image: np.ndarray) -> bytes:
-    """A serialized tf.Example as the pipeline's data step writes it."""
-    import tensorflow as tf
-
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                features.IMAGE_KEY: tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[png(image)])
-                )
-            }
-        )
-    ).SerializeToString()
 
 
 class GrpcClient:

@@ -15,8 +15,9 @@ from models import features
 from pipeline import configs
 from serving import defaults as serving_defaults
 from serving.server import ModelServer
-from tests.serving.helpers import GrpcClient, b64, outputs, png, sample_images
+from tests.serving.helpers import GrpcClient, outputs, png, sample_images
 from tests.serving.tiny_models import push
+from tests.support.encoding import b64
 
 MODEL = configs.MODEL_NAME
 LIMIT = 64 * 1024  # a small body limit so the 413 test stays cheap

@@ -24,7 +24,8 @@ import requests
 from models import features
 from pipeline import configs
 from rollout import settings as rollout_settings
-from tests.serving.helpers import GrpcClient, b64, example, outputs, png, sample_images
+from tests.serving.helpers import GrpcClient, outputs, png, sample_images
+from tests.support.encoding import b64, image_example
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -139,7 +140,7 @@ def test_rest_predict_row_b64_png(endpoint):
 
 
 def test_rest_predict_row_named_b64_examples_default_signature(endpoint):
-    body = {"instances": [{features.INPUT_EXAMPLES: b64(example(i))} for i in IMAGES]}
+    body = {"instances": [{features.INPUT_EXAMPLES: b64(image_example(i))} for i in IMAGES]}
     r = requests.post(url(endpoint, ":predict"), json=body, timeout=60)
     assert r.status_code == 200, r.text
     assert len(r.json()["predictions"]) == len(IMAGES)
@@ -193,7 +194,7 @@ def test_grpc_predict(endpoint, client, versions):
 
 
 def test_grpc_predict_examples_on_default_signature(endpoint, client):
-    serialized = np.array([example(i) for i in IMAGES], dtype=object)
+    serialized = np.array([image_example(i) for i in IMAGES], dtype=object)
     resp = client.predict(endpoint.model, {features.INPUT_EXAMPLES: serialized})
     assert resp.model_spec.signature_name == features.SIGNATURE_EXAMPLES
     assert outputs(resp)[features.OUTPUT_PROBABILITIES].shape == (len(IMAGES), 10)

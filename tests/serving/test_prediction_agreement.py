@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from models import features
 from pipeline import configs
-from tests.serving.helpers import GrpcClient, b64, example, outputs, png, sample_images
+from tests.serving.helpers import GrpcClient, outputs, png, sample_images
+from tests.support.encoding import b64, image_example
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 N = 32
@@ -52,7 +53,7 @@ def test_rest_grpc_and_in_process_agree_exactly(pipeline_server, reference):
     r = requests.post(
         model_url,
         timeout=120,
-        json={"instances": [{features.INPUT_EXAMPLES: b64(example(i))} for i in images]},
+        json={"instances": [{features.INPUT_EXAMPLES: b64(image_example(i))} for i in images]},
     )
     got["rest b64 tf.Example"] = [p[features.OUTPUT_PROBABILITIES] for p in r.json()["predictions"]]
     got["grpc uint8"] = outputs(

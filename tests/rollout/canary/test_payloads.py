@@ -3,12 +3,10 @@ server accepts yields the same images, and what the server refuses is refused.""
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 import pytest
-from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 
@@ -16,19 +14,9 @@ from models import features
 from rollout.canary import payloads
 from serving.errors import ServingError
 from serving.image_codec import encode_png
+from tests.support.encoding import b64, image_example
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (2, *features.IMAGE_SHAPE), np.uint8)
-
-
-def b64(data: bytes, urlsafe: bool = False) -> dict[str, str]:
-    text = (base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)).decode()
-    return {"b64": text.rstrip("=") if urlsafe else text}
-
-
-def example(image: np.ndarray) -> bytes:
-    ex = example_pb2.Example()
-    ex.features.feature[features.IMAGE_KEY].bytes_list.value.append(encode_png(image))
-    return ex.SerializeToString()
 
 
 def body(doc: dict) -> bytes:
@@ -49,8 +37,8 @@ def body(doc: dict) -> bytes:
             "signature_name": features.SIGNATURE_IMAGE_BYTES,
             "instances": [b64(encode_png(im), urlsafe=True) for im in IMAGES],
         },
-        {"instances": [b64(example(im)) for im in IMAGES]},  # default signature: examples
-        {"inputs": {"examples": [b64(example(im), urlsafe=True) for im in IMAGES]}},
+        {"instances": [b64(image_example(im)) for im in IMAGES]},  # default signature: examples
+        {"inputs": {"examples": [b64(image_example(im), urlsafe=True) for im in IMAGES]}},
     ],
     ids=[
         "rows",
@@ -114,7 +102,7 @@ def test_grpc_images_in_every_tensor_form():
 def test_grpc_encoded_images_and_examples():
     for key, values in (
         (features.INPUT_IMAGE_BYTES, [encode_png(im) for im in IMAGES]),
-        (features.INPUT_EXAMPLES, [example(im) for im in IMAGES]),
+        (features.INPUT_EXAMPLES, [image_example(im) for im in IMAGES]),
     ):
         request = grpc_request()
         tensor = request.inputs[key]
