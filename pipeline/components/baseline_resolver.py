@@ -23,6 +23,7 @@ from tfx.types import Channel, standard_artifacts
 MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"
 CANDIDATE_KEY = "candidate"
+RESOLVER_ID = "latest_blessed_model_resolver"
 
 
 class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
@@ -60,4 +61,4 @@ def baseline_model_resolver(candidate: Channel) -> Resolver:
             BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing),
             CANDIDATE_KEY: candidate,
         },
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id(RESOLVER_ID)
