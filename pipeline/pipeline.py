@@ -38,7 +38,7 @@ from pipeline import configs, evaluation_metrics
 from pipeline.components.anomalies_gate import AnomaliesGate
 from pipeline.components.atomic_pusher import AtomicPusher
 from pipeline.components.baseline_resolver import baseline_model_resolver
-from pipeline.components.infra_validation import infra_validator
+from pipeline.components.infra_validation.component import infra_validator
 
 
 def input_config() -> example_gen_pb2.Input:
@@ -126,7 +126,7 @@ def create_pipeline(
     ``schema_path``: curated schema to import; ``None`` infers one with SchemaGen (first run).
     ``span``: a fixed input span; ``None`` takes the latest.
     ``infra_validation``: load the candidate in a model server and query it before the push
-    (InfraValidator; see pipeline/components/infra_validation.py).
+    (InfraValidator; see pipeline/components/infra_validation/).
     ``tune_trials``: add TFX's Tuner with this trial budget (``tune_epochs`` each); its best
     hyperparameters feed the Trainer (module code: models/tuning.py). None: no tuning.
     """

@@ -78,7 +78,7 @@ class RunRef:
     started: float  # seconds since the epoch
 
 
-INFRA_VALIDATOR = "InfraValidator"  # node id (pipeline/components/infra_validation.py)
+INFRA_VALIDATOR = "InfraValidator"  # node id (pipeline/components/infra_validation/specs.py)
 _STATE_NAMES = {
     0: "UNKNOWN",
     1: "NEW",

@@ -8,7 +8,6 @@ Pusher must refuse them. The pipeline-made model must come out blessed.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,16 +17,25 @@ import tensorflow as tf
 from tfx.components.util import model_utils
 from tfx.proto import infra_validator_pb2
 from tfx.types import standard_component_specs
-from tfx.utils import proto_utils
 
-from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
-from pipeline.components import infra_validation as iv
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
+from pipeline.components.infra_validation import process_runner
+from pipeline.components.infra_validation.cli import validate
+from pipeline.components.infra_validation.executor import InfraValidatorExecutor
+from pipeline.components.infra_validation.result import (
+    BLESSED_MARKER,
+    BLESSED_PROPERTY,
+    NOT_BLESSED_MARKER,
+    REASON_PROPERTY,
+    InfraValidationResult,
+    read_infra_validation,
+)
+from pipeline.components.infra_validation.specs import DEFAULT_NUM_EXAMPLES, LOCAL_PROCESS
 from serving import defaults as serving_defaults
 
-NUM_TEST_EXAMPLES = iv.DEFAULT_NUM_EXAMPLES  # one request each
+NUM_TEST_EXAMPLES = DEFAULT_NUM_EXAMPLES  # one request each
 
 
 def write_examples(root: Path, count: int = NUM_TEST_EXAMPLES) -> Path:
@@ -109,13 +117,13 @@ def examples_dir(tmp_path_factory) -> Path:
     return write_examples(tmp_path_factory.mktemp("examples"))
 
 
-def result_of(blessing) -> iv.InfraValidationResult:
-    result = iv.read_infra_validation(blessing.uri)
+def result_of(blessing) -> InfraValidationResult:
+    result = read_infra_validation(blessing.uri)
     assert result is not None
     return result
 
 
-def assert_server_stopped(result: iv.InfraValidationResult) -> None:
+def assert_server_stopped(result: InfraValidationResult) -> None:
     pids = [a["server_pid"] for a in result.attempts]
     assert pids and all(pids)
     for pid in pids:  # the child was stopped and reaped: its pid is gone
@@ -130,46 +138,12 @@ def pusher_would_push(blessing) -> bool:
     )
 
 
-# --- the component as the pipeline builds it --------------------------------------------
-
-
-def test_factory_builds_the_standard_component_with_our_executor():
-    from tfx.types import Channel, standard_artifacts
-
-    node = iv.infra_validator(
-        Channel(type=standard_artifacts.Model), Channel(type=standard_artifacts.Examples)
-    )
-    assert node.id == "InfraValidator"
-    assert node.executor_spec.executor_class is iv.InfraValidatorExecutor
-    props = node.exec_properties  # serialized like TFX stores them
-    serving = proto_utils.json_to_proto(props["serving_spec"], infra_validator_pb2.ServingSpec())
-    assert serving.WhichOneof("serving_platform") is None  # = the local process
-    assert serving.model_name == configs.MODEL_NAME
-    assert (
-        f"{serving.tensorflow_serving.image_name}:{serving.tensorflow_serving.tags[0]}"
-        == serving_defaults.SERVING_IMAGE
-    )
-    request = proto_utils.json_to_proto(props["request_spec"], infra_validator_pb2.RequestSpec())
-    validation = proto_utils.json_to_proto(
-        props["validation_spec"], infra_validator_pb2.ValidationSpec()
-    )
-    assert validation.num_tries == iv.DEFAULT_NUM_TRIES
-    assert list(request.tensorflow_serving.signature_names) == [features.SIGNATURE_EXAMPLES]
-    assert request.split_name == ingest_settings.TEST_SPLIT
-    assert request.num_examples == iv.DEFAULT_NUM_EXAMPLES
-    assert node.outputs["blessing"].type_name == "InfraBlessing"
-
-
-def test_docker_and_kubernetes_specs_name_the_stock_platforms():
-    assert iv.serving_spec("local_docker").WhichOneof("serving_platform") == "local_docker"
-    assert iv.serving_spec("kubernetes").WhichOneof("serving_platform") == "kubernetes"
-    with pytest.raises(ValueError, match="platform must be one of"):
-        iv.serving_spec("docker")
+# --- the executor on its own -------------------------------------------------------------
 
 
 def test_spec_without_a_serving_binary_is_refused():
     """TFX would validate against zero binaries and bless; we refuse the vacuous pass."""
-    executor = iv.InfraValidatorExecutor()
+    executor = InfraValidatorExecutor()
     with pytest.raises(ValueError, match="no tags or digests"):
         executor._Do(
             model=None,
@@ -188,15 +162,15 @@ def test_spec_without_a_serving_binary_is_refused():
 
 def test_model_that_loads_and_answers_is_blessed(tmp_path, examples_dir):
     model = save_model(tmp_path / "model", features.IMAGE_KEY)
-    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"))
+    blessing = validate(str(model), str(examples_dir), str(tmp_path / "blessing"))
 
-    assert blessing.get_int_custom_property(iv.BLESSED_PROPERTY) == 1
+    assert blessing.get_int_custom_property(BLESSED_PROPERTY) == 1
     assert model_utils.is_infra_validated(blessing) and pusher_would_push(blessing)
-    assert (Path(blessing.uri) / iv.BLESSED_MARKER).is_file()
+    assert (Path(blessing.uri) / BLESSED_MARKER).is_file()
     result = result_of(blessing)
     assert result.blessed and result.reason is None
     assert result.describe() == "infra-blessed: True (local_process, 10 requests answered)"
-    assert result.platform == iv.LOCAL_PROCESS and result.mode == "LOAD_AND_QUERY"
+    assert result.platform == LOCAL_PROCESS and result.mode == "LOAD_AND_QUERY"
     # every example of the split became a request, and every one was answered
     assert result.requests_sent == NUM_TEST_EXAMPLES
     assert result.answered == {features.SIGNATURE_EXAMPLES: [features.OUTPUT_PROBABILITIES]}
@@ -208,11 +182,11 @@ def test_model_whose_signature_fails_in_the_server_is_not_blessed(tmp_path, exam
     """Loads in TensorFlow, loads in the server, but its serving signature cannot parse the
     examples clients send: the first request fails, the model is rejected, not retried."""
     model = save_model(tmp_path / "model", "pixels")
-    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=3)
+    blessing = validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=3)
 
-    assert blessing.get_int_custom_property(iv.BLESSED_PROPERTY) == 0
+    assert blessing.get_int_custom_property(BLESSED_PROPERTY) == 0
     assert not model_utils.is_infra_validated(blessing) and not pusher_would_push(blessing)
-    assert (Path(blessing.uri) / iv.NOT_BLESSED_MARKER).is_file()
+    assert (Path(blessing.uri) / NOT_BLESSED_MARKER).is_file()
     result = result_of(blessing)
     assert not result.blessed and result.requests_sent == 0
     # the reason names the request, the signature, the server's status code and its message
@@ -221,7 +195,7 @@ def test_model_whose_signature_fails_in_the_server_is_not_blessed(tmp_path, exam
         "failed: INVALID_ARGUMENT:"
     )
     assert "pixels" in result.reason
-    assert blessing.get_string_custom_property(iv.REASON_PROPERTY) == result.reason
+    assert blessing.get_string_custom_property(REASON_PROPERTY) == result.reason
     assert result.describe() == f"infra-blessed: False: {result.reason}"
     assert len(result.attempts) == 1  # a rejected model is final: no 3 server restarts
     assert result.attempts[0]["load_seconds"] is not None  # it did load
@@ -234,7 +208,7 @@ def test_model_the_server_cannot_load_is_not_blessed_with_the_servers_words(tmp_
     model = save_model(tmp_path / "model", features.IMAGE_KEY)
     for f in (model / "Format-Serving" / "variables").iterdir():
         f.unlink()
-    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=3)
+    blessing = validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=3)
 
     assert not model_utils.is_infra_validated(blessing) and not pusher_would_push(blessing)
     result = result_of(blessing)
@@ -248,9 +222,9 @@ def test_model_the_server_cannot_load_is_not_blessed_with_the_servers_words(tmp_
 def test_infrastructure_failure_is_retried_then_not_blessed(tmp_path, examples_dir, monkeypatch):
     """A server that cannot even start says nothing about the model: TFX's retries apply
     (here: the server module is missing, so each attempt's process exits at once)."""
-    monkeypatch.setattr(iv, "SERVER_MODULE", "no_such_server_module")
+    monkeypatch.setattr(process_runner, "SERVER_MODULE", "no_such_server_module")
     model = save_model(tmp_path / "model", features.IMAGE_KEY)
-    blessing = iv.validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=2)
+    blessing = validate(str(model), str(examples_dir), str(tmp_path / "blessing"), num_tries=2)
     result = result_of(blessing)
     assert not pusher_would_push(blessing)
     assert [a["ok"] for a in result.attempts] == [False, False]
@@ -265,7 +239,7 @@ def test_model_without_the_requested_signature_is_not_blessed(tmp_path, examples
     tf.saved_model.save(
         module, str(tmp_path / "model" / "Format-Serving"), signatures={"other": module.serve}
     )
-    blessing = iv.validate(str(tmp_path / "model"), str(examples_dir), str(tmp_path / "blessing"))
+    blessing = validate(str(tmp_path / "model"), str(examples_dir), str(tmp_path / "blessing"))
     result = result_of(blessing)
     assert not pusher_would_push(blessing)
     assert result.reason.startswith("cannot build requests from the examples")
@@ -276,7 +250,7 @@ def test_docker_platform_goes_to_the_stock_runner(tmp_path, examples_dir):
     """``local_docker`` runs TFX's LocalDockerRunner; without a Docker engine (as here) it
     cannot start, which is a failed attempt, not a blessing."""
     model = save_model(tmp_path / "model", features.IMAGE_KEY)
-    blessing = iv.validate(
+    blessing = validate(
         str(model),
         str(examples_dir),
         str(tmp_path / "blessing"),
@@ -288,27 +262,6 @@ def test_docker_platform_goes_to_the_stock_runner(tmp_path, examples_dir):
     assert result.server == serving_defaults.SERVING_IMAGE
     assert result.reason.startswith("DockerException:")  # docker-py found no engine
     assert result.attempts[0]["server_pid"] is None
-
-
-# --- reading the verdict back ----------------------------------------------------------
-
-
-def test_reader_understands_the_stock_executors_markers(tmp_path):
-    assert iv.read_infra_validation(str(tmp_path)) is None
-    (tmp_path / iv.NOT_BLESSED_MARKER).write_text("")
-    result = iv.read_infra_validation(str(tmp_path))
-    assert result is not None and not result.blessed and "no reason recorded" in result.reason
-    (tmp_path / iv.NOT_BLESSED_MARKER).unlink()
-    (tmp_path / iv.BLESSED_MARKER).write_text("")
-    assert iv.read_infra_validation(str(tmp_path)).blessed
-
-
-def test_reader_ignores_fields_it_does_not_know(tmp_path):
-    (tmp_path / iv.RESULT_FILE).write_text(
-        json.dumps({"blessed": False, "reason": "r", "added_later": 1})
-    )
-    result = iv.read_infra_validation(str(tmp_path))
-    assert result == iv.InfraValidationResult(blessed=False, reason="r")
 
 
 # --- the pipeline-made model --------------------------------------------------------------
@@ -328,12 +281,12 @@ def test_pipeline_made_model_is_blessed(first_pipeline_run, tmp_path):
     root = configs.pipeline_root(first_pipeline_run.output_root)
     model = only_artifact(root / "Trainer" / "model")
     examples = only_artifact(root / "ImportExampleGen" / "examples")
-    blessing = iv.validate(str(model), str(examples), str(tmp_path / "blessing"))
+    blessing = validate(str(model), str(examples), str(tmp_path / "blessing"))
 
     result = result_of(blessing)
     assert result.blessed, result.reason
     assert pusher_would_push(blessing)
-    assert result.requests_sent == iv.DEFAULT_NUM_EXAMPLES
+    assert result.requests_sent == DEFAULT_NUM_EXAMPLES
     assert result.answered[features.SIGNATURE_EXAMPLES] == sorted(
         [features.OUTPUT_CLASS_IDS, features.OUTPUT_CLASSES, features.OUTPUT_PROBABILITIES]
     )
