@@ -120,7 +120,8 @@ class RestServer:
 
         async def setup() -> None:
             app = web.Application(client_max_size=self._max)
-            app.router.add_route("*", "/{tail:.*}", self._dispatch)
+            # Every path, newlines included (".*" would leave "%0A" to aiohttp's text 404).
+            app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await self._runner.setup()
             await web.SockSite(self._runner, sock).start()

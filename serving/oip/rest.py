@@ -52,6 +52,16 @@ class Route:
     version: str | None = None
 
 
+class MethodNotAllowed(ServingError):
+    """A known path asked with another method: 405 with the ``Allow`` header (RFC 9110)."""
+
+    code = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, allow: str) -> None:
+        super().__init__(message, http_status=405)
+        self.allow = "GET, HEAD" if allow == "GET" else allow
+
+
 def is_oip_path(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
@@ -71,9 +81,7 @@ def route(method: str, path: str) -> Route:
         kind = {None: "model", "/ready": "model_ready", "/infer": "infer"}[verb]
         found = Route("POST" if kind == "infer" else "GET", kind, match["name"], match["version"])
     if method != found.method:
-        raise ServingError(
-            "INVALID_ARGUMENT", f"{path} takes {found.method}, not {method}", http_status=405
-        )
+        raise MethodNotAllowed(f"{path} takes {found.method}, not {method}", allow=found.method)
     return found
 
 
@@ -82,7 +90,10 @@ def _json(status: int, doc: object) -> Reply:
 
 
 def _error(err: ServingError) -> Reply:
-    return _json(err.http_status, {"error": err.message})
+    status, payload, headers = _json(err.http_status, {"error": err.message})
+    if isinstance(err, MethodNotAllowed):
+        headers["Allow"] = err.allow
+    return status, payload, headers
 
 
 def handle(plane: DataPlane, r: Route, headers: Mapping[str, str], body: bytes) -> Reply:
