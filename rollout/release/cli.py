@@ -23,20 +23,20 @@ multi_processing``. Exit codes: 0 promoted / deployed / nothing to do, 3 rolled 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from models import keras_runtime
 
-from pipeline import configs
-from rollout import settings as rollout_settings
-from rollout.canary.manager import RolloutError, RolloutManager
-from rollout.policy import PolicyError, load_policy
-from rollout.release import loop, retrain
-from rollout.release.outcome import say
-from rollout.release.tools import NO_TOOLS, ReleaseTools
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
+
+from pipeline import configs  # noqa: E402
+from rollout import settings as rollout_settings  # noqa: E402
+from rollout.canary.manager import RolloutError, RolloutManager  # noqa: E402
+from rollout.policy import PolicyError, load_policy  # noqa: E402
+from rollout.release import loop, retrain  # noqa: E402
+from rollout.release.outcome import say  # noqa: E402
+from rollout.release.tools import NO_TOOLS, ReleaseTools  # noqa: E402
 
 
 def build_parser(

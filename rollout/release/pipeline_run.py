@@ -6,48 +6,45 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from ingest import settings as ingest_settings
+from pipeline import run_config
 from rollout.canary.manager import RolloutManager
 from rollout.release.outcome import say
 
 
-def train_and_push(args: argparse.Namespace, pipeline_args: list[str]) -> tuple[int, int | None]:
-    """Run the pipeline on a new span through ``pipeline.runner`` (as beam_runner.py does:
-    one line per component here, the full log in a file); (exit code, pushed version or
-    None)."""
-    from ingest import cifar10
-    from pipeline import progress, run_config, runner, summary
+def release_run_config(args: argparse.Namespace, pipeline_args: list[str]) -> run_config.RunConfig:
+    """The release's pipeline run: the run flags given after ``--`` (parsed once, by the run
+    flags' one parser), with the release's own settings applied by
+    :meth:`RunConfig.with_changes`: its output root, a new span, and the data root, image
+    limit, epochs and accuracy bound when given. Raises ``RunConfigError``."""
+    changes: dict[str, object] = {"output_root": args.output_root, "new_span": True}
+    for name in ("data_root", "limit", "epochs", "accuracy_lower_bound"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    return run_config.parse(pipeline_args, prog="cifar10-release --").with_changes(**changes)
 
-    argv = ["--output-root", args.output_root, "--new-span", *pipeline_args]
-    for flag, value in (
-        ("--data-root", args.data_root),
-        ("--limit", args.limit),
-        ("--epochs", args.epochs),
-        ("--accuracy-lower-bound", args.accuracy_lower_bound),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    say(f"pipeline: {' '.join(argv)}")
+
+def train_and_push(args: argparse.Namespace, pipeline_args: list[str]) -> tuple[int, int | None]:
+    """Run the pipeline on a new span through the one run path (``pipeline.runner.run``, as
+    beam_runner.py: one line per component, the summary table, the run's report, the full
+    log in a file); (exit code, pushed version or None)."""
+    import report
+    from pipeline import runner
+
     try:
-        config = run_config.parse(argv, prog="cifar10-release")
-        span = runner.prepare_input(config)
-    except (run_config.RunConfigError, cifar10.CifarDataError) as e:
+        config = release_run_config(args, pipeline_args)
+    except run_config.RunConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return runner.EXIT_BAD_INPUT, None
-    print(
-        f"input span {span.span} ({'reused' if span.reused else 'written'}): "
-        + ", ".join(f"{k}={v}" for k, v in span.counts.items())
+    say(
+        f"pipeline: a new span, output root {config.output_root}, "
+        f"{config.hparams.epochs} epoch(s)"
+        + (f", first {config.limit} images" if config.limit else "")
     )
-    log_file = config.output_root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    with progress.captured(log_file) as tracker:
-        outcome = runner.execute(config, span)
-    if outcome.summary is not None:
-        print(summary.format_table(outcome.summary, tracker.durations))
+    outcome = runner.run(config, write_report=report.write_run_report)
     if outcome.failed:
-        print(f"error: the pipeline failed: {outcome.error} (log: {log_file})", file=sys.stderr)
         return outcome.exit_code, None
     result = outcome.summary
     if result is None or not result.blessed:
