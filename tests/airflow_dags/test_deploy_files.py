@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -16,7 +17,13 @@ from pipeline import configs
 from tests.airflow_dags.conftest import DAGS_FOLDER, SCRIPT
 
 DEPLOY = configs.REPO_ROOT / "deploy" / "airflow"
-AIRFLOW_SERVICES = ("airflow-init", "airflow-webserver", "airflow-scheduler")
+AIRFLOW_SERVICES = (
+    "airflow-init",
+    "airflow-webserver",
+    "airflow-scheduler",
+    "airflow-worker",
+    "airflow-triggerer",
+)
 WEBSERVER_PORT = 8080
 
 
@@ -79,11 +86,13 @@ def test_compose_services_run_the_pipeline_image(compose):
 def test_compose_airflow_config(compose):
     env = compose["services"]["airflow-scheduler"]["environment"]
     postgres = compose["services"]["postgres"]["environment"]
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    credentials = f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+    database = f"@postgres:5432/{postgres['POSTGRES_DB']}"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
-        f"postgresql+psycopg2://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
-        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+        f"postgresql+psycopg2://{credentials}{database}"
     )
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == f"db+postgresql://{credentials}{database}"
     for key in (
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT",
         "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT",
@@ -91,6 +100,31 @@ def test_compose_airflow_config(compose):
         assert int(env[key]) >= settings.DAGBAG_IMPORT_TIMEOUT_SECONDS, key
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == dockerfile_env()["AIRFLOW__CORE__DAGS_FOLDER"]
     assert set(settings.ENV_NAMES) <= set(env), "every setting the DAG reads is passed on"
+
+
+def test_compose_is_airflows_celery_shape(compose):
+    """Airflow's own compose file's shape: a Redis broker every Airflow process reaches, the
+    scheduler queueing, N ``airflow celery worker`` containers taking tasks, a triggerer."""
+    services = compose["services"]
+    scheduler_env = services["airflow-scheduler"]["environment"]
+    broker = urlparse(scheduler_env["AIRFLOW__CELERY__BROKER_URL"])
+    assert broker.scheme == "redis" and broker.hostname in services
+    redis = services[broker.hostname]
+    assert redis["image"].startswith("redis:")
+    assert broker.port in redis["expose"]
+    assert "redis-cli" in redis["healthcheck"]["test"]
+    commands = {name: services[name]["command"] for name in AIRFLOW_SERVICES[1:]}
+    assert commands["airflow-worker"] == ["airflow", "celery", "worker"]
+    assert commands["airflow-scheduler"] == ["airflow", "scheduler"]
+    assert commands["airflow-triggerer"] == ["airflow", "triggerer"]
+    worker = services["airflow-worker"]
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    assert "replicas" not in worker.get("deploy", {}), "scaled with --scale, not pinned"
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        assert {k: v for k, v in env.items() if k in scheduler_env} == scheduler_env, name
+        assert services[name]["depends_on"][broker.hostname]["condition"] == "service_healthy"
+        assert services[name]["volumes"] == services["airflow-scheduler"]["volumes"], name
 
 
 def test_compose_mounts_this_dag_folder_and_the_output_root(compose):
