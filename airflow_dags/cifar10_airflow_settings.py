@@ -1,4 +1,5 @@
-"""Settings and the input-span task of the CIFAR-10 Airflow DAG.
+"""Settings of the CIFAR-10 Airflow DAGs (``cifar10`` and ``cifar10_release``) and their
+Python tasks (the input span; the release sensor and run).
 
 No Airflow or TFX import here, so the DAG file, the tests and the deploy checks read these
 names cheaply. Everything comes from the environment of the Airflow processes (scheduler,
@@ -14,6 +15,8 @@ workers, task pods), which is how the same DAG file runs on a laptop and on a cl
   the output root, which allows one task at a time;
 - ``CIFAR10_AIRFLOW_RETRIES``: retries of each task;
 - ``CIFAR10_AIRFLOW_RETRY_DELAY``: seconds before the first retry (doubling after).
+- ``CIFAR10_RELEASE_ARGS``: extra ``cifar10-release`` flags of the release DAG (e.g.
+  ``--server <model server REST> --router <router REST>``).
 
 They are read when the DAG file is parsed: a change takes effect at the next parse.
 """
@@ -72,6 +75,16 @@ ZOMBIE_DETECTION_INTERVAL_SECONDS = 120
 # the Evaluator); the cap keeps a mis-drawn graph from flooding the workers, each of which
 # imports TFX and may run a Beam pipeline.
 PARALLEL_MAX_ACTIVE_TASKS = 4
+
+
+# --- the release DAG (cifar10_release_dag.py): retrain request -> release -------------------
+RELEASE_DAG_ID = "cifar10_release"
+RELEASE_SCHEDULE = timedelta(minutes=10)  # a run starts its sensor this often
+RELEASE_SENSOR_POKE_SECONDS = 60
+# The sensor gives up (a skipped run, not a failed one) a poke before the next run starts.
+RELEASE_SENSOR_TIMEOUT_SECONDS = int(RELEASE_SCHEDULE.total_seconds()) - RELEASE_SENSOR_POKE_SECONDS
+RELEASE_ARGS_ENV = "CIFAR10_RELEASE_ARGS"  # extra cifar10-release flags, e.g. --server/--router
+RELEASE_TAGS = ("cifar10", "rollout")
 
 
 class SettingsError(ValueError):
@@ -164,3 +177,39 @@ def prepare_input_span() -> dict[str, Any]:
         f"({'reused' if span.reused else 'written'}) at {span.path}: {span.counts}"
     )
     return {"span": span.span, "path": str(span.path), "counts": span.counts, "reused": span.reused}
+
+
+def release_argv(env: Mapping[str, str] = os.environ) -> list[str]:
+    """``cifar10-release --if-retrain-requested`` flags: the output and data roots (the
+    pipeline's variables) plus ``$CIFAR10_RELEASE_ARGS`` (release flags, e.g. the model
+    server and router of the serving stack). The pipeline run itself is derived in code
+    from a RunConfig (``rollout.release.pipeline_run``), not from flags built here."""
+    argv = ["--if-retrain-requested"]
+    if env.get(configs.OUTPUT_ROOT_ENV):
+        argv += ["--output-root", env[configs.OUTPUT_ROOT_ENV]]
+    if env.get(ingest_settings.DATA_ROOT_ENV):
+        argv += ["--data-root", env[ingest_settings.DATA_ROOT_ENV]]
+    return argv + shlex.split(env.get(RELEASE_ARGS_ENV, ""))
+
+
+def retrain_request_pending(env: Mapping[str, str] = os.environ) -> bool:
+    """The release DAG's sensor: a retrain request waits under the output root (one stat)."""
+    from rollout.release.scheduled import retrain_request_pending as pending
+
+    return pending(env.get(configs.OUTPUT_ROOT_ENV) or configs.DEFAULT_OUTPUT_ROOT)
+
+
+def run_release(env: Mapping[str, str] = os.environ) -> int:
+    """The release DAG's task: one ``cifar10-release --if-retrain-requested``; raises when it
+    did not end with the new model serving (rolled back, not blessed, failed), so Airflow
+    shows the run as failed. The release code (TF, TFX) is imported only here."""
+    from rollout.release import cli
+
+    argv = release_argv(env)
+    code = cli.main(argv)
+    if code != 0:
+        raise RuntimeError(
+            f"cifar10-release {' '.join(argv)} exited {code}; the retrain "
+            "request's outcome is in the rollout history"
+        )
+    return code

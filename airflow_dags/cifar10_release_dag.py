@@ -12,57 +12,54 @@ Settings from the environment of every Airflow process (as the ``cifar10`` DAG):
 ``cifar10-release`` flags; in production ``--server <model server REST> --router <router
 REST>`` so the canary runs on the real serving stack, not an in-process one).
 
-Parsing imports only Airflow and the standard library: the release code (TF, TFX) is
-imported when the task runs.
+Parsing imports only Airflow and the DAG settings (``cifar10_airflow_settings.py``, which
+also own this DAG's id, schedule, owner, start date, timeout and ``CIFAR10_RELEASE_ARGS``):
+the release code (TF, TFX) is imported when the task runs.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
+# the DAG folder is on sys.path; the settings import no Airflow, TF or TFX
+import cifar10_airflow_settings as settings
 from airflow.models.dag import DAG
 from airflow.operators.python import PythonOperator
 from airflow.sensors.python import PythonSensor
 
-DAG_ID = "cifar10_release"
 SENSOR_TASK_ID = "wait_for_retrain_request"
 RELEASE_TASK_ID = "retrain_and_release"
-SCHEDULE = timedelta(minutes=10)
 
 
 def _pending() -> bool:
-    from rollout.release.scheduled import retrain_request_pending
-
-    return retrain_request_pending()
+    return settings.retrain_request_pending()
 
 
 def _release() -> int:
-    from rollout.release.scheduled import run_scheduled
-
-    return run_scheduled()
+    return settings.run_release()
 
 
 with DAG(
-    dag_id=DAG_ID,
+    dag_id=settings.RELEASE_DAG_ID,
     description="drift alert -> retrain on the newest span -> evaluate -> canary -> "
     "promote or roll back",
-    schedule=SCHEDULE,
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    schedule=settings.RELEASE_SCHEDULE,
+    start_date=settings.START_DATE,
     catchup=False,
     max_active_runs=1,  # one release at a time; the claim makes a second one harmless anyway
-    default_args={"owner": "ml-platform", "retries": 0},  # a claimed request is not re-run
-    tags=["cifar10", "rollout"],
+    default_args={"owner": settings.OWNER, "retries": 0},  # a claimed request is not re-run
+    tags=list(settings.RELEASE_TAGS),
     doc_md=__doc__,
 ) as dag:
     wait = PythonSensor(
         task_id=SENSOR_TASK_ID,
         python_callable=_pending,
         mode="reschedule",
-        poke_interval=60,
-        timeout=int(SCHEDULE.total_seconds()) - 60,
+        poke_interval=settings.RELEASE_SENSOR_POKE_SECONDS,
+        timeout=settings.RELEASE_SENSOR_TIMEOUT_SECONDS,
         soft_fail=True,
     )
     release = PythonOperator(
-        task_id=RELEASE_TASK_ID, python_callable=_release, execution_timeout=timedelta(hours=6)
+        task_id=RELEASE_TASK_ID,
+        python_callable=_release,
+        execution_timeout=settings.EXECUTION_TIMEOUT,
     )
     wait >> release

@@ -10,10 +10,10 @@ import textwrap
 
 import pytest
 
+from airflow_dags import cifar10_airflow_settings as settings
 from ingest import settings as ingest_settings
 from pipeline import configs
 from rollout.release import cli
-from rollout.release import scheduled as release
 from rollout.state import StatePaths
 from tests.airflow_dags.conftest import DAGS_FOLDER, airflow_env
 
@@ -80,11 +80,11 @@ def test_the_release_dag_task_graph(parsed):
 
 
 def test_scheduled_argv_takes_the_pipelines_settings_and_extra_flags():
-    argv = release.scheduled_argv(
+    argv = settings.release_argv(
         {
             configs.OUTPUT_ROOT_ENV: "/o",
             ingest_settings.DATA_ROOT_ENV: "/d",
-            release.RELEASE_ARGS_ENV: "--server http://s:8501 --router 'http://r:8601'",
+            settings.RELEASE_ARGS_ENV: "--server http://s:8501 --router 'http://r:8601'",
         }
     )
     assert argv == [
@@ -98,22 +98,22 @@ def test_scheduled_argv_takes_the_pipelines_settings_and_extra_flags():
         "--router",
         "http://r:8601",
     ]
-    assert release.scheduled_argv({}) == ["--if-retrain-requested"]
+    assert settings.release_argv({}) == ["--if-retrain-requested"]
 
 
 def test_the_sensor_sees_a_pending_request(tmp_path):
-    assert not release.retrain_request_pending(tmp_path)
+    assert not settings.retrain_request_pending({configs.OUTPUT_ROOT_ENV: str(tmp_path)})
     paths = StatePaths.for_output_root(tmp_path)
     paths.root.mkdir(parents=True)
     paths.retrain_request.write_text('{"id": "r1", "reason": "drift"}')
-    assert release.retrain_request_pending(tmp_path)
+    assert settings.retrain_request_pending({configs.OUTPUT_ROOT_ENV: str(tmp_path)})
 
 
 def test_a_release_that_does_not_serve_the_new_model_fails_the_task(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 3)
     with pytest.raises(RuntimeError, match="exited 3"):
-        release.run_scheduled({configs.OUTPUT_ROOT_ENV: str(tmp_path)})
+        settings.run_release({configs.OUTPUT_ROOT_ENV: str(tmp_path)})
     monkeypatch.setattr(cli, "main", lambda argv: 0)
-    assert release.run_scheduled({}) == 0
+    assert settings.run_release({}) == 0
     assert seen == [["--if-retrain-requested", "--output-root", str(tmp_path)]]
