@@ -43,18 +43,7 @@ from rollout.drift import signals as ds  # noqa: E402
 from rollout.drift.monitor import PixelReference  # noqa: E402
 from rollout.policy import load_policy  # noqa: E402
 
-SHIFT_ORDER = (
-    "brightness",
-    "contrast",
-    "blur",
-    "noise",
-    "jpeg",
-    "grayscale",
-    "inverted",
-    "darkened",
-    "class_prior",
-    "unlike_cifar",
-)
+SHIFT_ORDER = (*shifts.IMAGE_SHIFTS, shifts.CLASS_PRIOR, shifts.UNLIKE_CIFAR)
 COMMAND = ".venv/bin/python -m bench.bench_drift --write-policy"
 
 
@@ -211,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, np.ndarray]] = {}
     worst: dict[str, str] = {}
     for name in SHIFT_ORDER:
-        if name == "class_prior":
+        if name == shifts.CLASS_PRIOR:
             rows = ev
             windows = [
                 shifts.class_prior_window(eval_labels, size, rng) for _ in range(args.shift_windows)

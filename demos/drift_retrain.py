@@ -119,13 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     from rollout.drift import shifts
 
     p = argparse.ArgumentParser(
-        prog="drift_demo",
+        prog="python -m demos.drift_retrain",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
     sub = p.add_subparsers(dest="command", required=True)
-    choices = (*shifts.IMAGE_SHIFTS, "unlike_cifar")
+    choices = tuple(name for name in shifts.SHIFT_NAMES if name != shifts.NO_SHIFT)
     make = sub.add_parser("make-data")
     make.add_argument("--out", required=True)
     make.add_argument("--fraction", type=float, default=0.5)

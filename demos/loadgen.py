@@ -25,19 +25,20 @@ from rollout.serving_client import model_path
 
 @dataclass
 class ClientView:
+    """What the clients saw per served label: responses and failures.
+
+    No accuracy here: the clients send their labelled feedback to the router, and the
+    canary analysis reports accuracy from it (one figure, one source; a second, client-side
+    figure over a different span of requests disagreed with it in the demo's output)."""
+
     sent: int = 0
     served: Counter = field(default_factory=Counter)  # label -> responses
     failed: Counter = field(default_factory=Counter)  # label -> failed responses
-    correct: Counter = field(default_factory=Counter)  # label -> correct predictions
 
     def line(self) -> str:
         parts = [f"sent={self.sent}"]
         for label in sorted(self.served):
-            acc = self.correct[label] / max(self.served[label] - self.failed[label], 1)
-            parts.append(
-                f"{label}: {self.served[label]} served, {self.failed[label]} failed, "
-                f"accuracy {acc:.2f}"
-            )
+            parts.append(f"{label}: {self.served[label]} served, {self.failed[label]} failed")
         return "  ".join(parts)
 
 
@@ -115,7 +116,6 @@ class LoadGenerator:
                 self.view.sent += 1
                 self.view.served[label] += 1
                 self.view.failed[label] += 0 if ok else 1
-                self.view.correct[label] += int(correct)
             if self.send_feedback and ok and version is not None:
                 feedback.append({"label": label, "version": version, "correct": correct})
                 if len(feedback) >= 10:

@@ -25,16 +25,19 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from demos.loadgen import LoadGenerator
 from demos.synthetic_models import BEHAVIOURS
 from rollout.canary.manager import RolloutManager
 from rollout.release import cli, pipeline_run
 from rollout.release.outcome import say
 from rollout.release.tools import ReleaseTools
+
+if TYPE_CHECKING:
+    from demos.loadgen import LoadGenerator
 
 FAULTY_BEHAVIOURS = tuple(b for b in BEHAVIOURS if b != "brightness")
 
@@ -74,6 +77,7 @@ def start_load(stack: ExitStack, router_url: str, args: argparse.Namespace) -> L
     ``--no-load``: then the clients are yours)."""
     if args.no_load:
         return None
+    from demos.loadgen import LoadGenerator  # the router's module: gRPC, TF Serving's protos
     from ingest import cifar10
 
     test = cifar10.load_test(pipeline_run.data_root(args))

@@ -30,26 +30,14 @@ from pathlib import Path
 
 from ingest import settings as ingest_settings
 from pipeline import configs
-from rollout import atomic_io
+from rollout import atomic_io, cli_drift
 from rollout import settings as rollout_settings
 from rollout.canary.manager import RolloutError, RolloutManager
+from rollout.drift import shifts
 from rollout.drift.alerts import pending_retrain_request
 from rollout.policy import PolicyError, load_policy
 from rollout.state import RolloutState, default_actor
 from serving import defaults as serving_defaults
-
-SHIFT_CHOICES = (
-    "none",
-    "brightness",
-    "contrast",
-    "blur",
-    "noise",
-    "jpeg",
-    "grayscale",
-    "inverted",
-    "darkened",
-    "unlike_cifar",
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,11 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     command("sync", help="rewrite the model config file from the rollout state")
     drift = command(
         "drift",
-        help="check a batch of CIFAR images for drift against "
-        "the training statistics (alerts like the router)",
+        help="check a batch of CIFAR images for drift against the stable version's drift "
+        "reference (alerts like the router)",
     )
     drift.add_argument(
-        "--batch", help="CIFAR-10 batch file (default: the held-back test batch of --data-root)"
+        "--batch",
+        help="CIFAR-10 batch file, or a batch name in --data-root such as data_batch_5 "
+        "(default: the test batch of --data-root, which the drift reference is built from)",
     )
     drift.add_argument(
         "--data-root",
@@ -155,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drift.add_argument(
         "--shift",
-        choices=SHIFT_CHOICES,
+        choices=shifts.SHIFT_NAMES,
         default="none",
         help="simulate shifted inputs (rollout/drift/shifts.py)",
     )
@@ -268,74 +258,6 @@ def _run_router(args: argparse.Namespace, manager: RolloutManager) -> int:
     return 0
 
 
-def _check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
-    """Offline drift check; exit 0 quiet, 3 drifted (an alert is recorded as well)."""
-    from ingest import cifar10
-    from rollout.canary.monitoring import drift_monitor_for
-    from rollout.drift import shifts
-    from rollout.drift.monitor import DriftReferenceError
-
-    try:
-        monitor = drift_monitor_for(
-            manager,
-            Path(args.training_stats) if args.training_stats else None,
-            actor=args.actor or "cifar10-rollout drift",
-        )
-        batch = (
-            Path(args.batch)
-            if args.batch
-            else (
-                cifar10.resolve_data_root(args.data_root, dict(os.environ))
-                / ingest_settings.TEST_BATCH
-            )
-        )
-        images = cifar10.load_batch(batch).images
-    except (DriftReferenceError, cifar10.CifarDataError) as e:
-        raise RolloutError(str(e)) from e
-    images = shifts.apply(args.shift, images[: manager.policy.drift.window_images])
-    probabilities, version = None, None
-    if monitor.signals is not None and monitor.signals.version is not None:
-        from rollout.drift.reference import predict_saved_model
-
-        version = monitor.signals.version
-        probabilities = predict_saved_model(manager.model_dir / str(version), images)
-    reading = monitor.add(images, probabilities, version) or monitor.check()
-    verdict = "DRIFT" if reading.drifted else "no drift"
-    print(
-        f"{verdict}: {reading.describe()} of {batch}"
-        f"{'' if args.shift == 'none' else f' ({args.shift})'} vs "
-        f"{monitor.reference.source}"
-        f"{'' if version is None else f' and the drift reference of version {version}'}"
-    )
-    return 3 if reading.drifted else 0
-
-
-def _drift_reference(args: argparse.Namespace, manager: RolloutManager) -> int:
-    """Build the drift-signal reference of a version (default: stable) from the test split."""
-    from ingest import cifar10
-    from rollout.drift.reference import build_for_version
-
-    version = args.version if args.version is not None else manager.state().stable
-    if version is None:
-        raise RolloutError("no stable version yet; name the version to build a reference for")
-    if version not in manager.versions_on_disk():
-        raise RolloutError(f"version {version} is not in {manager.model_dir}")
-    try:
-        root = cifar10.resolve_data_root(args.data_root, dict(os.environ))
-        images = cifar10.load_test(root).images
-    except cifar10.CifarDataError as e:
-        raise RolloutError(str(e)) from e
-    path = build_for_version(
-        manager.paths,
-        manager.model_dir,
-        version,
-        images,
-        f"version {version} on {root / ingest_settings.TEST_BATCH}",
-    )
-    print(f"drift reference of version {version}: {path}")
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     if getattr(args, "window", None):
@@ -397,9 +319,9 @@ def run(args: argparse.Namespace) -> int:
     elif cmd == "route":
         return _run_router(args, manager)
     elif cmd == "drift":
-        return _check_drift(args, manager)
+        return cli_drift.check_drift(args, manager)
     elif cmd == "drift-reference":
-        return _drift_reference(args, manager)
+        return cli_drift.drift_reference(args, manager)
     elif cmd == "sync":
         print(format_status(manager, manager.sync_config()))
     return 0

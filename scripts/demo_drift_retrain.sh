@@ -56,6 +56,9 @@ policy["drift"]["on_drift"] = "retrain"
 open(sys.argv[1], "w").write(yaml.safe_dump(policy, sort_keys=False))
 EOF
 TRAIN=(--limit 1000 --epochs 3 --accuracy-lower-bound 0.12)
+# What the terminal shows of a release: its own lines, the pipeline's per-component
+# progress ("[   12.3s] Trainer ... done in 9.8s") and the evaluation summary.
+WATCH_LINES='^\[release|^\[ *[0-9.]+s\] .* \.\.\. (done|failed)|^(test accuracy|blessed|pushed)'
 
 banner "1/5 first release: train, bless, push, deploy as stable (+ drift reference)"
 "$PY" -m rollout.release --output-root "$ROOT" --policy "$POLICY" "${DATA_ARGS[@]}" \
@@ -78,8 +81,9 @@ done
 echo "model server :$REST, router :$RREST (drift reference: $(ls "$ROOT"/rollout/drift/))"
 NEW_DATA="$ROOT/new-data"
 # The watcher retrains on the newest data: the folder new data lands in.
-"$PY" -m rollout.release --output-root "$ROOT" --policy "$POLICY" --watch --poll-seconds 2 \
-  --max-runs 1 --watch-seconds 1200 --data-root "$NEW_DATA" --no-load \
+# Unbuffered, so step 4 can show its lines as they are written.
+PYTHONUNBUFFERED=1 "$PY" -m rollout.release --output-root "$ROOT" --policy "$POLICY" --watch \
+  --poll-seconds 2 --max-runs 1 --watch-seconds 1200 --data-root "$NEW_DATA" \
   --server "http://127.0.0.1:$REST" --router "http://127.0.0.1:$RREST" --window "$WINDOW" \
   --epochs 10 --accuracy-lower-bound 0.12 -- --accuracy-max-drop 0.05 \
   >"$ROOT/watch.out" 2>>"$LOG" &
@@ -95,11 +99,15 @@ PIDS+=($!)
 "$PY" -m demos.drift_retrain wait --output-root "$ROOT" --for alert --timeout 300 2>>"$LOG"
 
 banner "4/5 no one types a command: the watcher retrains, canaries, decides"
+# The watcher's log as it happens (one line per pipeline component while it trains, then
+# each analysis window); it ends when the watcher does (--max-runs 1, --watch-seconds).
 set +e
-"$PY" -m demos.drift_retrain wait --output-root "$ROOT" --for outcome --timeout 1200 2>>"$LOG"
+tail -n +1 -f --pid="$WATCHER" "$ROOT/watch.out" \
+  | grep --line-buffered -E "$WATCH_LINES"
 wait "$WATCHER"
 set -e
-grep -E '^\[release|^(test accuracy|blessed|pushed)' "$ROOT/watch.out" || true
+# The request's recorded outcome, after the log that led to it.
+"$PY" -m demos.drift_retrain wait --output-root "$ROOT" --for outcome --timeout 30 2>>"$LOG"
 
 banner "5/5 history and status"
 "$PY" -m rollout.cli --output-root "$ROOT" history | cut -c1-170

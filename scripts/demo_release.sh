@@ -6,7 +6,8 @@
 #   2. better model    -> canary 10% -> 50% -> 100%, analysis healthy -> PROMOTED
 #   3. faulty model    -> pushed as if blessed (--inject-faulty constant: one class for
 #                         every image) -> collapse detected -> ROLLED BACK, stable serves on
-#   then an offline drift check: test images (quiet) and inverted ones (alert)
+#   then an offline drift check: images held back from training (quiet) and inverted
+#   ones (alert), against the stable model's drift reference
 #
 # Each release starts the model server (serving/), the canary router (rollout/canary/router.py)
 # and a load generator (real CIFAR-10 test images) in-process on free ports.
@@ -50,10 +51,13 @@ release --inject-faulty constant --load-rate 30 | grep -E '^\[release'
 faulty=${PIPESTATUS[0]}
 set -e
 
-banner "input drift: held-back test images, then inverted ones, vs the training statistics"
-# The verdict is on stdout; TF's start-up chatter and the alert's log line go to $LOG.
-"$PY" -m rollout.cli --output-root "$ROOT" drift 2>>"$LOG" || true
-"$PY" -m rollout.cli --output-root "$ROOT" drift --shift inverted 2>>"$LOG" || true
+banner "input drift: images held back from training, then inverted ones, vs the stable model's drift reference"
+# The releases trained on the first 1,500 training images at most, so data_batch_5 was never
+# trained on; the drift reference is the stable model on the test split (another set of
+# images). The verdict is on stdout; TF's chatter and the alert's log line go to $LOG.
+"$PY" -m rollout.cli --output-root "$ROOT" drift --batch data_batch_5 2>>"$LOG" || true
+"$PY" -m rollout.cli --output-root "$ROOT" drift --batch data_batch_5 --shift inverted \
+  2>>"$LOG" || true
 
 banner "rollout history"
 "$PY" -m rollout.cli --output-root "$ROOT" history | cut -c1-160

@@ -57,16 +57,17 @@ _ROLLOUT_SHARED = (
     "rollout.retrain_requests",
     "rollout.serving_client",
 )
-_ROLLOUT_SUBSYSTEMS = {"rollout.drift", "rollout.canary", "rollout.release", "rollout.cli"}
+_ROLLOUT_CLI = {"rollout.cli", "rollout.cli_drift"}  # cifar10-rollout and its drift commands
+_ROLLOUT_SUBSYSTEMS = {"rollout.drift", "rollout.canary", "rollout.release", *_ROLLOUT_CLI}
 MAY_NOT_IMPORT = {
     # settings, file I/O, policy, state, retrain requests, the serving client: shared by
     # every subsystem, so they know none of them
     **dict.fromkeys(_ROLLOUT_SHARED, _ROLLOUT_SUBSYSTEMS),
     # drift signals feed the canary (its router samples inputs) and the release loop
-    "rollout.drift": {"rollout.canary", "rollout.release", "rollout.cli"},
+    "rollout.drift": {"rollout.canary", "rollout.release", *_ROLLOUT_CLI},
     # the canary rollout is a step of the release loop, never the other way round
-    "rollout.canary": {"rollout.release", "rollout.cli"},
-    "rollout.release": {"rollout.cli"},
+    "rollout.canary": {"rollout.release", *_ROLLOUT_CLI},
+    "rollout.release": _ROLLOUT_CLI,
     # the data plane owns the request flow; the front ends (TF Serving's REST and gRPC, the
     # Open Inference Protocol) are built on it, and it knows none of them
     "serving.data_plane": {"serving.rest_api", "serving.grpc_api", "serving.oip"},

@@ -122,6 +122,10 @@ IMAGE_SHIFTS: dict[str, ImageShift] = {
     "inverted": inverted,
     "darkened": darkened,
 }
+UNLIKE_CIFAR = "unlike_cifar"  # replaces the images instead of transforming them
+NO_SHIFT = "none"
+SHIFT_NAMES = (NO_SHIFT, *IMAGE_SHIFTS, UNLIKE_CIFAR)  # every name apply() takes
+CLASS_PRIOR = "class_prior"  # a shift of the label mix (class_prior_window), not of images
 CLASS_PRIOR_SHARE = 0.5  # class_prior: half of the window is one class (10 % normally)
 
 
@@ -143,12 +147,10 @@ def class_prior_window(
 
 def apply(name: str, images: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
     """Shift ``images`` by the named image shift, or replace them (``unlike_cifar``)."""
-    if name == "none":
+    if name == NO_SHIFT:
         return images
-    if name == "unlike_cifar":
+    if name == UNLIKE_CIFAR:
         return unlike_cifar(len(images), rng)
     if name not in IMAGE_SHIFTS:
-        raise ValueError(
-            f"unknown shift {name!r}; known: none, unlike_cifar, {', '.join(IMAGE_SHIFTS)}"
-        )
+        raise ValueError(f"unknown shift {name!r}; known: {', '.join(SHIFT_NAMES)}")
     return IMAGE_SHIFTS[name](images, rng)

@@ -62,7 +62,7 @@ def test_the_load_generator_reads_images_from_data_root(tmp_path, monkeypatch, g
         def run_window(self):
             return None
 
-    monkeypatch.setattr(demo_release, "LoadGenerator", FakeLoad)
+    monkeypatch.setattr(loadgen, "LoadGenerator", FakeLoad)
     monkeypatch.setattr(serving_client, "wait_until_available", lambda *a, **k: True)
     monkeypatch.setattr(serving_client, "warm_up", lambda *a, **k: None)
     monkeypatch.setattr(watch, "CanaryWatch", NoWindows)

@@ -1,0 +1,66 @@
+"""``cifar10-rollout drift`` after a plain pipeline run: what it compares with, and what it
+says when there is nothing to compare with yet."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest import settings as ingest_settings
+from rollout import cli
+from rollout.canary.manager import RolloutManager
+from rollout.drift import shifts
+from rollout.state import StatePaths
+from tests.cifar_fixtures import write_cifar_layout
+from tests.rollout.conftest import install_version
+
+
+def run(output_root, capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(["--output-root", str(output_root), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_with_no_stable_version_the_check_names_the_commands_that_fix_it(output_root, capsys):
+    """Regression: after scripts/run.sh the check said 'no Transform post_transform_stats
+    ... run the pipeline first' although the pipeline had run (it runs Transform without
+    statistics; the check needs a stable version's drift reference)."""
+    code, out, err = run(output_root, capsys, "drift")
+    assert code == 1 and out == ""
+    assert "run the pipeline first" not in err and "no version is stable yet" in err
+    assert f"cifar10-rollout --output-root {output_root} init 3" in err
+    assert f"cifar10-rollout --output-root {output_root} drift" in err
+
+
+def test_with_no_model_at_all_the_check_says_run_the_pipeline(tmp_path, capsys):
+    code, _, err = run(tmp_path, capsys, "drift")
+    assert code == 1 and "no model under" in err and "scripts/run.sh" in err
+
+
+@pytest.mark.parametrize("batch", ["data_batch_2", "path"])
+def test_the_check_builds_the_missing_reference_and_reads_the_named_batch(
+    tmp_path, capsys, monkeypatch, tiny_models, batch
+):
+    """init then drift is enough: the stable version's reference is built on first use, and
+    --batch takes a batch name in the data root (images the model was not trained on)."""
+    root = write_cifar_layout(tmp_path / "data", per_batch=300, n_test=300, seed=4)
+    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(root))
+    output_root = tmp_path / "outputs"
+    install_version(output_root, tiny_models["brightness"], 7)
+    RolloutManager(output_root).init(7)
+    name = "data_batch_2" if batch == "data_batch_2" else str(root / "data_batch_2")
+    code, out, _ = run(output_root, capsys, "drift", "--batch", name)
+    assert code in (0, 3)
+    assert "no drift reference of stable version 7 yet; building it" in out
+    assert StatePaths.for_output_root(output_root).drift_reference(7).exists()
+    assert f"of {root / 'data_batch_2'} vs" in out and "drift reference of version 7" in out
+    # built once: the next check uses it
+    code, out, _ = run(output_root, capsys, "drift", "--batch", name, "--shift", "darkened")
+    assert code == 3 and "building it" not in out, out
+
+
+def test_shift_choices_are_the_shift_modules_names():
+    parser = cli.build_parser()
+    for name in shifts.SHIFT_NAMES:
+        assert parser.parse_args(["drift", "--shift", name]).shift == name
+    with pytest.raises(SystemExit):
+        parser.parse_args(["drift", "--shift", shifts.CLASS_PRIOR])
