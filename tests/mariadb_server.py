@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.ports import free_port
+from tests.support.ports import LOOPBACK, free_port
 from tests.support.processes import running_process
 from tests.system_deps import require_binary
 
@@ -42,10 +42,12 @@ class MariaDB:
 
 
 @contextlib.contextmanager
-def running_mariadb(workdir: Path) -> Iterator[MariaDB]:
+def running_mariadb(workdir: Path, host: str = LOOPBACK) -> Iterator[MariaDB]:
+    """A fresh server with database ``DATABASE`` and user ``USER`` (from any client host),
+    listening on ``host`` only."""
     server = require_binary("mariadbd", "mariadb-server")
     install = require_binary("mariadb-install-db", "mariadb-server")
-    datadir, sock, port = workdir / "data", workdir / "mariadb.sock", free_port()
+    datadir, sock, port = workdir / "data", workdir / "mariadb.sock", free_port(host)
     as_user = ["--user=root"] if os.geteuid() == 0 else []
     subprocess.run(
         [
@@ -67,7 +69,7 @@ def running_mariadb(workdir: Path) -> Iterator[MariaDB]:
         *as_user,
         f"--socket={sock}",
         f"--port={port}",
-        "--bind-address=127.0.0.1",
+        f"--bind-address={host}",
         "--skip-name-resolve",
         f"--pid-file={workdir / 'mariadb.pid'}",
         "--innodb-buffer-pool-size=64M",
@@ -75,7 +77,7 @@ def running_mariadb(workdir: Path) -> Iterator[MariaDB]:
     ]
     # Without --log-error the server logs to stderr, which goes to the process's log file.
     with running_process(command, workdir / "mariadb.log", what="MariaDB") as proc:
-        db = MariaDB("127.0.0.1", port, sock)
+        db = MariaDB(host, port, sock)
         proc.wait_ready(lambda: db.sql("SELECT 1"), retry_on=(subprocess.CalledProcessError,))
         db.sql(
             f"CREATE DATABASE {DATABASE}; "

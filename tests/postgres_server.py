@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.ports import free_port
+from tests.support.ports import LOOPBACK, free_port
 from tests.support.processes import running_process
 from tests.system_deps import require_binary
 
@@ -69,8 +69,11 @@ def _run_as(user: str | None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def running_postgres(workdir: Path) -> Iterator[Postgres]:
-    """A fresh cluster with database ``DATABASE`` owned by ``USER``; logs go to ``workdir``."""
+def running_postgres(workdir: Path, host: str = LOOPBACK) -> Iterator[Postgres]:
+    """A fresh cluster with database ``DATABASE`` owned by ``USER``; logs go to ``workdir``.
+
+    ``host``: the one address it listens on; another than loopback (a test's own network,
+    e.g. workers in network namespaces) also lets password logins in from any client."""
     import psycopg2
 
     initdb = require_binary("initdb", "postgresql")
@@ -116,7 +119,10 @@ def running_postgres(workdir: Path) -> Iterator[Postgres]:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stdout[-1500:]}{init.stderr[-1500:]}")
-        port = free_port()
+        if host != LOOPBACK:
+            with open(datadir / "pg_hba.conf", "a") as hba:
+                hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
+        port = free_port(host)
         command = [
             server,
             "-D",
@@ -126,7 +132,7 @@ def running_postgres(workdir: Path) -> Iterator[Postgres]:
             "-k",
             str(home),
             "-c",
-            "listen_addresses=127.0.0.1",
+            f"listen_addresses={host}",
             "-c",
             "fsync=off",
             "-c",
@@ -144,7 +150,7 @@ def running_postgres(workdir: Path) -> Iterator[Postgres]:
             cwd=home,
             **_run_as(as_user),
         ) as proc:
-            db = Postgres("127.0.0.1", port)
+            db = Postgres(host, port)
             proc.wait_ready(
                 lambda: db.query("SELECT 1", database="postgres") or True,
                 retry_on=(psycopg2.OperationalError,),
