@@ -16,12 +16,10 @@ import contextlib
 import itertools
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +28,26 @@ import pytest
 
 from airflow_dags import cifar10_airflow_settings as settings
 from pipeline import configs, metadata_store
-from tests import mariadb_server
-from tests.airflow_dags.conftest import DAGS_FOLDER, clean_env
+from tests.airflow_dags.airflow_cluster import (
+    DAG_ID,
+    TaskRun,
+    airflow,
+    airflow_env,
+    component_executions,
+    mlmd_store,
+    pushed_destinations,
+    run_context,
+    run_state,
+    scheduler_process,
+    state_name,
+    task_runs,
+    trigger,
+    wait_for_parsed_dag,
+)
 from tests.mariadb_server import MariaDB, running_mariadb
 from tests.postgres_server import Postgres, running_postgres
-from tests.support.ports import free_port
-from tests.support.processes import StartedProcess, running_process
 from tests.support.waiting import wait_until
 
-AIRFLOW = str(configs.REPO_ROOT / ".venv" / "bin" / "airflow")
-DAG_ID = settings.AIRFLOW_DAG_ID
 RELEASE_DAG_ID = "cifar10_release"
 RUN_ID = "production-shape-test"
 KILLED_TASK = "Trainer"
@@ -47,17 +55,7 @@ KILLED_TASK = "Trainer"
 # queues them together and both start after a DAG parse (15-40 s). Measured: starts within
 # 0.3 s of each other, ImportSchemaGen runs 1.5-3 s, ImportExampleGen 5-7 s.
 PARALLEL_PAIR = ("ImportExampleGen", "ImportSchemaGen")
-PIPELINE_ARGS = "--limit 300 --epochs 1 --accuracy-lower-bound 0"
-DAG_PARSE_DEADLINE_S = 300  # the scheduler's first parse imports TFX (20-40 s, more if loaded)
 RUN_DEADLINE_S = 600
-
-
-@dataclass
-class TaskRun:
-    state: str | None
-    try_number: int
-    start: datetime | None
-    end: datetime | None
 
 
 @dataclass
@@ -84,121 +82,6 @@ class ProductionRun:
 
     def query(self, statement: str, *params: Any) -> list[tuple]:
         return self.postgres.query(statement, params)
-
-
-def airflow_env(home: Path, pg: Postgres, mdb: MariaDB, data: Path, out: Path) -> dict[str, str]:
-    """Airflow as deploy/airflow/docker-compose.yaml configures it, in throw-away places."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "tmp").mkdir(exist_ok=True)
-    return clean_env(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW_CONFIG=str(home / "airflow.cfg"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-        AIRFLOW__CORE__PARALLELISM="4",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=pg.sqlalchemy_url(),
-        AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=str(settings.DAGBAG_IMPORT_TIMEOUT_SECONDS),
-        AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT=str(settings.DAGBAG_IMPORT_TIMEOUT_SECONDS),
-        # Parse once (each parse imports TFX and costs a core for half a minute); a zombie's
-        # failure callback still gets its file parsed at once.
-        AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="600",
-        AIRFLOW__SCHEDULER__PARSING_PROCESSES="1",
-        # Above the DAG's parse time (here at most ~40 s), as in deploy/airflow/ (120 s), but
-        # lower so the test waits less: with 5 s the killed Trainer's zombie was found twice
-        # and the second failure callback failed its retry (apache/airflow#51969).
-        AIRFLOW__SCHEDULER__ZOMBIE_DETECTION_INTERVAL="60",
-        # The LocalExecutor serves task logs over HTTP (gunicorn): a free port, not 8793,
-        # and a throw-away HOME for gunicorn's control socket.
-        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
-        HOME=str(home),
-        PYTHONPATH=str(configs.REPO_ROOT),
-        TMPDIR=str(home / "tmp"),
-        CIFAR10_DATA_ROOT=str(data),
-        CIFAR10_OUTPUT_ROOT=str(out),
-        CIFAR10_PIPELINE_ARGS=PIPELINE_ARGS,
-        **{
-            metadata_store.MYSQL_ENV: mdb.address(),
-            metadata_store.MYSQL_USER_ENV: mariadb_server.USER,
-            metadata_store.MYSQL_PASSWORD_ENV: mariadb_server.PASSWORD,
-            settings.RETRIES_ENV: "1",  # one retry: the killed Trainer gets exactly one more
-            settings.RETRY_DELAY_ENV: "1",
-        },
-    )
-
-
-def airflow(env: dict[str, str], *args: str, timeout: float = 180) -> str:
-    proc = subprocess.run(
-        [AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, (
-        f"airflow {' '.join(args)}: {proc.stdout[-2000:]}{proc.stderr[-3000:]}"
-    )
-    return proc.stdout
-
-
-# --- ML Metadata (MariaDB) ---------------------------------------------------------------------
-
-
-def mlmd_store(mdb: MariaDB) -> Any:
-    from ml_metadata.metadata_store import metadata_store as mlmd
-    from ml_metadata.proto import metadata_store_pb2
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.mysql.host, config.mysql.port = mdb.host, mdb.port
-    config.mysql.database = mariadb_server.DATABASE
-    config.mysql.user, config.mysql.password = mariadb_server.USER, mariadb_server.PASSWORD
-    return mlmd.MetadataStore(config)
-
-
-def component_executions(store: Any, run_id: str, component: str) -> list[Any]:
-    """Executions in TFX's ``component_run`` context of one component in one Airflow run
-    (TFX's launcher keeps one per component and run, and a retry reuses it)."""
-    context = store.get_context_by_type_and_name(
-        "component_run", f"{configs.PIPELINE_NAME}.{run_id}.{component}"
-    )
-    return [] if context is None else store.get_executions_by_context(context.id)
-
-
-def state_name(execution: Any) -> str:
-    from ml_metadata.proto import metadata_store_pb2
-
-    return metadata_store_pb2.Execution.State.Name(execution.last_known_state)
-
-
-# --- Airflow's metadata DB (PostgreSQL) --------------------------------------------------------
-
-
-def task_runs(pg: Postgres, run_id: str) -> dict[str, TaskRun]:
-    rows = pg.query(
-        "SELECT task_id, state, try_number, start_date, end_date FROM task_instance"
-        " WHERE dag_id = %s AND run_id = %s",
-        (DAG_ID, run_id),
-    )
-    return {task: TaskRun(state, tries, start, end) for task, state, tries, start, end in rows}
-
-
-def wait_for_parsed_dag(pg: Postgres, scheduler: StartedProcess) -> datetime:
-    """The scheduler's DAG processor has stored the DAG; returns its next scheduled date."""
-
-    def next_dagrun() -> datetime | None:
-        rows = pg.query("SELECT next_dagrun FROM dag WHERE dag_id = %s AND is_active", (DAG_ID,))
-        if rows and rows[0][0] is not None:
-            return rows[0][0]
-        errors = pg.query("SELECT filename, stacktrace FROM import_error")
-        assert not errors, f"DAG import errors: {errors}"
-        scheduler.check_running()
-        return None
-
-    try:
-        return wait_until(
-            next_dagrun,
-            f"the scheduler to parse {DAG_ID}",
-            timeout=DAG_PARSE_DEADLINE_S,
-            interval=1,
-        )
-    except TimeoutError as error:
-        raise AssertionError(f"{error}: {scheduler.log_tail()}") from None
 
 
 # --- the worker kill ---------------------------------------------------------------------------
@@ -228,25 +111,6 @@ def kill_if_training(pg: Postgres, store: Any) -> Kill | None:
     return Kill(pid, try_number, running[0].id, state_name(running[0]))
 
 
-# --- processes ---------------------------------------------------------------------------------
-
-
-def scheduler_process(
-    env: dict[str, str], log: Path
-) -> contextlib.AbstractContextManager[StartedProcess]:
-    """``airflow scheduler`` in its own session; at the end SIGTERM, then SIGKILL for the
-    scheduler and anything it started (LocalExecutor workers, task processes, which put
-    themselves in their own process groups but stay in the session)."""
-    return running_process(
-        [AIRFLOW, "scheduler"],
-        log,
-        what="airflow scheduler",
-        own_session=True,
-        stop_timeout=60,
-        env=env,
-    )
-
-
 @pytest.fixture(scope="module")
 def production_run(shared_data) -> Iterator[ProductionRun]:
     """One triggered run, the Trainer killed once. Its own temp dir, not pytest's numbered
@@ -274,28 +138,14 @@ def _production_run(tmp: Path, shared_data: Path) -> Generator[ProductionRun, No
         with scheduler_process(env, log) as scheduler:
             next_run = wait_for_parsed_dag(pg, scheduler)
             timings["scheduler parsed the DAG"] = time.monotonic() - started
-            # The scheduler would create a scheduled run for ``next_run`` on unpause; a run
-            # already there for that date keeps it at this one run.
-            airflow(
-                env,
-                "dags",
-                "trigger",
-                DAG_ID,
-                "--run-id",
-                RUN_ID,
-                "--exec-date",
-                next_run.isoformat(),
-            )
-            airflow(env, "dags", "unpause", DAG_ID)
+            trigger(env, RUN_ID, next_run)
             triggered = time.monotonic()
             store = mlmd_store(mdb)
             state = None
 
             def finished() -> bool:
                 nonlocal kill, state
-                (state,) = pg.query(
-                    "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (DAG_ID, RUN_ID)
-                )[0]
+                state = run_state(pg, RUN_ID)
                 if state in ("success", "failed"):
                     return True
                 scheduler.check_running()
@@ -394,14 +244,7 @@ def test_model_was_pushed_once(production_run):
     assert (version / "saved_model.pb").is_file()
     assert (version / "variables").is_dir()
     store = mlmd_store(production_run.mariadb)
-    run = store.get_context_by_type_and_name("run", f"{configs.PIPELINE_NAME}.{RUN_ID}")
-    assert run is not None, "ML Metadata on MariaDB has no context for the Airflow run"
-    pushed = [
-        a.custom_properties["pushed_destination"].string_value
-        for a in store.get_artifacts_by_context(run.id)
-        if a.custom_properties.get("pushed") and a.custom_properties["pushed"].int_value
-    ]
-    assert pushed == [str(version)]
+    assert pushed_destinations(store, RUN_ID) == [str(version)]
     assert not configs.metadata_path(production_run.output_root).exists(), "no SQLite store"
 
 
@@ -445,7 +288,7 @@ def test_killed_trainer_was_retried_without_corrupting_metadata(production_run, 
     assert dead_context.name == f"{configs.PIPELINE_NAME}.{RUN_ID}.{KILLED_TASK}.superseded-" + (
         str(dead_context.id)
     )
-    run = store.get_context_by_type_and_name("run", f"{configs.PIPELINE_NAME}.{RUN_ID}")
+    run = run_context(store, RUN_ID)
     states = sorted(state_name(e) for e in store.get_executions_by_context(run.id))
     assert set(states) <= {"COMPLETE", "CACHED", "FAILED"}, states
     assert states.count("FAILED") == 1, states
@@ -475,7 +318,7 @@ def test_compose_puts_ml_metadata_on_its_mariadb_service():
 
     compose = yaml.safe_load((DEPLOY / "docker-compose.yaml").read_text())
     services = compose["services"]
-    for name in ("airflow-init", "airflow-webserver", "airflow-scheduler"):
+    for name in ("airflow-init", "airflow-webserver", "airflow-scheduler", "airflow-worker"):
         env = services[name]["environment"]
         address = metadata_store.parse_mysql_address(env[metadata_store.MYSQL_ENV])
         db = services[address.host]
