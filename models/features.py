@@ -16,6 +16,9 @@ TRANSFORMED_IMAGE_KEY = "image"  # transformed feature: float32 [H, W, C] in [0,
 SIGNATURE_EXAMPLES = "serving_default"  # input: serialized tf.Example
 SIGNATURE_IMAGES = "serving_images"  # input: uint8 [N, H, W, C] at the model's input size
 SIGNATURE_IMAGE_BYTES = "serving_image_bytes"  # input: encoded images, any size and format
+# tf.Examples in, numeric outputs only: TFX's BulkInferrer (tfx_bsl 1.16's RunInference)
+# cannot log a string output such as "classes", so batch scoring calls this one.
+SIGNATURE_BULK_INFERENCE = "bulk_inference"
 INPUT_EXAMPLES = "examples"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"

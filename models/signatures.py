@@ -1,7 +1,9 @@
 """The exported model's serving signatures and the description that travels with it.
 
-Three signatures (serialized ``tf.Example``, uint8 images at the model's input size, encoded
-image bytes of any size and format) all feed the same tf.Transform layer, so clients may send
+Three serving signatures (serialized ``tf.Example``, uint8 images at the model's input size,
+encoded image bytes of any size and format) and one for batch scoring (``bulk_inference``:
+tf.Examples in, no string output, which TFX's BulkInferrer cannot log) all feed the same
+tf.Transform layer, so clients may send
 any form and get identical predictions, and an image of another size is resized exactly as
 training resized it. Each answers probabilities, class ids and the dataset's class names.
 The input signature of ``serving_images`` carries the model's [H, W, C], so TF Serving's
@@ -26,11 +28,12 @@ def make_signatures(
     tf_transform_output: tft.TFTransformOutput,
     description: DatasetDescription,
 ) -> dict[str, Any]:
-    """The three serving signatures, all through the Transform layer."""
+    """The serving signatures and the BulkInferrer's, all through the Transform layer."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     class_names = tf.constant(description.class_names)
     raw_spec = tf_transform_output.raw_feature_spec()
     raw_spec.pop(features.LABEL_KEY, None)
+    numeric_outputs = (features.OUTPUT_PROBABILITIES, features.OUTPUT_CLASS_IDS)
 
     def predict_encoded(encoded: tf.Tensor) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer({features.IMAGE_KEY: tf.reshape(encoded, [-1, 1])})
@@ -53,6 +56,14 @@ def make_signatures(
         return predict_encoded(parsed[features.IMAGE_KEY])
 
     @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)],
+        autograph=False,
+    )
+    def bulk_inference(examples):
+        outputs = serve_examples(examples)
+        return {key: outputs[key] for key in numeric_outputs}
+
+    @tf.function(
         input_signature=[
             tf.TensorSpec([None, *description.image_shape], tf.uint8, name=features.INPUT_IMAGES)
         ],
@@ -72,6 +83,7 @@ def make_signatures(
 
     return {
         features.SIGNATURE_EXAMPLES: serve_examples.get_concrete_function(),
+        features.SIGNATURE_BULK_INFERENCE: bulk_inference.get_concrete_function(),
         features.SIGNATURE_IMAGES: serve_images.get_concrete_function(),
         features.SIGNATURE_IMAGE_BYTES: serve_image_bytes.get_concrete_function(),
     }

@@ -25,9 +25,14 @@ DEFAULT_OUTPUT_ROOT = Path(os.environ.get(OUTPUT_ROOT_ENV, REPO_ROOT / "outputs"
 SCHEMA_PATH = REPO_ROOT / "schema" / "schema.pbtxt"
 
 
-def examples_root(output_root: Path) -> Path:
-    """Where the data step writes input spans (span-N/<split>/*.tfrecord)."""
-    return Path(output_root) / "examples"
+def examples_root(output_root: Path, pipeline_name: str = PIPELINE_NAME) -> Path:
+    """Where the data step writes input spans (span-N/<split>/*.tfrecord).
+
+    The default pipeline's spans are ``examples/``; another pipeline (another dataset) has
+    its own ``examples/<pipeline_name>/``, so the spans of two datasets never interleave.
+    """
+    root = Path(output_root) / "examples"
+    return root if pipeline_name == PIPELINE_NAME else root / pipeline_name
 
 
 def pipeline_root(output_root: Path, pipeline_name: str = PIPELINE_NAME) -> Path:

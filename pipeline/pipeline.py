@@ -13,6 +13,7 @@ import tensorflow_model_analysis as tfma
 # Direct module imports rather than `tfx.v1`: the latter pulls in the Google Cloud
 # extensions and costs ~12 s of start-up on every run (measured on this machine).
 from tfx.components import (
+    BulkInferrer,
     Evaluator,
     ExampleValidator,
     ImportExampleGen,
@@ -25,6 +26,7 @@ from tfx.components import (
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import (
+    bulk_inferrer_pb2,
     example_gen_pb2,
     pusher_pb2,
     range_config_pb2,
@@ -33,12 +35,15 @@ from tfx.proto import (
 )
 
 from ingest import settings as ingest_settings
-from models import features
+from models import dataset, features
 from pipeline import configs, evaluation_metrics
 from pipeline.components.anomalies_gate import AnomaliesGate
 from pipeline.components.atomic_pusher import AtomicPusher
 from pipeline.components.baseline_resolver import baseline_model_resolver
 from pipeline.components.infra_validation.component import infra_validator
+from pipeline.components.predictions_writer import PredictionsWriter
+
+INFERENCE_SPLIT = "infer"
 
 
 def input_config() -> example_gen_pb2.Input:
@@ -118,6 +123,8 @@ def create_pipeline(
     infra_validation: bool = True,
     tune_trials: int | None = None,
     tune_epochs: int = configs.TUNE_EPOCHS,
+    description: dataset.DatasetDescription | None = None,
+    inference_examples_dir: str | None = None,
 ) -> tfx_pipeline.Pipeline:
     """Build the pipeline.
 
@@ -129,7 +136,12 @@ def create_pipeline(
     (InfraValidator; see pipeline/components/infra_validation/).
     ``tune_trials``: add TFX's Tuner with this trial budget (``tune_epochs`` each); its best
     hyperparameters feed the Trainer (module code: models/tuning.py). None: no tuning.
+    ``description``: the dataset (ingest's ``dataset.json``), handed to Transform, Tuner and
+    Trainer through ``custom_config``; None: CIFAR-10, as the module code defaults to.
+    ``inference_examples_dir``: unlabelled examples (``ingest.inference``) that TFX's
+    BulkInferrer scores with the blessed model; PredictionsWriter turns its result into a CSV.
     """
+    data_config = {dataset.CUSTOM_CONFIG_KEY: description.to_dict()} if description else {}
     range_config = None
     if span is not None:
         range_config = range_config_pb2.RangeConfig(
@@ -163,6 +175,7 @@ def create_pipeline(
         # transformed pixels cost more than decoding PNGs; StatisticsGen covers the data.
         materialize=False,
         disable_statistics=True,
+        custom_config=data_config or None,
     )
     transform.add_upstream_node(anomalies_gate)
 
@@ -179,6 +192,7 @@ def create_pipeline(
             eval_args=trainer_pb2.EvalArgs(splits=[ingest_settings.EVAL_SPLIT]),
             custom_config={
                 **(train_hparams or {}),
+                **data_config,
                 "max_trials": tune_trials,
                 "epochs": tune_epochs,
             },
@@ -193,7 +207,7 @@ def create_pipeline(
             splits=[ingest_settings.TRAIN_SPLIT], num_steps=train_steps
         ),
         eval_args=trainer_pb2.EvalArgs(splits=[ingest_settings.EVAL_SPLIT]),
-        custom_config=train_hparams or {},
+        custom_config={**(train_hparams or {}), **data_config},
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
     )
 
@@ -221,6 +235,12 @@ def create_pipeline(
         ),
     ).with_id("Pusher")
 
+    inference = (
+        inference_components(inference_examples_dir, trainer, evaluator, pusher)
+        if inference_examples_dir
+        else []
+    )
+
     return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
@@ -237,8 +257,43 @@ def create_pipeline(
             evaluator,
             *([infra] if infra else []),
             pusher,
+            *inference,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args,
     )
+
+
+def inference_components(
+    inference_examples_dir: str, trainer: Any, evaluator: Any, pusher: Any
+) -> list[Any]:
+    """ImportExampleGen of the inference examples -> BulkInferrer -> PredictionsWriter.
+
+    The BulkInferrer takes the Evaluator's blessing: an unblessed model scores nothing. It
+    calls ``bulk_inference`` (tf.Examples in, the very graph serving runs, without the string
+    output its RunInference cannot log); the writer waits
+    for the Pusher so each row names the TF Serving version that answers the same way.
+    """
+    examples = ImportExampleGen(
+        input_base=inference_examples_dir,
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name=INFERENCE_SPLIT, pattern="data-*")]
+        ),
+    ).with_id("InferenceExampleGen")
+    bulk_inferrer = BulkInferrer(
+        examples=examples.outputs["examples"],
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        data_spec=bulk_inferrer_pb2.DataSpec(),
+        model_spec=bulk_inferrer_pb2.ModelSpec(
+            model_signature_name=[features.SIGNATURE_BULK_INFERENCE]
+        ),
+    )
+    writer = PredictionsWriter(
+        inference_result=bulk_inferrer.outputs["inference_result"],
+        model=trainer.outputs["model"],
+        pushed_model=pusher.outputs["pushed_model"],
+        inference_examples_dir=inference_examples_dir,
+    )
+    return [examples, bulk_inferrer, writer]

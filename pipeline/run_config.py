@@ -22,6 +22,8 @@ from pipeline.metadata_store import MYSQL_ENV, MySQLAddress, parse_mysql_address
 
 ORCHESTRATORS = ("beam", "local")
 BEAM_MODES = ("in_memory", "multi_threading", "multi_processing")
+# Pipeline and TF Serving model names: safe in paths, URLs and ML Metadata.
+NAME_PATTERN = r"[A-Za-z0-9_\-]{1,63}"
 
 
 class RunConfigError(ValueError):
@@ -34,6 +36,12 @@ class RunConfig:
     pipeline_name: str = configs.PIPELINE_NAME
     metadata_mysql: MySQLAddress | None = None  # None: SQLite under the pipeline root
     data_root: Path | None = None  # None: $CIFAR10_DATA_ROOT, the shared subset, a download
+    data_layout: str = ingest_settings.LAYOUT_AUTO  # or cifar10, image_folder, split_folders
+    image_size: tuple[int, int] | None = None  # (height, width); None: the images' own size
+    channels: int | None = None  # 1 or 3; None: 1 when every image is gray, else 3
+    skip_bad_images: bool = False  # leave unusable images out (listed) instead of failing
+    model_name: str = configs.MODEL_NAME  # TF Serving's: <serving_root>/<model_name>/<version>
+    infer_dir: Path | None = None  # unlabelled images the blessed model scores (BulkInferrer)
     serving_root: Path | None = None  # None: <output_root>/serving
     limit: int | None = None  # first N train and N test images (smoke runs)
     span: int | None = None  # None: the latest span
@@ -66,8 +74,19 @@ class RunConfig:
             raise RunConfigError("--tune-epochs must be at least 1")
         if self.beam_workers < 1:
             raise RunConfigError("beam workers must be at least 1")
-        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,63}", self.pipeline_name):
+        if not re.fullmatch(NAME_PATTERN, self.pipeline_name):
             raise RunConfigError("pipeline name: 1-63 letters, digits, '_' or '-'")
+        if not re.fullmatch(NAME_PATTERN, self.model_name):
+            raise RunConfigError("--model-name: 1-63 letters, digits, '_' or '-'")
+        if self.data_layout not in ingest_settings.LAYOUTS:
+            raise RunConfigError(f"--data-layout must be one of {ingest_settings.LAYOUTS}")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise RunConfigError(f"--channels must be 1 or 3, got {self.channels}")
+        if self.image_size is not None:
+            size = tuple(self.image_size)
+            if len(size) != 2 or min(size) < 1:
+                raise RunConfigError(f"--image-size must be two positive sizes, got {size}")
+            object.__setattr__(self, "image_size", (int(size[0]), int(size[1])))
 
     # --- where things go --------------------------------------------------------------------
     @property
@@ -76,7 +95,12 @@ class RunConfig:
 
     @property
     def examples_root(self) -> Path:
-        return configs.examples_root(self.output_root)
+        return configs.examples_root(self.output_root, self.pipeline_name)
+
+    @property
+    def infer_examples_dir(self) -> Path:
+        """Where the inference folder's images are written as tf.Examples (beside the spans)."""
+        return self.examples_root / ingest_settings.INFER_EXAMPLES_DIRNAME
 
     @property
     def metadata_path(self) -> Path:
@@ -85,9 +109,9 @@ class RunConfig:
 
     @property
     def serving_model_dir(self) -> Path:
-        """``<serving_root>/<MODEL_NAME>``: the Pusher's base directory."""
+        """``<serving_root>/<model_name>``: the Pusher's base directory."""
         root = self.serving_root or configs.serving_root(self.output_root)
-        return Path(root).resolve() / configs.MODEL_NAME
+        return Path(root).resolve() / self.model_name
 
     @property
     def beam_pipeline_args(self) -> list[str]:
@@ -120,14 +144,76 @@ class RunConfig:
             raise RunConfigError(str(e)) from e
 
 
-_PATH_FIELDS = {"output_root", "data_root", "serving_root"}
+_PATH_FIELDS = {"output_root", "data_root", "serving_root", "infer_dir"}
+
+
+def default_model_name(data_root: Path | None, data_layout: str, env: dict[str, str]) -> str:
+    """``cifar10`` for CIFAR-10 (the default data), else the data folder's name made safe
+    for TF Serving's URLs (``my photos`` -> ``my-photos``)."""
+    from ingest import layout as ingest_layout
+
+    env_root = env.get(ingest_settings.DATA_ROOT_ENV)
+    root = data_root or (Path(env_root) if env_root else None)
+    if root is None:
+        return configs.MODEL_NAME
+    try:
+        if ingest_layout.detect_layout(root, data_layout) == ingest_settings.LAYOUT_CIFAR10:
+            return configs.MODEL_NAME
+    except ValueError:  # no readable layout: the run will say so; the name is the folder's
+        pass
+    name = re.sub(r"[^A-Za-z0-9_\-]+", "-", Path(root).resolve().name).strip("-")[:63]
+    return name or "images"
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``HxW`` (``64x48``, or one number for a square) -> (height, width)."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", text)
+    if not match or int(match.group(1)) < 1 or int(match.group(2) or 1) < 1:
+        raise RunConfigError(f"--image-size {text!r}: expected HxW, e.g. 64x64")
+    height = int(match.group(1))
+    return height, int(match.group(2) or height)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The run flags, for any command line that starts a pipeline run."""
     d, h = RunConfig, HParams
     p.add_argument(
-        "--data-root", help=f"cifar-10-batches-py folder (or ${ingest_settings.DATA_ROOT_ENV})"
+        "--data-root",
+        help="an image folder (DIR/<class>/<image>, or DIR/train/<class>/... and DIR/test/...) "
+        f"or a cifar-10-batches-py folder (or ${ingest_settings.DATA_ROOT_ENV})",
+    )
+    p.add_argument(
+        "--data-layout",
+        choices=ingest_settings.LAYOUTS,
+        default=d.data_layout,
+        help="the data root's layout (auto: detected)",
+    )
+    p.add_argument(
+        "--image-size",
+        metavar="HxW",
+        help="the model's input size; required when the images' sizes differ (each image is "
+        "resized to it in the graph, in training and serving alike)",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="1 (gray) or 3 (colour); default: 1 when every image is gray, else 3",
+    )
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave corrupt or unreadable images out (listed in the summary) instead of failing",
+    )
+    p.add_argument(
+        "--model-name",
+        help="the served model's name (default: cifar10 for CIFAR-10, else the data folder's name)",
+    )
+    p.add_argument(
+        "--infer-dir",
+        metavar="DIR",
+        help="a folder of unlabelled images for the blessed model to score (TFX BulkInferrer); "
+        "writes a predictions CSV",
     )
     p.add_argument(
         "--output-root",
@@ -136,8 +222,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pipeline-name",
-        default=d.pipeline_name,
-        help="several pipelines may share one output root and ML Metadata store",
+        help="several pipelines may share one output root and ML Metadata store "
+        "(default: the model name)",
     )
     p.add_argument(
         "--metadata-mysql",
@@ -218,11 +304,21 @@ def from_arguments(args: argparse.Namespace, beam_extra_args: list[str]) -> RunC
         mysql = parse_mysql_address(args.metadata_mysql) if args.metadata_mysql else None
     except ValueError as e:
         raise RunConfigError(str(e)) from e
+    data_root = Path(args.data_root) if args.data_root else None
+    model_name = args.model_name or default_model_name(
+        data_root, args.data_layout, dict(os.environ)
+    )
     return RunConfig(
         output_root=Path(args.output_root),
-        pipeline_name=args.pipeline_name,
+        pipeline_name=args.pipeline_name or model_name,
         metadata_mysql=mysql,
-        data_root=Path(args.data_root) if args.data_root else None,
+        data_root=data_root,
+        data_layout=args.data_layout,
+        image_size=parse_image_size(args.image_size) if args.image_size else None,
+        channels=args.channels,
+        skip_bad_images=args.skip_bad_images,
+        model_name=model_name,
+        infer_dir=Path(args.infer_dir) if args.infer_dir else None,
         serving_root=Path(args.serving_root) if args.serving_root else None,
         limit=args.limit,
         span=args.span,

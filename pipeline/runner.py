@@ -44,6 +44,7 @@ class RunOutcome:
     seconds: float = 0.0
     log_file: Path | None = None  # the run's full log (TFX, Beam, TensorFlow)
     report: Path | None = None  # the run's HTML report, when one was written
+    inference: Any = None  # ingest.inference.InferenceExamples with --infer-dir
 
     @property
     def failed(self) -> bool:
@@ -58,7 +59,9 @@ def metadata_connection_config(config: RunConfig) -> Any:
 
 
 def prepare_input(config: RunConfig) -> Any:
-    """Find the raw data and write (or reuse) the input span; raises ``CifarDataError``."""
+    """Find the raw data (CIFAR-10's batches or an image folder) and write (or reuse) the
+    input span with its ``dataset.json``; raises ``ingest.errors.DataError`` (also known as
+    ``CifarDataError``) naming the file or folder."""
     import os
 
     from ingest import cifar10, spans
@@ -67,8 +70,42 @@ def prepare_input(config: RunConfig) -> Any:
         str(config.data_root) if config.data_root else None, dict(os.environ)
     )
     return spans.prepare_span(
-        data_root, config.examples_root, limit=config.limit, force_new=config.new_span
+        data_root,
+        config.examples_root,
+        limit=config.limit,
+        force_new=config.new_span,
+        layout=config.data_layout,
+        image_size=config.image_size,
+        channels=config.channels,
+        skip_bad_images=config.skip_bad_images,
     )
+
+
+def prepare_inference(config: RunConfig) -> Any:
+    """The ``--infer-dir`` images as unlabelled tf.Examples (None without one); corrupt files
+    are listed, not fatal. Raises ``DataError`` when the folder is missing or holds no image."""
+    if config.infer_dir is None:
+        return None
+    from ingest import inference
+
+    return inference.prepare_inference_examples(config.infer_dir, config.infer_examples_dir)
+
+
+def run_description(config: RunConfig) -> Any:
+    """The dataset description of the span the run trains on (``--span``, else the latest),
+    read from its ``dataset.json``; CIFAR-10 before any span exists (the Airflow DAG builds
+    its pipeline before its first task writes one) or for a span older than descriptions."""
+    from ingest import spans
+    from models.dataset import CIFAR10, DatasetDescription
+
+    numbers = spans.existing_spans(config.examples_root)
+    number = config.span if config.span is not None else (numbers[-1] if numbers else None)
+    if number is None:
+        return CIFAR10
+    folder = spans.span_dir(config.examples_root, number)
+    if not (folder / "dataset.json").exists():
+        return CIFAR10
+    return DatasetDescription.load(folder)
 
 
 def prepare_run(config: RunConfig) -> tuple[Any, Any]:
@@ -83,8 +120,18 @@ def prepare_run(config: RunConfig) -> tuple[Any, Any]:
 
 def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
     """The TFX pipeline for ``config``; every orchestrator (Beam, Local, Airflow) builds it
-    here. ``metadata_connection`` defaults to :func:`metadata_connection_config`."""
+    here. ``metadata_connection`` defaults to :func:`metadata_connection_config`. The
+    dataset description (:func:`run_description`) goes to Transform, Tuner and Trainer, and
+    sets the label domain of the schema the run imports (:mod:`pipeline.run_schema`)."""
     from pipeline.pipeline import create_pipeline
+    from pipeline.run_schema import SCHEMA_DIRNAME, run_schema_path
+
+    description = run_description(config)
+    schema_path = None
+    if not config.infer_schema:
+        schema_path = str(
+            run_schema_path(configs.SCHEMA_PATH, description, config.pipeline_root / SCHEMA_DIRNAME)
+        )
 
     return create_pipeline(
         pipeline_name=config.pipeline_name,
@@ -96,7 +143,7 @@ def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
         preprocessing_fn=configs.PREPROCESSING_FN,
         run_fn=configs.RUN_FN,
         tuner_fn=configs.TUNER_FN,
-        schema_path=None if config.infer_schema else str(configs.SCHEMA_PATH),
+        schema_path=schema_path,
         span=config.span,
         train_hparams=config.hparams.to_custom_config(),
         train_steps=config.train_steps,
@@ -106,6 +153,8 @@ def build_pipeline(config: RunConfig, metadata_connection: Any = None) -> Any:
         infra_validation=config.infra_validation,
         tune_trials=config.tune_trials,
         tune_epochs=config.tune_epochs,
+        description=description,
+        inference_examples_dir=str(config.infer_examples_dir) if config.infer_dir else None,
     )
 
 
@@ -129,14 +178,12 @@ def run(
     started = time.monotonic()
     try:
         span = prepare_input(config)
+        inference = prepare_inference(config)
     except cifar10.CifarDataError as e:
         print(f"error: {e}", file=err)
         return RunOutcome(EXIT_BAD_INPUT, error=str(e))
-    print(
-        f"input span {span.span} ({'reused' if span.reused else 'written'}): "
-        + ", ".join(f"{k}={v}" for k, v in span.counts.items()),
-        file=out,
-    )
+    for line in describe_input(span, inference):
+        print(line, file=out)
     log_file = config.output_root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     print(f"pipeline root: {config.pipeline_root}  (full log: {log_file})", file=out, flush=True)
     try:
@@ -147,6 +194,7 @@ def run(
         return RunOutcome(EXIT_PIPELINE_FAILED, span=span, error=str(e), log_file=log_file)
     with progress.captured(log_file, out) as tracker:
         outcome = execute(config, span, connection)
+    outcome.inference = inference
     outcome.seconds = time.monotonic() - started
     outcome.log_file = log_file
     if outcome.summary is not None:
@@ -163,6 +211,29 @@ def run(
         print(f"\nerror: the pipeline failed: {outcome.error}", file=err)
         print("nothing was pushed; previously pushed models are untouched", file=err)
     return outcome
+
+
+def describe_input(span: Any, inference: Any) -> list[str]:
+    """What the run trains on (and scores), in a few lines: span, classes, shape, left out."""
+    description = span.description
+    lines = [
+        f"input span {span.span} ({'reused' if span.reused else 'written'}): "
+        + ", ".join(f"{k}={v}" for k, v in span.counts.items()),
+        f"dataset: {description.num_classes} classes ({', '.join(description.class_names)}), "
+        f"model input {description.height}x{description.width}x{description.channels}",
+    ]
+    if span.ignored:
+        lines.append(f"ignored: {len(span.ignored)} file(s) that are no images")
+    for bad in span.bad_images:
+        lines.append(f"skipped bad image: {bad.path}: {bad.reason}")
+    if inference is not None:
+        lines.append(
+            f"inference images: {inference.count} "
+            f"({'reused' if inference.reused else 'written'}), "
+            f"{len(inference.bad_images)} unreadable"
+        )
+        lines += [f"unreadable: {b.path}: {b.reason}" for b in inference.bad_images]
+    return lines
 
 
 def execute(config: RunConfig, span: Any = None, connection: Any = None) -> RunOutcome:

@@ -29,6 +29,10 @@ class RunSummary:
     failed_checks: list[str] = field(default_factory=list)
     infra_blessed: bool | None = None  # InfraValidator: loaded and answered in a model server
     infra_reason: str | None = None  # why not, in one line
+    # --infer-dir: the PredictionsWriter's CSV, how many images it scored and left out.
+    predictions_file: str | None = None
+    predicted: int | None = None
+    unreadable: int | None = None
     # The run report's view of the same run (additive; the table above ignores them).
     run_id: str | None = None
     run_started: float | None = None  # seconds since the epoch (the run context's creation)
@@ -78,6 +82,7 @@ class RunRef:
     started: float  # seconds since the epoch
 
 
+PREDICTIONS_WRITER = "PredictionsWriter"  # node id of the --infer-dir CSV writer
 INFRA_VALIDATOR = "InfraValidator"  # node id (pipeline/components/infra_validation/specs.py)
 _STATE_NAMES = {
     0: "UNKNOWN",
@@ -205,6 +210,8 @@ def read_run_from(
                     summary.pushed = bool(props["pushed"].int_value)
                 if "pushed_destination" in props:
                     summary.pushed_destination = props["pushed_destination"].string_value
+                if node == PREDICTIONS_WRITER and "count" in artifact.properties:
+                    _read_predictions(artifact, summary)
                 if Path(artifact.uri, "eval_config.json").exists():
                     _read_evaluation(artifact.uri, summary)
     return summary
@@ -282,6 +289,22 @@ def _read_evaluation(uri: str, summary: RunSummary) -> None:
             )
 
 
+def _read_predictions(artifact, summary: RunSummary) -> None:
+    summary.predictions_file = str(Path(artifact.uri) / "predictions.csv")
+    summary.predicted = artifact.properties["count"].int_value
+    summary.unreadable = artifact.properties["unreadable"].int_value
+
+
+def format_predictions(summary: RunSummary) -> list[str]:
+    """The --infer-dir line of the summary (none when the run had no inference folder)."""
+    if summary.predicted is None:
+        return []
+    unreadable = f"; {summary.unreadable} unreadable file(s) listed in unreadable.csv"
+    if not summary.predicted:
+        return [f"predictions: none (the model was not blessed){unreadable}"]
+    return [f"predictions: {summary.predicted} image(s) -> {summary.predictions_file}{unreadable}"]
+
+
 def format_table(summary: RunSummary, wall_seconds: dict[str, float] | None = None) -> str:
     """A plain-text table: one row per component, then the verdict."""
     times = {**summary.durations, **(wall_seconds or {})}
@@ -305,5 +328,6 @@ def format_table(summary: RunSummary, wall_seconds: dict[str, float] | None = No
         f"pushed:  {summary.pushed}"
         + (f" -> {summary.pushed_destination}" if summary.pushed else ""),
     ]
+    rows += format_predictions(summary)
     rows += [f"failed check: {c}" for c in summary.failed_checks]
     return "\n".join(rows)

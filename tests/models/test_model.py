@@ -112,6 +112,7 @@ def test_run_fn_trains_and_exports_three_agreeing_signatures(transform_output, t
     loaded = tf.saved_model.load(str(serving_dir))
     assert set(loaded.signatures) == {
         features.SIGNATURE_EXAMPLES,
+        features.SIGNATURE_BULK_INFERENCE,
         features.SIGNATURE_IMAGES,
         features.SIGNATURE_IMAGE_BYTES,
     }
