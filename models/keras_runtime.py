@@ -46,10 +46,13 @@ TF_REGISTRATION_LINE = re.compile(
     r"Unable to register cu(FFT|DNN|BLAS) factory: Attempting to register factory for "
     r"plugin cu(FFT|DNN|BLAS) when one has already been registered"
 )
-# google.api_core's FutureWarning (its _python_version_support module), matched from the
-# message's start as warnings filters and PYTHONWARNINGS do.
+# Google's notices about this environment, not about this program: google.api_core's
+# Python-version FutureWarning (TFX 1.16 needs 3.10) and google.auth's about grpcio without
+# post-quantum TLS (TFX 1.16 pins grpcio below 1.83). Matched from the message's start, as
+# warnings filters and PYTHONWARNINGS do; any other FutureWarning still shows.
 PYTHON_VERSION_WARNING = "You are using a non-supported Python version"
-_PYTHONWARNINGS_ENTRY = f"ignore:{PYTHON_VERSION_WARNING}:FutureWarning"
+GRPCIO_PQC_WARNING = "grpcio < 1.83.0 does not support Post-Quantum Cryptography"
+ENVIRONMENT_WARNINGS = (PYTHON_VERSION_WARNING, GRPCIO_PQC_WARNING)
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +70,19 @@ def prepare_entry_point() -> None:
     """Everything a command sets before TensorFlow loads (idempotent, imports nothing heavy).
 
     Keras 2; TensorFlow's C++ INFO/WARNING lines off unless ``TF_CPP_MIN_LOG_LEVEL`` says
-    otherwise; Google's Python-version warning ignored, here and (through
-    ``PYTHONWARNINGS``) in child processes; TensorFlow's registration lines dropped from
-    stderr when it is first imported, wherever that happens (other lines pass through)."""
+    otherwise; Google's environment warnings (:data:`ENVIRONMENT_WARNINGS`) ignored, here
+    and (through ``PYTHONWARNINGS``) in child processes; TensorFlow's registration lines
+    dropped from stderr when it is first imported, wherever that happens (other lines pass
+    through)."""
     use_tf_keras()
     os.environ.setdefault(TF_LOG_LEVEL_ENV, DEFAULT_TF_LOG_LEVEL)
-    warnings.filterwarnings("ignore", message=PYTHON_VERSION_WARNING, category=FutureWarning)
     entries = [e for e in os.environ.get("PYTHONWARNINGS", "").split(",") if e]
-    if _PYTHONWARNINGS_ENTRY not in entries:
-        os.environ["PYTHONWARNINGS"] = ",".join([*entries, _PYTHONWARNINGS_ENTRY])
+    for message in ENVIRONMENT_WARNINGS:
+        warnings.filterwarnings("ignore", message=re.escape(message), category=FutureWarning)
+        entry = f"ignore:{message}:FutureWarning"
+        if entry not in entries:
+            entries.append(entry)
+    os.environ["PYTHONWARNINGS"] = ",".join(entries)
     if "tensorflow" not in sys.modules and not any(
         isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path
     ):

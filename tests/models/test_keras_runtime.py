@@ -70,12 +70,14 @@ def test_lines_written_before_an_exception_still_reach_stderr():
     assert result.stderr == "what went wrong\n"
 
 
-def test_python_version_warning_is_ignored_here_and_in_children_but_others_are_not():
+def test_googles_environment_warnings_are_ignored_here_and_in_children_but_others_are_not():
     code = """
         import subprocess, sys, warnings
         from models import keras_runtime
         keras_runtime.prepare_entry_point()
         warnings.warn("You are using a non-supported Python version (3.10.13).", FutureWarning)
+        warnings.warn("grpcio < 1.83.0 does not support Post-Quantum Cryptography (PQC).",
+                      FutureWarning)
         warnings.warn("a real FutureWarning", FutureWarning)
         subprocess.run([sys.executable, "-c", "import warnings; warnings.warn("
                         "'You are using a non-supported Python version (3.10).', FutureWarning)"])
@@ -83,6 +85,7 @@ def test_python_version_warning_is_ignored_here_and_in_children_but_others_are_n
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert "non-supported Python version" not in result.stderr
+    assert "Post-Quantum" not in result.stderr
     assert "a real FutureWarning" in result.stderr
 
 
