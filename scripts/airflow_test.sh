@@ -8,16 +8,49 @@
 #   CIFAR10_OUTPUT_ROOT    spans, artifacts, models (default: <workdir>/outputs)
 #   CIFAR10_PIPELINE_ARGS  beam_runner.py flags (default: a tiny run, see below)
 #   CIFAR10_BEAM_ARGS      Beam args for every component
-#   AIRFLOW_TEST_WORKDIR   where AIRFLOW_HOME, outputs and the full log go (default: mktemp -d)
+#   AIRFLOW_TEST_WORKDIR   where AIRFLOW_HOME, outputs and the full log go (default: a
+#                          temporary folder, removed after a passing run, kept after a failure)
+#   AIRFLOW_TEST_KEEP=1    keep the temporary folder after a passing run too
+#
+# The first run installs the project's `airflow` extra into .venv (Apache Airflow and its
+# dependencies, pinned by constraints.txt); it says so first and logs the install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
-bash scripts/bootstrap.sh dev,airflow
 py="$repo/.venv/bin/python"
 
-work="${AIRFLOW_TEST_WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/cifar10-airflow.XXXXXX")}"
+if [ -n "${AIRFLOW_TEST_WORKDIR:-}" ]; then
+  work="$AIRFLOW_TEST_WORKDIR"
+  temporary=0
+else
+  work="$(mktemp -d "${TMPDIR:-/tmp}/cifar10-airflow.XXXXXX")"
+  temporary=1
+fi
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
+cleanup() {
+  local rc=$?
+  if [ "$temporary" -eq 1 ] && [ "$rc" -eq 0 ] && [ "${AIRFLOW_TEST_KEEP:-0}" != 1 ]; then
+    rm -rf "$work"
+    echo "removed $work (AIRFLOW_TEST_KEEP=1 keeps it)"
+  elif [ "$temporary" -eq 1 ]; then
+    echo "kept $work (Airflow home, outputs, logs); remove it when done"
+  fi
+}
+trap cleanup EXIT
+
+airflow_version="$(sed -n 's/^apache-airflow==//p' constraints.txt)"
+if ! "$py" -c 'import airflow' >/dev/null 2>&1; then
+  echo "installing the project's 'airflow' extra into .venv: Apache Airflow $airflow_version"
+  echo "  and its dependencies (about 95 packages, pinned by constraints.txt; once, a few minutes)"
+fi
+if ! bash scripts/bootstrap.sh dev,airflow >"$work/bootstrap.log" 2>&1; then
+  tail -20 "$work/bootstrap.log" >&2
+  echo "setting up .venv failed; see $work/bootstrap.log" >&2
+  exit 1
+fi
+installed="$(grep -c '^ + ' "$work/bootstrap.log" || true)"
+[ "$installed" -gt 0 ] && echo "installed $installed packages into .venv (list: $work/bootstrap.log)"
 # Never the caller's Airflow: its own home, config and metadata DB.
 export AIRFLOW_HOME="$work/airflow"
 export AIRFLOW_CONFIG="$AIRFLOW_HOME/airflow.cfg"
@@ -72,6 +105,7 @@ import sys
 
 from airflow_dags import cifar10_airflow_settings as settings
 from pipeline import configs, summary
+from pipeline.components.baseline_resolver import RESOLVER_ID
 
 db, dag_id, rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with sqlite3.connect(db) as conn:
@@ -86,7 +120,17 @@ for task, state in states:
 config = settings.pipeline_config()
 metadata_db = config.metadata_path
 if metadata_db.exists():  # the same summary table as the Beam runner, from ML Metadata
-    print("\n" + summary.format_table(summary.read_run(metadata_db)))
+    result = summary.read_run(metadata_db)
+    print("\n" + summary.format_table(result))
+    print(f"blessing bounds: test accuracy at least {config.accuracy_lower_bound:.4f}, at most "
+          f"{config.accuracy_max_drop:.4f} below the baseline")
+    if config.accuracy_lower_bound == 0:
+        print("  (this smoke run's bound is 0 (--accuracy-lower-bound 0): any model that trains "
+              "is blessed, which proves the DAG runs end to end, not that the model is good; "
+              f"the pipeline's own bound is {configs.ACCURACY_LOWER_BOUND:.2f})")
+    if result.components.get(RESOLVER_ID) == "CACHED":
+        print(f"  ({RESOLVER_ID} CACHED: under Airflow, TFX's resolver driver records every "
+              "lookup as CACHED; it only reads ML Metadata and is not a cache hit)")
 serving = config.serving_model_dir
 models = sorted(p.parent for p in serving.glob("*/saved_model.pb"))
 print(f"models in {serving}: " + (", ".join(p.name for p in models) or "none"))
