@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# google-cloud libraries warn about Python 3.10 at import; TFX 1.16 requires 3.10.
-warnings.filterwarnings("ignore", category=FutureWarning)
+from models import keras_runtime
+
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 
 from airflow_dags.cifar10_airflow_settings import PIPELINE_IMAGE  # noqa: E402
 from pipeline import configs, run_config  # noqa: E402

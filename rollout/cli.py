@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -328,7 +327,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from models import keras_runtime
+
+    keras_runtime.prepare_entry_point()  # subcommands that load TensorFlow do so later
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
