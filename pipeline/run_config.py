@@ -74,10 +74,10 @@ class RunConfig:
             raise RunConfigError("--tune-epochs must be at least 1")
         if self.beam_workers < 1:
             raise RunConfigError("beam workers must be at least 1")
-        if not re.fullmatch(NAME_PATTERN, self.pipeline_name):
-            raise RunConfigError("pipeline name: 1-63 letters, digits, '_' or '-'")
         if not re.fullmatch(NAME_PATTERN, self.model_name):
             raise RunConfigError("--model-name: 1-63 letters, digits, '_' or '-'")
+        if not re.fullmatch(NAME_PATTERN, self.pipeline_name):
+            raise RunConfigError("pipeline name: 1-63 letters, digits, '_' or '-'")
         if self.data_layout not in ingest_settings.LAYOUTS:
             raise RunConfigError(f"--data-layout must be one of {ingest_settings.LAYOUTS}")
         if self.channels is not None and self.channels not in (1, 3):

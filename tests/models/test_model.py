@@ -124,7 +124,11 @@ def test_run_fn_trains_and_exports_three_agreeing_signatures(transform_output, t
     by_bytes = loaded.signatures[features.SIGNATURE_IMAGE_BYTES](
         image_bytes=tf.stack([tf.io.encode_png(i) for i in images])
     )
-    for other in (by_images, by_bytes):
+    bulk = loaded.signatures[features.SIGNATURE_BULK_INFERENCE](
+        examples=tf.constant(transform_output["serialized"][:6])
+    )
+    assert set(bulk) == {features.OUTPUT_PROBABILITIES, features.OUTPUT_CLASS_IDS}  # no strings
+    for other in (by_images, by_bytes, bulk):
         np.testing.assert_array_equal(
             by_examples[features.OUTPUT_PROBABILITIES].numpy(),
             other[features.OUTPUT_PROBABILITIES].numpy(),

@@ -90,3 +90,44 @@ def test_with_changes_refuses_unknown_names_and_bad_values(changes, message):
 
     with pytest.raises(RunConfigError, match=message):
         RunConfig().with_changes(**changes)
+
+
+def test_the_run_trains_on_the_description_of_its_span(tmp_path):
+    from models.dataset import CIFAR10
+
+    config = RunConfig(output_root=tmp_path, pipeline_name="pets", model_name="pets")
+    assert runner.run_description(config) == CIFAR10  # no span yet (Airflow's first parse)
+    pets = CIFAR10.with_changes(class_names=("cat", "dog"), height=64, width=48, channels=1)
+    for span, description in ((1, CIFAR10), (2, pets)):
+        folder = config.examples_root / f"span-{span}"
+        folder.mkdir(parents=True)
+        description.save(folder)
+    assert runner.run_description(config) == pets  # the latest span
+    assert runner.run_description(config.with_changes(span=1)) == CIFAR10
+
+
+def test_the_input_lines_name_classes_shape_and_what_was_left_out():
+    from ingest.inference import InferenceExamples
+    from ingest.spans import SpanInfo
+    from ingest.walk import Skipped
+    from models.dataset import CIFAR10
+
+    pets = CIFAR10.with_changes(class_names=("cat", "dog"), height=64, width=48, channels=1)
+    span = SpanInfo(
+        3,
+        Path("/x"),
+        {"train": 8, "eval": 1, "test": 2},
+        False,
+        pets,
+        ignored=(Skipped(".DS_Store", "hidden"),),
+        bad_images=(Skipped("cat/bad.jpg", "corrupt"),),
+    )
+    inference = InferenceExamples(Path("/i"), 4, True, (), (Skipped("x.png", "truncated"),))
+    assert runner.describe_input(span, inference) == [
+        "input span 3 (written): train=8, eval=1, test=2",
+        "dataset: 2 classes (cat, dog), model input 64x48x1",
+        "ignored: 1 file(s) that are no images",
+        "skipped bad image: cat/bad.jpg: corrupt",
+        "inference images: 4 (reused), 1 unreadable",
+        "unreadable: x.png: truncated",
+    ]

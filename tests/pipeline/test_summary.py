@@ -38,3 +38,16 @@ def test_unnamed_model_when_there_is_no_baseline(tmp_path):
 def test_no_accuracy_is_none(tmp_path):
     uri = write_metrics(tmp_path / "eval", {})
     assert summary.candidate_accuracy(uri) is None
+
+
+def test_the_table_counts_the_inference_folders_predictions():
+    from pipeline.summary import RunSummary, format_table
+
+    scored = RunSummary(predicted=5, unreadable=1, predictions_file="/p/predictions.csv")
+    assert (
+        "predictions: 5 image(s) -> /p/predictions.csv; 1 unreadable file(s) listed in "
+        "unreadable.csv" in format_table(scored)
+    )
+    unblessed = RunSummary(predicted=0, unreadable=0, predictions_file="/p/predictions.csv")
+    assert "predictions: none (the model was not blessed)" in format_table(unblessed)
+    assert "predictions" not in format_table(RunSummary())  # no --infer-dir
