@@ -100,8 +100,15 @@ fi
 
 # The final word: task states from Airflow's metadata DB, and the pushed model.
 "$py" - "$AIRFLOW_HOME/airflow.db" "$dag_id" "$rc" <<'EOF'
+import logging
 import sqlite3
 import sys
+
+from models import keras_runtime
+
+keras_runtime.prepare_entry_point()  # before pipeline.summary loads TensorFlow
+# TFMA's reader logs a deprecation WARNING per file read; errors still show.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 from airflow_dags import cifar10_airflow_settings as settings
 from pipeline import configs, summary
