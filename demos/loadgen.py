@@ -19,7 +19,6 @@ import requests
 from models import features
 from pipeline import configs
 from rollout import settings as rollout_settings
-from rollout.canary.router import FEEDBACK_PATH, SERVED_LABEL_HEADER, SERVED_VERSION_HEADER
 from rollout.serving_client import model_path
 
 
@@ -104,8 +103,8 @@ class LoadGenerator:
                     headers={rollout_settings.CLIENT_KEY_HEADER: key},
                     timeout=30,
                 )
-                label = response.headers.get(SERVED_LABEL_HEADER, "unknown")
-                version = response.headers.get(SERVED_VERSION_HEADER)
+                label = response.headers.get(rollout_settings.SERVED_LABEL_HEADER, "unknown")
+                version = response.headers.get(rollout_settings.SERVED_VERSION_HEADER)
                 ok = response.status_code == 200
                 if ok:
                     predicted = int(response.json()["predictions"][0][features.OUTPUT_CLASS_IDS])
@@ -130,6 +129,6 @@ class LoadGenerator:
 
     def _post_feedback(self, session: requests.Session, items: list[dict]) -> None:
         try:
-            session.post(self.url + FEEDBACK_PATH, json=items, timeout=10)
+            session.post(self.url + rollout_settings.FEEDBACK_PATH, json=items, timeout=10)
         except requests.RequestException:
             pass

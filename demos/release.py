@@ -77,7 +77,7 @@ def start_load(stack: ExitStack, router_url: str, args: argparse.Namespace) -> L
     ``--no-load``: then the clients are yours)."""
     if args.no_load:
         return None
-    from demos.loadgen import LoadGenerator  # the router's module: gRPC, TF Serving's protos
+    from demos.loadgen import LoadGenerator
     from ingest import cifar10
 
     test = cifar10.load_test(pipeline_run.data_root(args))

@@ -17,6 +17,10 @@ CANARY_LABEL = "canary"
 ROUTER_GRPC_PORT = 8600  # the canary router in front of the model server
 ROUTER_REST_PORT = 8601
 CLIENT_KEY_HEADER = "x-client-key"  # sticky routing key (REST header / gRPC metadata)
+# What the router tells clients (REST headers; the label also as gRPC initial metadata)
+SERVED_LABEL_HEADER = "x-served-label"
+SERVED_VERSION_HEADER = "x-served-version"
+FEEDBACK_PATH = "/rollout/feedback"  # the router's REST endpoint for labelled outcomes
 ROLLOUT_POLICY_PATH = Path(__file__).resolve().parent / "policy.yaml"
 
 

@@ -4,9 +4,15 @@ between the ``stable`` and ``canary`` version labels and measures each version.
 * ``POST /v1/models/<model>:predict`` (and ``:classify``/``:regress``) and gRPC ``Predict``
   without a version or label get one: ``canary`` for the rollout weight's share, else
   ``stable``; sticky per client key (rollout_settings.CLIENT_KEY_HEADER header / gRPC metadata).
+* The Open Inference Protocol likewise: ``POST /v2/models/<model>/infer`` and gRPC
+  ``ModelInfer`` without a version get the label as their version (the model server takes
+  a label there); health, metadata and readiness pass through (gRPC: rollout/canary/router_grpc.py).
 * Requests naming a version or label, other models and every other call pass through.
+* Upstream TLS (``upstream_tls``, rollout/client_tls.py): gRPC over TLS or mutual TLS, and
+  REST to an ``https://`` URL with the same CA and client certificate.
 * ``GET serving_defaults.PROMETHEUS_PATH`` on the REST port: per-version request, error, latency,
-  predicted-class and feedback metrics, the weight, and the drift distance.
+  predicted-class and feedback metrics (requests per protocol too: ``rest``, ``grpc``,
+  ``rest-oip``, ``grpc-oip``), the weight, and the drift distance.
 * ``POST /rollout/feedback``: labelled outcomes (``[{"label", "version", "correct"}]``) for
   the optional accuracy check.
 * A share of request images is sampled into a :class:`~rollout.drift.monitor.DriftMonitor`; the
@@ -28,6 +34,7 @@ import logging
 import random
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 import grpc
@@ -35,26 +42,31 @@ from aiohttp import web
 
 from pipeline import configs
 from rollout import settings as rollout_settings
-from rollout.canary import payloads
+from rollout.canary import oip_payloads, payloads
+from rollout.canary.router_grpc import GrpcProxy
 from rollout.canary.router_metrics import RouterMetrics
 from rollout.canary.routing import Split, StateWatcher, choose_label
+from rollout.client_tls import ClientTls
 from rollout.drift.monitor import DriftMonitor, DriftReading
-from rollout.drift.payloads import probabilities_from_grpc, probabilities_from_rest
+from rollout.drift.payloads import probabilities_from_oip, probabilities_from_rest
 from rollout.drift.sampler import DriftSampler, Sample
 from rollout.policy import Policy, load_policy
 from rollout.serving_client import model_path
 from serving import defaults as serving_defaults
 from serving import rest_json
 from serving.aio_thread import LoopThread
+from serving.errors import ServingError
 from serving.model_paths import parse_model_url
+from serving.oip import rest as oip_rest
+from serving.oip import rest_codec
 
 log = logging.getLogger(__name__)
 
-FEEDBACK_PATH = "/rollout/feedback"
-SERVED_LABEL_HEADER = "x-served-label"
-SERVED_VERSION_HEADER = "x-served-version"
-PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
+PROTOCOL_REST = "rest"  # the protocol label, as the model server's metrics name them
+PROTOCOL_OIP_REST = oip_rest.PROTOCOL
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+# Answer headers passed back to the client (the binary tensor extension's length, 405's Allow)
+_ANSWER_HEADERS = ("Content-Type", rest_codec.HEADER_LENGTH, "Allow")
 
 
 class Router:
@@ -70,6 +82,7 @@ class Router:
         drift_monitor: DriftMonitor | None = None,
         model_name: str = configs.MODEL_NAME,
         seed: int | None = None,
+        upstream_tls: ClientTls | None = None,
     ) -> None:
         self.upstream_rest = upstream_rest.rstrip("/")
         self.upstream_grpc = upstream_grpc
@@ -78,6 +91,14 @@ class Router:
         self.rest_port = rest_port
         self.grpc_port = grpc_port
         self.model_name = model_name
+        self.upstream_tls = upstream_tls
+        # read now: a bad certificate path stops start-up, not the first request
+        self._grpc_credentials = None if upstream_tls is None else upstream_tls.grpc_credentials()
+        self._ssl_context = (
+            upstream_tls.ssl_context()
+            if upstream_tls is not None and self.upstream_rest.startswith("https://")
+            else None
+        )
         self.watcher = StateWatcher(Path(state_path), self.policy.router.state_poll_seconds)
         self.metrics = RouterMetrics()
         self.drift_monitor = drift_monitor
@@ -133,14 +154,17 @@ class Router:
     async def _setup(self) -> None:
         """Bind REST and gRPC on the loop thread; a failed bind undoes what was bound."""
         timeout = aiohttp.ClientTimeout(total=self.policy.router.upstream_timeout_seconds)
-        self._session = aiohttp.ClientSession(timeout=timeout)
-        self._channel = grpc.aio.insecure_channel(
-            self.upstream_grpc,
-            options=[("grpc.max_receive_message_length", serving_defaults.MAX_REQUEST_BYTES)],
+        connector = aiohttp.TCPConnector(ssl=self._ssl_context) if self._ssl_context else None
+        self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        options = [("grpc.max_receive_message_length", serving_defaults.MAX_REQUEST_BYTES)]
+        self._channel = (
+            grpc.aio.insecure_channel(self.upstream_grpc, options=options)
+            if self._grpc_credentials is None
+            else grpc.aio.secure_channel(self.upstream_grpc, self._grpc_credentials, options)
         )
         app = web.Application(client_max_size=serving_defaults.MAX_REQUEST_BYTES)
         app.router.add_get(serving_defaults.PROMETHEUS_PATH, self._metrics)
-        app.router.add_post(FEEDBACK_PATH, self._feedback)
+        app.router.add_post(rollout_settings.FEEDBACK_PATH, self._feedback)
         app.router.add_route("*", "/{tail:.*}", self._proxy_rest)
         try:
             self._runner = runner = web.AppRunner(app, access_log=None)
@@ -151,7 +175,7 @@ class Router:
             self._grpc_server = server = grpc.aio.server(
                 options=[("grpc.max_receive_message_length", serving_defaults.MAX_REQUEST_BYTES)]
             )
-            server.add_generic_rpc_handlers((_GrpcProxy(self),))
+            server.add_generic_rpc_handlers((GrpcProxy(self),))
             self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
             await server.start()
         except BaseException:
@@ -216,8 +240,10 @@ class Router:
         return web.json_response({"accepted": len(items)})
 
     async def _proxy_rest(self, request: web.Request) -> web.StreamResponse:
-        url = parse_model_url("POST", request.path) if request.method == "POST" else None
         body = await request.read()
+        if oip_rest.is_oip_path(request.path):
+            return await self._proxy_oip(request, body)
+        url = parse_model_url("POST", request.path) if request.method == "POST" else None
         if url is None or url.name != self.model_name:
             return await self._forward(request, request.path_qs, body)
         verb = url.verb.lower()
@@ -247,6 +273,64 @@ class Router:
                     version,
                 )
             )
+        return self._served(response, label, version, started, classes, PROTOCOL_REST)
+
+    async def _proxy_oip(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """``/v2``: ``infer`` on our model without a version gets a label by the weight (the
+        model server takes a label as the version); health, metadata, readiness, other
+        models and pinned versions pass through unchanged."""
+        try:
+            route = oip_rest.route(request.method, request.path)
+        except ServingError:  # the model server gives the protocol's error answer
+            route = None
+        if route is None or route.kind != "infer" or route.name != self.model_name:
+            return await self._forward(request, request.path_qs, body)
+        split = self.split()
+        if route.version is None:
+            label = self._choose(split, request.headers.get(rollout_settings.CLIENT_KEY_HEADER))
+            version = split.version_of(label)
+            path = oip_infer_path(self.model_name, label) + (
+                f"?{request.query_string}" if request.query_string else ""
+            )
+        elif route.version.isdigit():
+            version, path = int(route.version), request.path_qs
+            label = split.label_of(version)
+        else:
+            label, path = route.version, request.path_qs
+            version = split.version_of(label)
+        started = time.perf_counter()
+        response = await self._forward(request, path, body)
+        classes: list[int] = []
+        if 200 <= response.status < 300:
+            answer = response.body if isinstance(response.body, bytes) else b""
+            length = response.headers.get(rest_codec.HEADER_LENGTH)
+            outputs = oip_payloads.outputs_from_rest(answer, length)
+            classes = oip_payloads.classes(outputs)
+            served = rest_json.parse_body(rest_codec.split_body(answer, length)[0]).get(
+                "model_version", ""
+            )
+            version = int(served) if str(served).isdigit() else version
+            asked = request.headers.get(rest_codec.HEADER_LENGTH)
+            self._sample_drift(
+                Sample(
+                    lambda: oip_payloads.images_from_rest(body, asked),
+                    lambda: probabilities_from_oip(outputs),
+                    version,
+                )
+            )
+        return self._served(response, label, version, started, classes, PROTOCOL_OIP_REST)
+
+    def _served(
+        self,
+        response: web.Response,
+        label: str,
+        version: int | None,
+        started: float,
+        classes: list[int],
+        protocol: str,
+    ) -> web.Response:
+        """Count a routed request and tell the client who served it."""
+        ok = 200 <= response.status < 300
         self.metrics.observe(
             self.model_name,
             version,
@@ -255,10 +339,11 @@ class Router:
             ok,
             str(response.status),
             classes,
+            protocol=protocol,
         )
-        response.headers[SERVED_LABEL_HEADER] = label
+        response.headers[rollout_settings.SERVED_LABEL_HEADER] = label
         if version is not None:
-            response.headers[SERVED_VERSION_HEADER] = str(version)
+            response.headers[rollout_settings.SERVED_VERSION_HEADER] = str(version)
         return response
 
     async def _forward(self, request: web.Request, path: str, body: bytes) -> web.Response:
@@ -268,114 +353,13 @@ class Router:
                 request.method, self.upstream_rest + path, data=body, headers=headers
             ) as upstream:
                 payload = await upstream.read()
-                content_type = upstream.headers.get("Content-Type", "application/json")
-                return web.Response(
-                    body=payload, status=upstream.status, headers={"Content-Type": content_type}
-                )
+                kept = {k: upstream.headers[k] for k in _ANSWER_HEADERS if k in upstream.headers}
+                kept.setdefault("Content-Type", "application/json")
+                return web.Response(body=payload, status=upstream.status, headers=kept)
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             return web.json_response({"error": f"model server unreachable: {e}"}, status=502)
 
 
-class _GrpcProxy(grpc.GenericRpcHandler):
-    """Predict gets a label; every other method is forwarded as raw bytes."""
-
-    def __init__(self, router: Router) -> None:
-        self.router = router
-
-    def service(self, details: grpc.HandlerCallDetails):
-        if details.method == PREDICT_METHOD:
-            from tensorflow_serving.apis import predict_pb2
-
-            return grpc.unary_unary_rpc_method_handler(
-                self._predict,
-                request_deserializer=predict_pb2.PredictRequest.FromString,
-                response_serializer=predict_pb2.PredictResponse.SerializeToString,
-            )
-        return grpc.unary_unary_rpc_method_handler(self._passthrough(details.method))
-
-    def _passthrough(self, method: str):
-        async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            stub = self.router._channel.unary_unary(method)
-            try:
-                return await stub(
-                    request,
-                    metadata=_forwardable(context),
-                    timeout=self.router.policy.router.upstream_timeout_seconds,
-                )
-            except grpc.aio.AioRpcError as e:
-                await context.abort(e.code(), e.details() or "")
-
-        return call
-
-    async def _predict(self, request, context: grpc.aio.ServicerContext):
-        from tensorflow_serving.apis import predict_pb2
-
-        router = self.router
-        spec = request.model_spec
-        split = router.split()
-        ours = spec.name == router.model_name
-        if not ours:
-            label, version = "other", None
-        elif spec.HasField("version"):
-            version = spec.version.value
-            label = split.label_of(version)
-        elif spec.version_label:
-            label, version = spec.version_label, split.version_of(spec.version_label)
-        else:
-            key = dict(context.invocation_metadata() or ()).get(rollout_settings.CLIENT_KEY_HEADER)
-            label = router._choose(split, key)
-            version = split.version_of(label)
-            spec.version_label = label
-        started = time.perf_counter()
-        stub = router._channel.unary_unary(
-            PREDICT_METHOD,
-            request_serializer=predict_pb2.PredictRequest.SerializeToString,
-            response_deserializer=predict_pb2.PredictResponse.FromString,
-        )
-        try:
-            response = await stub(
-                request,
-                metadata=_forwardable(context),
-                timeout=router.policy.router.upstream_timeout_seconds,
-            )
-        except grpc.aio.AioRpcError as e:
-            if ours:
-                router.metrics.observe(
-                    router.model_name,
-                    version,
-                    label,
-                    time.perf_counter() - started,
-                    False,
-                    e.code().name,
-                    [],
-                )
-            await context.abort(e.code(), e.details() or "")
-        if ours:
-            if response.model_spec.HasField("version"):
-                version = response.model_spec.version.value
-            router.metrics.observe(
-                router.model_name,
-                version,
-                label,
-                time.perf_counter() - started,
-                True,
-                "OK",
-                payloads.classes_from_grpc(response),
-            )
-            router._sample_drift(
-                Sample(
-                    lambda: payloads.images_from_grpc(request),
-                    lambda: probabilities_from_grpc(response),
-                    version,
-                )
-            )
-            await context.send_initial_metadata(((SERVED_LABEL_HEADER, label),))
-        return response
-
-
-def _forwardable(context: grpc.aio.ServicerContext) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (k, v)
-        for k, v in (context.invocation_metadata() or ())
-        if not k.startswith(":") and k not in ("user-agent", "content-type", "te")
-    )
+def oip_infer_path(model: str, version: str) -> str:
+    """``/v2/models/<model>/versions/<version or label>/infer``, names percent-encoded."""
+    return f"/v2/models/{quote(model, safe='')}/versions/{quote(version, safe='')}/infer"

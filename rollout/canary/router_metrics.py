@@ -11,6 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 LABELS = ("model", "version", "label")
+# Requests are counted per protocol too, with the model server's names for them: "rest" and
+# "grpc" (TF Serving's API), "rest-oip" and "grpc-oip" (the Open Inference Protocol, /v2).
+REQUEST_LABELS = (*LABELS, "protocol")
 
 REQUESTS = "router_requests_total"
 ERRORS = "router_request_errors_total"
@@ -30,27 +33,27 @@ class RouterMetrics:
         r = self.registry
         self.requests = Counter(
             REQUESTS.removesuffix("_total"),
-            "Predict requests by served version and label",
-            LABELS,
+            "Predict/infer requests by served version, label and protocol",
+            REQUEST_LABELS,
             registry=r,
         )
         self.errors = Counter(
             ERRORS.removesuffix("_total"),
-            "Failed predict requests (non-2xx / non-OK)",
-            (*LABELS, "code"),
+            "Failed predict/infer requests (non-2xx / non-OK)",
+            (*REQUEST_LABELS, "code"),
             registry=r,
         )
         self.latency = Histogram(
             LATENCY,
-            "Predict latency through the router",
-            LABELS,
+            "Predict/infer latency through the router",
+            REQUEST_LABELS,
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.predicted = Counter(
             PREDICTED.removesuffix("_total"),
             "Predicted classes (one per instance)",
-            (*LABELS, "class"),
+            (*REQUEST_LABELS, "class"),
             registry=r,
         )
         self.feedback = Counter(
@@ -91,14 +94,15 @@ class RouterMetrics:
         ok: bool,
         code: str,
         classes: list[int],
+        protocol: str = "rest",
     ) -> None:
         v = str(version) if version is not None else "unknown"
-        self.requests.labels(model, v, label).inc()
-        self.latency.labels(model, v, label).observe(seconds)
+        self.requests.labels(model, v, label, protocol).inc()
+        self.latency.labels(model, v, label, protocol).observe(seconds)
         if not ok:
-            self.errors.labels(model, v, label, code).inc()
+            self.errors.labels(model, v, label, protocol, code).inc()
         for c in classes:
-            self.predicted.labels(model, v, label, str(c)).inc()
+            self.predicted.labels(model, v, label, protocol, str(c)).inc()
 
     def set_rollout_state(self, model: str, weight: int, updated_at: float | None) -> None:
         """The rollout state the router routes by, so the CanaryRolloutStuck alert can judge

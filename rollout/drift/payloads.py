@@ -5,6 +5,7 @@ serving's decoder (serving/tensor_proto.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -44,3 +45,14 @@ def probabilities_from_grpc(response) -> np.ndarray | None:
         return None
     key = features.OUTPUT_PROBABILITIES
     return _checked(tensor_proto.to_array(key, response.outputs[key]))
+
+
+def probabilities_from_oip(outputs: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """[N, 10] from the decoded output tensors of an Open Inference Protocol answer."""
+    if features.OUTPUT_PROBABILITIES not in outputs:
+        return None
+    try:
+        rows = np.reshape(outputs[features.OUTPUT_PROBABILITIES], (-1, features.NUM_CLASSES))
+    except ValueError:
+        return None
+    return _checked(rows)

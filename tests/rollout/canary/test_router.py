@@ -15,48 +15,14 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from pipeline import configs
 from rollout import settings as rollout_settings
 from rollout.canary import analysis
-from rollout.canary.router import SERVED_LABEL_HEADER, Router
+from rollout.canary.router import Router
 from rollout.state import RolloutState, write_state
 from serving import defaults as serving_defaults
-from tests.rollout.fakes import FakeModelServer
 from tests.support.waiting import wait_until
 
 STABLE, CANARY = 1, 2
+SERVED_LABEL_HEADER = rollout_settings.SERVED_LABEL_HEADER
 BODY = {"instances": [{"images": np.zeros((32, 32, 3), np.uint8).tolist()}]}
-
-
-@pytest.fixture
-def upstream():
-    server = FakeModelServer(
-        {rollout_settings.STABLE_LABEL: STABLE, rollout_settings.CANARY_LABEL: CANARY},
-        failing={"9"},
-    ).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def state_path(tmp_path):
-    path = tmp_path / "state.json"
-    write_state(path, RolloutState(stable=STABLE, canary=CANARY, weight=20))
-    return path
-
-
-@pytest.fixture
-def router(upstream, state_path):
-    from rollout.policy import load_policy
-
-    r = Router(
-        upstream.rest_url,
-        upstream.grpc_target,
-        state_path,
-        load_policy(),
-        rest_port=0,
-        grpc_port=0,
-        seed=3,
-    ).start()
-    yield r
-    r.stop()
 
 
 def predict(
