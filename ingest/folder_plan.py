@@ -38,13 +38,15 @@ from ingest.walk import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedImage:
-    path: Path
+    """One image's place in the dataset; small (a few hundred bytes with its path) because a
+    plan holds one per image."""
+
     relative: str  # to the data root, POSIX separators: the image's identity
     label: int
     split: str
-    key: str  # hash of seed and relative path: split carving and write order
+    key: int  # hash of seed and relative path: split carving and write order
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class FolderPlan:
     images: tuple[PlannedImage, ...]  # grouped by split (train, eval, test), by key within one
     ignored: tuple[Skipped, ...]
     fingerprint: str
+
+    def path(self, image: PlannedImage) -> Path:
+        return self.root / image.relative
 
 
 def plan_folder(
@@ -90,11 +95,12 @@ def plan_folder(
             if not found:
                 raise ClassFolderError(_empty_class_message(classes[name], name, label))
             digest_files(digest, found, root)
-            keyed = sorted((_key(seed, relative(f.path, root)), f.path) for f in found)
+            paths = (relative(f.path, root) for f in found)
+            keyed = sorted((_key(seed, path), path) for path in paths)
             for key, path, image_split in _carve(
                 keyed, split, by_split, eval_fraction, test_fraction, classes[name]
             ):
-                images.append(PlannedImage(path, relative(path, root), label, image_split, key))
+                images.append(PlannedImage(path, label, image_split, key))
     if limit is not None:
         images = _limited(images, limit)
         _check_every_class_in_every_split(root, class_names, images, limit)
@@ -152,19 +158,19 @@ def _empty_class_message(folder: Path, name: str, label: int) -> str:
     )
 
 
-def _key(seed: int, relative_path: str) -> str:
-    return hashlib.sha256(f"{seed}/{relative_path}".encode()).hexdigest()
+def _key(seed: int, relative_path: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}/{relative_path}".encode()).digest()[:8], "big")
 
 
 def _carve(
-    keyed: list[tuple[str, Path]],
+    keyed: list[tuple[int, str]],
     split: str,
     by_split: dict[str, dict[str, Path]],
     eval_fraction: float,
     test_fraction: float,
     folder: Path,
-) -> list[tuple[str, Path, str]]:
-    """Assign each (key, path) of one class folder a split: the lowest keys go to test, the
+) -> list[tuple[int, str, str]]:
+    """Assign each (key, relative path) of one class folder a split: the lowest keys go to test, the
     next to eval, the rest to train, when the layout does not say."""
     n = len(keyed)
     n_test = 0
@@ -187,8 +193,6 @@ def _carve(
 def _limited(images: list[PlannedImage], limit: int) -> list[PlannedImage]:
     """At most ``limit`` training images (train and eval together) and ``limit`` test images,
     chosen by key (an even draw across classes), as ``limit`` caps CIFAR-10's batches."""
-    if limit < 1:
-        raise ValueError(f"limit must be positive, got {limit}")
     test = sorted((i for i in images if i.split == settings.TEST_SPLIT), key=lambda i: i.key)
     train = sorted((i for i in images if i.split != settings.TEST_SPLIT), key=lambda i: i.key)
     return train[:limit] + test[:limit]

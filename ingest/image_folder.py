@@ -9,8 +9,8 @@ number of images:
 2. examples: each image decoded once (corrupt or truncated data is found here), its bytes
    written to the split's TFRecord shards.
 
-The model's input shape (:func:`input_shape`) comes from the images actually written, so a
-skipped bad image of an odd size or mode does not change it.
+The model's input shape (:meth:`ShapeTally.input_shape`) comes from the images actually
+written, so a skipped bad image of an odd size or mode does not change it.
 
 A bad image is a :class:`BadImageError` naming it; with ``skip_bad_images`` it is left out
 and listed instead, and the counts are those of what was written.
@@ -19,7 +19,6 @@ and listed instead, and the counts are those of what was written.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,37 +53,42 @@ def write_folder_span(
 ) -> FolderSpan:
     """Write ``plan`` into ``span_dir/{train,eval,test}`` and describe it."""
     bad: list[Skipped] = []
-    headers: list[tuple[PlannedImage, images.ImageHeader]] = []
+    checked = ShapeTally()
     reporter = Reporter(progress, CHECKING, len(plan.images))
     for image in plan.images:
         try:
-            headers.append((image, images.probe(image.path)))
+            path = plan.path(image)
+            checked.add(path, images.probe(path))
         except BadImageError as e:
             _skip_or_raise(e, image, skip_bad_images, bad)
         reporter.step()
     reporter.finish()
     if not skip_bad_images:
-        input_shape(headers, image_size, channels)  # fail fast, before writing anything
+        checked.input_shape(image_size, channels)  # fail fast, before writing anything
 
-    written: list[tuple[PlannedImage, images.ImageHeader]] = []
+    unreadable = {s.path for s in bad}
+    written = ShapeTally()
     counts: dict[str, dict[str, int]] = {s: defaultdict(int) for s in SPLITS}
-    reporter = Reporter(progress, WRITING, len(headers))
+    reporter = Reporter(progress, WRITING, len(plan.images) - len(bad))
     writers = {s: ShardedWriter(span_dir / s, shard_records) for s in SPLITS}
-    for image, header in headers:
+    for image in plan.images:
+        if image.relative in unreadable:
+            continue
         try:
-            encoded = images.encoded_bytes(image.path, header)
+            loaded = images.load(plan.path(image))
         except BadImageError as e:
             _skip_or_raise(e, image, skip_bad_images, bad)
         else:
-            writers[image.split].write(image_example(encoded, image.label).SerializeToString())
+            example = image_example(loaded.encoded, image.label)
+            writers[image.split].write(example.SerializeToString())
             counts[image.split][plan.class_names[image.label]] += 1
-            written.append((image, header))
+            written.add(plan.path(image), loaded.header)
         reporter.step()
     for writer in writers.values():
         writer.close()
     reporter.finish()
     _check_no_class_emptied(plan, counts, bad)
-    height, width, chosen_channels = input_shape(written, image_size, channels)
+    height, width, chosen_channels = written.input_shape(image_size, channels)
     description = DatasetDescription(
         class_names=plan.class_names,
         height=height,
@@ -97,37 +101,42 @@ def write_folder_span(
     return FolderSpan(description, tuple(bad))
 
 
-def input_shape(
-    headers: Sequence[tuple[PlannedImage, images.ImageHeader]],
-    image_size: tuple[int, int] | None,
-    channels: int | None,
-) -> tuple[int, int, int]:
-    """(height, width, channels) of the model's input: the images' own size when they share
-    one, else ``image_size`` (required then); 1 channel when every image is gray, else 3."""
-    if channels is not None and channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    if image_size is not None:
-        height, width = (int(v) for v in image_size)
-        if height < 1 or width < 1:
-            raise ValueError(f"image_size must be positive (height, width), got {image_size!r}")
-    else:
-        first: dict[tuple[int, int], PlannedImage] = {}
-        for image, header in headers:
-            first.setdefault((header.height, header.width), image)
-            if len(first) > 1:
-                (size_a, a), (size_b, b) = first.items()
-                raise ImageSizeError(
-                    f"images have different sizes ({a.path} is {size_a[1]}x{size_a[0]}, "
-                    f"{b.path} is {size_b[1]}x{size_b[0]}, width x height): pass "
-                    "image_size=(height, width) (--image-size HxW) for the model's input size; "
-                    "every image is resized to it in the graph, in training and serving alike"
-                )
-        if not first:
-            raise ClassFolderError("no readable images left to write")
-        ((height, width),) = first
-    if channels is None:
-        channels = 1 if all(header.is_gray for _, header in headers) else 3
-    return height, width, channels
+class ShapeTally:
+    """What the model's input shape needs to know of the images seen, in constant memory:
+    the first image of each of at most two sizes, and whether every image was gray."""
+
+    def __init__(self) -> None:
+        self.first_of_size: dict[tuple[int, int], Path] = {}
+        self.all_gray = True
+
+    def add(self, path: Path, header: images.ImageHeader) -> None:
+        if len(self.first_of_size) < 2:
+            self.first_of_size.setdefault((header.height, header.width), path)
+        self.all_gray = self.all_gray and header.is_gray
+
+    def input_shape(
+        self, image_size: tuple[int, int] | None, channels: int | None
+    ) -> tuple[int, int, int]:
+        """(height, width, channels) of the model's input: the images' own size when they
+        share one, else ``image_size`` (required then); 1 channel when every image is gray,
+        else 3; ``channels`` overrides."""
+        if not self.first_of_size:
+            raise ClassFolderError("no readable image left to write")
+        if image_size is not None:
+            height, width = image_size
+        elif len(self.first_of_size) > 1:
+            (size_a, a), (size_b, b) = self.first_of_size.items()
+            raise ImageSizeError(
+                f"images have different sizes ({a} is {size_a[1]}x{size_a[0]}, "
+                f"{b} is {size_b[1]}x{size_b[0]}, width x height): pass "
+                "image_size=(height, width) (--image-size HxW) for the model's input size; "
+                "every image is resized to it in the graph, in training and serving alike"
+            )
+        else:
+            ((height, width),) = self.first_of_size
+        if channels is None:
+            channels = 1 if self.all_gray else 3
+        return height, width, channels
 
 
 def _skip_or_raise(

@@ -1,8 +1,8 @@
 """One image file: read its header, validate it, and produce the bytes a TFRecord stores.
 
-Two steps, so a folder of 20,000 images is planned from headers alone (:func:`probe`: size and
+Two steps, so a folder of 20,000 images is checked from headers alone (:func:`probe`: size and
 mode, a few hundred bytes read, decompression bombs refused before anything is decoded) and each
-image is decoded once, when it is written (:func:`encoded_bytes`).
+image is decoded once, when it is written (:func:`load`).
 
 What is stored is what TensorFlow's in-graph decoder (Transform and the serving signatures)
 reads the same way Pillow does: the file's own bytes for 8-bit grayscale or RGB PNG and JPEG,
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,28 +59,70 @@ class ImageHeader:
 
 
 def probe(path: Path, max_pixels: int = settings.MAX_IMAGE_PIXELS) -> ImageHeader:
-    """The header of ``path``; :class:`BadImageError` when it is no image Pillow reads,
-    :class:`ImageTooLargeError` when it announces more than ``max_pixels`` pixels."""
+    """The header of ``path`` (a few hundred bytes read); :class:`BadImageError` when it is no
+    image Pillow reads, :class:`ImageTooLargeError` when it announces more than ``max_pixels``
+    pixels."""
+    try:
+        with _opened(path, path) as image:
+            return _header(path, image, max_pixels)
+    except BadImageError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise BadImageError(path, f"not a readable image ({type(e).__name__}: {e})") from e
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    header: ImageHeader
+    encoded: bytes  # what the TFRecord stores
+
+
+def load(path: Path, max_pixels: int = settings.MAX_IMAGE_PIXELS) -> LoadedImage:
+    """Read, check and fully decode ``path`` (so a corrupt or truncated file raises
+    :class:`BadImageError` now rather than in a TFX worker later); the bytes to store."""
+    try:
+        data = Path(path).read_bytes()
+        with _opened(path, io.BytesIO(data)) as image:
+            header = _header(path, image, max_pixels)  # refused before decoding
+            image.load()  # full decode: truncated or corrupt data raises here
+            encoded = data if header.stored_as_is else _png(_to_l_or_rgb(image))
+    except BadImageError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise BadImageError(path, f"corrupt or truncated image ({type(e).__name__}: {e})") from e
+    return LoadedImage(header, encoded)
+
+
+def encoded_bytes(path: Path) -> bytes:
+    """The bytes a TFRecord stores for ``path`` (see :func:`load`)."""
+    return load(path).encoded
+
+
+@contextmanager
+def _opened(path: Path, source: Path | io.BytesIO) -> Iterator[Image.Image]:
+    """Pillow's lazy open (header only), its own bomb check turned into ours."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                header = ImageHeader(
-                    width=image.width,
-                    height=image.height,
-                    mode=image.mode,
-                    format=image.format or "",
-                    has_transparency="transparency" in image.info,
-                )
+            with Image.open(source) as image:
+                yield image
     except Image.DecompressionBombError as e:  # far beyond our limit: Pillow stops first
-        raise ImageTooLargeError(path, f"refused: {e} {_limit(max_pixels)}") from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise BadImageError(path, f"not a readable image ({type(e).__name__}: {e})") from e
+        raise ImageTooLargeError(path, f"refused: {e} {_limit(settings.MAX_IMAGE_PIXELS)}") from e
+
+
+def _header(path: Path, image: Image.Image, max_pixels: int) -> ImageHeader:
+    header = ImageHeader(
+        width=image.width,
+        height=image.height,
+        mode=image.mode,
+        format=image.format or "",
+        has_transparency="transparency" in image.info,
+    )
     if header.width * header.height > max_pixels:
         raise ImageTooLargeError(
             path,
             f"refused: {header.width}x{header.height} is {header.width * header.height:,} "
-            f"pixels, a decompression bomb or far more than a classifier needs. "
+            "pixels, a decompression bomb or far more than a classifier needs. "
             + _limit(max_pixels),
         )
     return header
@@ -86,23 +130,6 @@ def probe(path: Path, max_pixels: int = settings.MAX_IMAGE_PIXELS) -> ImageHeade
 
 def _limit(max_pixels: int) -> str:
     return f"(the limit is {max_pixels:,} pixels: ingest.settings.MAX_IMAGE_PIXELS)"
-
-
-def encoded_bytes(path: Path, header: ImageHeader | None = None) -> bytes:
-    """The bytes to store for ``path``: decoded in full here, so a corrupt or truncated file
-    raises :class:`BadImageError` now rather than in a TFX worker later."""
-    header = header or probe(path)
-    try:
-        data = Path(path).read_bytes()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()  # full decode: truncated or corrupt data raises here
-                if header.stored_as_is:
-                    return data
-                return _png(_to_l_or_rgb(image))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise BadImageError(path, f"corrupt or truncated image ({type(e).__name__}: {e})") from e
 
 
 def _to_l_or_rgb(image: Image.Image) -> Image.Image:

@@ -21,17 +21,12 @@ from ingest.walk import is_hidden, visible_subfolders
 _CIFAR_FILES = (*settings.TRAIN_BATCHES, settings.TEST_BATCH)
 
 
-def check_layout_name(layout: str) -> str:
-    if layout not in settings.LAYOUTS:
-        raise LayoutError(f"unknown layout {layout!r}: choose one of {', '.join(settings.LAYOUTS)}")
-    return layout
-
-
 def detect_layout(root: Path, layout: str = settings.LAYOUT_AUTO) -> str:
     """The layout of ``root`` (``layout`` when named and plausible); :class:`LayoutError` naming
     the folder and the accepted layouts otherwise."""
     root = Path(root)
-    check_layout_name(layout)
+    if layout not in settings.LAYOUTS:
+        raise LayoutError(f"unknown layout {layout!r}: choose one of {', '.join(settings.LAYOUTS)}")
     if not root.is_dir():
         raise LayoutError(
             f"data root {root} does not exist; pass --data-root or set {settings.DATA_ROOT_ENV} "

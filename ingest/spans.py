@@ -32,6 +32,7 @@ from ingest.errors import DataError
 from ingest.folder_plan import plan_folder
 from ingest.image_folder import write_folder_span
 from ingest.layout import detect_layout
+from ingest.options import check_options
 from ingest.progress import WRITING, Progress, ProgressCallback
 from ingest.tfrecords import shard_paths as _shard_paths
 from ingest.tfrecords import to_example
@@ -128,6 +129,7 @@ def prepare_span(
     ``settings.PROGRESS_EVERY`` images.
     """
     data_root, examples_root = Path(data_root), Path(examples_root)
+    check_options(image_size=image_size, channels=channels, limit=limit)
     for name, fraction in (("eval_fraction", eval_fraction), ("test_fraction", test_fraction)):
         if not 0 < fraction < 1:
             raise DataError(f"{name} must be between 0 and 1, got {fraction}")

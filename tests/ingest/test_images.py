@@ -43,7 +43,7 @@ def test_eight_bit_gray_or_rgb_png_and_jpeg_are_stored_as_they_are(tmp_path, mod
     header = images.probe(path)
     assert (header.width, header.height, header.mode, header.format) == (10, 12, mode, fmt)
     assert header.stored_as_is and header.is_gray == (mode == "L")
-    assert images.encoded_bytes(path, header) == path.read_bytes()
+    assert images.encoded_bytes(path) == path.read_bytes()
 
 
 def test_rgba_is_stored_as_rgb_png_with_alpha_dropped(tmp_path):
@@ -51,7 +51,7 @@ def test_rgba_is_stored_as_rgb_png_with_alpha_dropped(tmp_path):
     path = saved(tmp_path, Image.fromarray(rgba, mode="RGBA"), "a.png")
     header = images.probe(path)
     assert not header.stored_as_is and not header.is_gray
-    stored = images.encoded_bytes(path, header)
+    stored = images.encoded_bytes(path)
     assert Image.open(io.BytesIO(stored)).mode == "RGB"
     np.testing.assert_array_equal(tf_decoded(stored, 3), RGB)
     # what serving's decoder does with the RGBA file itself: the same pixels
@@ -69,7 +69,7 @@ def test_cmyk_jpeg_is_stored_as_rgb(tmp_path):
     path = saved(tmp_path, Image.fromarray(RGB).convert("CMYK"), "a.jpg", format="JPEG")
     header = images.probe(path)
     assert header.mode == "CMYK" and not header.stored_as_is
-    stored = images.encoded_bytes(path, header)
+    stored = images.encoded_bytes(path)
     want = np.asarray(Image.open(path).convert("RGB"))
     np.testing.assert_array_equal(tf_decoded(stored, 3), want)
 
@@ -80,7 +80,7 @@ def test_gray_with_alpha_is_stored_as_gray(tmp_path):
     path = saved(tmp_path, la, "a.png")
     header = images.probe(path)
     assert header.is_gray and not header.stored_as_is
-    np.testing.assert_array_equal(tf_decoded(images.encoded_bytes(path, header), 1)[..., 0], gray)
+    np.testing.assert_array_equal(tf_decoded(images.encoded_bytes(path), 1)[..., 0], gray)
 
 
 def test_sixteen_bit_gray_keeps_its_high_byte_as_tensorflow_does(tmp_path):
@@ -88,7 +88,7 @@ def test_sixteen_bit_gray_keeps_its_high_byte_as_tensorflow_does(tmp_path):
     path = saved(tmp_path, Image.fromarray(deep), "a.png")
     header = images.probe(path)
     assert header.mode.startswith("I") and header.is_gray and not header.stored_as_is
-    stored = tf_decoded(images.encoded_bytes(path, header), 1)[..., 0]
+    stored = tf_decoded(images.encoded_bytes(path), 1)[..., 0]
     np.testing.assert_array_equal(stored, (deep >> 8).astype(np.uint8))
     np.testing.assert_array_equal(stored, tf_decoded(path.read_bytes(), 1)[..., 0])
 
@@ -97,7 +97,7 @@ def test_rgb_png_with_a_transparent_colour_is_re_encoded(tmp_path):
     path = saved(tmp_path, Image.fromarray(RGB), "a.png", transparency=(0, 0, 0))
     header = images.probe(path)
     assert header.has_transparency and not header.stored_as_is
-    np.testing.assert_array_equal(tf_decoded(images.encoded_bytes(path, header), 3), RGB)
+    np.testing.assert_array_equal(tf_decoded(images.encoded_bytes(path), 3), RGB)
 
 
 def test_a_file_that_is_no_image_names_itself(tmp_path):
