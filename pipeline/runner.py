@@ -81,6 +81,18 @@ def prepare_input(config: RunConfig) -> Any:
     )
 
 
+def check_model_input(description: Any) -> None:
+    """Refuse, before any component runs, an input size the CNN cannot take (a dataset of
+    tiny images without a larger ``--image-size``); raises ``DataError`` saying so."""
+    from ingest.errors import DataError
+    from models.model import pooling_stages
+
+    try:
+        pooling_stages(description.height, description.width)
+    except ValueError as e:
+        raise DataError(str(e)) from e
+
+
 def prepare_inference(config: RunConfig) -> Any:
     """The ``--infer-dir`` images as unlabelled tf.Examples (None without one); corrupt files
     are listed, not fatal. Raises ``DataError`` when the folder is missing or holds no image."""
@@ -178,6 +190,7 @@ def run(
     started = time.monotonic()
     try:
         span = prepare_input(config)
+        check_model_input(span.description)
         inference = prepare_inference(config)
     except cifar10.CifarDataError as e:
         print(f"error: {e}", file=err)

@@ -131,3 +131,12 @@ def test_the_input_lines_name_classes_shape_and_what_was_left_out():
         "inference images: 4 (reused), 1 unreadable",
         "unreadable: x.png: truncated",
     ]
+
+
+def test_an_input_too_small_for_the_cnn_is_bad_input():
+    from ingest.errors import DataError
+    from models.dataset import CIFAR10
+
+    runner.check_model_input(CIFAR10)
+    with pytest.raises(DataError, match="4x4 is too small.*--image-size"):
+        runner.check_model_input(CIFAR10.with_changes(height=4, width=4))
