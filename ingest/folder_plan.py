@@ -82,11 +82,12 @@ def plan_folder(
             split: _class_folders(folder, root, ignored) for split, folder in sources.items()
         }
         class_names = tuple(by_split[settings.TRAIN_SPLIT])
+        _check_class_count(sources[settings.TRAIN_SPLIT], class_names)
         _check_same_classes(sources, by_split)
     else:
         by_split = {settings.TRAIN_SPLIT: _class_folders(root, root, ignored)}
         class_names = tuple(by_split[settings.TRAIN_SPLIT])
-    _check_class_count(root, class_names)
+        _check_class_count(root, class_names)
 
     images: list[PlannedImage] = []
     for split, classes in by_split.items():
@@ -124,12 +125,16 @@ def _ignore_loose_entries(
             ignored.append(Skipped(relative(path, root or folder), reason))
 
 
-def _check_class_count(root: Path, class_names: tuple[str, ...]) -> None:
-    if len(class_names) < 2:
-        found = f"only the class folder {class_names[0]!r}" if class_names else "no class folder"
-        raise ClassFolderError(
-            f"{root}: {found}; a classifier needs at least two classes (one folder per class)"
-        )
+def _check_class_count(folder: Path, class_names: tuple[str, ...]) -> None:
+    if len(class_names) >= 2:
+        return
+    found = f"only the class folder {class_names[0]!r}" if class_names else "no class folder"
+    hint = ""
+    if class_names and len(visible_subfolders(folder / class_names[0])) >= 2:
+        hint = f" (are the class folders one level down, in {folder / class_names[0]}?)"
+    raise ClassFolderError(
+        f"{folder}: {found}; a classifier needs at least two classes (one folder per class)" + hint
+    )
 
 
 def _check_same_classes(sources: dict[str, Path], by_split: dict[str, dict[str, Path]]) -> None:

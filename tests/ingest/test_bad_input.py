@@ -138,6 +138,12 @@ def test_one_class_is_an_error(tmp_path):
         spans.prepare_span(root, tmp_path / "ex")
 
 
+def test_class_folders_one_level_down_are_pointed_at(tmp_path):
+    write_image_folder(tmp_path / "download" / "images", CLASSES, per_class=4)
+    with pytest.raises(ClassFolderError, match=r"one level down, in .*download/images\?"):
+        spans.prepare_span(tmp_path / "download", tmp_path / "ex")
+
+
 def test_a_class_missing_from_the_test_split_is_an_error_naming_it(tmp_path):
     root = write_image_folder(tmp_path / "photos", CLASSES, per_class=4, test_per_class=2)
     shutil.rmtree(root / "test" / "cat")
