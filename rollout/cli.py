@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ingest import settings as ingest_settings
 from pipeline import configs
-from rollout import atomic_io, cli_drift
+from rollout import atomic_io, cli_drift, client_tls
 from rollout import settings as rollout_settings
 from rollout.canary.manager import RolloutError, RolloutManager
 from rollout.drift import shifts
@@ -37,6 +37,7 @@ from rollout.drift.alerts import pending_retrain_request
 from rollout.policy import PolicyError, load_policy
 from rollout.state import RolloutState, default_actor
 from serving import defaults as serving_defaults
+from serving.tls import TlsConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         "traffic, wait until AVAILABLE, then take traffic",
     )
     start.add_argument("--wait-seconds", type=float, default=120.0)
+    client_tls.add_arguments(start, "--server")
     step = command("step", help="move the canary to the next weight step")
     step.add_argument("--weight", type=int, help="explicit weight instead of the next step")
     command("promote", help="canary becomes stable")
@@ -126,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="FeatureStats.pb for drift ('auto': newest under the pipeline "
         "root, 'none': no drift monitoring)",
     )
+    client_tls.add_arguments(route, "the upstream model server")
     command("sync", help="rewrite the model config file from the rollout state")
     drift = command(
         "drift",
@@ -243,10 +246,12 @@ def _run_router(args: argparse.Namespace, manager: RolloutManager) -> int:
         rest_port=args.rest_port,
         grpc_port=args.grpc_port,
         drift_monitor=monitor,
+        upstream_tls=client_tls.ClientTls.from_args(args),
     ).start()
     print(
         f"router: REST {router.rest_url}  gRPC {router.grpc_target}  -> "
-        f"{args.upstream_rest} / {args.upstream_grpc}",
+        f"{args.upstream_rest} / {args.upstream_grpc}"
+        f"{'' if router.upstream_tls is None else ' (gRPC over TLS)'}",
         flush=True,
     )
     done = threading.Event()
@@ -275,9 +280,10 @@ def run(args: argparse.Namespace) -> int:
         if args.server:
             from rollout.serving_client import wait_until_available, warm_up
 
+            tls = client_tls.ClientTls.from_args(args)
             manager.start(args.version, weight=0, **common)
             print(f"waiting for version {args.version} to load on {args.server} ...")
-            if not wait_until_available(args.server, args.version, args.wait_seconds):
+            if not wait_until_available(args.server, args.version, args.wait_seconds, tls=tls):
                 manager.rollback(
                     actor=actor,
                     reason=f"version {args.version} did not "
@@ -285,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
                 )
                 print(f"error: version {args.version} did not load; rolled back", file=sys.stderr)
                 return 1
-            warm_up(args.server, args.version)
+            warm_up(args.server, args.version, tls=tls)
             manager.step(weight=args.weight, **common)
         else:
             manager.start(args.version, weight=args.weight, **common)
@@ -339,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RolloutError, PolicyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except TlsConfigError as e:  # a TLS option that cannot be used: bad arguments
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import time
 import requests
 
 from pipeline import configs
+from rollout.client_tls import ClientTls, requests_kwargs
 from serving.model_paths import model_url
 
 
@@ -25,12 +26,19 @@ def model_path(
 
 
 def version_state(
-    rest_url: str, version: int, model: str = configs.MODEL_NAME, timeout: float = 5.0
+    rest_url: str,
+    version: int,
+    model: str = configs.MODEL_NAME,
+    timeout: float = 5.0,
+    tls: ClientTls | None = None,
 ) -> str | None:
-    """The server's state for one version (e.g. 'AVAILABLE', 'LOADING'); None if unknown."""
+    """The server's state for one version (e.g. 'AVAILABLE', 'LOADING'); None if unknown.
+    ``tls``: CA and client certificate for an ``https://`` URL."""
     try:
         response = requests.get(
-            rest_url.rstrip("/") + model_path(model, version=version), timeout=timeout
+            rest_url.rstrip("/") + model_path(model, version=version),
+            timeout=timeout,
+            **requests_kwargs(tls),
         )
     except requests.RequestException:
         return None
@@ -48,18 +56,23 @@ def wait_until_available(
     timeout: float = 120.0,
     model: str = configs.MODEL_NAME,
     poll: float = 0.5,
+    tls: ClientTls | None = None,
 ) -> bool:
     """Poll until ``version`` is AVAILABLE (True) or ``timeout`` passes (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if version_state(rest_url, version, model) == "AVAILABLE":
+        if version_state(rest_url, version, model, tls=tls) == "AVAILABLE":
             return True
         time.sleep(poll)
     return False
 
 
 def warm_up(
-    rest_url: str, version: int, requests_count: int = 5, model: str = configs.MODEL_NAME
+    rest_url: str,
+    version: int,
+    requests_count: int = 5,
+    model: str = configs.MODEL_NAME,
+    tls: ClientTls | None = None,
 ) -> int:
     """Send a few predict calls straight to ``version`` so its first real requests do not
     pay for graph tracing (TF Serving does the same with SavedModel warmup records);
@@ -79,6 +92,7 @@ def warm_up(
                 rest_url.rstrip("/") + model_path(model, "predict", version=version),
                 json=body,
                 timeout=30,
+                **requests_kwargs(tls),
             )
             ok += response.status_code == 200
         except requests.RequestException:

@@ -31,12 +31,14 @@ from models import keras_runtime
 keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 
 from pipeline import configs  # noqa: E402
+from rollout import client_tls  # noqa: E402
 from rollout import settings as rollout_settings  # noqa: E402
 from rollout.canary.manager import RolloutError, RolloutManager  # noqa: E402
 from rollout.policy import PolicyError, load_policy  # noqa: E402
 from rollout.release import loop, retrain  # noqa: E402
 from rollout.release.outcome import say  # noqa: E402
 from rollout.release.tools import NO_TOOLS, ReleaseTools  # noqa: E402
+from serving.tls import TlsConfigError  # noqa: E402
 
 
 def build_parser(
@@ -90,6 +92,7 @@ def build_parser(
     p.add_argument(
         "--load-timeout", type=float, default=600.0, help="give up watching after this many seconds"
     )
+    client_tls.add_arguments(p, "--server")
     tools.add_arguments(p)
     return p
 
@@ -136,6 +139,9 @@ def main(
     except (RolloutError, PolicyError) as e:
         print(f"error: {e}", file=sys.stderr)
         code = 1
+    except TlsConfigError as e:  # a TLS option that cannot be used: bad arguments
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
     say(f"done in {time.monotonic() - started:.0f}s (exit {code})")
     return code
 

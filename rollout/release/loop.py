@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from rollout import settings as rollout_settings
 from rollout.canary import analysis
 from rollout.canary.manager import RolloutError, RolloutManager
+from rollout.client_tls import ClientTls
 from rollout.release import pipeline_run
 from rollout.release.outcome import ACTOR, EXIT_ROLLED_BACK, Outcome, say
 from rollout.release.tools import NO_TOOLS, ReleaseTools
@@ -53,13 +54,14 @@ def roll_out(
         else:
             say(f"resuming the rollout of version {state.canary} at {state.weight}%")
         canary = manager.state().canary
-        if not wait_until_available(server_url, canary, timeout=120):
+        tls = ClientTls.from_args(args) if args.server else None  # in-process: plaintext
+        if not wait_until_available(server_url, canary, timeout=120, tls=tls):
             manager.rollback(actor=ACTOR, reason=f"version {canary} did not load")
             say(f"ROLLED BACK: version {canary} never became AVAILABLE")
             return Outcome(
                 EXIT_ROLLED_BACK, "rolled_back", f"version {canary} never became AVAILABLE"
             )
-        warm_up(server_url, canary)
+        warm_up(server_url, canary, tls=tls)
         if manager.state().weight == 0:
             manager.step(actor=ACTOR, reason=f"version {canary} AVAILABLE; first weight step")
         say(

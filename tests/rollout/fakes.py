@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 from collections import Counter
 from concurrent import futures
@@ -39,11 +40,13 @@ class FakeModelServer:
         versions: dict[str, int],
         failing: set[str] = frozenset(),
         grpc_credentials: grpc.ServerCredentials | None = None,
+        rest_ssl: ssl.SSLContext | None = None,
     ) -> None:
-        """``grpc_credentials``: serve gRPC over TLS with them (else plaintext)."""
+        """``grpc_credentials``/``rest_ssl``: serve gRPC / REST over TLS (else plaintext)."""
         self.versions = dict(versions)
         self.failing = set(failing)
         self.grpc_credentials = grpc_credentials
+        self.rest_ssl = rest_ssl
         self.rest_paths: Counter = Counter()
         self.grpc_specs: Counter = Counter()
         self._lock = threading.Lock()
@@ -174,7 +177,7 @@ class FakeModelServer:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, serving_defaults.LOOPBACK, 0)
+        site = web.TCPSite(self._runner, serving_defaults.LOOPBACK, 0, ssl_context=self.rest_ssl)
         await site.start()
         self.rest_port = site._server.sockets[0].getsockname()[1]
 
@@ -187,7 +190,8 @@ class FakeModelServer:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{serving_defaults.LOOPBACK}:{self.rest_port}"
+        scheme = "http" if self.rest_ssl is None else "https"
+        return f"{scheme}://{serving_defaults.LOOPBACK}:{self.rest_port}"
 
     @property
     def grpc_target(self) -> str:
