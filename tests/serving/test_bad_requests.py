@@ -212,7 +212,7 @@ REST_CASES = [  # TF Serving's status and (part of) its message for each class o
         400,
         "Unexpected element type in feature: x",
     ),
-    ("no such route", "/v2/whatever", GOOD, 400, "Malformed request: POST /v2/whatever"),
+    ("no such route", "/v3/whatever", GOOD, 400, "Malformed request: POST /v3/whatever"),
 ]
 
 
