@@ -56,6 +56,7 @@ _ROLLOUT_SHARED = (
     "rollout.state",
     "rollout.retrain_requests",
     "rollout.serving_client",
+    "rollout.client_tls",
 )
 _ROLLOUT_CLI = {"rollout.cli", "rollout.cli_drift"}  # cifar10-rollout and its drift commands
 _ROLLOUT_SUBSYSTEMS = {"rollout.drift", "rollout.canary", "rollout.release", *_ROLLOUT_CLI}
