@@ -17,7 +17,7 @@ from typing import Any
 from airflow_dags import cifar10_airflow_settings as settings
 from pipeline import configs, metadata_store
 from tests import mariadb_server
-from tests.airflow_dags.conftest import DAGS_FOLDER, clean_env
+from tests.airflow_dags.conftest import airflow_env as throwaway_airflow_env
 from tests.mariadb_server import MariaDB
 from tests.postgres_server import Postgres
 from tests.support.ports import free_port
@@ -45,18 +45,11 @@ def airflow_env(
 ) -> dict[str, str]:
     """Airflow as deploy/airflow/docker-compose.yaml configures it, in throw-away places
     (LocalExecutor unless ``overrides`` say otherwise)."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "tmp").mkdir(exist_ok=True)
-    env = clean_env(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW_CONFIG=str(home / "airflow.cfg"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    production = dict(
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="4",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=pg.sqlalchemy_url(),
-        AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=str(settings.DAGBAG_IMPORT_TIMEOUT_SECONDS),
-        AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT=str(settings.DAGBAG_IMPORT_TIMEOUT_SECONDS),
         # Parse once (each parse imports TFX and costs a core for half a minute); a zombie's
         # failure callback still gets its file parsed at once.
         AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="600",
@@ -82,8 +75,7 @@ def airflow_env(
             settings.RETRY_DELAY_ENV: "1",
         },
     )
-    env.update(overrides)
-    return env
+    return throwaway_airflow_env(home, **{**production, **overrides})
 
 
 def airflow(env: dict[str, str], *args: str, timeout: float = 180) -> str:

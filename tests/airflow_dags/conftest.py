@@ -23,14 +23,17 @@ SCRIPT = configs.REPO_ROOT / "scripts" / "airflow_test.sh"
 def clean_env(**overrides: str) -> dict[str, str]:
     """This process's environment minus any Airflow or CIFAR10_* setting, plus overrides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CIFAR10_"))}
-    env.update(PYTHONWARNINGS="ignore", TF_CPP_MIN_LOG_LEVEL="2", **overrides)
+    env.update(PYTHONWARNINGS="ignore", TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(overrides)
     return env
 
 
 def airflow_env(home: Path, **overrides: str) -> dict[str, str]:
-    """A throwaway Airflow: SQLite, SequentialExecutor, our DAG folder, no examples."""
+    """A throwaway Airflow: SQLite, SequentialExecutor, our DAG folder, no examples.
+    ``overrides`` replace any of these (the production-shape tests swap the executor and the
+    metadata DB and keep the rest)."""
     home.mkdir(parents=True, exist_ok=True)
-    return clean_env(
+    defaults = dict(
         AIRFLOW_HOME=str(home),
         AIRFLOW_CONFIG=str(home / "airflow.cfg"),
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
@@ -39,8 +42,8 @@ def airflow_env(home: Path, **overrides: str) -> dict[str, str]:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=str(settings.DAGBAG_IMPORT_TIMEOUT_SECONDS),
         AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT=str(settings.DAGBAG_IMPORT_TIMEOUT_SECONDS),
-        **overrides,
     )
+    return clean_env(**{**defaults, **overrides})
 
 
 def run_airflow_test_script(
