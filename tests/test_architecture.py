@@ -116,6 +116,16 @@ def test_layer_imports_only_what_it_may(package):
     assert not wrong, f"{package} may import only {sorted(ALLOWED[package])}:\n" + "\n".join(wrong)
 
 
+def test_only_tests_import_the_tests():
+    """Test plumbing is no dependency of anything that ships or runs outside pytest."""
+    wrong = sorted(
+        f"{imp.importer}:{imp.line} imports {imp.imported}"
+        for imp in _imports()
+        if _within(imp.imported, "tests") and not _within(imp.importer, "tests")
+    )
+    assert not wrong, "\n".join(wrong)
+
+
 def rule_violations(imports: Iterable[Import], rules: dict[str, set[str]]) -> list[str]:
     """Each import that breaks a ``MAY_NOT_IMPORT``-style rule, with its line."""
     return sorted(
