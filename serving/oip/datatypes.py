@@ -253,6 +253,11 @@ def from_raw(raw: bytes | memoryview, tensor: str, dtype: Datatype, shape: Seque
 
 def _bytes_from_raw(raw: bytes | memoryview, tensor: str, shape: Sequence[int], count: int):
     view = memoryview(raw)
+    if count * _LENGTH.size > len(view):  # before allocating: a huge shape, a few bytes
+        raise InvalidArgument(
+            f"tensor '{tensor}': shape {list(shape)} needs at least {count * _LENGTH.size} "
+            f"bytes of BYTES data, got {len(view)}"
+        )
     out = np.empty(count, dtype=object)
     offset = 0
     for i in range(count):

@@ -131,7 +131,7 @@ def test_unknown_datatypes_name_the_known_ones():
     ("raw", "message"),
     [
         (struct.pack("<I", 5) + b"ab", "claims 5 bytes, only 2 remain"),
-        (b"\x01\x00", r"needs 1 elements, the data holds 0"),
+        (b"\x01\x00", r"needs at least 4 bytes of BYTES data, got 2"),
         (struct.pack("<I", 1) + b"a" + b"junk", "4 bytes left over"),
     ],
 )
@@ -151,3 +151,10 @@ def test_raw_size_must_match_the_shape_exactly():
 def test_non_utf8_bytes_are_detected():
     assert datatypes.is_utf8_text(np.array([b"ok", "é".encode()], dtype=object))
     assert not datatypes.is_utf8_text(np.array([b"\x89PNG"], dtype=object))
+
+
+def test_a_huge_bytes_shape_is_refused_before_any_allocation():
+    dtype = datatypes.BY_NAME["BYTES"]
+    shape = datatypes.check_shape([400_000_000], "s", dtype)  # under the element limit
+    with pytest.raises(InvalidArgument, match="needs at least 1600000000 bytes"):
+        datatypes.from_raw(b"\x00" * 8, "s", dtype, shape)
