@@ -5,17 +5,17 @@ the SavedModel signature, (b) gRPC Predict, (c) REST :predict of ``cifar10-serve
 
     .venv/bin/python -m bench.bench_serving [--model-dir DIR] [--duration 2] [--rounds 5]
 
-Model: the newest pipeline-pushed version under configs.serving_root(DEFAULT_OUTPUT_ROOT) if
-there is one, else ``--model-dir``, else an untrained model of the reference CNN's shape with
-the same signatures. The server runs in its own process (as in production), the clients in
-this one. The machine is shared, so each row is measured in interleaved rounds and the best
-round kept; the ÷raw column is the median over the rounds of each round's ratio to the raw
-call measured next to it (a busy neighbour slows both, so the ratio stays put where the
-best-of figures move). Request bodies are built once, outside the timed loop: the numbers
-measure the server and the wire, not client-side encoding. Each row is compared with the raw
-call of the same signature at the same batch size and concurrency: ``serving_images`` (uint8
-tensor) for gRPC, REST-uint8 and both OIP rows, ``serving_image_bytes`` (PNG bytes) for
-REST-b64.
+Model: ``--model-dir`` if given, else the newest pipeline-pushed version under
+configs.serving_root(DEFAULT_OUTPUT_ROOT) if there is one, else an untrained model of the
+reference CNN's shape with the same signatures. The server runs in its own process (as in
+production), the clients in this one. The machine is shared, so each row is measured in
+interleaved rounds and the best round kept; the ÷raw column is the median over the rounds of
+each round's ratio to the raw call measured next to it (a busy neighbour slows both, so the
+ratio stays put where the best-of figures move). Request bodies are built once, outside the
+timed loop: the numbers measure the server and the wire, not client-side encoding. Each row
+is compared with the raw call of the same signature at the same batch size and concurrency:
+``serving_images`` (uint8 tensor) for gRPC, REST-uint8 and both OIP rows,
+``serving_image_bytes`` (PNG bytes) for REST-b64.
 """
 
 from __future__ import annotations
@@ -64,13 +64,15 @@ class Result:
 
 
 def find_model(explicit: str | None) -> tuple[Path, str]:
+    """``--model-dir`` when given, else the newest pipeline-pushed version, else a CNN of
+    the reference shape built here."""
+    if explicit:
+        return Path(explicit), f"--model-dir {explicit}"
     base = configs.serving_root(configs.DEFAULT_OUTPUT_ROOT) / configs.MODEL_NAME
     versions = list_versions(base)
     if versions:
         v = max(versions)
         return versions[v], f"pipeline-made, {versions[v]}"
-    if explicit:
-        return Path(explicit), f"--model-dir {explicit}"
     return build_reference_shaped(
         Path(tempfile.mkdtemp(prefix="bench-model-")) / "1"
     ), "untrained reference CNN (no pipeline model found)"
