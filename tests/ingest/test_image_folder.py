@@ -175,3 +175,23 @@ def test_layout_can_be_named_and_is_then_checked(tmp_path):
         spans.prepare_span(root, tmp_path / "ex", layout="folders")
     with pytest.raises(DataError, match="data_batch_1"):
         spans.prepare_span(root, tmp_path / "ex", layout=settings.LAYOUT_CIFAR10)
+
+
+def test_every_stored_image_decodes_in_the_models_graph_to_the_described_shape(tmp_path):
+    """What ingest stores is what Transform reads: mixed formats, modes and sizes all decode
+    to the description's [H, W, C]."""
+    from PIL import Image
+
+    from models.preprocessing import decode_images
+
+    root = write_image_folder(tmp_path / "mixed", CLASSES, per_class=5, sizes=[(32, 32), (40, 24)])
+    for i, image in enumerate(sorted((root / "cat").iterdir())[:3]):
+        mode = ("RGBA", "P", "L")[i]
+        Image.open(image).convert(mode).save(image.with_suffix(".png"))
+        image.unlink()
+    info = spans.prepare_span(root, tmp_path / "ex", image_size=(24, 20))
+    encoded = [e for split in ("train", "eval", "test") for e, _ in read_records(info.path / split)]
+    decoded = decode_images(tf.constant(encoded), info.description)
+    assert decoded.shape == (15, 24, 20, 3)
+    gray = spans.prepare_span(root, tmp_path / "ex-gray", image_size=(24, 20), channels=1)
+    assert decode_images(tf.constant(encoded), gray.description).shape == (15, 24, 20, 1)
