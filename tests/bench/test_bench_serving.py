@@ -1,0 +1,58 @@
+"""bench/bench_serving.py: its OIP request bodies are what the server decodes, and a short
+run on a tiny model prints every row."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench import bench_serving
+from models import features
+from pipeline import configs
+from serving.oip import rest_codec
+from tests.serving.tiny_models import build_tiny_model
+
+
+def test_oip_rest_body_decodes_to_the_images():
+    images = np.arange(2 * 32 * 32 * 3, dtype=np.uint64).astype(np.uint8).reshape(2, 32, 32, 3)
+    body, header_length = bench_serving.oip_rest_body(images, features.SIGNATURE_IMAGES)
+    request = rest_codec.parse_infer_request(body, header_length, configs.MODEL_NAME, None)
+    assert request.signature_name == features.SIGNATURE_IMAGES
+    assert request.binary_output("probabilities")
+    np.testing.assert_array_equal(request.inputs[0].array, images)
+
+
+@pytest.mark.slow
+def test_a_short_run_prints_every_row(tmp_path):
+    model_dir = build_tiny_model(tmp_path / "model", 3)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.bench_serving",
+            f"--model-dir={model_dir}",
+            "--batches=2",
+            "--clients=1",
+            "--duration=0.2",
+            "--rounds=1",
+        ],
+        cwd=configs.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout.split("Serving benchmark", 1)[1]
+    for row in (
+        "gRPC uint8",
+        "REST b64 png",
+        "REST uint8 json",
+        "OIP REST binary uint8",
+        "OIP gRPC raw uint8",
+    ):
+        line = next(line for line in table.splitlines() if line.startswith(row))
+        assert float(line.split()[-5]) > 0, line  # images/s
