@@ -174,7 +174,7 @@ def prepare_span(
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=examples_root))
     try:
         if plan is None:
-            description = _write_cifar(
+            description, counts = _write_cifar(
                 data_root, tmp, eval_fraction, seed, limit, image_size, channels, progress
             )
             ignored: tuple[Skipped, ...] = ()
@@ -190,7 +190,7 @@ def prepare_span(
                 progress=progress,
             )
             description, ignored, bad = written.description, plan.ignored, written.bad_images
-        counts = {split: sum(c.values()) for split, c in description.counts.items()}
+            counts = {split: sum(c.values()) for split, c in description.counts.items()}
         manifest = {
             "source": source,
             "counts": counts,
@@ -237,9 +237,10 @@ def _write_cifar(
     image_size: tuple[int, int] | None,
     channels: int | None,
     progress: ProgressCallback | None,
-) -> DatasetDescription:
+) -> tuple[DatasetDescription, dict[str, int]]:
     """Write CIFAR-10's batches as train (shuffle-split with eval), eval and test; describe them
-    with ``batches.meta``'s class names."""
+    with ``batches.meta``'s class names. Returns the description and the records per split
+    (which count labels outside the classes too)."""
     names = cifar10.class_names(data_root)
     train_all = cifar10.load_train(data_root)
     test = cifar10.load_test(data_root)
@@ -255,13 +256,13 @@ def _write_cifar(
             f"(train images: {len(train_all)}, test images: {len(test)}, "
             f"eval fraction: {eval_fraction})"
         )
-    total, done = sum(len(b) for b in splits.values()), 0
+    total, counts = sum(len(b) for b in splits.values()), {}
     for name, batch in splits.items():
-        done += write_split(batch, directory / name)
+        counts[name] = write_split(batch, directory / name)
         if progress is not None:
-            progress(Progress(WRITING, done, total))
+            progress(Progress(WRITING, sum(counts.values()), total))
     height, width = image_size or (CIFAR10.height, CIFAR10.width)
-    return CIFAR10.with_changes(
+    description = CIFAR10.with_changes(
         class_names=names,
         height=int(height),
         width=int(width),
@@ -270,6 +271,7 @@ def _write_cifar(
         source={"kind": "cifar10", "path": str(data_root), "layout": settings.LAYOUT_CIFAR10},
         fingerprint=cifar10.fingerprint(data_root),
     )
+    return description, counts
 
 
 def _class_counts(batch: cifar10.Batch, names: tuple[str, ...]) -> dict[str, int]:

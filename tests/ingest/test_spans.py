@@ -108,3 +108,13 @@ def test_failed_write_leaves_no_partial_span(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         spans.prepare_span(root, tmp_path / "ex")
     assert list((tmp_path / "ex").iterdir()) == []
+
+
+def test_out_of_range_labels_are_written_and_counted_but_not_named(tmp_path):
+    """The schema (ExampleValidator) reports ids outside the classes; ingest keeps them."""
+    root = write_cifar_layout(tmp_path / "data", per_batch=4, n_test=4, labels=[0, 10, 1, 12])
+    info = spans.prepare_span(root, tmp_path / "ex", eval_fraction=0.25)
+    assert info.counts == {"train": 15, "eval": 5, "test": 4}
+    assert info.description.counts["test"]["airplane"] == 1
+    assert sum(info.description.counts["test"].values()) == 2  # ids 10 and 12 have no name
+    assert sorted(label for _, label in read_split(info.path / "test")) == [0, 1, 10, 12]
