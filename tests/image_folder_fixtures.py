@@ -3,7 +3,7 @@
 ``write_image_folder(tmp_path / "photos", classes=("cat", "dog", "ship"))`` writes real CIFAR
 images of those classes as ``DIR/<class>/<n>.jpg`` (or the ``split_folders`` layout), optionally
 resized (one size, or a cycle of sizes for a mixed-size folder), in gray, and as PNG. Needs
-the subset (``require_shared_data``: a skip locally, a failure under CI).
+the subset (``shared_cifar``: a skip locally, a failure under CI).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from models.dataset import CIFAR10_CLASS_NAMES
-from tests.system_deps import require_shared_data
+from tests.system_deps import shared_cifar
 
 SUFFIXES = {"JPEG": ".jpg", "PNG": ".png"}
 
@@ -23,9 +23,7 @@ SUFFIXES = {"JPEG": ".jpg", "PNG": ".png"}
 def cifar_images(class_name: str, count: int, offset: int = 0) -> np.ndarray:
     """``count`` real CIFAR-10 images (uint8 [N, 32, 32, 3]) of ``class_name``, from the
     subset's training batches, skipping the first ``offset`` of that class."""
-    from ingest import cifar10
-
-    train = cifar10.load_train(require_shared_data())
+    train = shared_cifar("train")
     picked = train.images[train.labels == CIFAR10_CLASS_NAMES.index(class_name)]
     if len(picked) < offset + count:
         raise ValueError(f"the subset has only {len(picked)} {class_name} images")

@@ -7,9 +7,11 @@ CI can never pass by silently skipping what it was meant to check.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +43,25 @@ def require_shared_data() -> Path:
     if not ingest_settings.SHARED_DATA_ROOT.is_dir():
         skip_or_fail(f"CIFAR-10 subset not found at {ingest_settings.SHARED_DATA_ROOT}")
     return ingest_settings.SHARED_DATA_ROOT
+
+
+def shared_cifar(part: str = "test") -> Any:
+    """Images and labels of the real subset (an ``ingest.cifar10.Batch``): ``"train"`` (its
+    five training batches), ``"test"``, or one batch file's name. Read once per session and
+    shared, so the arrays are read-only (copy before changing pixels); a skip locally, a
+    failure under ``CI=true`` when the subset is missing."""
+    return _load_shared_cifar(require_shared_data(), part)
+
+
+@functools.cache
+def _load_shared_cifar(root: Path, part: str) -> Any:
+    from ingest import cifar10
+    from ingest import settings as ingest_settings
+
+    if part == "train":
+        batch = cifar10.load_train(root)
+    else:
+        batch = cifar10.load_batch(root / (ingest_settings.TEST_BATCH if part == "test" else part))
+    batch.images.setflags(write=False)
+    batch.labels.setflags(write=False)
+    return batch

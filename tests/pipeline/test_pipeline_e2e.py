@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ingest import cifar10
-from ingest import settings as ingest_settings
 from ingest.spans import to_example
 from models import features
 from pipeline import configs, summary
 from tests.conftest import run_pipeline
+from tests.system_deps import shared_cifar
 
 
 def runner_metadata(root):
@@ -71,7 +70,7 @@ def test_model_is_blessed_and_pushed_in_tf_serving_layout(first):
 
 def test_signatures_agree_on_real_images(pushed_model_dir):
     loaded = tf.saved_model.load(str(pushed_model_dir))
-    images = cifar10.load_test(ingest_settings.SHARED_DATA_ROOT).images[:32]
+    images = shared_cifar("test").images[:32]
     serialized = tf.constant([to_example(i, 0).SerializeToString() for i in images])
     by_examples = loaded.signatures[features.SIGNATURE_EXAMPLES](examples=serialized)
     by_images = loaded.signatures[features.SIGNATURE_IMAGES](images=tf.constant(images))

@@ -12,7 +12,6 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from demos.loadgen import LoadGenerator
-from ingest import settings as ingest_settings
 from models import features
 from pipeline import configs
 from rollout import settings as rollout_settings
@@ -24,7 +23,7 @@ from rollout.policy import load_policy
 from rollout.serving_client import wait_until_available, warm_up
 from tests.rollout.conftest import install_version
 from tests.support.waiting import wait_until
-from tests.system_deps import require_shared_data
+from tests.system_deps import require_shared_data, shared_cifar
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 WINDOW = 5.0
@@ -34,7 +33,6 @@ WINDOW = 5.0
 def stack(tmp_path, tiny_models):
     """A fresh rollout per test (its own serving root, state and history; stable version 1),
     so each test proves its own ending whatever ran before it."""
-    from ingest import cifar10
     from serving.server import ModelServer
 
     require_shared_data()
@@ -60,7 +58,7 @@ def stack(tmp_path, tiny_models):
     router = Router(
         server.rest_url, server.grpc_target, manager.paths.state, policy, rest_port=0, grpc_port=0
     ).start()
-    test = cifar10.load_batch(ingest_settings.SHARED_DATA_ROOT / ingest_settings.TEST_BATCH)
+    test = shared_cifar("test")
     load = LoadGenerator(
         router.rest_url, test.images, test.labels, rate_per_second=40, workers=4
     ).start()

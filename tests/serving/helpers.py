@@ -15,14 +15,13 @@ from tensorflow_serving.apis import (
 from ingest import settings as ingest_settings
 from models import features
 from serving.image_codec import encode_png as png  # noqa: F401  (the suites' short name)
+from tests.system_deps import shared_cifar
 
 
 def sample_images(n: int, seed: int = 0) -> np.ndarray:
     """``n`` real CIFAR-10 test images when the shared subset is there, else random ones."""
     if (ingest_settings.SHARED_DATA_ROOT / ingest_settings.TEST_BATCH).is_file():
-        from ingest import cifar10
-
-        images = cifar10.load_test(ingest_settings.SHARED_DATA_ROOT).images
+        images = shared_cifar("test").images
         if len(images) >= n:
             return images[:n]
     rng = np.random.default_rng(seed)

@@ -10,7 +10,6 @@ import pytest
 import requests
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from ingest import settings as ingest_settings
 from models import features
 from rollout import atomic_io
 from rollout import settings as rollout_settings
@@ -25,16 +24,9 @@ from rollout.policy import load_policy
 from rollout.state import StatePaths
 from serving import defaults as serving_defaults
 from tests.support.waiting import wait_until
-from tests.system_deps import require_shared_data
+from tests.system_deps import shared_cifar
 
 POLICY = load_policy().drift
-
-
-def cifar(name: str):
-    from ingest import cifar10
-
-    require_shared_data()
-    return cifar10.load_batch(ingest_settings.SHARED_DATA_ROOT / name)
 
 
 def write_stats(path: Path, images: np.ndarray) -> Path:
@@ -72,20 +64,20 @@ SHIFTS = {
 
 @pytest.fixture(scope="module")
 def train_reference(tmp_path_factory):
-    train = cifar("data_batch_1")
+    train = shared_cifar("data_batch_1")
     return load_reference(
         write_stats(tmp_path_factory.mktemp("stats") / "FeatureStats.pb", train.images)
     )
 
 
 def test_held_back_test_images_stay_below_the_threshold(train_reference):
-    test = cifar(ingest_settings.TEST_BATCH)
+    test = shared_cifar("test")
     assert max(readings(train_reference, test.images)) < POLICY.threshold
 
 
 @pytest.mark.parametrize("shift", sorted(SHIFTS))
 def test_shifted_inputs_exceed_the_threshold(train_reference, shift):
-    test = cifar(ingest_settings.TEST_BATCH)
+    test = shared_cifar("test")
     assert min(readings(train_reference, SHIFTS[shift](test.images))) > POLICY.threshold
 
 
@@ -105,11 +97,11 @@ def test_drift_against_the_pushed_models_own_reference(first_pipeline_run, tmp_p
     manager = RolloutManager(tmp_path)
     shutil.copytree(pushed, manager.model_dir / pushed.name)
     manager.init(version)
-    test = cifar(ingest_settings.TEST_BATCH)
+    test = shared_cifar("test")
     build_for_version(manager.paths, manager.model_dir, version, test.images, "test split")
     monitor = drift_monitor_for(manager)
     assert monitor.signals is not None and monitor.signals.output is not None
-    quiet = monitor.add(cifar("data_batch_2").images[:300])
+    quiet = monitor.add(shared_cifar("data_batch_2").images[:300])
     assert quiet is not None and not quiet.drifted, quiet.describe()
     for shift in SHIFTS.values():
         monitor = drift_monitor_for(manager)
@@ -118,7 +110,7 @@ def test_drift_against_the_pushed_models_own_reference(first_pipeline_run, tmp_p
 
 
 def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_reference, tmp_path):
-    test = cifar(ingest_settings.TEST_BATCH)
+    test = shared_cifar("test")
     paths = StatePaths(tmp_path)
     policy = replace(POLICY, on_drift="retrain", cooldown_seconds=60)
     now = [0.0]
@@ -147,7 +139,7 @@ def test_alerts_respect_min_images_cooldown_and_go_to_the_alert_log(train_refere
 
 
 def test_alert_mode_records_no_retrain_request(train_reference, tmp_path):
-    test = cifar(ingest_settings.TEST_BATCH)
+    test = shared_cifar("test")
     paths = StatePaths(tmp_path)
     monitor = DriftMonitor(
         train_reference,
@@ -171,7 +163,7 @@ def test_the_router_samples_request_images_into_the_drift_gauge(train_reference,
     from rollout.state import RolloutState, write_state
     from tests.rollout.fakes import FakeModelServer
 
-    test = cifar(ingest_settings.TEST_BATCH)
+    test = shared_cifar("test")
     policy = load_policy()
     policy = replace(policy, drift=replace(policy.drift, sample_rate=1.0))
     write_state(tmp_path / "state.json", RolloutState(stable=1))

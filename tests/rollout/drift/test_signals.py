@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import requests
 
-from ingest import settings as ingest_settings
 from models import features
 from rollout import settings as rollout_settings
 from rollout.drift import shifts
@@ -20,7 +19,7 @@ from rollout.drift.monitor import DriftMonitor, PixelReference
 from rollout.drift.payloads import probabilities_from_grpc, probabilities_from_rest
 from rollout.policy import load_policy
 from tests.support.waiting import wait_until
-from tests.system_deps import require_shared_data
+from tests.system_deps import shared_cifar
 
 POLICY = load_policy().drift
 WINDOW = POLICY.window_images
@@ -28,13 +27,7 @@ WINDOW = POLICY.window_images
 
 @pytest.fixture(scope="module")
 def cifar():
-    from ingest import cifar10
-
-    require_shared_data()
-    return (
-        cifar10.load_train(ingest_settings.SHARED_DATA_ROOT),
-        cifar10.load_test(ingest_settings.SHARED_DATA_ROOT),
-    )
+    return shared_cifar("train"), shared_cifar("test")
 
 
 def windows(n: int, count: int, seed: int = 0) -> list[np.ndarray]:
