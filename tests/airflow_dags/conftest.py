@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from airflow_dags import cifar10_airflow_settings as settings
-from ingest import settings as ingest_settings
 from pipeline import configs
 from tests.system_deps import require_shared_data
 
@@ -117,5 +116,4 @@ def component_graph(tmp_path_factory) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    require_shared_data()
-    return ingest_settings.SHARED_DATA_ROOT
+    return require_shared_data()
