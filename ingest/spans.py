@@ -33,7 +33,7 @@ from ingest.folder_plan import plan_folder
 from ingest.image_folder import write_folder_span
 from ingest.layout import detect_layout
 from ingest.options import check_options
-from ingest.progress import WRITING, Progress, ProgressCallback
+from ingest.progress import WRITING, ProgressCallback, Reporter
 from ingest.tfrecords import shard_paths as _shard_paths
 from ingest.tfrecords import to_example
 from ingest.walk import Skipped
@@ -67,7 +67,7 @@ def shard_paths(directory: Path, records: int) -> list[Path]:
     return _shard_paths(directory, records, SHARD_RECORDS)
 
 
-def write_split(batch: cifar10.Batch, directory: Path) -> int:
+def write_split(batch: cifar10.Batch, directory: Path, reporter: Reporter | None = None) -> int:
     """Write one split as TFRecord shards of at most ``SHARD_RECORDS`` examples each."""
     directory.mkdir(parents=True, exist_ok=True)
     for shard, path in enumerate(shard_paths(directory, len(batch))):
@@ -75,6 +75,8 @@ def write_split(batch: cifar10.Batch, directory: Path) -> int:
         with tf.io.TFRecordWriter(str(path)) as writer:
             for image, label in zip(batch.images[part], batch.labels[part], strict=True):
                 writer.write(to_example(image, label).SerializeToString())
+                if reporter is not None:
+                    reporter.step()
     return len(batch)
 
 
@@ -256,11 +258,9 @@ def _write_cifar(
             f"(train images: {len(train_all)}, test images: {len(test)}, "
             f"eval fraction: {eval_fraction})"
         )
-    total, counts = sum(len(b) for b in splits.values()), {}
-    for name, batch in splits.items():
-        counts[name] = write_split(batch, directory / name)
-        if progress is not None:
-            progress(Progress(WRITING, sum(counts.values()), total))
+    reporter = Reporter(progress, WRITING, sum(len(b) for b in splits.values()))
+    counts = {name: write_split(b, directory / name, reporter) for name, b in splits.items()}
+    reporter.finish()
     height, width = image_size or (CIFAR10.height, CIFAR10.width)
     description = CIFAR10.with_changes(
         class_names=names,

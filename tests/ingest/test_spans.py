@@ -98,11 +98,11 @@ def test_failed_write_leaves_no_partial_span(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = spans.write_split
 
-    def flaky(batch, path):
+    def flaky(batch, path, reporter=None):
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError("disk full")
-        return real(batch, path)
+        return real(batch, path, reporter)
 
     monkeypatch.setattr(spans, "write_split", flaky)
     with pytest.raises(OSError, match="disk full"):
@@ -118,3 +118,11 @@ def test_out_of_range_labels_are_written_and_counted_but_not_named(tmp_path):
     assert info.description.counts["test"]["airplane"] == 1
     assert sum(info.description.counts["test"].values()) == 2  # ids 10 and 12 have no name
     assert sorted(label for _, label in read_split(info.path / "test")) == [0, 1, 10, 12]
+
+
+def test_cifar_progress_is_reported_every_n_images(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest_settings, "PROGRESS_EVERY", 40)
+    root = write_cifar_layout(tmp_path / "data", per_batch=20, n_test=10)
+    seen = []
+    spans.prepare_span(root, tmp_path / "ex", progress=seen.append)
+    assert [(p.done, p.total) for p in seen] == [(40, 110), (80, 110), (110, 110)]
