@@ -8,14 +8,14 @@ the SavedModel signature, (b) gRPC Predict, (c) REST :predict of ``cifar10-serve
 Model: ``--model-dir`` if given, else the newest pipeline-pushed version under
 configs.serving_root(DEFAULT_OUTPUT_ROOT) if there is one, else an untrained model of the
 reference CNN's shape with the same signatures. The server runs in its own process (as in
-production), the clients in this one. The machine is shared, so each row is measured in
-interleaved rounds and the best round kept; the ÷raw column is the median over the rounds of
-each round's ratio to the raw call measured next to it (a busy neighbour slows both, so the
-ratio stays put where the best-of figures move). Request bodies are built once, outside the
-timed loop: the numbers measure the server and the wire, not client-side encoding. Each row
-is compared with the raw call of the same signature at the same batch size and concurrency:
-``serving_images`` (uint8 tensor) for gRPC, REST-uint8 and both OIP rows,
-``serving_image_bytes`` (PNG bytes) for REST-b64.
+production), the clients in this one. The machine is shared, so each row is measured against
+its raw call in pairs of back-to-back slices (order alternating); ÷raw is the median of the
+pairs' ratios (a busy neighbour slows both halves of a pair, so the ratio stays put where
+absolute figures move), images/s the row's best slice. Request bodies are built once,
+outside the timed loop: the numbers measure the server and the wire, not client-side
+encoding. Each row is compared with the raw call of the same signature at the same batch
+size and concurrency: ``serving_images`` (uint8 tensor) for gRPC, REST-uint8 and both OIP
+rows, ``serving_image_bytes`` (PNG bytes) for REST-b64.
 """
 
 from __future__ import annotations
@@ -351,6 +351,49 @@ def start_server(base: Path, extra: list[str]) -> tuple[subprocess.Popen, str, s
     return proc, m.group(1), m.group(2)
 
 
+def measure_paired(
+    modes: list[tuple[str, str, Callable[[], None]]],
+    batch: int,
+    clients: int,
+    pairs: int,
+    duration: float,
+) -> list[Result]:
+    """Each row measured against its raw call in ``pairs`` back-to-back pairs (order
+    alternating, so a drifting load favours neither): the ratio is the median of the pairs'
+    ratios, images/s and latencies the row's best slice."""
+    calls = dict((mode, call) for mode, _, call in modes)
+    best: dict[str, Result] = {}
+    ratios: dict[str, list[float]] = {mode: [] for mode, _, _ in modes}
+
+    def measure(mode: str, raw_key: str) -> float:
+        n, secs, lat = drive(calls[mode], clients, duration)
+        q = np.percentile(np.array(lat) * 1000, [50, 99])
+        r = Result(mode, batch, clients, n * batch / secs, float(q[0]), float(q[1]), raw_key)
+        if mode not in best or r.images_per_s > best[mode].images_per_s:
+            best[mode] = r
+        return r.images_per_s
+
+    for mode, raw_key, _ in modes:
+        if mode == raw_key:
+            continue
+        for i in range(pairs):
+            order = [raw_key, mode] if i % 2 == 0 else [mode, raw_key]
+            ips = {m: measure(m, raw_key if m == mode else m) for m in order}
+            ratios[mode].append(ips[mode] / ips[raw_key])
+        print(
+            f"  {mode:<22} batch {batch:>2} clients {clients}: "
+            f"{best[mode].images_per_s:8.1f} img/s, ÷raw per pair "
+            + " ".join(f"{x:.2f}" for x in ratios[mode]),
+            flush=True,
+        )
+    out = []
+    for mode, _, _ in modes:
+        if ratios[mode]:
+            best[mode].ratio = float(np.median(ratios[mode]))
+        out.append(best[mode])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", help="a SavedModel version dir (if no pipeline model exists)")
@@ -359,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=int,
         default=5,
-        help="interleaved repetitions per row: best images/s, median ratio to raw",
+        help="pairs (raw call, row) per row: best images/s, median of the pairs' ratios",
     )
     p.add_argument("--clients", type=int, default=4, help="concurrent clients")
     p.add_argument("--batches", default="1,32")
@@ -443,33 +486,7 @@ def main(argv: list[str] | None = None) -> int:
                             grpc_caller(servers["batching"][1], grpc_req),
                         )
                     )
-                best: dict[str, Result] = {}
-                per_round: dict[str, list[float]] = {mode: [] for mode, _, _ in modes}
-                for _ in range(args.rounds):  # interleaved rounds, best kept: less noise
-                    for mode, raw_key, call in modes:
-                        n, secs, lat = drive(call, clients, args.duration)
-                        q = np.percentile(np.array(lat) * 1000, [50, 99])
-                        r = Result(
-                            mode,
-                            batch,
-                            clients,
-                            n * batch / secs,
-                            float(q[0]),
-                            float(q[1]),
-                            raw_key,
-                        )
-                        per_round[mode].append(r.images_per_s)
-                        if mode not in best or r.images_per_s > best[mode].images_per_s:
-                            best[mode] = r
-                        print(
-                            f"  {mode:<22} batch {batch:>2} clients {clients}: "
-                            f"{r.images_per_s:8.1f} img/s",
-                            flush=True,
-                        )
-                for mode, raw_key, _ in modes:
-                    ratios = np.array(per_round[mode]) / np.array(per_round[raw_key])
-                    best[mode].ratio = float(np.median(ratios))
-                    results.append(best[mode])
+                results.extend(measure_paired(modes, batch, clients, args.rounds, args.duration))
         batching_note = batch_sizes(servers["batching"][2])
     finally:
         for proc, _, _ in servers.values():
@@ -482,8 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8}"
     )
     print(
-        f"\nServing benchmark ({origin}; {args.rounds} interleaved rounds x {args.duration:g} s "
-        "per row: best images/s, median ÷raw; "
+        f"\nServing benchmark ({origin}; {args.rounds} pairs of {args.duration:g} s slices "
+        "(raw call, row) per row: best images/s, median ÷raw of the pairs; "
         f"{os.cpu_count()} CPUs)\n" + header + "\n" + "-" * len(header)
     )
     for r in results:
