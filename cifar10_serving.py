@@ -34,6 +34,9 @@ def server_defaults(output_root: str | None = None) -> dict[str, object]:
 
 
 def serve_main(argv: list[str] | None = None) -> int:
+    from models import keras_runtime
+
+    keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
     from serving import cli
 
     return cli.main(argv, defaults=server_defaults())
@@ -41,6 +44,9 @@ def serve_main(argv: list[str] | None = None) -> int:
 
 def client_main(argv: list[str] | None = None) -> int:
     """Send ``--count`` real test images (from the data root) and compare gRPC with REST."""
+    from models import keras_runtime
+
+    keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
     from ingest import cifar10
     from models import features
     from serving import example_client
