@@ -95,9 +95,8 @@ def plan_folder(
             found = list(image_files(classes[name], root, ignored))
             if not found:
                 raise ClassFolderError(_empty_class_message(classes[name], name, label))
-            digest_files(digest, found, root)
-            paths = (relative(f.path, root) for f in found)
-            keyed = sorted((_key(seed, path), path) for path in paths)
+            digest_files(digest, found)
+            keyed = sorted((_key(seed, f.relative), f.relative) for f in found)
             for key, path, image_split in _carve(
                 keyed, split, by_split, eval_fraction, test_fraction, classes[name]
             ):

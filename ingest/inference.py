@@ -26,7 +26,7 @@ from ingest.errors import BadImageError, DataError
 from ingest.progress import WRITING, ProgressCallback, Reporter
 from ingest.spans import read_manifest
 from ingest.tfrecords import ShardedWriter, inference_example
-from ingest.walk import Found, Skipped, digest_files, image_files, relative
+from ingest.walk import Found, Skipped, digest_files, image_files
 
 SHARD_RECORDS = 10_000
 
@@ -58,7 +58,7 @@ def prepare_inference_examples(
     ignored: list[Skipped] = []
     found = list(image_files(infer_dir, infer_dir, ignored))
     digest = hashlib.sha256()
-    digest_files(digest, found, infer_dir)
+    digest_files(digest, found)
     source = {"path": str(infer_dir), "fingerprint": digest.hexdigest()}
     if not force_new:
         manifest = read_manifest(output_dir)
@@ -103,9 +103,9 @@ def _write(
     reporter = Reporter(progress, WRITING, len(found))
     with ShardedWriter(directory, SHARD_RECORDS) as writer:
         for f in found:
-            name = relative(f.path, infer_dir)
+            name = f.relative
             try:
-                encoded = images.encoded_bytes(f.path)
+                encoded = images.encoded_bytes(Path(f.path))
             except BadImageError as e:
                 bad.append(Skipped(name, e.reason))
             else:

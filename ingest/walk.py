@@ -31,7 +31,8 @@ HIDDEN, NOT_AN_IMAGE, EMPTY_FILE, SYMLINK_LOOP, UNREADABLE = (
 class Found:
     """An image file: its path, and the size and modification time a fingerprint uses."""
 
-    path: Path
+    path: str  # as found (a str: a Path per file would cost more than the walk itself)
+    relative: str  # to the walked root, POSIX separators
     size: int
     mtime_ns: int
 
@@ -49,12 +50,12 @@ class _Digest(Protocol):
     def update(self, data: bytes, /) -> None: ...
 
 
-def digest_files(digest: _Digest, found: Iterable[Found], root: Path) -> None:
+def digest_files(digest: _Digest, found: Iterable[Found]) -> None:
     """Feed each file's relative path, size and mtime (ns) to ``digest``: the fingerprint of
     a folder's content, cheap for 20,000 files (a stat each, no reads) and changed by any
     edit (a new size or mtime), the test ``make``, ``rsync`` and Git rely on."""
     for f in found:
-        digest.update(f"{relative(f.path, root)}\0{f.size}\0{f.mtime_ns}\n".encode())
+        digest.update(f"{f.relative}\0{f.size}\0{f.mtime_ns}\n".encode())
 
 
 def is_hidden(name: str) -> bool:
@@ -74,43 +75,48 @@ def visible_subfolders(folder: Path) -> list[Path]:
 
 def image_files(folder: Path, root: Path, ignored: list[Skipped]) -> Iterator[Found]:
     """Every image file under ``folder`` in sorted order; appends what it skips to ``ignored``
-    (paths relative to ``root``)."""
-    yield from _walk(folder, root, ignored, ancestors=frozenset())
+    (paths relative to ``root``, which holds ``folder``)."""
+    prefix = "" if Path(folder) == Path(root) else relative(folder, root) + "/"
+    yield from _walk(Path(folder), prefix, ignored, ancestors=frozenset())
 
 
 def _walk(
-    folder: Path, root: Path, ignored: list[Skipped], ancestors: frozenset[tuple[int, int]]
+    folder: Path, prefix: str, ignored: list[Skipped], ancestors: frozenset[tuple[int, int]]
 ) -> Iterator[Found]:
+    """``prefix``: ``folder``'s path relative to the root, with a trailing slash (string
+    joins: ``Path.relative_to`` for each of 20,000 files costs more than the walk)."""
     try:
         identity = _identity(folder)
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as e:
-        ignored.append(Skipped(relative(folder, root), f"{UNREADABLE}: {e.strerror or e}"))
+        ignored.append(Skipped(prefix.rstrip("/"), f"{UNREADABLE}: {e.strerror or e}"))
         return
     if identity in ancestors:
-        ignored.append(Skipped(relative(folder, root), SYMLINK_LOOP))
+        ignored.append(Skipped(prefix.rstrip("/"), SYMLINK_LOOP))
         return
     ancestors = ancestors | {identity}
     for entry in entries:
-        path = Path(entry.path)
+        name = prefix + entry.name
         if is_hidden(entry.name):
-            ignored.append(Skipped(relative(path, root), HIDDEN))
+            ignored.append(Skipped(name, HIDDEN))
             continue
         try:
             is_dir = entry.is_dir()  # follows symlinks
             is_file = not is_dir and entry.is_file()
             stat = entry.stat() if is_file else None
         except OSError as e:  # a dangling link, a permission problem
-            ignored.append(Skipped(relative(path, root), f"{UNREADABLE}: {e.strerror or e}"))
+            ignored.append(Skipped(name, f"{UNREADABLE}: {e.strerror or e}"))
             continue
         if is_dir:
-            yield from _walk(path, root, ignored, ancestors)
-        elif not is_file or path.suffix.lower() not in settings.IMAGE_EXTENSIONS:
-            ignored.append(Skipped(relative(path, root), NOT_AN_IMAGE))
+            yield from _walk(Path(entry.path), name + "/", ignored, ancestors)
+        elif (
+            not is_file or os.path.splitext(entry.name)[1].lower() not in settings.IMAGE_EXTENSIONS
+        ):
+            ignored.append(Skipped(name, NOT_AN_IMAGE))
         elif stat is None or stat.st_size == 0:
-            ignored.append(Skipped(relative(path, root), EMPTY_FILE))
+            ignored.append(Skipped(name, EMPTY_FILE))
         else:
-            yield Found(path, stat.st_size, stat.st_mtime_ns)
+            yield Found(entry.path, name, stat.st_size, stat.st_mtime_ns)
 
 
 def _identity(folder: Path) -> tuple[int, int]:
