@@ -29,6 +29,7 @@ from ingest import settings
 from ingest.errors import ClassFolderError
 from ingest.layout import split_folder_map
 from ingest.walk import (
+    HIDDEN,
     Skipped,
     digest_files,
     image_files,
@@ -36,6 +37,8 @@ from ingest.walk import (
     relative,
     visible_subfolders,
 )
+
+NOT_IN_A_CLASS_FOLDER = "not in a class folder"  # a loose file beside the class folders
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,7 @@ def _ignore_loose_entries(
 ) -> None:
     for path in sorted(folder.iterdir()):
         if path not in keep:
-            reason = "hidden" if is_hidden(path.name) else "not in a class folder"
+            reason = HIDDEN if is_hidden(path.name) else NOT_IN_A_CLASS_FOLDER
             ignored.append(Skipped(relative(path, root or folder), reason))
 
 

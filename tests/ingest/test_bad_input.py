@@ -19,7 +19,7 @@ from ingest.errors import (
     ImageTooLargeError,
     LayoutError,
 )
-from ingest.folder_plan import plan_folder
+from ingest.folder_plan import NOT_IN_A_CLASS_FOLDER, plan_folder
 from ingest.options import parse_image_size
 from tests.image_folder_fixtures import write_image_folder
 
@@ -112,7 +112,7 @@ def test_empty_non_image_and_hidden_files_are_ignored_and_listed(photos, tmp_pat
     reasons = {s.path: s.reason for s in info.ignored}
     assert reasons == {
         ".cache": walk.HIDDEN,
-        "README.md": "not in a class folder",
+        "README.md": NOT_IN_A_CLASS_FOLDER,
         "cat/.DS_Store": walk.HIDDEN,
         "cat/empty.png": walk.EMPTY_FILE,
         "cat/notes.txt": walk.NOT_AN_IMAGE,
