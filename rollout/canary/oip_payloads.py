@@ -48,11 +48,13 @@ def images_from_grpc(request: Any) -> np.ndarray | None:
     return _images_of({t.name: t.array for t in decode_request(request).inputs})
 
 
-def outputs_from_rest(body: bytes, header_length: str | None) -> Tensors:
-    """The output tensors of a REST ``/infer`` answer (JSON data or binary section)."""
+def answer_from_rest(body: bytes, header_length: str | None) -> tuple[int | None, Tensors]:
+    """The version that served a REST ``/infer`` answer (None: not a number) and its output
+    tensors (JSON data or the binary section); (None, {}) for an unreadable answer."""
     try:
         header, binary = rest_codec.split_body(body, header_length)
         doc = rest_json.parse_body(header)
+        served = str(doc.get("model_version", ""))
         outputs: Tensors = {}
         offset = 0
         for item in doc.get("outputs") or []:
@@ -65,9 +67,9 @@ def outputs_from_rest(body: bytes, header_length: str | None) -> Tensors:
                 outputs[name] = datatypes.from_raw(raw, name, dtype, shape)
             elif "data" in item:
                 outputs[name] = datatypes.from_values(item["data"], name, dtype, shape)
-        return outputs
-    except (ServingError, KeyError, TypeError, ValueError):
-        return {}
+    except (ServingError, AttributeError, KeyError, TypeError, ValueError):
+        return None, {}
+    return (int(served) if served.isdigit() else None), outputs
 
 
 def outputs_from_grpc(response: Any) -> Tensors:

@@ -304,12 +304,9 @@ class Router:
         if 200 <= response.status < 300:
             answer = response.body if isinstance(response.body, bytes) else b""
             length = response.headers.get(rest_codec.HEADER_LENGTH)
-            outputs = oip_payloads.outputs_from_rest(answer, length)
+            served, outputs = oip_payloads.answer_from_rest(answer, length)
             classes = oip_payloads.classes(outputs)
-            served = rest_json.parse_body(rest_codec.split_body(answer, length)[0]).get(
-                "model_version", ""
-            )
-            version = int(served) if str(served).isdigit() else version
+            version = version if served is None else served
             asked = request.headers.get(rest_codec.HEADER_LENGTH)
             self._sample_drift(
                 Sample(

@@ -94,6 +94,8 @@ class FakeModelServer:
         key = match["version"] or "default"
         if key in self.failing:
             return web.json_response({"error": "boom"}, status=500)
+        if key == "liar":  # a 200 whose binary header length points past the body
+            return web.Response(body=b"{}", headers={HEADER_LENGTH: "999"})
         version = self._served_version(key)
         body = await request.read()
         length = request.headers.get(HEADER_LENGTH)

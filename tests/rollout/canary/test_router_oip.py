@@ -249,3 +249,14 @@ def test_v2_requests_are_sampled_for_drift(upstream, state_path):
 
         wait_until(lambda: sampled() >= 5, "3 REST and 2 gRPC images sampled")
         assert sampled() == 5
+
+
+def test_an_unreadable_upstream_answer_is_passed_on_and_counted_without_classes(router):
+    """The router reads answers best-effort: a lying Inference-Header-Content-Length from
+    upstream reaches the client as sent, never a router error."""
+    session = requests.Session()
+    answer = infer(router, session, path="/v2/models/cifar10/versions/liar/infer")
+    assert answer.status_code == 200 and answer.headers[HEADER_LENGTH] == "999"
+    assert answer.content == b"{}"
+    stats = analysis.parse_metrics(scrape(router, session))[("liar", "unknown")]
+    assert (stats.requests, stats.errors, stats.classes) == (1, 0, {})
