@@ -60,7 +60,9 @@ class Result:
     p50_ms: float
     p99_ms: float
     raw_key: str
-    ratio: float = 1.0  # median over rounds of (this row / its raw row), same round
+    ratio: float = 1.0  # median over pairs of (this row / its raw call), back to back
+    cpu_ms_per_image: float = 0.0  # CPU of this process + the server's, per image
+    cpu_ratio: float = 1.0  # raw call's CPU per image / this row's (load-insensitive)
 
 
 def find_model(explicit: str | None) -> tuple[Path, str]:
@@ -351,22 +353,39 @@ def start_server(base: Path, extra: list[str]) -> tuple[subprocess.Popen, str, s
     return proc, m.group(1), m.group(2)
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) of this process, plus process ``pid``'s when given."""
+    t = os.times()
+    total = t.user + t.system
+    if pid is not None:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def measure_paired(
     modes: list[tuple[str, str, Callable[[], None]]],
     batch: int,
     clients: int,
     pairs: int,
     duration: float,
+    server_pids: dict[str, int] | None = None,
 ) -> list[Result]:
     """Each row measured against its raw call in ``pairs`` back-to-back pairs (order
     alternating, so a drifting load favours neither): the ratio is the median of the pairs'
-    ratios, images/s and latencies the row's best slice."""
+    ratios, images/s and latencies the row's best slice. CPU seconds per image (this process
+    and, for server rows, the server's) give a second ratio that other processes' load
+    hardly moves."""
     calls = dict((mode, call) for mode, _, call in modes)
     best: dict[str, Result] = {}
     ratios: dict[str, list[float]] = {mode: [] for mode, _, _ in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode, _, _ in modes}
 
     def measure(mode: str, raw_key: str) -> float:
+        pid = (server_pids or {}).get(mode)
+        before = cpu_seconds(pid)
         n, secs, lat = drive(calls[mode], clients, duration)
+        cpu[mode].append((cpu_seconds(pid) - before) * 1000 / max(n * batch, 1))
         q = np.percentile(np.array(lat) * 1000, [50, 99])
         r = Result(mode, batch, clients, n * batch / secs, float(q[0]), float(q[1]), raw_key)
         if mode not in best or r.images_per_s > best[mode].images_per_s:
@@ -387,9 +406,11 @@ def measure_paired(
             flush=True,
         )
     out = []
-    for mode, _, _ in modes:
+    for mode, raw_key, _ in modes:
         if ratios[mode]:
             best[mode].ratio = float(np.median(ratios[mode]))
+        best[mode].cpu_ms_per_image = float(np.median(cpu[mode]))
+        best[mode].cpu_ratio = float(np.median(cpu[raw_key]) / np.median(cpu[mode]))
         out.append(best[mode])
     return out
 
@@ -486,7 +507,20 @@ def main(argv: list[str] | None = None) -> int:
                             grpc_caller(servers["batching"][1], grpc_req),
                         )
                     )
-                results.extend(measure_paired(modes, batch, clients, args.rounds, args.duration))
+                results.extend(
+                    measure_paired(
+                        modes,
+                        batch,
+                        clients,
+                        args.rounds,
+                        args.duration,
+                        {
+                            mode: servers["batching" if "batching" in mode else "plain"][0].pid
+                            for mode, raw_key, _ in modes
+                            if mode != raw_key
+                        },
+                    )
+                )
         batching_note = batch_sizes(servers["batching"][2])
     finally:
         for proc, _, _ in servers.values():
@@ -496,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = {(r.mode, r.batch, r.clients): r for r in results if r.mode.startswith("raw")}
     header = (
         f"{'mode':<22} {'batch':>5} {'clients':>7} {'images/s':>10} {'÷raw':>6} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8}"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'cpu ms/img':>10} {'cpu÷raw':>7}"
     )
     print(
         f"\nServing benchmark ({origin}; {args.rounds} pairs of {args.duration:g} s slices "
@@ -510,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r.mode:<22} {r.batch:>5} {r.clients:>7} {r.images_per_s:>10.1f} "
             f"{ratio:>6.2f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-            f"{'' if r.mode.startswith('raw') else f'{added:+.2f}':>8}"
+            f"{'' if r.mode.startswith('raw') else f'{added:+.2f}':>8} "
+            f"{r.cpu_ms_per_image:>10.3f} {r.cpu_ratio:>7.2f}"
         )
     print(batching_note)
     if args.json:
