@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import sys
-import tempfile
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from types import ModuleType
@@ -55,6 +55,7 @@ GRPCIO_PQC_WARNING = "grpcio < 1.83.0 does not support Post-Quantum Cryptography
 ENVIRONMENT_WARNINGS = (PYTHON_VERSION_WARNING, GRPCIO_PQC_WARNING)
 
 log = logging.getLogger(__name__)
+_FORWARD_DRAIN_SECONDS = 5.0  # a child that inherited the pipe may hold it open
 
 
 def use_tf_keras() -> None:
@@ -91,38 +92,42 @@ def prepare_entry_point() -> None:
 
 @contextlib.contextmanager
 def stderr_lines_dropped(pattern: re.Pattern[str]) -> Iterator[None]:
-    """Send file descriptor 2 to a file for the block, then write back every line that does
-    not match ``pattern``; the dropped ones go to this module's logger at DEBUG (a run's
-    log file keeps them).
+    """For the block, pass every line written to file descriptor 2 through to stderr except
+    those matching ``pattern``; the dropped ones go to this module's logger at DEBUG after
+    the block (a run's log file may keep them).
 
-    At the descriptor, not ``sys.stderr``: the lines come from C++. Lines written in the
-    block appear when it ends (also when it raises), in their order."""
+    At the descriptor, not ``sys.stderr``: the lines come from C++. Lines are forwarded as
+    they come (a thread reads a pipe), so a process killed in the block has shown what it
+    wrote before; their order is kept."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            kept = _filter_lines(capture.read().decode(errors="replace"), pattern)
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()
+    terminal = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    dropped: list[str] = []
 
+    def forward() -> None:
+        with os.fdopen(read_end, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode(errors="replace")
+                if pattern.search(line):
+                    dropped.append(line.rstrip())
+                else:
+                    os.write(terminal, raw)
 
-def _filter_lines(text: str, pattern: re.Pattern[str]) -> str:
-    kept = []
-    for line in text.splitlines(keepends=True):
-        if pattern.search(line):
-            log.debug("dropped from stderr: %s", line.rstrip())
-        else:
-            kept.append(line)
-    return "".join(kept)
+    forwarder = threading.Thread(target=forward, name="stderr-line-filter", daemon=True)
+    forwarder.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)  # closes the pipe's last writer: the forwarder reads to its end
+        forwarder.join(_FORWARD_DRAIN_SECONDS)
+        if not forwarder.is_alive():  # else a child inherited the pipe: leave it the copy
+            os.close(terminal)
+        for line in dropped:
+            log.debug("dropped from stderr: %s", line)
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):

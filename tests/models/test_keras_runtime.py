@@ -4,6 +4,7 @@ act at TensorFlow's first import, which this test process has long done)."""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import textwrap
@@ -104,3 +105,24 @@ def test_importing_tensorflow_after_prepare_entry_point_prints_no_registration_l
     assert "Unable to register" not in result.stderr
     assert "non-supported Python version" not in result.stderr
     assert result.stdout.strip().startswith("tf_keras")
+
+
+def test_lines_pass_through_while_the_block_runs_not_only_after_it():
+    """A process killed inside the block (a hung TensorFlow import) has shown its lines."""
+    code = textwrap.dedent("""
+        import os, time
+        from models import keras_runtime
+        with keras_runtime.stderr_lines_dropped(keras_runtime.TF_REGISTRATION_LINE):
+            os.write(2, b"still loading\\n")
+            time.sleep(120)
+    """)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        ready, _, _ = select.select([child.stderr], [], [], 60)
+        assert ready, "nothing reached stderr within 60 s"
+        assert child.stderr.readline() == "still loading\n"
+    finally:
+        child.kill()
+        child.wait(10)
