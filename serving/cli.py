@@ -162,17 +162,32 @@ def _fail(message: str) -> int:
     return EXIT_FAILURE
 
 
-def _read_text_proto(path: str, message, what: str) -> str | None:
-    from google.protobuf import text_format
+def _read_text_proto(path: str, message) -> str | None:
+    """None, or TF Serving's start-up error (after protobuf's parser report on stderr)."""
+    from serving.text_proto import TextProtoError, read_text_proto
 
     try:
-        with open(path) as f:
-            text_format.Parse(f.read(), message)
-    except FileNotFoundError:
-        return f"NOT_FOUND: {path}; No such file or directory"
-    except (OSError, UnicodeDecodeError, text_format.ParseError):
-        return f"INVALID_ARGUMENT: Invalid protobuf file: '{path}'"
+        read_text_proto(path, message)
+    except TextProtoError as exc:
+        if exc.report:
+            print(exc.report, file=sys.stderr, flush=True)
+        return exc.status
     return None
+
+
+def _ssl_settings(path: str):
+    """--ssl_config_file's SSLConfig, checked; raises ValueError with the start-up error."""
+    from serving import tls
+    from serving.text_proto import TextProtoError
+
+    try:
+        return tls.load_ssl_config(path)
+    except TextProtoError as exc:
+        if exc.report:
+            print(exc.report, file=sys.stderr, flush=True)
+        raise ValueError(exc.status) from exc
+    except tls.TlsConfigError as exc:
+        raise ValueError(f"INVALID_ARGUMENT: --ssl_config_file {path}: {exc}") from exc
 
 
 def _session_config(args: argparse.Namespace):
@@ -181,7 +196,7 @@ def _session_config(args: argparse.Namespace):
 
     config = config_pb2.ConfigProto()
     if args.tensorflow_session_config_file:
-        problem = _read_text_proto(args.tensorflow_session_config_file, config, "session")
+        problem = _read_text_proto(args.tensorflow_session_config_file, config)
         if problem:
             raise ValueError(problem)
     if args.tensorflow_intra_op_parallelism > 0 or args.tensorflow_inter_op_parallelism > 0:
@@ -191,6 +206,37 @@ def _session_config(args: argparse.Namespace):
         config.intra_op_parallelism_threads = args.tensorflow_session_parallelism
         config.inter_op_parallelism_threads = args.tensorflow_session_parallelism
     return config
+
+
+def _listening(host: str) -> str:
+    """What the listeners are bound to, in words (the banner's addresses are for clients)."""
+    if host in ("0.0.0.0", "::", ""):
+        return f"listening on {host or '0.0.0.0'} = all interfaces"
+    if host in ("127.0.0.1", "::1", "localhost"):
+        return f"listening on {host} = this machine only (--host=0.0.0.0: all interfaces)"
+    return f"listening on {host} only"
+
+
+def banner(server, metrics_path: str | None) -> str:
+    """The start-up line: where to connect, what is really bound, TLS, and the models.
+
+    ``gRPC at <target>, REST at <url>`` stays first: scripts and tests read it."""
+    where = []
+    if server.grpc_port is not None:
+        where.append(f"gRPC at {server.grpc_target}")
+    if server.grpc_socket_path:
+        where.append(f"gRPC at unix:{server.grpc_socket_path}")
+    if server.rest_port:
+        where.append(f"REST at {server.rest_url}")
+        if metrics_path:
+            where.append(f"metrics at {server.rest_url}{metrics_path}")
+    notes = [_listening(server.host)]
+    if server.ssl is not None:
+        notes.append("gRPC over mutual TLS" if server.ssl.client_verify else "gRPC over TLS")
+    if server.grpc_health:
+        notes.append("grpc.health.v1 served")
+    models = server.manager.available_versions()
+    return f"serving: {', '.join(where)}; {'; '.join(notes)}; models {models}"
 
 
 def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = None) -> int:
@@ -220,7 +266,7 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
     metrics_path = None  # TF Serving exports metrics only when the monitoring config says so
     if args.monitoring_config_file:
         msg = monitoring_config.MonitoringConfig()
-        problem = _read_text_proto(args.monitoring_config_file, msg, "monitoring")
+        problem = _read_text_proto(args.monitoring_config_file, msg)
         if problem:
             return _fail(problem)
         metrics_path = monitoring_config.parse(str(msg)).metrics_path
@@ -228,7 +274,7 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
     if args.enable_batching:
         if args.batching_parameters_file:
             params = batching.BatchingParameters()
-            problem = _read_text_proto(args.batching_parameters_file, params, "batching")
+            problem = _read_text_proto(args.batching_parameters_file, params)
             if problem:
                 return _fail(problem)
             try:
@@ -239,6 +285,7 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
             batching_options = batching.BatchingOptions()
     try:
         session_config = _session_config(args)
+        ssl = _ssl_settings(args.ssl_config_file) if args.ssl_config_file else None
     except ValueError as exc:
         return _fail(str(exc))
     load_options = LoadOptions(
@@ -248,6 +295,9 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
         enable_warmup=args.enable_model_warmup,
         warmup_iterations=max(1, args.num_request_iterations_for_warmup),
         method_check=args.enable_signature_method_name_check,
+        prefer_tflite=args.prefer_tflite_model,
+        tflite_pools=max(1, args.num_tflite_pools),
+        tflite_interpreters_per_pool=max(1, args.num_tflite_interpreters_per_pool),
     )
     try:
         server = ModelServer(
@@ -275,25 +325,19 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
             metrics_path=metrics_path,
             request_log=args.enable_request_logging,
             max_workers=max(args.grpc_max_threads, args.rest_api_num_threads, 1),
+            ssl=ssl,
+            grpc_health=args.enable_grpc_healthcheck_service,
         )
         server.start()
     except StartupError as exc:
+        if exc.report:
+            print(exc.report, file=sys.stderr, flush=True)
         return _fail(str(exc))
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    versions = server.manager.available_versions()
-    where = []
-    if args.port:
-        where.append(f"gRPC at {server.grpc_target}")
-    if args.grpc_socket_path:
-        where.append(f"gRPC at unix:{args.grpc_socket_path}")
-    if server.rest_port:
-        where.append(f"REST at {server.rest_url}")
-    if metrics_path and server.rest_port:
-        where.append(f"metrics at {server.rest_url}{metrics_path}")
-    print(f"serving: {', '.join(where)}; models {versions}", flush=True)
+    print(banner(server, metrics_path), flush=True)
     while not stop.wait(0.5):
         pass
     print("serving: shutting down", flush=True)

@@ -8,7 +8,7 @@ no effect in this server, and for the feature table in docs/serving.md. ``suppor
   thread pools of the C++ runtime), so a non-default value is logged once as having no
   effect, and behaviour is otherwise the same;
 * ``refused``: a non-default value would change behaviour in a way this server cannot
-  deliver (TLS credentials, TFLite, other platforms): start-up fails with a message naming
+  deliver (ALTS, other platforms, custom thread pools): start-up fails with a message naming
   the flag instead of silently serving differently.
 
 Defaults are TF Serving's (``model_servers/main.cc`` and ``server.h``), including
@@ -125,8 +125,8 @@ FLAGS: tuple[Flag, ...] = (
         "ssl_config_file",
         str,
         "",
-        "refused",
-        "TLS for gRPC is not implemented here; terminate TLS in front of the server",
+        "yes",
+        "SSLConfig text proto: gRPC speaks only TLS; client_verify: mutual TLS with custom_ca",
     ),
     Flag("platform_config_file", str, "", "refused", "only the TensorFlow platform is served"),
     Flag("per_process_gpu_memory_fraction", float, 0.0, "no-op", "CPU-only server"),
@@ -160,9 +160,15 @@ FLAGS: tuple[Flag, ...] = (
         "no-op",
         "memory optimisation of the C++ server",
     ),
-    Flag("prefer_tflite_model", bool, False, "refused", "TFLite models are not served"),
-    Flag("num_tflite_pools", int, _CPUS, "no-op", "TFLite only"),
-    Flag("num_tflite_interpreters_per_pool", int, 1, "no-op", "TFLite only"),
+    Flag(
+        "prefer_tflite_model",
+        bool,
+        False,
+        "yes",
+        "serve a version folder's model.tflite (tf.lite.Interpreter) instead of its SavedModel",
+    ),
+    Flag("num_tflite_pools", int, _CPUS, "yes", "TFLite interpreter pools"),
+    Flag("num_tflite_interpreters_per_pool", int, 1, "yes", "TFLite interpreters per pool"),
     Flag(
         "enable_signature_method_name_check",
         bool,
@@ -185,8 +191,8 @@ FLAGS: tuple[Flag, ...] = (
         "enable_grpc_healthcheck_service",
         bool,
         False,
-        "refused",
-        "grpc.health.v1 is not served (the grpcio-health-checking package is not installed)",
+        "yes",
+        "serve grpc.health.v1.Health: SERVING while a model version is AVAILABLE",
     ),
 )
 

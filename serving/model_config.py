@@ -20,13 +20,20 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from serving.model_paths import check_model_name
+from serving.text_proto import parser_report
 from serving.version_policy import ALL, LATEST, SPECIFIC, VersionPolicy
 
 _LABEL = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 
 class ConfigError(ValueError):
-    """The model config is unreadable or inconsistent; the previous one stays in force."""
+    """The model config is unreadable or inconsistent; the previous one stays in force.
+
+    ``report`` is protobuf's parser report (line:column) when the text did not parse."""
+
+    def __init__(self, message: str, report: str | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ def parse(text: str, relative_to: Path | None = None) -> dict[str, ModelEntry]:
     try:
         text_format.Parse(text, proto)
     except text_format.ParseError as exc:
-        raise ConfigError(f"cannot parse model config: {exc}") from exc
+        raise ConfigError(f"cannot parse model config: {exc}", parser_report(exc, proto)) from exc
     return from_proto(proto)
 
 

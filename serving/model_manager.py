@@ -22,14 +22,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving import model_config, warmup
+from serving import heap, model_config, warmup
 from serving.errors import invalid, not_found
 from serving.model_config import ConfigError, ModelEntry
-from serving.model_paths import SAVED_MODEL_FILE, list_versions
+from serving.model_paths import list_versions, model_file
 from serving.servable import AVAILABLE, END, LoadOptions, Servable
 
 log = logging.getLogger("serving.manager")
 _HISTORY = 16  # retired/failed versions remembered per model for status calls
+MISSING_REPORT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ class ModelManager:
         self._poller: threading.Thread | None = None
         self._stop = threading.Event()
         self._polls = 0
+        # A model with no version on disk is reported again this often (TF Serving repeats
+        # it every poll; once in a while is enough to be seen without flooding the log).
+        self.missing_report_seconds = MISSING_REPORT_SECONDS
+        self._missing_reported: dict[str, float] = {}
 
     # -- state changes ------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -123,7 +128,11 @@ class ModelManager:
             self._changed.notify_all()
 
     def _reconcile_model(self, entry: ModelEntry) -> None:
-        on_disk = list_versions(entry.base_path)
+        on_disk = list_versions(entry.base_path, self.load_options.prefer_tflite)
+        if on_disk:
+            self._missing_reported.pop(entry.name, None)
+        else:
+            self._report_missing(entry)
         wanted = entry.policy.select(on_disk)
         with self._lock:
             live = dict(self._live.get(entry.name, {}))
@@ -144,9 +153,35 @@ class ModelManager:
         for version in sorted(set(live) - wanted):
             self._retire(entry.name, version)
 
+    def _report_missing(self, entry: ModelEntry) -> None:
+        """Say (again, every ``missing_report_seconds``) why a model has nothing to serve."""
+        now = time.monotonic()
+        last = self._missing_reported.get(entry.name)
+        if last is not None and now - last < self.missing_report_seconds:
+            return
+        self._missing_reported[entry.name] = now
+        base = Path(entry.base_path)
+        if not base.exists():
+            log.warning(
+                "%s: base path %s does not exist; nothing to serve until it holds a "
+                "numbered version folder (e.g. %s)",
+                entry.name,
+                base,
+                base / "1",
+            )
+        else:
+            log.warning(
+                "No versions of servable %s found under base path %s. Did you forget to "
+                "name your leaf directory as a number (eg. '/1/')?",
+                entry.name,
+                base,
+            )
+
     def _load(self, name: str, version: int, path: Path) -> Servable | None:
-        pb = path / SAVED_MODEL_FILE
+        pb = model_file(path, self.load_options.prefer_tflite)
         try:
+            if pb is None:
+                return None
             mtime = pb.stat().st_mtime
         except OSError:
             return None
@@ -175,6 +210,7 @@ class ModelManager:
                 log.error("failed to load %s version %d: %s", name, version, exc)
                 continue
             self._failed.pop((name, version), None)
+            heap.freeze_long_lived()  # the new version's objects leave the GC's scans
             log.info(
                 "%s version %d is AVAILABLE (signatures: %s)",
                 name,

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 SAVED_MODEL_FILE = "saved_model.pb"
+TFLITE_FILE = "model.tflite"  # served instead with --prefer_tflite_model=true
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _VERSION_DIR = re.compile(r"^[0-9]{1,18}$")
@@ -118,8 +119,19 @@ def is_version_dir_name(name: str) -> bool:
     return bool(_VERSION_DIR.match(name))
 
 
-def list_versions(base_path: Path | str) -> dict[int, Path]:
-    """Complete version dirs under ``base_path`` (digits, holding saved_model.pb)."""
+def model_file(version_dir: Path, prefer_tflite: bool = False) -> Path | None:
+    """The file that makes a version folder complete: ``model.tflite`` when TFLite is
+    preferred and present, else ``saved_model.pb``; None when neither is there yet."""
+    if prefer_tflite and (version_dir / TFLITE_FILE).is_file():
+        return version_dir / TFLITE_FILE
+    if (version_dir / SAVED_MODEL_FILE).is_file():
+        return version_dir / SAVED_MODEL_FILE
+    return None
+
+
+def list_versions(base_path: Path | str, prefer_tflite: bool = False) -> dict[int, Path]:
+    """Complete version dirs under ``base_path`` (digits, holding saved_model.pb, or with
+    ``prefer_tflite`` model.tflite)."""
     base = Path(base_path)
     found: dict[int, Path] = {}
     try:
@@ -129,6 +141,6 @@ def list_versions(base_path: Path | str) -> dict[int, Path]:
     for entry in entries:
         if not is_version_dir_name(entry.name):
             continue  # temp/staging dirs (".tmp-3", "3.partial", ...) and stray files
-        if (entry / SAVED_MODEL_FILE).is_file():
+        if model_file(entry, prefer_tflite) is not None:
             found[int(entry.name)] = entry
     return found

@@ -23,8 +23,9 @@ from serving.batching import Batcher, BatchingOptions, batchable
 from serving.errors import from_exception
 from serving.signatures import Signature, parse_signatures, signature_def_map
 
-if TYPE_CHECKING:  # for the annotation only; load() imports it when it loads a version
+if TYPE_CHECKING:  # for the annotations only; load() imports them when it loads a version
     from serving.runtime import LoadedModel
+    from serving.tflite import TfliteModel
 
 
 # TF Serving's ModelVersionStatus states.
@@ -41,6 +42,9 @@ class LoadOptions:
     enable_warmup: bool = True
     warmup_iterations: int = 1
     method_check: bool = False  # --enable_signature_method_name_check
+    prefer_tflite: bool = False  # --prefer_tflite_model: serve model.tflite when present
+    tflite_pools: int = 1  # --num_tflite_pools
+    tflite_interpreters_per_pool: int = 1  # --num_tflite_interpreters_per_pool
 
 
 class Servable:
@@ -61,7 +65,7 @@ class Servable:
         self.error_code = "OK"
         self.signature_def_map: Any = None  # a SignatureDefMap proto once loaded
         self.signatures: dict[str, Signature] = {}
-        self._model: LoadedModel | None = None
+        self._model: LoadedModel | TfliteModel | None = None
         self._on_batch = on_batch
         self._batchers: dict[tuple, Batcher] = {}
         self._in_flight = 0
@@ -76,11 +80,22 @@ class Servable:
         The model manager passes :func:`serving.warmup.replay` as ``warm_up``: warmup runs
         inference code, which sits above this module, so it is handed in, never imported.
         """
-        from serving.runtime import LoadedModel
+        from serving.model_paths import TFLITE_FILE
 
         self.state = LOADING
         try:
-            model = LoadedModel(self.path, self.options.tags, self.options.session_config)
+            options = self.options
+            model: LoadedModel | TfliteModel
+            if options.prefer_tflite and (self.path / TFLITE_FILE).is_file():
+                from serving.tflite import TfliteModel
+
+                model = TfliteModel(
+                    self.path, options.tflite_pools, options.tflite_interpreters_per_pool
+                )
+            else:
+                from serving.runtime import LoadedModel
+
+                model = LoadedModel(self.path, options.tags, options.session_config)
             self._model = model
             self.signature_def_map = signature_def_map(model.meta_graph)
             self.signatures = parse_signatures(self.signature_def_map)

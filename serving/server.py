@@ -17,6 +17,7 @@ CLI maps TF Serving's ``--port=0`` / ``--rest_api_port=0`` to ``None``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -27,22 +28,31 @@ from typing import TextIO
 
 import grpc
 
-from serving import defaults, grpc_api, model_config
+from serving import defaults, grpc_api, model_config, tls
 from serving.batching import BatchingOptions
 from serving.data_plane import DataPlane
 from serving.errors import InvalidArgument
+from serving.health import HealthReporter
 from serving.metrics import RequestLog, ServerMetrics
 from serving.model_config import ConfigError, ModelEntry
 from serving.model_manager import ModelManager, describe
 from serving.oip import grpc_service as oip_grpc
 from serving.rest_api import RestServer
 from serving.servable import LoadOptions
+from serving.tls import SslSettings
 
 log = logging.getLogger("serving.server")
 
 
 class StartupError(RuntimeError):
-    """The server cannot start (bad config, a model that failed to load, port taken)."""
+    """The server cannot start (bad config, a model that failed to load, port taken).
+
+    ``report`` is what TF Serving writes to stderr before its start-up error (protobuf's
+    parser report for a config file that does not parse), or None."""
+
+    def __init__(self, message: str, report: str | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def _grpc_address(host: str, port: int) -> str:
@@ -76,6 +86,8 @@ class ModelServer:
         request_log: bool | TextIO = False,
         max_workers: int = 16,
         startup_timeout: float | None = None,
+        ssl: SslSettings | None = None,
+        grpc_health: bool = False,
     ) -> None:
         if model_base_path is None and model_config_file is None:
             raise ValueError("Both model_base_path and model_config_file are empty!")
@@ -93,18 +105,14 @@ class ModelServer:
         self.max_workers = max_workers
         self.startup_timeout = startup_timeout
         self.enable_cors = enable_cors
+        self.ssl = ssl  # TLS (and with client_verify, mutual TLS) on every gRPC listener
+        self.grpc_health = grpc_health
+        self._health: HealthReporter | None = None
         self.metrics = ServerMetrics()
         self.request_log = RequestLog.from_flag(request_log)
         options = load_options or LoadOptions()
         if enable_batching:
-            options = LoadOptions(
-                options.tags,
-                options.session_config,
-                batching or BatchingOptions(),
-                options.enable_warmup,
-                options.warmup_iterations,
-                options.method_check,
-            )
+            options = dataclasses.replace(options, batching=batching or BatchingOptions())
         self.manager = ModelManager(
             {},
             allow_unavailable_labels=allow_version_labels_for_unavailable_models,
@@ -165,7 +173,7 @@ class ModelServer:
                     if "cannot parse" in str(exc)
                     else str(exc)
                 )
-                raise StartupError(f"INVALID_ARGUMENT: {what}") from exc
+                raise StartupError(f"INVALID_ARGUMENT: {what}", exc.report) from exc
             return entries, raw
         assert self.model_base_path is not None
         try:
@@ -273,9 +281,19 @@ class ModelServer:
             addresses.append(_grpc_address(self.host, self.grpc_port))
         if self.grpc_socket_path:
             addresses.append(f"unix:{self.grpc_socket_path}")
+        if self.grpc_health:
+            manager = self.manager
+            self._health = HealthReporter(
+                self.plane.any_ready, lambda s: manager.wait_for_poll(manager.polls, s)
+            )
+            self._health.add_to_server(self._grpc)
+        credentials = tls.server_credentials(self.ssl) if self.ssl is not None else None
         for address in addresses:
             try:
-                bound = self._grpc.add_insecure_port(address)
+                if credentials is not None:  # TF Serving: the same credentials on both
+                    bound = self._grpc.add_secure_port(address, credentials)
+                else:
+                    bound = self._grpc.add_insecure_port(address)
             except RuntimeError as exc:
                 bound, reason = 0, str(exc)
             else:
@@ -297,7 +315,13 @@ class ModelServer:
         available = self.manager.available_versions()
         return any(available.values()), {"models": available}
 
+    def _stop_health(self) -> None:
+        if self._health is not None:
+            self._health.stop()
+            self._health = None
+
     def _cleanup(self) -> None:
+        self._stop_health()
         self.manager.shutdown()
         if self._rest is not None:
             self._rest.stop()
@@ -311,6 +335,7 @@ class ModelServer:
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop taking requests, let in-flight ones finish (up to ``grace`` s), unload."""
+        self._stop_health()
         self.manager.stop()
         if self._rest is not None:
             self._rest.stop()

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from serving.text_proto import parse_text, read_text_proto
+
 SSL_CONFIG_MESSAGE = "tensorflow.serving.SSLConfig"
 
 
@@ -71,18 +73,18 @@ def _ssl_config_class() -> Any:
     return message_factory.MessageFactory(pool).GetPrototype(descriptor)
 
 
-def parse_ssl_config(text: str) -> SslSettings:
-    """The SSLConfig in ``text`` (raises ``text_format.ParseError`` with line:column)."""
-    from google.protobuf import text_format
-
-    msg = _ssl_config_class()()
-    text_format.Parse(text, msg)
+def _settings(msg: Any) -> SslSettings:
     return SslSettings(
         msg.server_key.encode(),
         msg.server_cert.encode(),
         msg.custom_ca.encode(),
         bool(msg.client_verify),
     )
+
+
+def parse_ssl_config(text: str) -> SslSettings:
+    """The SSLConfig in ``text`` (TextProtoError with the parser's line:column report)."""
+    return _settings(parse_text(text, _ssl_config_class()()))
 
 
 def check_server_settings(settings: SslSettings) -> None:
@@ -120,8 +122,8 @@ def check_server_settings(settings: SslSettings) -> None:
 
 
 def load_ssl_config(path: str | Path) -> SslSettings:
-    """Read, parse and check ``--ssl_config_file`` (TlsConfigError / ParseError / OSError)."""
-    settings = parse_ssl_config(Path(path).read_text())
+    """Read, parse and check ``--ssl_config_file`` (TextProtoError, TlsConfigError)."""
+    settings = _settings(read_text_proto(path, _ssl_config_class()()))
     check_server_settings(settings)
     return settings
 

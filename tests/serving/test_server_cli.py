@@ -48,8 +48,10 @@ def test_every_tensorflow_model_server_flag_with_its_default(tmp_path):
             ["--model_base_path=/m", "--batching_parameters_file=/b"],
             "batching_parameters_file is set without setting server_options.enable_batching",
         ),
-        (["--model_base_path=/m", "--ssl_config_file=/ssl"], "--ssl_config_file"),
-        (["--model_base_path=/m", "--prefer_tflite_model"], "--prefer_tflite_model"),
+        # --ssl_config_file and --prefer_tflite_model are served now (test_tls_health.py,
+        # test_tflite.py); a missing SSL config fails like TF Serving's missing file.
+        (["--model_base_path=/m", "--ssl_config_file=/ssl"], "NOT_FOUND: /ssl"),
+        (["--model_base_path=/m", "--use_alts_credentials"], "--use_alts_credentials"),
         (["--model_config_file=/no/such.config"], "NOT_FOUND"),
     ],
 )
