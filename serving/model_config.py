@@ -157,3 +157,12 @@ def to_text(entries: Mapping[str, ModelEntry]) -> str:
         for label, version in sorted(entry.labels.items()):
             cfg.version_labels[label] = version
     return text_format.MessageToString(proto)
+
+
+def describe(entries: Mapping[str, ModelEntry]) -> str:
+    return "; ".join(
+        f"{e.name} <- {e.base_path} ({e.policy.describe()}"
+        + (f", labels {dict(e.labels)}" if e.labels else "")
+        + ")"
+        for e in entries.values()
+    )

@@ -15,14 +15,13 @@ that a retired version is dropped only after its last request.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving import heap, model_config, warmup
+from serving import heap, model_paths, model_poller, warmup
 from serving.errors import invalid, not_found
 from serving.model_config import ConfigError, ModelEntry
 from serving.model_paths import list_versions, model_file
@@ -160,22 +159,7 @@ class ModelManager:
         if last is not None and now - last < self.missing_report_seconds:
             return
         self._missing_reported[entry.name] = now
-        base = Path(entry.base_path)
-        if not base.exists():
-            log.warning(
-                "%s: base path %s does not exist; nothing to serve until it holds a "
-                "numbered version folder (e.g. %s)",
-                entry.name,
-                base,
-                base / "1",
-            )
-        else:
-            log.warning(
-                "No versions of servable %s found under base path %s. Did you forget to "
-                "name your leaf directory as a number (eg. '/1/')?",
-                entry.name,
-                base,
-            )
+        log.warning("%s", model_paths.missing_versions_message(entry.name, entry.base_path))
 
     def _load(self, name: str, version: int, path: Path) -> Servable | None:
         pb = model_file(path, self.load_options.prefer_tflite)
@@ -309,46 +293,12 @@ class ModelManager:
             return
         self._stop.clear()
         self._poller = threading.Thread(
-            target=self._poll_loop,
-            args=(file_system_poll_s, config_file, config_poll_s, config_bytes),
+            target=model_poller.poll_loop,
+            args=(self, self._stop, file_system_poll_s, config_file, config_poll_s, config_bytes),
             name="model-poller",
             daemon=True,
         )
         self._poller.start()
-
-    def _poll_loop(
-        self, fs_s: float, config_file: Path | None, config_s: float, last: bytes | None
-    ) -> None:
-        now = time.monotonic()
-        next_fs = now + fs_s if fs_s > 0 else math.inf
-        next_cfg = now + config_s if config_s > 0 and config_file is not None else math.inf
-        while not self._stop.wait(max(0.0, min(next_fs, next_cfg) - time.monotonic())):
-            now = time.monotonic()
-            if config_file is not None and now >= next_cfg:
-                next_cfg = now + config_s
-                last = self._reread_config(config_file, last)
-            if now >= next_fs:
-                next_fs = now + fs_s
-                try:
-                    self.reconcile()
-                except Exception:  # keep polling whatever happens on disk
-                    log.exception("file system poll failed")
-
-    def _reread_config(self, path: Path, last: bytes | None) -> bytes | None:
-        try:
-            text = path.read_bytes()
-        except OSError as exc:
-            log.error("cannot read model config %s: %s; keeping the current config", path, exc)
-            return last
-        if text == last:
-            return last
-        try:
-            entries = model_config.parse(text.decode(), relative_to=path.resolve().parent)
-            self.apply_config(entries)
-            log.info("model config %s re-read: %s", path, describe(entries))
-        except (ConfigError, UnicodeDecodeError) as exc:
-            log.error("model config %s rejected, keeping the previous one: %s", path, exc)
-        return text
 
     def stop(self) -> None:
         self._stop.set()
@@ -442,12 +392,3 @@ class ModelManager:
             self._live.clear()
         for servable in servables:
             servable.retire(grace)
-
-
-def describe(entries: Mapping[str, ModelEntry]) -> str:
-    return "; ".join(
-        f"{e.name} <- {e.base_path} ({e.policy.describe()}"
-        + (f", labels {dict(e.labels)}" if e.labels else "")
-        + ")"
-        for e in entries.values()
-    )

@@ -144,3 +144,17 @@ def list_versions(base_path: Path | str, prefer_tflite: bool = False) -> dict[in
         if model_file(entry, prefer_tflite) is not None:
             found[int(entry.name)] = entry
     return found
+
+
+def missing_versions_message(model: str, base_path: Path | str) -> str:
+    """Why a model has nothing to serve: its base path is missing, or holds no version."""
+    base = Path(base_path)
+    if not base.exists():
+        return (
+            f"{model}: base path {base} does not exist; nothing to serve until it holds a "
+            f"numbered version folder (e.g. {base / '1'})"
+        )
+    return (
+        f"No versions of servable {model} found under base path {base}. Did you forget to "
+        "name your leaf directory as a number (eg. '/1/')?"
+    )

@@ -34,8 +34,8 @@ from serving.data_plane import DataPlane
 from serving.errors import InvalidArgument
 from serving.health import HealthReporter
 from serving.metrics import RequestLog, ServerMetrics
-from serving.model_config import ConfigError, ModelEntry
-from serving.model_manager import ModelManager, describe
+from serving.model_config import ConfigError, ModelEntry, describe
+from serving.model_manager import ModelManager
 from serving.oip import grpc_service as oip_grpc
 from serving.rest_api import RestServer
 from serving.servable import LoadOptions
