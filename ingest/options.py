@@ -1,27 +1,11 @@
-"""The ingest options a user gives (``--image-size HxW``, ``--channels``, ``--layout``,
-``--limit``): parsed and checked in one place for every runner (CLI, Airflow, release loop),
-each mistake a :class:`DataError` that says what is accepted."""
+"""The ingest options (image size, channels, limit, layout) checked where the data layer is
+entered, so any caller of :func:`ingest.spans.prepare_span` (not only the run flags, which
+``pipeline.run_config`` parses) gets a :class:`DataError` saying what is accepted."""
 
 from __future__ import annotations
 
-import re
-
 from ingest import settings
 from ingest.errors import DataError
-
-_SIZE = re.compile(r"^\s*(\d+)\s*[xX×,]\s*(\d+)\s*$")
-
-
-def parse_image_size(text: str | None) -> tuple[int, int] | None:
-    """``"224x224"`` (height x width) -> ``(224, 224)``; None or empty -> None."""
-    if text is None or not str(text).strip():
-        return None
-    match = _SIZE.match(str(text))
-    if not match:
-        raise DataError(f"image size {text!r} is not HEIGHTxWIDTH (e.g. 224x224)")
-    size = (int(match.group(1)), int(match.group(2)))
-    check_options(image_size=size)
-    return size
 
 
 def check_options(

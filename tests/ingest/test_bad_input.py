@@ -20,7 +20,6 @@ from ingest.errors import (
     LayoutError,
 )
 from ingest.folder_plan import NOT_IN_A_CLASS_FOLDER, plan_folder
-from ingest.options import parse_image_size
 from tests.image_folder_fixtures import write_image_folder
 
 CLASSES = ("airplane", "cat", "ship")
@@ -266,16 +265,3 @@ def test_every_ingest_error_is_a_data_error_and_the_historical_name_catches_it()
 def test_impossible_options_are_data_errors(photos, tmp_path, options, message):
     with pytest.raises(DataError, match=message):
         spans.prepare_span(photos, tmp_path / "ex", **options)
-
-
-@pytest.mark.parametrize(
-    ("text", "want"), [("224x224", (224, 224)), (" 48 X 64 ", (48, 64)), ("", None), (None, None)]
-)
-def test_image_size_flag_is_height_x_width(text, want):
-    assert parse_image_size(text) == want
-
-
-@pytest.mark.parametrize("text", ["224", "axb", "0x5", "1x2x3"])
-def test_a_bad_image_size_flag_says_the_format(text):
-    with pytest.raises(DataError, match="HEIGHTxWIDTH|positive"):
-        parse_image_size(text)
