@@ -5,8 +5,9 @@ Entry points: :func:`ingest.spans.prepare_span` (CIFAR-10's python batches or an
 (a folder of unlabelled images -> examples for the BulkInferrer). Every input problem is an
 :class:`ingest.errors.DataError` naming the file or folder.
 
-Inside, lowest first: ``settings`` (names and limits), ``errors``, ``walk`` (finding files),
-``images`` (one file: header, validation, stored bytes), ``layout`` (which layout a root is
-in), ``folder_plan`` (classes, splits, fingerprint), ``tfrecords`` (examples and shards),
-``image_folder`` and ``cifar10`` (writing each source), ``spans`` and ``inference``.
+Inside, lowest first: ``settings`` (names and limits), ``errors``, ``options`` (checks of what
+callers pass), ``progress`` (the callback's reports), ``walk`` (finding files), ``images`` (one
+file: header, validation, stored bytes), ``layout`` (which layout a root is in),
+``folder_plan`` (classes, splits, fingerprint), ``tfrecords`` (examples and shards),
+``image_folder`` and ``cifar10`` (reading each source), ``spans`` and ``inference``.
 """
