@@ -87,8 +87,11 @@ def build_parser(
         type=float,
         help="--watch: stop after this long (default: until SIGINT/SIGTERM)",
     )
-    p.add_argument("--server", help="REST URL of a running model server (else in-process)")
-    p.add_argument("--router", help="REST URL of a running canary router (else in-process)")
+    p.add_argument(
+        "--server",
+        help="REST URL of the model server (without it, only the demo starts one in-process)",
+    )
+    p.add_argument("--router", help="REST URL of the canary router in front of --server")
     p.add_argument(
         "--load-timeout", type=float, default=600.0, help="give up watching after this many seconds"
     )
