@@ -14,6 +14,10 @@ With it the gRPC port speaks only TLS. :func:`load_ssl_config` reads and checks 
 Client: :func:`channel_credentials` builds ``grpc.ChannelCredentials`` from PEM *file paths*
 (CA, and for mutual TLS the client's certificate and key); the rollout router, the release
 tooling and :mod:`serving.example_client` use it. ``secure_channel(target, ...)`` opens one.
+
+``python -m serving.tls --server_key K --server_cert C [--custom_ca CA] [--client_verify]``
+writes an ``--ssl_config_file`` from PEM files (the Kubernetes Secret in
+deploy/serving/k8s-tls/ holds one).
 """
 
 from __future__ import annotations
@@ -176,3 +180,53 @@ def secure_channel(target: str, credentials: Any, options: Any = None) -> Any:
     import grpc
 
     return grpc.secure_channel(target, credentials, options=options)
+
+
+def ssl_config_text(
+    server_key: bytes, server_cert: bytes, custom_ca: bytes = b"", client_verify: bool = False
+) -> str:
+    """An SSLConfig text proto with the PEM contents inline, as TF Serving reads it."""
+    from google.protobuf import text_format
+
+    msg = _ssl_config_class()(
+        server_key=server_key.decode(),
+        server_cert=server_cert.decode(),
+        custom_ca=custom_ca.decode(),
+        client_verify=client_verify,
+    )
+    return text_format.MessageToString(msg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m serving.tls --server_key K --server_cert C [--custom_ca CA] [--client_verify]``
+    prints the ``--ssl_config_file`` for those PEM files (checked as the server checks it)."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m serving.tls", description=main.__doc__)
+    p.add_argument("--server_key", required=True, type=Path, help="PEM private key")
+    p.add_argument("--server_cert", required=True, type=Path, help="PEM certificate (chain)")
+    p.add_argument("--custom_ca", type=Path, help="PEM CA that signs client certificates")
+    p.add_argument("--client_verify", action="store_true", help="require client certificates")
+    args = p.parse_args(argv)
+    try:
+        settings = SslSettings(
+            _read_pem(args.server_key, "server key") or b"",
+            _read_pem(args.server_cert, "server certificate") or b"",
+            _read_pem(args.custom_ca, "CA certificate") or b"",
+            args.client_verify,
+        )
+        check_server_settings(settings)
+    except TlsConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(
+        ssl_config_text(
+            settings.server_key, settings.server_cert, settings.custom_ca, settings.client_verify
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

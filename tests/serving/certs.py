@@ -80,14 +80,7 @@ class Authority:
 
 
 def ssl_config_text(server: Pem, ca: Pem | None = None, client_verify: bool = False) -> str:
-    """TF Serving's SSLConfig text proto, PEM contents inline as TF Serving reads them."""
+    """TF Serving's SSLConfig text for these certificates (serving.tls writes it)."""
+    from serving import tls
 
-    def quoted(data: bytes) -> str:
-        return '"' + data.decode().replace("\n", "\\n") + '"'
-
-    lines = [f"server_key: {quoted(server.key)}", f"server_cert: {quoted(server.cert)}"]
-    if ca is not None:
-        lines.append(f"custom_ca: {quoted(ca.cert)}")
-    if client_verify:
-        lines.append("client_verify: true")
-    return "\n".join(lines) + "\n"
+    return tls.ssl_config_text(server.key, server.cert, ca.cert if ca else b"", client_verify)

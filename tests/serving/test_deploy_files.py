@@ -166,3 +166,65 @@ def test_our_server_accepts_the_production_config(tmp_path, tiny_models):
         }
     finally:
         server.stop(grace=1)
+
+
+def test_k8s_liveness_is_the_native_grpc_probe_on_the_health_service(k8s):
+    (container,) = k8s["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert cli.build_parser().parse_args(container["args"]).enable_grpc_healthcheck_service
+    assert container["livenessProbe"]["grpc"]["port"] == serving_defaults.GRPC_PORT
+    canary = [
+        doc
+        for doc in yaml.safe_load_all((DEPLOY / "k8s-canary" / "serving.yaml").read_text())
+        if doc["kind"] == "Deployment"
+    ]
+    assert len(canary) == 2
+    for deployment in canary:
+        (track,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert cli.build_parser().parse_args(track["args"]).enable_grpc_healthcheck_service
+        assert track["livenessProbe"]["grpc"]["port"] == serving_defaults.GRPC_PORT
+
+
+def test_the_tls_overlay_mounts_the_secret_its_flag_names(k8s):
+    overlay = SERVING / "k8s-tls"
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["../k8s"]
+    (secret,) = kustomization["secretGenerator"]
+    assert secret["files"] == ["ssl.config"]
+    (patch_ref,) = kustomization["patches"]
+    deployment = k8s["Deployment"]
+    assert patch_ref["target"] == {"kind": "Deployment", "name": deployment["metadata"]["name"]}
+    ops = yaml.safe_load((overlay / patch_ref["path"]).read_text())
+    by_path = {op["path"]: op for op in ops}
+    container = "/spec/template/spec/containers/0"
+    arg = by_path[f"{container}/args/-"]["value"]
+    (base,) = deployment["spec"]["template"]["spec"]["containers"]
+    flags = cli.build_parser().parse_args([*base["args"], arg])
+    ssl_path = PurePosixPath(flags.ssl_config_file)
+    mount = by_path[f"{container}/volumeMounts/-"]["value"]
+    assert PurePosixPath(mount["mountPath"]) == ssl_path.parent and mount["readOnly"]
+    volume = by_path["/spec/template/spec/volumes/-"]["value"]
+    assert volume["name"] == mount["name"]
+    assert volume["secret"]["secretName"] == secret["name"] and ssl_path.name == "ssl.config"
+    # Native gRPC probes cannot do TLS: the TLS port is probed over TCP.
+    probe = by_path[f"{container}/livenessProbe"]
+    assert probe["op"] == "replace" and probe["value"]["tcpSocket"]["port"] == "grpc"
+    assert "livenessProbe" in base  # a replace needs something to replace
+    ignored = (configs.REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert "deploy/serving/k8s-tls/ssl.config" in ignored
+
+
+def test_serving_tls_writes_an_ssl_config_the_server_accepts(tmp_path, capsys):
+    from serving import tls
+    from tests.serving.certs import Authority
+
+    ca = Authority()
+    cert, key = ca.server().write(tmp_path, "server")
+    ca_cert, _ = ca.pem.write(tmp_path, "ca")
+    argv = ["--server_key", str(key), "--server_cert", str(cert), "--custom_ca", str(ca_cert)]
+    assert tls.main([*argv, "--client_verify"]) == 0
+    config = tmp_path / "ssl.config"
+    config.write_text(capsys.readouterr().out)
+    settings = tls.load_ssl_config(config)
+    assert settings.client_verify and settings.server_cert == cert.read_bytes()
+    assert tls.main(["--server_key", str(cert), "--server_cert", str(cert)]) == 2
+    assert "server_key" in capsys.readouterr().err
