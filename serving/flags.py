@@ -31,6 +31,7 @@ class Flag:
     default: Any
     support: str  # "yes" | "no-op" | "refused"
     help: str
+    shown_default: str | None = None  # for docs, when the default depends on the machine
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -49,6 +50,7 @@ FLAGS: tuple[Flag, ...] = (
         4 * _CPUS,
         "yes",
         "threads that decode, run and encode REST requests",
+        "4 x CPUs",
     ),
     Flag(
         "rest_api_timeout_in_ms",
@@ -78,7 +80,7 @@ FLAGS: tuple[Flag, ...] = (
         bool,
         False,
         "refused",
-        "per-model batching_params.pbtxt is not read by this server",
+        "TF Serving reads batching_params.pbtxt beside each model; not read here",
     ),
     Flag(
         "model_config_file",
@@ -96,14 +98,32 @@ FLAGS: tuple[Flag, ...] = (
     ),
     Flag("model_name", str, "default", "yes", "name of the single model"),
     Flag("model_base_path", str, "", "yes", "folder of numbered versions of the single model"),
-    Flag("num_load_threads", int, 0, "no-op", "versions load one at a time on the poll thread"),
-    Flag("num_unload_threads", int, 0, "no-op", "versions unload on their own thread once idle"),
+    Flag(
+        "num_load_threads",
+        int,
+        0,
+        "no-op",
+        "TF Serving: parallel version loads; here versions load one at a time on the poll thread",
+    ),
+    Flag(
+        "num_unload_threads",
+        int,
+        0,
+        "no-op",
+        "TF Serving: unload thread pool; here each version unloads on its own thread once idle",
+    ),
     Flag("max_num_load_retries", int, 5, "yes", "retries of a failed version load"),
     Flag("load_retry_interval_micros", int, 60_000_000, "yes", "wait between load retries"),
     Flag(
         "file_system_poll_wait_seconds", int, 1, "yes", "look for new versions this often; 0: once"
     ),
-    Flag("flush_filesystem_caches", bool, True, "no-op", "no file system caches to flush"),
+    Flag(
+        "flush_filesystem_caches",
+        bool,
+        True,
+        "no-op",
+        "TF Serving drops file-system caches after loading; no such caches here",
+    ),
     Flag(
         "tensorflow_session_parallelism",
         int,
@@ -120,7 +140,13 @@ FLAGS: tuple[Flag, ...] = (
     ),
     Flag("tensorflow_intra_op_parallelism", int, 0, "yes", "threads within one op"),
     Flag("tensorflow_inter_op_parallelism", int, 0, "yes", "ops run at once"),
-    Flag("use_alts_credentials", bool, False, "refused", "ALTS needs Google Cloud"),
+    Flag(
+        "use_alts_credentials",
+        bool,
+        False,
+        "refused",
+        "ALTS (Google Cloud's transport security) is not available here; use --ssl_config_file",
+    ),
     Flag(
         "ssl_config_file",
         str,
@@ -128,13 +154,25 @@ FLAGS: tuple[Flag, ...] = (
         "yes",
         "SSLConfig text proto: gRPC speaks only TLS; client_verify: mutual TLS with custom_ca",
     ),
-    Flag("platform_config_file", str, "", "refused", "only the TensorFlow platform is served"),
-    Flag("per_process_gpu_memory_fraction", float, 0.0, "no-op", "CPU-only server"),
+    Flag(
+        "platform_config_file",
+        str,
+        "",
+        "refused",
+        "TF Serving: custom servable platforms; only the TensorFlow platform is served here",
+    ),
+    Flag(
+        "per_process_gpu_memory_fraction",
+        float,
+        0.0,
+        "no-op",
+        "TF Serving: GPU memory share per process; CPU-only server here",
+    ),
     Flag("saved_model_tags", str, "serve", "yes", "comma-separated MetaGraphDef tags to load"),
     Flag(
         "grpc_channel_arguments", str, "", "yes", "comma-separated key=value gRPC server arguments"
     ),
-    Flag("grpc_max_threads", int, 4 * _CPUS, "yes", "gRPC worker threads"),
+    Flag("grpc_max_threads", int, 4 * _CPUS, "yes", "gRPC worker threads", "4 x CPUs"),
     Flag(
         "enable_model_warmup",
         bool,
@@ -158,7 +196,7 @@ FLAGS: tuple[Flag, ...] = (
         bool,
         True,
         "no-op",
-        "memory optimisation of the C++ server",
+        "TF Serving drops unused MetaGraphDef fields to save memory; nothing to drop here",
     ),
     Flag(
         "prefer_tflite_model",
@@ -167,7 +205,7 @@ FLAGS: tuple[Flag, ...] = (
         "yes",
         "serve a version folder's model.tflite (tf.lite.Interpreter) instead of its SavedModel",
     ),
-    Flag("num_tflite_pools", int, _CPUS, "yes", "TFLite interpreter pools"),
+    Flag("num_tflite_pools", int, _CPUS, "yes", "TFLite interpreter pools", "CPUs"),
     Flag("num_tflite_interpreters_per_pool", int, 1, "yes", "TFLite interpreters per pool"),
     Flag(
         "enable_signature_method_name_check",
@@ -176,17 +214,35 @@ FLAGS: tuple[Flag, ...] = (
         "yes",
         "require method_name to match the API (off: TF2 classify/regress signatures work)",
     ),
-    Flag("xla_cpu_compilation_enabled", bool, False, "no-op", "XLA JIT of the C++ server"),
-    Flag("enable_profiler", bool, True, "no-op", "TensorFlow profiler service is not exposed"),
+    Flag(
+        "xla_cpu_compilation_enabled",
+        bool,
+        False,
+        "no-op",
+        "TF Serving: XLA:CPU JIT for jit-compiled functions; sessions here run TF's default",
+    ),
+    Flag(
+        "enable_profiler",
+        bool,
+        True,
+        "no-op",
+        "TF Serving: profiler service on the gRPC port; not exposed here",
+    ),
     Flag(
         "thread_pool_factory_config_file",
         str,
         "",
         "refused",
-        "custom thread pools of the C++ runtime",
+        "TF Serving: custom inter/intra-op thread pools per request; not here",
     ),
-    Flag("mixed_precision", str, "", "refused", "mixed precision rewriting is not done here"),
-    Flag("skip_initialize_tpu", bool, False, "no-op", "no TPU"),
+    Flag(
+        "mixed_precision",
+        str,
+        "",
+        "refused",
+        "TF Serving: bfloat16 auto-mixed-precision rewrite of CPU graphs; not done here",
+    ),
+    Flag("skip_initialize_tpu", bool, False, "no-op", "TF Serving: skip TPU init; no TPU here"),
     Flag(
         "enable_grpc_healthcheck_service",
         bool,
@@ -202,3 +258,19 @@ BY_NAME = {f.name: f for f in FLAGS}
 def non_default(values: dict[str, Any], support: str) -> list[str]:
     """Flags of the given support level that were set to something other than the default."""
     return [f.name for f in FLAGS if f.support == support and values.get(f.name) != f.default]
+
+
+def markdown_table() -> str:
+    """The flag table of docs/serving.md (a test keeps the two equal)."""
+    rows = [
+        "| Flag | Type | Default | Here | Meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for f in FLAGS:
+        default = f.shown_default if f.shown_default is not None else str(f.default)
+        rows.append(f"| `--{f.name}` | {f.type.__name__} | `{default}` | {f.support} | {f.help} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m serving.flags > table (pasted into docs/serving.md)
+    print(markdown_table(), end="")
