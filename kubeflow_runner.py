@@ -63,9 +63,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, run_c
     args = p.parse_args(flags)
     try:
         config = run_config.from_arguments(args, beam)
-    except run_config.RunConfigError as e:
-        p.error(str(e))
-        raise  # p.error exits; this keeps type checkers informed
+    except run_config.RunConfigError as e:  # one line naming flag, value and range, as beam_runner
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     if args.pipeline_root is not None and not args.pipeline_root.strip():
         p.error("--pipeline-root must not be empty")
     return args, config.with_changes(infra_validation=False)
