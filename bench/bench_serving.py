@@ -292,6 +292,45 @@ def oip_grpc_caller(target: str, images: np.ndarray, signature: str) -> Callable
     return call
 
 
+def transport_floor(rest_url: str, grpc_target: str, calls: int = 300) -> str:
+    """p50 round trip of requests that do no model work (OIP health over REST and gRPC):
+    the fixed cost every row above pays on top of its model call."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    import grpc
+
+    from serving.oip.protos import open_inference_pb2, open_inference_pb2_grpc
+
+    where = urlsplit(rest_url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+
+    def rest() -> None:
+        conn.request("GET", "/v2/health/live")
+        conn.getresponse().read()
+
+    stub = open_inference_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(grpc_target))
+
+    def grpc_live() -> None:
+        stub.ServerLive(open_inference_pb2.ServerLiveRequest(), timeout=60)
+
+    p50 = {}
+    for name, call in (("REST", rest), ("gRPC", grpc_live)):
+        for _ in range(20):  # warm up the connection
+            call()
+        lat = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            call()
+            lat.append(time.perf_counter() - t0)
+        p50[name] = float(np.median(lat)) * 1000
+    conn.close()
+    return (
+        f"transport floor (p50 of {calls} requests without model work): "
+        f"REST {p50['REST']:.2f} ms, gRPC {p50['gRPC']:.2f} ms"
+    )
+
+
 def batch_sizes(rest_url: str) -> str:
     """How many rows the batching server merged per model call (from its own metrics)."""
     import requests
@@ -522,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
         batching_note = batch_sizes(servers["batching"][2])
+        floor_note = transport_floor(servers["plain"][2], servers["plain"][1])
     finally:
         for proc, _, _ in servers.values():
             proc.terminate()
@@ -548,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.cpu_ms_per_image:>10.3f} {r.cpu_ratio:>7.2f}"
         )
     print(batching_note)
+    print(floor_note)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=2))
     return 0

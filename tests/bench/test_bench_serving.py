@@ -57,3 +57,4 @@ def test_a_short_run_prints_every_row(tmp_path):
         line = next(line for line in table.splitlines() if line.startswith(row))
         images_per_s, cpu_ratio = float(line.split()[-7]), float(line.split()[-1])
         assert images_per_s > 0 and cpu_ratio > 0, line
+    assert "transport floor (p50 of 300 requests without model work): REST" in done.stdout
