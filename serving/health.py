@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-# The services a client may ask about, besides the overall "" status.
+# TF Serving's services a client may ask about, besides the overall "" status (the server
+# adds the other APIs it serves on the port).
 SERVICES = (
     "tensorflow.serving.PredictionService",
     "tensorflow.serving.ModelService",

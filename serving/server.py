@@ -28,7 +28,7 @@ from typing import TextIO
 
 import grpc
 
-from serving import defaults, grpc_api, model_config, tls
+from serving import defaults, grpc_api, health, model_config, tls
 from serving.batching import BatchingOptions
 from serving.data_plane import DataPlane
 from serving.errors import InvalidArgument
@@ -284,7 +284,9 @@ class ModelServer:
         if self.grpc_health:
             manager = self.manager
             self._health = HealthReporter(
-                self.plane.any_ready, lambda s: manager.wait_for_poll(manager.polls, s)
+                self.plane.any_ready,
+                lambda s: manager.wait_for_poll(manager.polls, s),
+                (*health.SERVICES, oip_grpc.SERVICE_NAME),
             )
             self._health.add_to_server(self._grpc)
         credentials = tls.server_credentials(self.ssl) if self.ssl is not None else None

@@ -142,6 +142,7 @@ def test_grpc_health_follows_model_availability(tiny_base, start_server):
 
         assert check() == SERVING
         assert check("tensorflow.serving.PredictionService") == SERVING
+        assert check("inference.GRPCInferenceService") == SERVING  # the Open Inference Protocol
         with pytest.raises(grpc.RpcError) as info:
             check("no.such.Service")
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
