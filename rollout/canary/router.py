@@ -8,6 +8,11 @@ between the ``stable`` and ``canary`` version labels and measures each version.
   ``ModelInfer`` without a version get the label as their version (the model server takes
   a label there); health, metadata and readiness pass through (gRPC: rollout/canary/router_grpc.py).
 * Requests naming a version or label, other models and every other call pass through.
+* A request the router chose for the canary that the canary cannot serve at all (its
+  version not loaded: 404/503, or the model server unreachable: 502) is counted as a canary
+  failure, so the analysis still sees it and rolls back, and is sent again to ``stable``:
+  the client gets stable's answer instead of an error (gRPC: ``NOT_FOUND``/``UNAVAILABLE``).
+  A timeout (504) or an error the model itself gave (e.g. 400) is not retried.
 * Upstream TLS (``upstream_tls``, rollout/client_tls.py): gRPC over TLS or mutual TLS, and
   REST to an ``https://`` URL with the same CA and client certificate.
 * ``GET serving_defaults.PROMETHEUS_PATH`` on the REST port: per-version request, error, latency,
@@ -67,6 +72,9 @@ PROTOCOL_OIP_REST = oip_rest.PROTOCOL
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 # Answer headers passed back to the client (the binary tensor extension's length, 405's Allow)
 _ANSWER_HEADERS = ("Content-Type", rest_codec.HEADER_LENGTH, "Allow")
+# Upstream answers meaning the canary could not serve at all (rather than judged the
+# request): its version is not loaded (404, 503) or the server is unreachable (502).
+CANARY_GONE_STATUSES = frozenset({404, 502, 503})
 
 
 class Router:
@@ -260,6 +268,12 @@ class Router:
             path = model_path(self.model_name, verb, label=label)
         started = time.perf_counter()
         response = await self._forward(request, path, body)
+        if url.version is None and url.label is None and self._canary_gone(label, response):
+            self._served(response, label, version, started, [], PROTOCOL_REST)
+            label, version = rollout_settings.STABLE_LABEL, split.stable
+            started = time.perf_counter()
+            path = model_path(self.model_name, verb, label=label)
+            response = await self._forward(request, path, body)
         classes: list[int] = []
         ok = 200 <= response.status < 300
         if verb == "predict":
@@ -286,12 +300,11 @@ class Router:
         if route is None or route.kind != "infer" or route.name != self.model_name:
             return await self._forward(request, request.path_qs, body)
         split = self.split()
+        query = f"?{request.query_string}" if request.query_string else ""
         if route.version is None:
             label = self._choose(split, request.headers.get(rollout_settings.CLIENT_KEY_HEADER))
             version = split.version_of(label)
-            path = oip_infer_path(self.model_name, label) + (
-                f"?{request.query_string}" if request.query_string else ""
-            )
+            path = oip_infer_path(self.model_name, label) + query
         elif route.version.isdigit():
             version, path = int(route.version), request.path_qs
             label = split.label_of(version)
@@ -300,6 +313,13 @@ class Router:
             version = split.version_of(label)
         started = time.perf_counter()
         response = await self._forward(request, path, body)
+        if route.version is None and self._canary_gone(label, response):
+            self._served(response, label, version, started, [], PROTOCOL_OIP_REST)
+            label, version = rollout_settings.STABLE_LABEL, split.stable
+            started = time.perf_counter()
+            response = await self._forward(
+                request, oip_infer_path(self.model_name, label) + query, body
+            )
         classes: list[int] = []
         if 200 <= response.status < 300:
             answer = response.body if isinstance(response.body, bytes) else b""
@@ -316,6 +336,11 @@ class Router:
                 )
             )
         return self._served(response, label, version, started, classes, PROTOCOL_OIP_REST)
+
+    @staticmethod
+    def _canary_gone(label: str, response: web.Response) -> bool:
+        """Whether a request routed to the canary should be served by stable instead."""
+        return label == rollout_settings.CANARY_LABEL and response.status in CANARY_GONE_STATUSES
 
     def _served(
         self,
@@ -353,7 +378,12 @@ class Router:
                 kept = {k: upstream.headers[k] for k in _ANSWER_HEADERS if k in upstream.headers}
                 kept.setdefault("Content-Type", "application/json")
                 return web.Response(body=payload, status=upstream.status, headers=kept)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except asyncio.TimeoutError:
+            seconds = self.policy.router.upstream_timeout_seconds
+            return web.json_response(
+                {"error": f"model server did not answer within {seconds:g}s"}, status=504
+            )
+        except aiohttp.ClientError as e:
             return web.json_response({"error": f"model server unreachable: {e}"}, status=502)
 
 

@@ -1,11 +1,16 @@
 """The canary router's gRPC front: TF Serving's ``Predict`` and the Open Inference
 Protocol's ``ModelInfer`` get a version label by the rollout weight (unless the request
 pins a version or label); every other method (status, metadata, health, ...) is forwarded
-as raw bytes. Both protocols are measured per version, with a ``protocol`` label."""
+as raw bytes. Both protocols are measured per version, with a ``protocol`` label.
+
+A call the router chose for the canary that fails with ``NOT_FOUND`` or ``UNAVAILABLE`` (the
+canary version not loaded, or its server gone) is counted as a canary failure and sent
+again with the ``stable`` label, as the REST front does (rollout/canary/router.py)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -22,6 +27,7 @@ PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 MODEL_INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 PROTOCOL_TF_SERVING = "grpc"  # the protocol label, as the model server's metrics name it
 PROTOCOL_OIP = "grpc-oip"
+CANARY_GONE_CODES = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE})
 
 
 class GrpcProxy(grpc.GenericRpcHandler):
@@ -76,9 +82,12 @@ class GrpcProxy(grpc.GenericRpcHandler):
         label: str,
         version: int | None,
         protocol: str,
-    ) -> tuple[Any, float]:
+        relabel: Callable[[str], None] | None = None,
+    ) -> tuple[Any, float, str, int | None]:
         """Forward one labelled call; a failure is counted (when ours) and re-raised as the
-        upstream's status. Returns the response and when the call started."""
+        upstream's status. ``relabel`` (for calls the router labelled itself) lets a canary
+        that cannot serve be replaced by stable. Returns the response, when the call
+        started, and the label and version that answered."""
         router = self.router
         started = time.perf_counter()
         stub = router._channel.unary_unary(
@@ -104,8 +113,25 @@ class GrpcProxy(grpc.GenericRpcHandler):
                     [],
                     protocol=protocol,
                 )
+            if (
+                relabel is not None
+                and label == rollout_settings.CANARY_LABEL
+                and e.code() in CANARY_GONE_CODES
+            ):
+                stable = rollout_settings.STABLE_LABEL
+                relabel(stable)
+                return await self._call(
+                    method,
+                    request,
+                    response_type,
+                    context,
+                    ours,
+                    stable,
+                    router.split().version_of(stable),
+                    protocol,
+                )
             await context.abort(e.code(), e.details() or "")
-        return response, started
+        return response, started, label, version
 
     async def _predict(self, request, context: grpc.aio.ServicerContext):
         from tensorflow_serving.apis import predict_pb2
@@ -114,6 +140,7 @@ class GrpcProxy(grpc.GenericRpcHandler):
         spec = request.model_spec
         split = router.split()
         ours = spec.name == router.model_name
+        chosen = False  # the router picks the label (not the client)
         if not ours:
             label, version = "other", None
         elif spec.HasField("version"):
@@ -125,7 +152,8 @@ class GrpcProxy(grpc.GenericRpcHandler):
             label = router._choose(split, self._client_key(context))
             version = split.version_of(label)
             spec.version_label = label
-        response, started = await self._call(
+            chosen = True
+        response, started, label, version = await self._call(
             PREDICT_METHOD,
             request,
             predict_pb2.PredictResponse,
@@ -134,6 +162,7 @@ class GrpcProxy(grpc.GenericRpcHandler):
             label,
             version,
             PROTOCOL_TF_SERVING,
+            relabel=(lambda new: setattr(spec, "version_label", new)) if chosen else None,
         )
         if ours:
             if response.model_spec.HasField("version"):
@@ -178,7 +207,8 @@ class GrpcProxy(grpc.GenericRpcHandler):
             label = router._choose(split, self._client_key(context))
             version = split.version_of(label)
             request.model_version = label
-        response, started = await self._call(
+        chosen = ours and not pinned
+        response, started, label, version = await self._call(
             MODEL_INFER_METHOD,
             request,
             pb.ModelInferResponse,
@@ -187,6 +217,7 @@ class GrpcProxy(grpc.GenericRpcHandler):
             label,
             version,
             PROTOCOL_OIP,
+            relabel=(lambda new: setattr(request, "model_version", new)) if chosen else None,
         )
         if ours:
             if response.model_version.isdigit():
