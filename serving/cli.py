@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None, defaults: Mapping[str, Any] | None = Non
         enable_warmup=args.enable_model_warmup,
         warmup_iterations=max(1, args.num_request_iterations_for_warmup),
         method_check=args.enable_signature_method_name_check,
+        per_model_batching=args.enable_per_model_batching_parameters,
         prefer_tflite=args.prefer_tflite_model,
         tflite_pools=max(1, args.num_tflite_pools),
         tflite_interpreters_per_pool=max(1, args.num_tflite_interpreters_per_pool),

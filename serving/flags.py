@@ -79,8 +79,8 @@ FLAGS: tuple[Flag, ...] = (
         "enable_per_model_batching_parameters",
         bool,
         False,
-        "refused",
-        "TF Serving reads batching_params.pbtxt beside each model; not read here",
+        "yes",
+        "a version folder's batching_params.pbtxt overrides the batching parameters for it",
     ),
     Flag(
         "model_config_file",

@@ -24,6 +24,7 @@ from urllib.parse import quote, unquote
 
 SAVED_MODEL_FILE = "saved_model.pb"
 TFLITE_FILE = "model.tflite"  # served instead with --prefer_tflite_model=true
+BATCHING_PARAMS_FILE = "batching_params.pbtxt"  # --enable_per_model_batching_parameters
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _VERSION_DIR = re.compile(r"^[0-9]{1,18}$")

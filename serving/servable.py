@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from serving.batching import Batcher, BatchingOptions, batchable
+from serving.batching import Batcher, BatchingOptions, batchable, parse_parameters
 from serving.errors import from_exception
+from serving.model_paths import BATCHING_PARAMS_FILE
 from serving.signatures import Signature, parse_signatures, signature_def_map
 
 if TYPE_CHECKING:  # for the annotations only; load() imports them when it loads a version
@@ -42,6 +43,7 @@ class LoadOptions:
     enable_warmup: bool = True
     warmup_iterations: int = 1
     method_check: bool = False  # --enable_signature_method_name_check
+    per_model_batching: bool = False  # --enable_per_model_batching_parameters
     prefer_tflite: bool = False  # --prefer_tflite_model: serve model.tflite when present
     tflite_pools: int = 1  # --num_tflite_pools
     tflite_interpreters_per_pool: int = 1  # --num_tflite_interpreters_per_pool
@@ -66,6 +68,7 @@ class Servable:
         self.signature_def_map: Any = None  # a SignatureDefMap proto once loaded
         self.signatures: dict[str, Signature] = {}
         self._model: LoadedModel | TfliteModel | None = None
+        self.batching: BatchingOptions | None = self.options.batching
         self._on_batch = on_batch
         self._batchers: dict[tuple, Batcher] = {}
         self._in_flight = 0
@@ -97,6 +100,7 @@ class Servable:
 
                 model = LoadedModel(self.path, options.tags, options.session_config)
             self._model = model
+            self.batching = self._batching_options()
             self.signature_def_map = signature_def_map(model.meta_graph)
             self.signatures = parse_signatures(self.signature_def_map)
             if warm_up is not None:
@@ -106,6 +110,15 @@ class Servable:
             raise
         self.loaded_at = time.time()
         self.state = AVAILABLE
+
+    def _batching_options(self) -> BatchingOptions | None:
+        """The server's batching options, or with --enable_per_model_batching_parameters the
+        version's own ``batching_params.pbtxt`` when it has one (a bad one fails the load)."""
+        options = self.options
+        own = self.path / BATCHING_PARAMS_FILE
+        if options.batching is None or not options.per_model_batching or not own.is_file():
+            return options.batching
+        return parse_parameters(own.read_text())
 
     def fail(self, exc: BaseException) -> None:
         """Loading or warmup failed: keep the error for status calls, drop the model (END)."""
@@ -160,7 +173,7 @@ class Servable:
         model = self._model
         if model is None:
             raise RuntimeError(f"{self.name} v{self.version} is not loaded")
-        batching = self.options.batching
+        batching = self.batching
         if batching is None or not batchable(feeds):
             return model.run(feeds, fetches, timeout_ms)
         key = (tuple(sorted(feeds)), tuple(fetches), timeout_ms)

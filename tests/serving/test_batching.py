@@ -155,3 +155,34 @@ def test_a_request_over_max_batch_size_fails_like_tf_serving():
             batcher.run({"x": np.zeros(3)})
     finally:
         batcher.close()
+
+
+def test_a_versions_own_batching_params_apply_with_the_per_model_flag(tiny_base, start_server):
+    """--enable_per_model_batching_parameters: <version>/batching_params.pbtxt wins."""
+    import grpc
+
+    from models import features
+    from pipeline import configs
+    from serving.servable import LoadOptions
+    from tests.serving.helpers import GrpcClient, sample_images
+
+    base = tiny_base(1)
+    (base / "1" / "batching_params.pbtxt").write_text("max_batch_size { value: 2 }\n")
+    images = {features.INPUT_IMAGES: sample_images(3)}
+    for per_model in (False, True):
+        server = start_server(
+            model_base_path=base,
+            enable_batching=True,
+            load_options=LoadOptions(per_model_batching=per_model),
+        )
+        client = GrpcClient(server.grpc_target)
+        try:
+            if not per_model:  # the server's default max_batch_size takes 3 rows
+                client.predict(configs.MODEL_NAME, images, signature=features.SIGNATURE_IMAGES)
+                continue
+            with pytest.raises(grpc.RpcError) as info:
+                client.predict(configs.MODEL_NAME, images, signature=features.SIGNATURE_IMAGES)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "larger than maximum input batch size 2" in info.value.details()
+        finally:
+            client.close()
