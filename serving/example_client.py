@@ -163,7 +163,12 @@ def main(
         if args.ca_cert or args.client_cert or args.client_key:
             from serving import tls
 
-            credentials = tls.channel_credentials(args.ca_cert, args.client_cert, args.client_key)
+            try:
+                credentials = tls.channel_credentials(
+                    args.ca_cert, args.client_cert, args.client_key
+                )
+            except tls.TlsConfigError as exc:
+                raise ClientError(str(exc)) from exc
         truth = truth or ["?"] * len(images)
         names = dict(
             signature=args.signature,

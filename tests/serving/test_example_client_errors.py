@@ -40,3 +40,16 @@ def test_an_unreachable_server_is_one_line_too(capsys):
     assert example_client.main(argv, defaults=CIFAR, images=[b"x"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: gRPC UNAVAILABLE") and "Traceback" not in err
+
+
+def test_unusable_tls_files_are_one_line(tmp_path, capsys):
+    not_pem = tmp_path / "ca.crt"
+    not_pem.write_text("hello")
+    argv = ["--grpc", "127.0.0.1:1", "--rest", "http://127.0.0.1:1", "--ca_cert", str(not_pem)]
+    assert example_client.main(argv, defaults=CIFAR, images=[b"x"]) == 1
+    assert (
+        capsys.readouterr().err.strip() == f"error: the CA certificate {not_pem} is not a PEM file"
+    )
+    argv[-1] = str(tmp_path / "missing.crt")
+    assert example_client.main(argv, defaults=CIFAR, images=[b"x"]) == 1
+    assert "cannot read the CA certificate" in capsys.readouterr().err
