@@ -16,6 +16,71 @@ import tensorflow as tf
 
 from models import dataset, features
 
+# Images announcing more pixels than this are refused before decoding: a 30,000 x 30,000
+# PNG is a few hundred kilobytes on the wire and 2.7 GB decoded (the serving signatures take
+# any bytes). The same limit as ingest's (``ingest.settings.MAX_IMAGE_PIXELS``).
+MAX_DECODED_PIXELS = 40_000_000
+_HEADER_BYTES = 32
+_PNG_SIGNATURE = (0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A)
+
+
+def _announced_pixels(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(width x height that each of ``encoded``'s [N] PNG, GIF or BMP headers announces, 0
+    for other formats; whether each is a JPEG), int64 [N] and bool [N].
+
+    Read from the first bytes of the whole batch at once, so nothing large is allocated
+    before the size is known and the check is a few vector operations per batch. A JPEG's
+    size sits after a variable number of markers: :func:`_jpeg_pixels` reads it per image.
+    """
+    head = tf.cast(tf.io.decode_raw(encoded, tf.uint8, fixed_length=_HEADER_BYTES), tf.int64)
+
+    def number(at: int, size: int, big_endian: bool) -> tf.Tensor:
+        order = range(at, at + size) if big_endian else reversed(range(at, at + size))
+        value = tf.zeros_like(head[:, 0])
+        for i in order:
+            value = value * 256 + head[:, i]
+        return value
+
+    def starts_with(*prefix: int) -> tf.Tensor:
+        expected = tf.constant(prefix, tf.int64)
+        return tf.reduce_all(tf.equal(head[:, : len(prefix)], expected), axis=1)
+
+    def signed32(value: tf.Tensor) -> tf.Tensor:  # BMP heights are negative for top-down rows
+        return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+    png = number(16, 4, True) * number(20, 4, True)
+    gif = number(6, 2, False) * number(8, 2, False)
+    bmp = signed32(number(18, 4, False)) * signed32(number(22, 4, False))
+    pixels = tf.where(
+        starts_with(*_PNG_SIGNATURE),
+        png,
+        tf.where(
+            starts_with(0x47, 0x49, 0x46, 0x38),
+            gif,
+            tf.where(starts_with(0x42, 0x4D), bmp, tf.zeros_like(png)),
+        ),
+    )
+    return pixels, starts_with(0xFF, 0xD8)
+
+
+def _jpeg_pixels(data: tf.Tensor, is_jpeg: tf.Tensor) -> tf.Tensor:
+    """width x height of one JPEG from its frame header (``extract_jpeg_shape`` walks the
+    markers, decoding nothing); 0 for other formats."""
+
+    def pixels() -> tf.Tensor:
+        shape = tf.cast(tf.image.extract_jpeg_shape(data), tf.int64)
+        return shape[0] * shape[1]
+
+    return tf.cond(is_jpeg, pixels, lambda: tf.constant(0, tf.int64))
+
+
+def _at_most_max_pixels(pixels: tf.Tensor) -> tf.Operation:
+    return tf.debugging.assert_less_equal(
+        pixels,
+        tf.constant(MAX_DECODED_PIXELS, tf.int64),
+        message=f"image refused: its header announces more than {MAX_DECODED_PIXELS} pixels",
+    )
+
 
 def _decode_to_channels(data: tf.Tensor, channels: int) -> tf.Tensor:
     """One encoded image -> uint8 [h, w, channels] (h, w as stored).
@@ -62,20 +127,25 @@ def decode_images(
     """Decode a [N] string tensor of encoded images to float32 [N, H, W, C] in [0, 1].
 
     ``H``, ``W``, ``C`` are the description's; any format TensorFlow decodes is accepted
-    (the first frame of an animation). Bytes that are not an image fail the batch with
-    TensorFlow's ``InvalidArgumentError``.
+    (the first frame of an animation). Bytes that are not an image, and an image whose header
+    announces more than :data:`MAX_DECODED_PIXELS` pixels, fail the batch with TensorFlow's
+    ``InvalidArgumentError`` before anything is decoded.
     """
     height, width, channels = description.image_shape
 
-    def decode_one(data: tf.Tensor) -> tf.Tensor:
-        image = _decode_to_channels(data, channels)
+    def decode_one(data_and_is_jpeg: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        data, is_jpeg = data_and_is_jpeg
+        with tf.control_dependencies([_at_most_max_pixels(_jpeg_pixels(data, is_jpeg))]):
+            image = _decode_to_channels(data, channels)
         return tf.ensure_shape(_to_model_size(image, height, width), description.image_shape)
 
-    return tf.map_fn(
-        decode_one,
-        encoded,
-        fn_output_signature=tf.TensorSpec(description.image_shape, tf.float32),
-    )
+    pixels, is_jpeg = _announced_pixels(encoded)
+    with tf.control_dependencies([_at_most_max_pixels(pixels)]):
+        return tf.map_fn(
+            decode_one,
+            (encoded, is_jpeg),
+            fn_output_signature=tf.TensorSpec(description.image_shape, tf.float32),
+        )
 
 
 def preprocessing_fn(

@@ -118,3 +118,26 @@ def test_a_smaller_image_is_upscaled_to_the_model_size():
 def test_bytes_that_are_not_an_image_fail_with_tensorflows_error():
     with pytest.raises(tf.errors.InvalidArgumentError):
         preprocessing.decode_images(tf.constant([b"not an image"]))
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG", "GIF", "BMP"])
+def test_the_header_size_is_read_for_every_format(image_format):
+    image = np.zeros((37, 53, 3), np.uint8)
+    data = tf.constant(encode(image, image_format))
+    pixels, is_jpeg = preprocessing._announced_pixels(tf.stack([data]))
+    if image_format == "JPEG":
+        assert is_jpeg.numpy().tolist() == [True] and pixels.numpy().tolist() == [0]
+        pixels = preprocessing._jpeg_pixels(data, is_jpeg[0])[tf.newaxis]
+    assert pixels.numpy().tolist() == [37 * 53]
+
+
+def test_a_decompression_bomb_is_refused_before_decoding():
+    """A valid 30,000 x 30,000 PNG (900 MB decoded) fails at once with a clear message."""
+    from tests.ingest.test_bad_input import png_bomb
+
+    bomb = png_bomb(30_000, 30_000)
+    assert len(bomb) < 2_000_000
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than 40000000 pixels"):
+        preprocessing.decode_images(tf.constant([bomb]), GRAY)
+    pixels, is_jpeg = preprocessing._announced_pixels(tf.constant([b"short", b""]))
+    assert pixels.numpy().tolist() == [0, 0] and not is_jpeg.numpy().any()
