@@ -1,0 +1,35 @@
+"""bench/serving_codec_profile.py runs on a tiny model and reports every stage and the GC."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import configs
+from tests.serving.tiny_models import build_tiny_model
+
+
+@pytest.mark.slow
+def test_every_stage_and_the_gc_line_are_reported(tmp_path):
+    model_dir = build_tiny_model(tmp_path / "model", 1)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.serving_codec_profile",
+            f"--model-dir={model_dir}",
+            "--repeats=3",
+        ],
+        cwd=configs.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    stages = re.findall(r"^  (.+?)\s+([0-9.]+) ms$", done.stdout, re.M)
+    assert len(stages) == 10 and all(float(ms) >= 0 for _, ms in stages), done.stdout
+    assert re.search(r"unfrozen, [0-9.]+ / [0-9.]+ ms frozen", done.stdout), done.stdout
