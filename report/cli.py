@@ -1,6 +1,7 @@
 """``cifar10-report``: (re)generate a run report from ML Metadata and the artifacts alone.
 
 cifar10-report [--output-root DIR] [--run ID]     # one run (default: the latest)
+cifar10-report --pipeline-name my_photos          # a run on the image folder my_photos/
 cifar10-report --compare A B                      # two runs side by side
 cifar10-report --list                             # the run ids ML Metadata knows
 """
@@ -27,9 +28,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the pipeline's output root (reports go to <root>/reports)",
     )
     p.add_argument(
+        "--pipeline-name",
+        default=configs.PIPELINE_NAME,
+        help="whose ML Metadata to read: the run's --pipeline-name (by default its model "
+        "name: cifar10 for CIFAR-10, the data folder's name for an image folder)",
+    )
+    p.add_argument(
         "--metadata-db",
-        help="ML Metadata SQLite file (default <output-root>/pipelines/"
-        f"{configs.PIPELINE_NAME}/metadata.sqlite)",
+        help="ML Metadata SQLite file (default <output-root>/pipelines/<pipeline-name>/"
+        "metadata.sqlite)",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--run", metavar="ID", help="run id (a pipeline run context's name)")
@@ -43,11 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline import configs
 
     output_root = Path(args.output_root).resolve()
-    db = Path(args.metadata_db) if args.metadata_db else configs.metadata_path(output_root)
+    db = (
+        Path(args.metadata_db)
+        if args.metadata_db
+        else configs.metadata_path(output_root, args.pipeline_name)
+    )
     if not db.is_file():
         print(
             f"error: no ML Metadata at {db} (run the pipeline first, or pass "
-            "--output-root/--metadata-db)",
+            "--output-root/--pipeline-name/--metadata-db)",
             file=sys.stderr,
         )
         return 2

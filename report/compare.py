@@ -6,6 +6,7 @@ Same :class:`RunFacts` as the single-run page, so both pages agree on every numb
 from __future__ import annotations
 
 from report import plots
+from report.dataset import dataset_title
 from report.facts import RunFacts
 from report.html import esc, figure, fmt, page, paragraph, table
 from report.render import blessing_decision, status_text
@@ -67,14 +68,19 @@ def render(a: RunFacts, b: RunFacts) -> str:
         if facts.evaluation and "candidate" in facts.evaluation.per_class:
             per_class[run_id] = facts.evaluation.per_class["candidate"]
     body = curves or paragraph("Training curves need both runs' Trainer history.", "muted")
-    if per_class:
+    same_classes = a.dataset.class_names == b.dataset.class_names
+    if per_class and same_classes:
         body += figure(
-            plots.per_class_accuracy(per_class, "Per-class test accuracy"),
+            plots.per_class_accuracy(per_class, "Per-class test accuracy", a.dataset.class_names),
             "per-class accuracy of both",
         )
+    elif per_class:
+        body += paragraph("Per-class accuracy is not compared: the runs' classes differ.", "muted")
     sections.append(("model", "Training and evaluation", body))
     return page(
-        f"CIFAR-10 runs {ida} vs {idb}", f"solid/left: {ida}; dashed/right: {idb}", sections
+        f"{dataset_title(a.dataset)} runs {ida} vs {idb}",
+        f"solid/left: {ida}; dashed/right: {idb}",
+        sections,
     ).replace(
         "<main>", f"<main><p>{esc('Each run has its own full report; this page compares.')}</p>", 1
     )

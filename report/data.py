@@ -2,7 +2,8 @@
 
 Class balance and image byte sizes come from StatisticsGen's ``FeatureStats.pb`` (what the
 pipeline itself validated); pixel statistics are computed here from a sample of the span's
-images, because StatisticsGen only sees the PNG bytes. Train is the baseline the other
+images, because StatisticsGen only sees the encoded bytes. Class ids index the run's dataset
+description (``RunFacts.dataset``), gray or colour. Train is the baseline the other
 splits are compared with, as TFDV compares serving data with training data.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from models import features
+from models.dataset import DatasetDescription
 from report.examples import read_split
 
 PIXEL_SAMPLE = 500  # images per split for pixel statistics (~0.3 s per split)
@@ -30,9 +32,9 @@ class SplitStats:
     class_counts: list[int]  # per class id, from the label histogram
     label_missing: int
     image_missing: int
-    image_avg_bytes: float  # mean PNG size
-    image_unique: int | None  # None: not computed (bytes stats of an image_domain)
-    other_labels: int = 0  # labels outside 0..9 (what ExampleValidator flags)
+    image_avg_bytes: float  # mean encoded image size
+    image_unique: int | None  # None: StatisticsGen did not count them (image_domain bytes)
+    other_labels: int = 0  # labels outside the class ids (what ExampleValidator flags)
 
 
 @dataclass
@@ -41,7 +43,7 @@ class PixelStats:
 
     name: str
     sample_size: int
-    mean: list[float]  # per channel R, G, B, in [0, 255]
+    mean: list[float]  # per channel (R, G, B or gray), in [0, 255]
     std: list[float]
     histogram: list[list[float]]  # per channel, PIXEL_BINS densities summing to 1
     brightness: float  # mean over all channels
@@ -58,14 +60,15 @@ class DataFacts:
 
 
 def class_counts_from_histogram(
-    buckets: list[tuple[float, float, float]], num_classes: int = features.NUM_CLASSES
+    buckets: list[tuple[float, float, float]], num_classes: int
 ) -> list[int]:
     """Per-class counts from TFDV's standard label histogram.
 
     TFDV has no categorical stats for an int feature without a schema, but its standard
-    histogram over [min, max] with 10 buckets puts each of the ids 0..9 in a bucket of its own
+    histogram over [min, max] (10 buckets) puts each of ten ids 0..9 in a bucket of its own
     (widths of 0.9); counts are spread linearly inside a bucket, so they are rounded. A bucket
-    that holds several ids gives its count to the first (only when min/max are not 0/9).
+    that holds several ids (more than ten classes) gives its count to the first, so with a
+    curated schema (exact string stats) the counts are exact for any class count.
     """
     counts = [0.0] * num_classes
     for i, (low, high, count) in enumerate(buckets):
@@ -80,7 +83,9 @@ def class_counts_from_histogram(
     return [int(round(c)) for c in counts]
 
 
-def read_statistics(statistics_uri: str, split_names: list[str]) -> list[SplitStats]:
+def read_statistics(
+    statistics_uri: str, split_names: list[str], num_classes: int
+) -> list[SplitStats]:
     """One :class:`SplitStats` per split of a StatisticsGen artifact."""
     import tensorflow_data_validation as tfdv
 
@@ -88,9 +93,7 @@ def read_statistics(statistics_uri: str, split_names: list[str]) -> list[SplitSt
     for split in split_names:
         path = Path(statistics_uri, f"Split-{split}", "FeatureStats.pb")
         dataset = tfdv.load_stats_binary(str(path)).datasets[0]
-        stats = SplitStats(
-            split, int(dataset.num_examples), [0] * features.NUM_CLASSES, 0, 0, 0.0, 0
-        )
+        stats = SplitStats(split, int(dataset.num_examples), [0] * num_classes, 0, 0, 0.0, None)
         for feature in dataset.features:
             name = feature.path.step[0] if feature.path.step else feature.name
             if name == features.LABEL_KEY:
@@ -113,7 +116,7 @@ def _read_label(feature, stats: SplitStats) -> None:
                 label = int(top.value)
             except ValueError:
                 label = -1
-            if 0 <= label < features.NUM_CLASSES:
+            if 0 <= label < len(stats.class_counts):
                 stats.class_counts[label] = int(round(top.frequency))
             else:
                 stats.other_labels += int(round(top.frequency))
@@ -123,13 +126,15 @@ def _read_label(feature, stats: SplitStats) -> None:
         standard = next((h for h in s.histograms if h.type == h.STANDARD), None)
         if standard is not None:
             stats.class_counts = class_counts_from_histogram(
-                [(b.low_value, b.high_value, b.sample_count) for b in standard.buckets]
+                [(b.low_value, b.high_value, b.sample_count) for b in standard.buckets],
+                len(stats.class_counts),
             )
         stats.other_labels = max(0, int(s.common_stats.num_non_missing) - sum(stats.class_counts))
 
 
 def _read_image(feature, stats: SplitStats) -> None:
-    """PNG sizes: bytes stats with an image_domain schema, string stats without one."""
+    """Encoded sizes: bytes stats with an image_domain schema, string stats without one.
+    TFDV leaves ``unique`` at 0 for image_domain bytes: None then, counted from the records."""
     kind = feature.WhichOneof("stats")
     if kind == "bytes_stats":
         s = feature.bytes_stats
@@ -143,13 +148,17 @@ def _read_image(feature, stats: SplitStats) -> None:
         stats.image_unique = int(s.unique)
 
 
-def pixel_stats(examples_uri: str, split: str, sample: int = PIXEL_SAMPLE) -> PixelStats:
-    """Mean, spread and intensity histogram per channel of the first ``sample`` images."""
-    images, _ = read_split(examples_uri, split, limit=sample)
+def pixel_stats(
+    examples_uri: str, split: str, description: DatasetDescription, sample: int = PIXEL_SAMPLE
+) -> PixelStats:
+    """Mean, spread and intensity histogram per channel of the first ``sample`` images, at
+    the model's input shape (the description's channels: 1 gray or 3 colour)."""
+    images, _ = read_split(examples_uri, split, description, limit=sample)
     if not len(images):
         raise ValueError(f"split {split!r} has no images")
-    flat = images.reshape(-1, 3).astype(np.float64)
-    hist = [np.histogram(flat[:, c], bins=PIXEL_BINS, range=(0, 256))[0] for c in range(3)]
+    channels = images.shape[-1]
+    flat = images.reshape(-1, channels).astype(np.float64)
+    hist = [np.histogram(flat[:, c], bins=PIXEL_BINS, range=(0, 256))[0] for c in range(channels)]
     return PixelStats(
         name=split,
         sample_size=len(images),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from ingest import settings as ingest_settings
-from models import features
 from report import data, plots
 from report.facts import RunFacts
 from report.html import esc, figure, fmt, paragraph, table
@@ -20,10 +19,15 @@ def data_section(facts: RunFacts) -> str:
             "No data statistics: ExampleGen/StatisticsGen produced nothing readable in this run.",
             "muted",
         )
+    dataset = facts.dataset
+    height, width, channels = dataset.image_shape
     parts = [
         paragraph(
-            f"Input span {d.span if d.span is not None else 'n/a'}. Train is the "
-            "baseline: the other splits are compared with it."
+            f"Input span {d.span if d.span is not None else 'n/a'}: {dataset.num_classes} "
+            f"classes ({', '.join(dataset.class_names)}), model input {height}x{width}, "
+            f"{'gray' if channels == 1 else 'colour'} ({channels} channel"
+            f"{'s' if channels > 1 else ''}); dataset description: {facts.dataset_source or 'n/a'}."
+            " Train is the baseline: the other splits are compared with it."
         )
     ]
     train = d.split(ingest_settings.TRAIN_SPLIT)
@@ -54,9 +58,9 @@ def data_section(facts: RunFacts) -> str:
                     "split",
                     "examples",
                     "label missing",
-                    "label not 0-9",
+                    f"label not 0-{dataset.num_classes - 1}",
                     "image missing",
-                    "mean PNG bytes",
+                    "mean encoded bytes",
                     "unique images",
                     "class balance L-inf vs train",
                 ],
@@ -66,7 +70,9 @@ def data_section(facts: RunFacts) -> str:
         )
         parts.append(
             figure(
-                plots.class_balance({s.name: data.shares(s.class_counts) for s in d.splits}),
+                plots.class_balance(
+                    {s.name: data.shares(s.class_counts) for s in d.splits}, dataset.class_names
+                ),
                 "class balance per split",
             )
         )
@@ -75,7 +81,7 @@ def data_section(facts: RunFacts) -> str:
                 ["class", *[s.name for s in d.splits]],
                 [
                     (name, *[s.class_counts[k] for s in d.splits])
-                    for k, name in enumerate(features.LABEL_NAMES)
+                    for k, name in enumerate(dataset.class_names)
                 ],
                 numeric=list(range(1, len(d.splits) + 1)),
             )
@@ -90,7 +96,10 @@ def data_section(facts: RunFacts) -> str:
                 else fmt(
                     float(
                         np.mean(
-                            [data.js_distance(p.histogram[c], base.histogram[c]) for c in range(3)]
+                            [
+                                data.js_distance(p.histogram[c], base.histogram[c])
+                                for c in range(len(p.histogram))
+                            ]
                         )
                     ),
                     3,
@@ -111,14 +120,12 @@ def data_section(facts: RunFacts) -> str:
                 [
                     "split",
                     "images",
-                    "R mean / std",
-                    "G mean / std",
-                    "B mean / std",
+                    *[f"{name} mean / std" for name in plots.channel_names(channels)],
                     "brightness",
                     "JS distance vs train",
                 ],
                 pixel_rows,
-                numeric=[1, 2, 3, 4, 5, 6],
+                numeric=list(range(1, channels + 4)),
             )
         )
         parts.append(

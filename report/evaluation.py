@@ -3,7 +3,8 @@
 Overall and per-class accuracy, the thresholds and the blessing checks come from the
 Evaluator's own output (TFMA), so the page shows exactly what gated the push. The confusion
 matrix and the misclassified images need per-example predictions, which TFMA does not keep:
-those come from running the candidate SavedModel on this run's test split (500 images ~1 s).
+those come from running the candidate SavedModel on this run's test split (500 images ~1 s),
+through its encoded-image signature, so the images are decoded and resized as in training.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import numpy as np
 
 from ingest import settings as ingest_settings
 from models import features
+from models.dataset import DatasetDescription
 from pipeline import configs
-from report.examples import read_split
+from report.examples import decode, read_encoded
 
 PREDICT_LIMIT = 5000  # test images predicted for the confusion matrix
 PREDICT_BATCH = 250
@@ -52,11 +54,12 @@ class Predictions:
     labels: np.ndarray  # int64 [N]
     predicted: np.ndarray  # int64 [N]
     confidence: np.ndarray  # float [N]: probability of the predicted class
-    images: np.ndarray  # uint8 [N,32,32,3]
+    images: np.ndarray  # uint8 [N, H, W, C] at the model's input shape
+    num_classes: int
 
     @property
     def confusion(self) -> np.ndarray:
-        matrix = np.zeros((features.NUM_CLASSES, features.NUM_CLASSES), np.int64)
+        matrix = np.zeros((self.num_classes, self.num_classes), np.int64)
         np.add.at(matrix, (self.labels, self.predicted), 1)
         return matrix
 
@@ -69,7 +72,7 @@ def _model_label(name: str) -> str:
     return name or "candidate"
 
 
-def read_evaluation(evaluation_uri: str) -> EvaluationFacts:
+def read_evaluation(evaluation_uri: str, num_classes: int) -> EvaluationFacts:
     """Metrics per slice and model, thresholds and validation of one Evaluator output."""
     import tensorflow_model_analysis as tfma
 
@@ -98,10 +101,8 @@ def read_evaluation(evaluation_uri: str) -> EvaluationFacts:
                     facts.example_count = int(value)
                 else:
                     counts[label] = int(value)
-    facts.per_class = {
-        m: [v.get(k) for k in range(features.NUM_CLASSES)] for m, v in per_class.items()
-    }
-    facts.per_class_count = [counts.get(k, 0) for k in range(features.NUM_CLASSES)]
+    facts.per_class = {m: [v.get(k) for k in range(num_classes)] for m, v in per_class.items()}
+    facts.per_class_count = [counts.get(k, 0) for k in range(num_classes)]
     facts.has_baseline = "baseline" in facts.accuracy
     _read_config(evaluation_uri, facts)
     result = tfma.load_validation_result(evaluation_uri)
@@ -157,27 +158,25 @@ def serving_dir(model_uri: str) -> Path:
 
 
 def predict_test_split(
-    model_uri: str, examples_uri: str, limit: int = PREDICT_LIMIT
+    model_uri: str, examples_uri: str, description: DatasetDescription, limit: int = PREDICT_LIMIT
 ) -> Predictions:
-    """Run the model's ``serving_images`` signature on the test split of this run's span."""
+    """Run the model's ``serving_image_bytes`` signature on the test split of this run's span
+    (the stored bytes, as the Evaluator's examples carry them)."""
     import tensorflow as tf
 
-    images, labels = read_split(examples_uri, ingest_settings.TEST_SPLIT, limit=limit)
+    encoded, labels = read_encoded(examples_uri, ingest_settings.TEST_SPLIT, limit=limit)
     loaded = tf.saved_model.load(str(serving_dir(model_uri)))
-    signature = loaded.signatures[features.SIGNATURE_IMAGES]
+    signature = loaded.signatures[features.SIGNATURE_IMAGE_BYTES]
     probabilities = []
-    for start in range(0, len(images), PREDICT_BATCH):
-        batch = tf.constant(images[start : start + PREDICT_BATCH])
-        out = signature(**{features.INPUT_IMAGES: batch})
+    for start in range(0, len(encoded), PREDICT_BATCH):
+        batch = tf.constant(encoded[start : start + PREDICT_BATCH])
+        out = signature(**{features.INPUT_IMAGE_BYTES: batch})
         probabilities.append(out[features.OUTPUT_PROBABILITIES].numpy())
-    probs = (
-        np.concatenate(probabilities)
-        if probabilities
-        else np.zeros((0, features.NUM_CLASSES), np.float32)
-    )
+    k = description.num_classes
+    probs = np.concatenate(probabilities) if probabilities else np.zeros((0, k), np.float32)
     predicted = probs.argmax(axis=1).astype(np.int64)
     confidence = probs.max(axis=1) if len(probs) else np.zeros(0)
-    return Predictions(labels, predicted, confidence, images)
+    return Predictions(labels, predicted, confidence, decode(encoded, description), k)
 
 
 def count_parameters(model_uri: str) -> int | None:

@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ingest import settings as ingest_settings
+from models.dataset import CIFAR10, CUSTOM_CONFIG_KEY, DatasetDescription
 from pipeline import summary
 from pipeline.components.anomalies_gate import describe_anomalies
 from report import data, evaluation
+from report.dataset import run_description
 from report.evaluation import EvaluationFacts, Predictions
+from report.examples import unique_images
 
 T = TypeVar("T")
 PIXEL_SPLITS = (ingest_settings.TRAIN_SPLIT, ingest_settings.EVAL_SPLIT, ingest_settings.TEST_SPLIT)
@@ -32,6 +35,8 @@ class RunFacts:
     output_root: Path
     generated: float = field(default_factory=time.time)
     failure: str | None = None  # the error that ended the run, if it failed
+    dataset: DatasetDescription = CIFAR10  # what the run's span holds (class names, shape)
+    dataset_source: str = ""  # where the description was read from
     data: data.DataFacts = field(default_factory=data.DataFacts)
     anomalies: list[str] | None = None  # None: ExampleValidator produced nothing to read
     schema_text: str | None = None
@@ -84,6 +89,10 @@ def collect(
     if facts.failure is None and facts.failed_nodes and log_file:
         facts.failure = _attempt(facts, "run log", lambda: error_from_log(log_file))
 
+    described = _attempt(facts, "dataset description", lambda: run_description(run))
+    if described is not None:
+        facts.dataset, facts.dataset_source = described
+    dataset = facts.dataset
     examples = run.output("ImportExampleGen", "examples")
     statistics = run.output("StatisticsGen", "statistics")
     anomalies = run.output("ExampleValidator", "anomalies")
@@ -98,7 +107,7 @@ def collect(
             stats = _attempt(
                 facts,
                 f"pixel statistics ({split})",
-                functools.partial(data.pixel_stats, examples.uri, split),
+                functools.partial(data.pixel_stats, examples.uri, split, dataset),
             )
             if stats is not None:
                 facts.data.pixels.append(stats)
@@ -107,10 +116,20 @@ def collect(
             _attempt(
                 facts,
                 "StatisticsGen statistics",
-                lambda: data.read_statistics(statistics.uri, _split_names(statistics.properties)),
+                lambda: data.read_statistics(
+                    statistics.uri, _split_names(statistics.properties), dataset.num_classes
+                ),
             )
             or []
         )
+    if examples is not None:
+        for split_stats in facts.data.splits:
+            if split_stats.image_unique is None:
+                split_stats.image_unique = _attempt(
+                    facts,
+                    f"unique images ({split_stats.name})",
+                    functools.partial(unique_images, examples.uri, split_stats.name),
+                )
     if anomalies is not None:
         facts.anomalies = _attempt(
             facts,
@@ -132,22 +151,23 @@ def collect(
         )
     trainer = next((e for e in run.executions if e.node == "Trainer"), None)
     if trainer is not None and "custom_config" in trainer.properties:
-        facts.hparams = (
-            _attempt(
-                facts, "Trainer settings", lambda: json.loads(trainer.properties["custom_config"])
-            )
-            or {}
+        settings = _attempt(
+            facts, "Trainer settings", lambda: json.loads(trainer.properties["custom_config"])
         )
+        # The description is shown on its own; the settings table keeps the hyperparameters.
+        facts.hparams = {k: v for k, v in (settings or {}).items() if k != CUSTOM_CONFIG_KEY}
     if evaluation_artifact is not None:
         facts.evaluation = _attempt(
-            facts, "Evaluator metrics", lambda: evaluation.read_evaluation(evaluation_artifact.uri)
+            facts,
+            "Evaluator metrics",
+            lambda: evaluation.read_evaluation(evaluation_artifact.uri, dataset.num_classes),
         )
     model_uri = facts.model_uri
     if predict and model_uri and examples is not None:
         facts.predictions = _attempt(
             facts,
             "test-split predictions",
-            lambda: evaluation.predict_test_split(model_uri, examples.uri),
+            lambda: evaluation.predict_test_split(model_uri, examples.uri, dataset),
         )
         facts.parameters = _attempt(
             facts, "model parameters", lambda: evaluation.count_parameters(model_uri)

@@ -12,18 +12,27 @@ import numpy as np
 
 from ingest import settings as ingest_settings
 from models import features
+from models.dataset import DatasetDescription
+from report.dataset import dataset_title
 from report.facts import RunFacts
 from report.html import esc, fmt
 
-FULL_TRAIN_SIZE = 50_000  # images in the official CIFAR-10 training batches
+CIFAR10_FULL_TRAIN_SIZE = 50_000  # images in the official CIFAR-10 training batches
 
-INTENDED_USE = (
-    "Classifying 32x32 RGB photographs into the ten CIFAR-10 classes ("
-    + ", ".join(features.LABEL_NAMES)
-    + "), as the reference model of this TFX pipeline: "
-    "to exercise and monitor the pipeline, serving and rollout end to end. Not for decisions "
-    "about people, safety or anything outside these ten classes."
-)
+
+def _shape_text(dataset: DatasetDescription) -> str:
+    height, width, channels = dataset.image_shape
+    return f"{height}x{width} {'gray' if channels == 1 else 'colour'}"
+
+
+def intended_use(dataset: DatasetDescription) -> str:
+    k = dataset.num_classes
+    return (
+        f"Classifying {_shape_text(dataset)} images into the {k} {dataset_title(dataset)} "
+        f"classes ({', '.join(dataset.class_names)}), as the reference model of this TFX "
+        "pipeline. Not for decisions about people, safety or anything outside these "
+        f"{k} classes."
+    )
 
 
 def _items(rows: list[str]) -> str:
@@ -40,9 +49,10 @@ def accuracy_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, 
 
 
 def model_facts(facts: RunFacts) -> list[str]:
+    k = facts.dataset.num_classes
     rows = [
-        "Reference CNN: Conv32-Pool-Conv64-Pool-Conv64-Flatten-Dense64-Dropout-Dense10, "
-        "softmax over 10 classes (models/model.py), Keras 2 via tf_keras."
+        f"Reference CNN (models/model.py, Keras 2 via tf_keras): convolution and pooling "
+        f"stages sized to the {_shape_text(facts.dataset)} input, softmax over {k} classes."
     ]
     if facts.parameters:
         rows.append(f"{facts.parameters:,} trainable parameters.")
@@ -66,7 +76,8 @@ def data_facts(facts: RunFacts) -> list[str]:
         return ["No data statistics were produced in this run."]
     sizes = ", ".join(f"{k} {v:,}" for k, v in splits.items())
     return [
-        f"Input span {facts.data.span}: {sizes} images (CIFAR-10, 32x32 RGB PNGs).",
+        f"Input span {facts.data.span}: {sizes} images ({dataset_title(facts.dataset)}, "
+        f"model input {_shape_text(facts.dataset)}).",
         "Train fits the weights, eval drives early stopping, test is held out for the "
         "Evaluator's blessing.",
     ]
@@ -83,11 +94,12 @@ def metric_facts(facts: RunFacts) -> list[str]:
         rows.append(f"Baseline (previously blessed) model: {ev.accuracy['baseline']:.4f}.")
     per_class = ev.per_class.get("candidate") or []
     known = [v for v in per_class if v is not None]
+    names = facts.dataset.class_names
     if per_class and len(known) == len(per_class):  # every class has an accuracy
         best, worst = int(np.argmax(known)), int(np.argmin(known))
         rows.append(
-            f"Per class from {known[worst]:.3f} ({features.LABEL_NAMES[worst]}) "
-            f"to {known[best]:.3f} ({features.LABEL_NAMES[best]})."
+            f"Per class from {known[worst]:.3f} ({names[worst]}) "
+            f"to {known[best]:.3f} ({names[best]})."
         )
     rows.append(f"Blessed: {facts.summary.blessed}.")
     return rows
@@ -95,11 +107,18 @@ def metric_facts(facts: RunFacts) -> list[str]:
 
 def limitation_facts(facts: RunFacts) -> list[str]:
     rows = []
+    dataset = facts.dataset
+    names, k = dataset.class_names, dataset.num_classes
     train = facts.data.split(ingest_settings.TRAIN_SPLIT)
-    if train:
+    if train and dataset.source.get("kind") == "cifar10":
         rows.append(
             f"Trained on {train.num_examples:,} images, "
-            f"{train.num_examples / FULL_TRAIN_SIZE:.0%} of CIFAR-10's training set."
+            f"{train.num_examples / CIFAR10_FULL_TRAIN_SIZE:.0%} of CIFAR-10's training set."
+        )
+    elif train:
+        rows.append(
+            f"Trained on {train.num_examples:,} images "
+            f"({train.num_examples // k:,} per class on average)."
         )
     ev = facts.evaluation
     if ev is not None and ev.example_count:
@@ -107,7 +126,7 @@ def limitation_facts(facts: RunFacts) -> list[str]:
         rows.append(
             f"The test set has {ev.example_count} images: accuracy is known only to "
             f"+/-{(high - low) / 2:.3f}, per-class accuracy (about "
-            f"{ev.example_count // features.NUM_CLASSES} images each) much less."
+            f"{ev.example_count // k} images each) much less."
         )
     p = facts.predictions
     if p is not None and len(p.labels):
@@ -116,18 +135,19 @@ def limitation_facts(facts: RunFacts) -> list[str]:
         i, j = np.unravel_index(int(np.argmax(confusion)), confusion.shape)
         if confusion[i, j]:
             rows.append(
-                f"Most frequent mistake: {features.LABEL_NAMES[i]} taken for "
-                f"{features.LABEL_NAMES[j]} ({confusion[i, j]} of "
+                f"Most frequent mistake: {names[i]} taken for "
+                f"{names[j]} ({confusion[i, j]} of "
                 f"{int((p.labels == i).sum())} test images)."
             )
-        collapsed = np.bincount(p.predicted, minlength=features.NUM_CLASSES).max() / len(p.labels)
+        collapsed = np.bincount(p.predicted, minlength=k).max() / len(p.labels)
         rows.append(
             f"Its most predicted class takes {collapsed:.0%} of the test predictions "
-            f"(10% if balanced)."
+            f"({1 / k:.0%} if balanced)."
         )
     rows.append(
-        "Any input gets one of the ten labels: there is no 'none of these' answer, "
-        "and images that are not 32x32 natural photos are out of distribution."
+        f"Any input gets one of the {k} labels: there is no 'none of these' answer, and "
+        f"images unlike the training images are out of distribution (other sizes are "
+        f"resized to {dataset.height}x{dataset.width})."
     )
     if facts.failed or facts.summary.blessed is False:
         rows.append("This run's model was not blessed: it is not meant to be served.")
@@ -138,7 +158,7 @@ def render(facts: RunFacts) -> str:
     parts = [
         ("Model", model_facts(facts)),
         ("Data", data_facts(facts)),
-        ("Intended use", [INTENDED_USE]),
+        ("Intended use", [intended_use(facts.dataset)]),
         ("Metrics", metric_facts(facts)),
         ("Limitations", limitation_facts(facts)),
     ]

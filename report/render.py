@@ -7,15 +7,17 @@ disappearing, so a reader can tell "not produced" from "not shown".
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
-from models import features
-from pipeline import configs
+from pipeline import summary as run_summary
 from report import lineage, model_card, plots
 from report.data_sections import data_section, validation_section
+from report.dataset import dataset_title
 from report.facts import RunFacts
 from report.html import esc, figure, fmt, page, paragraph, table
+from report.training import early_stopping_summary
 
 MISCLASSIFIED_SHOWN = 24
 
@@ -42,7 +44,7 @@ def render(facts: RunFacts) -> str:
         )
     generated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(facts.generated))
     return page(
-        f"CIFAR-10 pipeline run {run_id}",
+        f"{dataset_title(facts.dataset)} pipeline run {run_id}",
         f"{status_text(facts)} - report generated {generated} from ML Metadata and "
         f"the artifacts under {facts.output_root}",
         sections,
@@ -93,6 +95,10 @@ def overview(facts: RunFacts) -> str:
                 ("test accuracy (baseline)", fmt(s.baseline_accuracy)),
                 ("blessed", s.blessed if s.blessed is not None else "n/a"),
                 ("pushed to", s.pushed_destination if s.pushed else "not pushed"),
+                *[
+                    ("predictions (--infer-dir)", line.split(": ", 1)[1])
+                    for line in run_summary.format_predictions(s)
+                ],
                 ("run log", facts.log_file or "not found"),
             ],
         )
@@ -142,13 +148,12 @@ def training_section(facts: RunFacts) -> str:
             numeric=[0, 1, 2, 3, 4, 5],
         )
     )
-    if "fit_seconds" in history:
-        parts.append(
-            paragraph(
-                f"{len(epochs)} epochs in {history['fit_seconds']:.1f} s of "
-                "fit (early stopping on the eval split restores the best weights)."
-            )
-        )
+    fit = (
+        f"{len(epochs)} epoch(s) in {history['fit_seconds']:.1f} s of fit. "
+        if "fit_seconds" in history
+        else ""
+    )
+    parts.append(paragraph(fit + early_stopping_summary(epochs, facts.hparams)))
     return "".join(parts)
 
 
@@ -185,7 +190,9 @@ def evaluation_section(facts: RunFacts) -> str:
             parts.append("<h3>Per-class accuracy (TFMA slices by label)</h3>")
             parts.append(
                 figure(
-                    plots.per_class_accuracy(ev.per_class, "Per-class test accuracy"),
+                    plots.per_class_accuracy(
+                        ev.per_class, "Per-class test accuracy", facts.dataset.class_names
+                    ),
                     "per-class accuracy",
                 )
             )
@@ -195,7 +202,7 @@ def evaluation_section(facts: RunFacts) -> str:
                     ["class", "examples", *models],
                     [
                         (name, ev.per_class_count[k], *[fmt(ev.per_class[m][k], 3) for m in models])
-                        for k, name in enumerate(features.LABEL_NAMES)
+                        for k, name in enumerate(facts.dataset.class_names)
                     ],
                     numeric=list(range(1, len(models) + 2)),
                 )
@@ -209,11 +216,15 @@ def evaluation_section(facts: RunFacts) -> str:
                 f"images of this span: accuracy {p.accuracy:.4f}."
             )
         )
-        parts.append(figure(plots.confusion_matrix(p.confusion), "confusion matrix"))
+        parts.append(
+            figure(
+                plots.confusion_matrix(p.confusion, facts.dataset.class_names), "confusion matrix"
+            )
+        )
         wrong = np.flatnonzero(p.labels != p.predicted)
         wrong = wrong[np.argsort(-p.confidence[wrong], kind="stable")][:MISCLASSIFIED_SHOWN]
         if len(wrong):
-            names = features.LABEL_NAMES
+            names = facts.dataset.class_names
             captions = [
                 f"{names[p.labels[i]]}\n-> {names[p.predicted[i]]} {p.confidence[i]:.2f}"
                 for i in wrong
@@ -261,7 +272,7 @@ def blessing_section(facts: RunFacts) -> str:
         parts.append(
             paragraph(
                 f"Pushed to {s.pushed_destination} (version {version}), the "
-                f"TF Serving model base path of '{configs.MODEL_NAME}'."
+                f"TF Serving model base path of '{_served_name(s.pushed_destination)}'."
             )
         )
     elif pusher is None:
@@ -273,7 +284,13 @@ def blessing_section(facts: RunFacts) -> str:
                 "served versions untouched."
             )
         )
+    parts += [paragraph(f"Inference folder {line}") for line in run_summary.format_predictions(s)]
     return "".join(parts)
+
+
+def _served_name(destination: str | None) -> str:
+    """The served model's name: the Pusher writes ``<serving root>/<name>/<version>``."""
+    return Path(destination or "").parent.name or "n/a"
 
 
 def lineage_section(facts: RunFacts) -> str:

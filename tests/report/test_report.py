@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import features
+from models.dataset import CIFAR10_CLASS_NAMES
 from pipeline import summary
 from report import facts as facts_module
 from report import lineage
-from report.examples import read_split
+from report.examples import read_encoded, read_split
 from tests.report.conftest import connection_config
 from tests.report.page import decode_png, parse
 
@@ -67,14 +67,19 @@ def test_data_section_matches_the_span(first_pipeline_run, run, page, run_facts)
     examples = run.output("ImportExampleGen", "examples")
     assert run_facts.data.span == examples.properties["span"]
     for split, stats in splits.items():  # StatisticsGen's histogram vs. the records themselves
-        _, labels = read_split(examples.uri, split)
-        exact = np.bincount(labels, minlength=features.NUM_CLASSES)
+        _, labels = read_split(examples.uri, split, run_facts.dataset)
+        exact = np.bincount(labels, minlength=run_facts.dataset.num_classes)
         assert sum(stats.class_counts) == len(labels)
         assert np.abs(np.asarray(stats.class_counts) - exact).max() <= 1, (split, exact)
     train_pixels = next(p for p in run_facts.data.pixels if p.name == "train")
-    images, _ = read_split(examples.uri, "train", limit=train_pixels.sample_size)
+    images, _ = read_split(examples.uri, "train", run_facts.dataset, limit=train_pixels.sample_size)
     np.testing.assert_allclose(train_pixels.mean, images.reshape(-1, 3).mean(axis=0))
-    assert f"Input span {run_facts.data.span}" in page.text
+    assert f"Input span {run_facts.data.span}: 10 classes (airplane, automobile" in page.text
+    assert run_facts.dataset.class_names == CIFAR10_CLASS_NAMES
+    assert run_facts.dataset_source.endswith("dataset.json")  # the span's own description
+    for split, stats in splits.items():  # distinct images, counted from the records
+        encoded, _ = read_encoded(examples.uri, split)
+        assert stats.image_unique == len(set(encoded)), split
     assert "Anomalies (ExampleValidator against the schema) none" in page.text
 
 
@@ -84,6 +89,11 @@ def test_training_section_shows_every_epoch(run, page, run_facts):
     assert run_facts.history == history and len(history["epochs"]) == 3
     for row in history["epochs"]:
         assert f"{row['loss']:.4f}" in page.text and f"{row['val_loss']:.4f}" in page.text
+    # Three configured epochs cannot trip a patience of 3: the sentence names the kept epoch.
+    losses = [row["val_loss"] for row in history["epochs"]]
+    best = history["epochs"][losses.index(min(losses))]["epoch"]
+    assert "All 3 configured epochs ran; early stopping (patience 3) did not trigger" in page.text
+    assert f"The model keeps the weights of epoch {best} " in page.text
 
 
 def test_evaluation_agrees_with_tfma_and_the_model(run, page, run_facts):

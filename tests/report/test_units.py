@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from pipeline.summary import ArtifactRecord, ExecutionRecord, RunSummary
-from report import data, lineage, model_card, render, writer
+from report import data, lineage, model_card, plots, render, training, writer
 from report.facts import RunFacts, error_from_log
-from tests.report.page import parse
+from tests.report.page import decode_png, parse
 
 
 def test_class_counts_from_tfdv_standard_histogram():
@@ -19,10 +20,14 @@ def test_class_counts_from_tfdv_standard_histogram():
     buckets = [
         (i * 0.9, (i + 1) * 0.9, c + 0.45 * (1 if i % 2 else -1)) for i, c in enumerate(counts)
     ]
-    assert data.class_counts_from_histogram(buckets) == counts
+    assert data.class_counts_from_histogram(buckets, 10) == counts
     # A split holding only one (out-of-range) id: one degenerate bucket, no class gets it.
-    assert data.class_counts_from_histogram([(12.0, 12.0, 50.0)]) == [0] * 10
-    assert data.class_counts_from_histogram([(3.0, 3.0, 7.0)]) == [0, 0, 0, 7] + [0] * 6
+    assert data.class_counts_from_histogram([(12.0, 12.0, 50.0)], 10) == [0] * 10
+    assert data.class_counts_from_histogram([(3.0, 3.0, 7.0)], 10) == [0, 0, 0, 7] + [0] * 6
+    # Three classes: TFDV's 10 buckets over [0, 2] (width 0.2) hold each id in its own.
+    three = [(i * 0.2, (i + 1) * 0.2, 0.0) for i in range(10)]
+    three[0], three[5], three[9] = (0.0, 0.2, 12.0), (1.0, 1.2, 7.0), (1.8, 2.0, 3.0)
+    assert data.class_counts_from_histogram(three, 3) == [12, 7, 3]
 
 
 def test_distances():
@@ -127,3 +132,95 @@ def test_run_ids_become_safe_directory_names():
         == "cifar10.manual__2026-11-25T23_10_00_00_00"
     )
     assert writer.safe_name("../../etc") == "etc"
+
+
+def _epochs(val_losses: list[float]) -> list[dict[str, float]]:
+    return [
+        {"epoch": i + 1, "val_loss": v, "loss": v + 0.1, "sparse_categorical_accuracy": 0.5}
+        for i, v in enumerate(val_losses)
+    ]
+
+
+def test_early_stopping_sentence_says_what_happened_and_which_weights_were_kept():
+    # All 15 epochs ran, the best eval loss was at epoch 12: the best weights are restored.
+    losses = [2.0 - 0.1 * i for i in range(12)] + [0.95, 0.96, 0.97]
+    text = training.early_stopping_summary(_epochs(losses), {"epochs": 15})
+    assert "All 15 configured epochs ran" in text and "did not trigger" in text
+    assert "weights of epoch 12 (eval loss 0.9000" in text and "last epoch's (15" in text
+    # Stopped after 6 of 15: three epochs (the patience) without improving on epoch 3.
+    text = training.early_stopping_summary(_epochs([1.0, 0.9, 0.8, 0.85, 0.81, 0.83]), {})
+    assert "Early stopping triggered after epoch 6 of 15" in text
+    assert "weights of epoch 3 (eval loss 0.8000" in text
+    # The last epoch was the best; the Trainer's custom_config (with its dataset) is read.
+    config = {"epochs": 2, "early_stopping_patience": 1, "dataset": {"class_names": ["a"]}}
+    text = training.early_stopping_summary(_epochs([1.0, 0.5]), config)
+    assert "All 2 configured epochs ran; early stopping (patience 1)" in text
+    assert "weights of epoch 2 (eval loss 0.5000, the best): the last epoch's" in text
+    # Ties keep the first epoch (Keras improves only on a strictly lower loss).
+    assert "weights of epoch 1 " in training.early_stopping_summary(_epochs([0.5, 0.5]), {})
+    assert "does not say" in training.early_stopping_summary([{"epoch": 1}], {})
+
+
+def test_epoch_axes_tick_whole_epochs_only():
+    figure = plots.training_figure(_epochs([1.0, 0.9, 0.8]))
+    for ax in figure.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_gray_images_and_any_class_count_render(tmp_path):
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (3, 40, 24, 1), np.uint8)
+    png = decode_png(plots.image_grid(gray, ["a", "b", "c"]))
+    assert png.width > 200
+    one_channel = {"train": [list(np.full(32, 1 / 32))], "test": [list(np.full(32, 1 / 32))]}
+    assert decode_png(plots.pixel_histograms(one_channel)).width > 200
+    assert plots.channel_names(1) == ("gray",) and plots.channel_names(3) == ("R", "G", "B")
+    names = [f"class {i}" for i in range(37)]
+    wide = decode_png(plots.class_balance({"train": [1 / 37] * 37}, names))
+    assert wide.width > decode_png(plots.class_balance({"train": [0.5, 0.5]}, names[:2])).width
+
+
+def _long_edge_summary() -> RunSummary:
+    """A -> a1 -> B -> a2 -> C -> a3 -> D, and a1 read by D too: an edge across 5 columns."""
+    summary = RunSummary(run_id="r")
+    chain = [("A", {}, {"out": [1]}), ("B", {"in": [1]}, {"out": [2]})]
+    chain += [("C", {"in": [2]}, {"out": [3]}), ("D", {"in": [3], "early": [1]}, {})]
+    summary.executions = [
+        ExecutionRecord(i + 1, name, f"x.{name}", "COMPLETE", 1e9, 1.0, inputs=ins, outputs=outs)
+        for i, (name, ins, outs) in enumerate(chain)
+    ]
+    summary.artifact_records = {i: ArtifactRecord(i, "Examples", f"/a/{i}") for i in (1, 2, 3)}
+    return summary
+
+
+def test_lineage_long_edges_bend_through_free_slots_not_labels():
+    graph = lineage.build_graph(_long_edge_summary())
+    long_edge = graph.edges.index(("a1", "e4", "io"))
+    route = graph.route(long_edge)
+    columns = [c for c, _ in route]
+    assert columns == list(range(columns[0], columns[-1] + 1)) and len(route) > 2
+    occupied = {(n.column, n.row) for n in graph.nodes.values()}
+    for index in range(len(graph.edges)):
+        for column, row in graph.bends[index]:
+            # A bend takes a slot of its own: no box is drawn within a row of it.
+            assert all(abs(row - r) >= 1 for c, r in occupied if c == column), (index, column, row)
+    assert decode_png(lineage.draw(graph)).width > 200
+
+
+def test_unique_images_counts_distinct_encoded_images(tmp_path):
+    import tensorflow as tf
+
+    from report.examples import unique_images
+
+    split = tmp_path / "Split-train"
+    split.mkdir()
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(str(split / "data.gz"), options) as writer:
+        for image in (b"one", b"two", b"one", b"three"):
+            example = tf.train.Example()
+            example.features.feature["image_raw"].bytes_list.value.append(image)
+            example.features.feature["label"].int64_list.value.append(0)
+            writer.write(example.SerializeToString())
+    assert unique_images(str(tmp_path), "train") == 3
