@@ -159,6 +159,14 @@ def test_served_model_answers_with_the_folders_class_names(folder_run, tmp_path)
             assert p[features.OUTPUT_CLASSES] in case.classes
             assert p[features.OUTPUT_CLASSES] == case.classes[int(np.argmax(p["probabilities"]))]
 
+        # A decompression bomb is refused from its header: a 4xx naming why, and the server
+        # goes on answering.
+        from tests.ingest.test_bad_input import png_bomb
+
+        body["instances"] = [b64(png_bomb(30_000, 30_000))]
+        refused = requests.post(f"{rest}/v1/models/{case.name}:predict", json=body, timeout=60)
+        assert refused.status_code == 400 and "more than 40000000 pixels" in refused.text
+
         # gRPC: uint8 pixels at the model's input size, which the metadata announces.
         client = GrpcClient(f"127.0.0.1:{grpc_port}")
         try:
