@@ -18,7 +18,13 @@ from serving.data_plane import DataPlane
 from serving.errors import InvalidArgument, ServingError
 from serving.grpc_api import abort
 from serving.oip import datatypes, service
-from serving.oip.messages import InferRequest, InputTensor, RequestedOutput, check_parameters
+from serving.oip.messages import (
+    InferRequest,
+    InferResponse,
+    InputTensor,
+    RequestedOutput,
+    check_parameters,
+)
 from serving.oip.protos import open_inference_pb2 as pb
 from serving.oip.protos import open_inference_pb2_grpc as pb_grpc
 
@@ -134,15 +140,20 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             )
         except ServingError as err:
             abort(context, err)
-        response = pb.ModelInferResponse(
-            model_name=answer.model_name, model_version=answer.model_version
-        )
-        if answer.id is not None:
-            response.id = answer.id
-        for out in answer.outputs:
-            response.outputs.add(name=out.name, datatype=out.datatype, shape=out.shape)
-            response.raw_output_contents.append(datatypes.to_raw(out.array))
-        return response
+        return encode_response(answer)
+
+
+def encode_response(answer: InferResponse) -> pb.ModelInferResponse:
+    """The answer with every output as raw contents."""
+    response = pb.ModelInferResponse(
+        model_name=answer.model_name, model_version=answer.model_version
+    )
+    if answer.id is not None:
+        response.id = answer.id
+    for out in answer.outputs:
+        response.outputs.add(name=out.name, datatype=out.datatype, shape=out.shape)
+        response.raw_output_contents.append(datatypes.to_raw(out.array))
+    return response
 
 
 def add_to_server(server: grpc.Server, plane: DataPlane) -> None:

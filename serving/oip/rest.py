@@ -18,6 +18,7 @@ end (:mod:`serving.rest_api`) hands every ``/v2`` request to :func:`respond`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
@@ -27,9 +28,10 @@ from aiohttp import web
 
 from serving import rest_json
 from serving.data_plane import DataPlane
-from serving.errors import NotFound, ServingError
+from serving.errors import NotFound, ServingError, from_exception
 from serving.oip import rest_codec, service
 
+log = logging.getLogger("serving.oip.rest")
 PROTOCOL = "rest-oip"
 PREFIX = "/v2"
 # Path patterns the rollout router should forward (regular expressions over the path).
@@ -124,6 +126,9 @@ def handle(plane: DataPlane, r: Route, headers: Mapping[str, str], body: bytes) 
         return 200, payload, reply_headers
     except ServingError as err:
         return _error(err)
+    except Exception as exc:  # a bug outside the tracked call: still the protocol's shape
+        log.exception("OIP %s on %r failed unexpectedly", r.kind, r.name)
+        return _error(from_exception(exc))
 
 
 async def respond(

@@ -242,3 +242,15 @@ def test_metrics_count_oip_requests(rest_url, oip_server):
         )
     ]
     assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 1, lines
+
+
+def test_a_bug_while_encoding_is_a_json_500_not_a_dropped_connection(rest_url, monkeypatch):
+    from serving.oip import rest_codec
+
+    def broken(response, request):
+        raise TypeError("simulated encoder bug")
+
+    monkeypatch.setattr(rest_codec, "encode_infer_response", broken)
+    response = _infer(rest_url, {"inputs": [X]})
+    assert response.status_code == 500
+    assert "simulated encoder bug" in response.json()["error"]
