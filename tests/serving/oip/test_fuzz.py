@@ -42,6 +42,7 @@ def session():
     max_examples=MAX_EXAMPLES,
     deadline=None,
     derandomize=True,
+    database=None,  # nothing written into the work tree
     suppress_health_check=list(HealthCheck),
 )
 def test_v2_answers_conform_and_are_never_5xx(case, rest_url, session):
