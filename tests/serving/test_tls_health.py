@@ -158,3 +158,16 @@ def test_health_is_not_served_unless_asked(tiny_base, start_server):
         with pytest.raises(grpc.RpcError) as info:
             health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_unix_socket_speaks_tls_too(tiny_base, start_server, ca, server_pem, tmp_path):
+    """TF Serving gives its Unix socket the same credentials as its TCP port."""
+    socket_path = tmp_path / "grpc.sock"
+    settings = tls.parse_ssl_config(ssl_config_text(server_pem))
+    start_server(model_base_path=tiny_base(1), ssl=settings, grpc_socket_path=str(socket_path))
+    options = [("grpc.ssl_target_name_override", "localhost")]
+    target = f"unix:{socket_path}"
+    with tls.secure_channel(target, credentials(tmp_path, ca.pem), options) as channel:
+        assert status(channel) == "AVAILABLE"
+    with grpc.insecure_channel(target) as plain:
+        assert refused(plain) == grpc.StatusCode.UNAVAILABLE
