@@ -7,7 +7,10 @@ canary router and the tests work unchanged against it or against ``tensorflow_mo
   GetModelMetadata) and ``ModelService`` (GetModelStatus, HandleReloadConfigRequest), with
   the official ``tensorflow_serving.apis`` protos, on TCP and/or a Unix socket;
 * REST ``/v1/models/<name>[/versions/<v>|/labels/<l>][/metadata|:predict|:classify|:regress]``,
-  plus Prometheus metrics (with a monitoring config) and ``/healthz``.
+  plus Prometheus metrics (with a monitoring config) and ``/healthz``;
+* the Open Inference Protocol (:mod:`serving.oip`) on the same ports, ``grpc.health.v1``
+  (:mod:`serving.health`), TLS and mutual TLS on gRPC (:mod:`serving.tls`), TFLite models
+  (:mod:`serving.tflite`).
 
 Command line (:mod:`serving.cli`): every ``tensorflow_model_server`` flag (:mod:`serving.flags`)::
 
@@ -22,7 +25,9 @@ In-process API (tests, benchmark, rollout)::
                          file_system_poll_seconds=0.5, model_config_poll_seconds=0.5,
                          allow_version_labels_for_unavailable_models=False,
                          enable_batching=False, request_log=False,
-                         startup_timeout=None)       # start() waits for every model
+                         startup_timeout=None,       # start() waits for every model
+                         ssl=None,                   # serving.tls.SslSettings: gRPC over TLS
+                         grpc_health=False)          # serve grpc.health.v1
     server.start()         # raises serving.server.StartupError on failure
     server.grpc_target, server.rest_url
     server.manager.available_versions(), server.manager.labels("m"), server.manager.reconcile()
