@@ -117,6 +117,10 @@ def test_compose_is_airflows_celery_shape(compose):
     assert commands["airflow-worker"] == ["airflow", "celery", "worker"]
     assert commands["airflow-scheduler"] == ["airflow", "scheduler"]
     assert commands["airflow-triggerer"] == ["airflow", "triggerer"]
+    module, name = scheduler_env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"].rsplit(".", 1)
+    config_file = DAGS_FOLDER / f"{module}.py"
+    assert config_file.is_file(), "the Celery config module lives in the DAG folder"
+    assert re.search(rf"^{name}\b.*=", config_file.read_text(), re.M), name
     worker = services["airflow-worker"]
     assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
     assert "replicas" not in worker.get("deploy", {}), "scaled with --scale, not pinned"
