@@ -108,9 +108,10 @@ def test_drift_command_flags_shifted_batches_and_records_alerts(
 ):
     from rollout import atomic_io
     from rollout.state import StatePaths
-    from tests.rollout.drift.test_monitor import cifar, write_stats
+    from tests.rollout.drift.test_monitor import write_stats
+    from tests.system_deps import shared_cifar
 
-    stats = write_stats(tmp_path / "FeatureStats.pb", cifar("data_batch_1").images)
+    stats = write_stats(tmp_path / "FeatureStats.pb", shared_cifar("data_batch_1").images)
     got, out, _ = run(
         output_root, capsys, "drift", "--training-stats", str(stats), "--shift", shift
     )
