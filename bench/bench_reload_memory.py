@@ -9,8 +9,9 @@ publishes ``--reloads`` versions one after another, as a Pusher would: the model
 copied beside the base path and renamed in as version k (atomic), the server's file-system
 poll loads it and unloads k-1 (TF Serving's ``latest 1`` policy), the folder of k-1 is
 removed, and ``--requests`` predictions are sent. After each reload the server's RSS
-is read from ``/proc/<pid>/status``. It prints a table (every 10th reload), the growth after
-warm-up (reload ``--warmup`` to the last) and writes a PNG plot of RSS per reload.
+is read from ``/proc/<pid>/status``. It prints a table (each warm-up reload, then every
+10th), the growth after warm-up (reload ``--warmup`` to the last) and writes a PNG plot of
+RSS per reload.
 
 Model: ``--model-dir`` if given, else the newest pipeline-pushed version (with its
 tf.Transform layer), else an untrained reference-shaped CNN (bench/bench_serving.py).
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(base / str(version - 1))
             failed = send_requests(rest, args.requests, body)
             samples.append(Sample(k, rss_mb(proc.pid), seconds, failed))
-            if k % 10 == 0 or k == args.reloads:
+            if k <= args.warmup or k % 10 == 0 or k == args.reloads:
                 s = samples[-1]
                 print(f"{k:>6} {s.rss_mb:>8.1f} {s.seconds:>7.2f} {s.failed:>6}", flush=True)
     finally:

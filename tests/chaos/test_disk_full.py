@@ -8,7 +8,8 @@ import errno
 
 import pytest
 
-from tests.chaos.stack import Counts, release_outcome
+from demos.serving_stack import release_outcome
+from tests.chaos.stack import Counts
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +33,9 @@ def test_a_push_onto_a_full_disk_leaves_no_trace_and_loses_no_request(chaos):
     before = chaos.client_totals()
     filler = fill(chaos.serving_root)
     try:
-        with pytest.raises(OSError) as failed:
+        with pytest.raises(OSError) as failed:  # shutil.Error lists each file's OSError
             chaos.push()
-        assert failed.value.errno == errno.ENOSPC
+        assert "No space left on device" in str(failed.value), failed.value
         assert chaos.manager.versions_on_disk() == versions
         code, log = chaos.run_release()  # nothing new on disk: nothing to roll out
         assert code == 0 and "no canary" in log, log

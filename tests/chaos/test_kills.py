@@ -16,8 +16,9 @@ import time
 
 import pytest
 
+from demos.serving_stack import release_outcome
 from rollout import settings as rollout_settings
-from tests.chaos.stack import LOAD_RATE, LOAD_WORKERS, ChaosStack, Counts, release_outcome
+from tests.chaos.stack import LOAD_RATE, LOAD_WORKERS, ChaosStack, Counts
 
 pytestmark = pytest.mark.slow
 
