@@ -37,6 +37,7 @@ keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 import numpy as np  # noqa: E402
 
 from ingest import settings as ingest_settings  # noqa: E402
+from models.dataset import CIFAR10  # noqa: E402
 from rollout import settings as rollout_settings  # noqa: E402
 from rollout.drift import shifts  # noqa: E402
 from rollout.drift import signals as ds  # noqa: E402
@@ -183,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    ref = ds.build_reference(test.images, predict(model, test.images), "test batch")
+    ref = ds.build_reference(
+        test.images, predict(model, test.images), "test batch", class_names=CIFAR10.class_names
+    )
     counts, edges = np.histogram(
         train.images[fit_idx].ravel() / 255.0, bins=10, range=(0.0, 1.0)
     )  # TFDV's standard histogram, 10 buckets

@@ -5,6 +5,7 @@ use :func:`model_path`; serving.model_paths parses it, tested to agree)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import requests
 
@@ -77,13 +78,22 @@ def warm_up(
     """Send a few predict calls straight to ``version`` so its first real requests do not
     pay for graph tracing (TF Serving does the same with SavedModel warmup records);
     returns how many succeeded."""
-    import numpy as np
+    import base64
+    import io
+
+    from PIL import Image
 
     from models import features
 
-    body = {
-        "signature_name": features.SIGNATURE_IMAGES,
-        "instances": [{features.INPUT_IMAGES: np.zeros(features.IMAGE_SHAPE, np.uint8).tolist()}],
+    # An encoded image: the bytes signature takes any size (resized in the graph), so the
+    # warm-up needs no knowledge of the model's input shape or channels.
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    body: dict[str, Any] = {
+        "signature_name": features.SIGNATURE_IMAGE_BYTES,
+        "instances": [
+            {features.INPUT_IMAGE_BYTES: {"b64": base64.b64encode(png.getvalue()).decode()}}
+        ],
     }
     ok = 0
     for _ in range(requests_count):

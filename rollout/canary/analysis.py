@@ -19,7 +19,6 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from scipy.spatial.distance import jensenshannon
 
-from models import features
 from pipeline import configs
 from rollout.canary import router_metrics as rm
 from rollout.policy import AnalysisPolicy
@@ -82,13 +81,15 @@ class VersionStats:
     def accuracy(self) -> float | None:
         return self.feedback_correct / self.feedback_total if self.feedback_total else None
 
-    def class_distribution(self) -> np.ndarray:
-        counts = np.array([self.classes.get(c, 0.0) for c in range(features.NUM_CLASSES)])
+    def class_distribution(self, num_classes: int | None = None) -> np.ndarray:
+        """Shares of the ``num_classes`` class ids (default: up to the highest id seen)."""
+        k = num_classes if num_classes else max((int(c) + 1 for c in self.classes), default=0)
+        counts = np.array([self.classes.get(c, 0.0) for c in range(k)])
         return counts / counts.sum() if counts.sum() > 0 else counts
 
-    def top_class_share(self) -> float | None:
+    def top_class_share(self, num_classes: int | None = None) -> float | None:
         """Share of the most predicted class (1.0 = a collapsed, one-class model)."""
-        distribution = self.class_distribution()
+        distribution = self.class_distribution(num_classes)
         return float(distribution.max()) if distribution.sum() > 0 else None
 
     def summary(self) -> dict[str, Any]:
@@ -137,9 +138,27 @@ def stats_for(snapshot: Snapshot, label: str, version: int | None) -> VersionSta
     return snapshot.get((label, str(version)), VersionStats())
 
 
-def prediction_divergence(a: VersionStats, b: VersionStats) -> float | None:
+POLICY_CLASSES = 10  # rollout/policy.yaml's collapse share was set for CIFAR-10's classes
+
+
+def collapse_threshold(policy_share: float, num_classes: int) -> float:
+    """The policy's top-class share for ``num_classes`` classes: it is stated for ten
+    (uniform 10%), so it keeps its place between uniform (1/K) and total collapse (100%):
+    0.6 stays 0.6 for ten classes and is 0.70 for three, 0.78 for two, 0.56 for a hundred."""
+    if num_classes == POLICY_CLASSES:
+        return policy_share
+    base = 1 / POLICY_CLASSES
+    position = (policy_share - base) / (1 - base)
+    return 1 / num_classes + position * (1 - 1 / num_classes)
+
+
+def prediction_divergence(
+    a: VersionStats, b: VersionStats, num_classes: int | None = None
+) -> float | None:
     """Jensen-Shannon distance (base 2) of two predicted-class distributions."""
-    pa, pb = a.class_distribution(), b.class_distribution()
+    if num_classes is None:
+        num_classes = max(len(a.class_distribution()), len(b.class_distribution()))
+    pa, pb = a.class_distribution(num_classes), b.class_distribution(num_classes)
     if pa.sum() == 0 or pb.sum() == 0:
         return None
     return float(jensenshannon(pa, pb, base=2))
@@ -157,9 +176,15 @@ class Verdict:
 
 
 def failed_checks(
-    canary: VersionStats, stable: VersionStats, policy: AnalysisPolicy
+    canary: VersionStats,
+    stable: VersionStats,
+    policy: AnalysisPolicy,
+    num_classes: int | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """Guard rails the canary breaks, and the numbers behind them."""
+    """Guard rails the canary breaks, and the numbers behind them. ``num_classes``: the
+    served model's class count (default: the highest class id either side predicted)."""
+    if num_classes is None:
+        num_classes = max(len(canary.class_distribution()), len(stable.class_distribution()))
     failures = []
     if (
         canary.error_rate > policy.max_error_rate
@@ -181,20 +206,17 @@ def failed_checks(
             f"p99 latency {c99 * 1000:.0f} ms > {policy.max_p99_latency_ratio}x "
             f"stable {s99 * 1000:.0f} ms"
         )
-    divergence = prediction_divergence(canary, stable)
+    divergence = prediction_divergence(canary, stable, num_classes)
     if divergence is not None and divergence > policy.max_prediction_divergence:
         failures.append(
             f"predicted-class divergence {divergence:.3f} > {policy.max_prediction_divergence}"
         )
-    top_c, top_s = canary.top_class_share(), stable.top_class_share()
-    if (
-        top_c is not None
-        and top_c > policy.max_top_class_share
-        and (top_s is None or top_c > top_s)
-    ):
+    top_c, top_s = canary.top_class_share(num_classes), stable.top_class_share(num_classes)
+    collapse = collapse_threshold(policy.max_top_class_share, max(num_classes, 2))
+    if top_c is not None and top_c > collapse and (top_s is None or top_c > top_s):
         failures.append(
             f"collapsed predictions: {top_c:.0%} are one class "
-            f"(> {policy.max_top_class_share:.0%}; stable "
+            f"(> {collapse:.0%} for {num_classes} classes; stable "
             f"{'n/a' if top_s is None else f'{top_s:.0%}'})"
         )
     ca, sa = canary.accuracy, stable.accuracy
@@ -221,13 +243,14 @@ def analyze(
     next_weight: int | None,
     policy: AnalysisPolicy,
     final: bool = True,
+    num_classes: int | None = None,
 ) -> Verdict:
     """The decision for one window of canary stats against the stable baseline.
 
     ``final=False`` is an early look inside a running window: it may roll back as soon as
     the guard rails fail on enough requests, but never steps or promotes.
     """
-    failures, numbers = failed_checks(canary, stable, policy)
+    failures, numbers = failed_checks(canary, stable, policy, num_classes)
     numbers["weight"] = weight
     enough = canary.requests >= policy.min_requests
     if failures and enough:

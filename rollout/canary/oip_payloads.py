@@ -28,7 +28,7 @@ Tensors = dict[str, np.ndarray]
 
 
 def _images_of(inputs: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """uint8 [N, 32, 32, 3] from the one image input the request feeds (None: none)."""
+    """uint8 [N, H, W, C] from the one image input the request feeds (None: none)."""
     known = [name for name in inputs if name in INPUTS]
     if len(known) != 1:
         return None
@@ -97,5 +97,5 @@ def classes(outputs: Tensors) -> list[int]:
         return [int(v) for v in np.ravel(outputs[features.OUTPUT_CLASS_IDS])]
     if features.OUTPUT_PROBABILITIES in outputs:
         probabilities = np.asarray(outputs[features.OUTPUT_PROBABILITIES], np.float64)
-        return [int(v) for v in np.argmax(probabilities.reshape(-1, features.NUM_CLASSES), -1)]
+        return [int(v) for v in np.argmax(np.atleast_2d(probabilities), -1)]
     return []

@@ -31,7 +31,7 @@ INPUTS = {
         f"{features.INPUT_IMAGES}:0",
         types_pb2.DT_UINT8,
         np.dtype(np.uint8),
-        (None, *features.IMAGE_SHAPE),
+        (None, None, None, None),  # [N, H, W, C] at the served model's own input size
     ),
     features.INPUT_IMAGE_BYTES: TensorSpec(
         features.INPUT_IMAGE_BYTES,
@@ -74,7 +74,8 @@ def _rest_input_key(doc: dict[str, Any]) -> str | None:
 
 
 def _images(key: str, values: np.ndarray) -> np.ndarray | None:
-    """uint8 [N, 32, 32, 3] from one decoded input (None: not CIFAR-sized images)."""
+    """uint8 [N, H, W, C] (C 1 or 3) from one decoded input; None when the images are not of
+    one shape (encoded images of several sizes) or not images at all."""
     if key == features.INPUT_IMAGES:
         images = values if values.dtype == np.uint8 else None
     else:
@@ -83,8 +84,10 @@ def _images(key: str, values: np.ndarray) -> np.ndarray | None:
             for v in values.ravel()
         ]
         decoded = [decode_image(b) for b in encoded if b is not None]
-        images = np.stack(decoded) if decoded else None
-    if images is None or images.ndim != 4 or images.shape[1:] != features.IMAGE_SHAPE:
+        if len({d.shape for d in decoded}) != 1:
+            return None
+        images = np.stack(decoded)
+    if images is None or images.ndim != 4 or images.shape[-1] not in (1, 3):
         return None
     return images if len(images) else None
 
@@ -98,7 +101,7 @@ def _image_bytes_of_example(serialized: bytes) -> bytes | None:
 
 
 def images_from_rest(body: bytes) -> np.ndarray | None:
-    """uint8 [N, 32, 32, 3] from a REST predict body; None when it feeds no image input.
+    """uint8 [N, H, W, C] from a REST predict body; None when it feeds no image input.
 
     Raises :class:`~serving.errors.ServingError` for a body the server would refuse."""
     doc = rest_json.parse_body(body)
@@ -110,7 +113,7 @@ def images_from_rest(body: bytes) -> np.ndarray | None:
 
 
 def images_from_grpc(request) -> np.ndarray | None:
-    """uint8 [N, 32, 32, 3] from a ``PredictRequest``; None when it feeds no image input."""
+    """uint8 [N, H, W, C] from a ``PredictRequest``; None when it feeds no image input."""
     key = SIGNATURE_INPUT.get(request.model_spec.signature_name or features.SIGNATURE_EXAMPLES)
     if key is None or key not in request.inputs:
         known = [k for k in request.inputs if k in INPUTS]
@@ -155,5 +158,5 @@ def classes_from_grpc(response) -> list[int]:
     if features.OUTPUT_PROBABILITIES in outputs:
         key = features.OUTPUT_PROBABILITIES
         probabilities = tensor_proto.to_array(key, outputs[key])
-        return [int(v) for v in np.argmax(probabilities.reshape(-1, features.NUM_CLASSES), -1)]
+        return [int(v) for v in np.argmax(np.atleast_2d(probabilities), -1)]
     return []

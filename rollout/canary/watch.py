@@ -67,6 +67,16 @@ class CanaryWatch:
         ) - analysis.stats_for(baseline, rollout_settings.STABLE_LABEL, state.stable)
         return canary, stable
 
+    def _num_classes(self, version: int) -> int | None:
+        """The canary model's class count (its exported dataset description), for the
+        collapse check; None (judge by the classes seen) when it cannot be read."""
+        from models.dataset import DatasetDescriptionError, from_model
+
+        try:
+            return from_model(self.manager.model_dir / str(version)).num_classes
+        except (DatasetDescriptionError, OSError):
+            return None
+
     def run_window(self) -> Verdict | None:
         """Analyze one window and apply its verdict; None when no canary is in progress."""
         state = self.manager.state()
@@ -83,7 +93,13 @@ class CanaryWatch:
             canary, stable = self._window_stats(state, before, now)
             final = self.clock() - started >= self.policy.window_seconds
             verdict = analysis.analyze(
-                canary, stable, state.weight, next_weight, self.policy, final=final
+                canary,
+                stable,
+                state.weight,
+                next_weight,
+                self.policy,
+                final=final,
+                num_classes=self._num_classes(state.canary),
             )
             if final or verdict.action == analysis.ROLLBACK:
                 break

@@ -230,13 +230,17 @@ class DriftMonitor:
         probabilities: np.ndarray | None = None,
         version: int | None = None,
     ) -> DriftReading | None:
-        """Add sampled images [N, 32, 32, 3] (and the served probabilities [N, 10] with the
+        """Add sampled images [N, H, W, C] (and the served probabilities [N, classes] with the
         version that produced them); returns a reading when one was computed."""
         counts = self.reference.bin_counts(images)
         image_rows = ds.image_features(images) if self.signals is not None else None
         output_rows = None
-        if probabilities is not None and self._signals_for_version(version) is not None:
-            output_rows = ds.output_features(probabilities)
+        signals = self._signals_for_version(version) if probabilities is not None else None
+        if signals is not None and signals.output is not None:
+            rows = ds.output_features(np.asarray(probabilities))
+            # Another class count (another dataset's model) is not comparable: left out.
+            if rows.shape[1] == len(signals.output.names):
+                output_rows = rows
         with self._lock:
             self._window.extend(counts)
             if image_rows is not None:

@@ -19,13 +19,13 @@ def _checked(values: Any) -> np.ndarray | None:
         array = np.asarray(values, np.float32)
     except (TypeError, ValueError):
         return None
-    if array.ndim != 2 or array.shape[1] != features.NUM_CLASSES:
+    if array.ndim != 2 or array.shape[1] < 2:  # [N, classes]: the served model's classes
         return None
     return array
 
 
 def probabilities_from_rest(body: dict[str, Any]) -> np.ndarray | None:
-    """[N, 10] from a REST predict response (row or columnar format)."""
+    """[N, classes] from a REST predict response (row or columnar format)."""
     if "predictions" in body:
         rows = body["predictions"]
         if rows and all(isinstance(r, dict) for r in rows):
@@ -40,7 +40,7 @@ def probabilities_from_rest(body: dict[str, Any]) -> np.ndarray | None:
 
 
 def probabilities_from_grpc(response) -> np.ndarray | None:
-    """[N, 10] from a ``PredictResponse``."""
+    """[N, classes] from a ``PredictResponse``."""
     if features.OUTPUT_PROBABILITIES not in response.outputs:
         return None
     key = features.OUTPUT_PROBABILITIES
@@ -48,11 +48,8 @@ def probabilities_from_grpc(response) -> np.ndarray | None:
 
 
 def probabilities_from_oip(outputs: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """[N, 10] from the decoded output tensors of an Open Inference Protocol answer."""
+    """[N, classes] from the decoded output tensors of an Open Inference Protocol answer
+    (each tensor already has its declared shape)."""
     if features.OUTPUT_PROBABILITIES not in outputs:
         return None
-    try:
-        rows = np.reshape(outputs[features.OUTPUT_PROBABILITIES], (-1, features.NUM_CLASSES))
-    except ValueError:
-        return None
-    return _checked(rows)
+    return _checked(outputs[features.OUTPUT_PROBABILITIES])

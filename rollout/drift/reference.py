@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models import features
+from models.dataset import from_model
 from rollout.drift.signals import DriftReference, build_reference
 from rollout.state import StatePaths
 
@@ -21,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def predict_saved_model(version_dir: Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
-    """``probabilities`` [N, 10] of a pushed SavedModel's ``serving_images`` signature."""
+    """``probabilities`` [N, classes] of a pushed SavedModel's ``serving_images`` signature
+    (``images`` uint8 at the model's input shape, :func:`models.dataset.from_model`)."""
     import tensorflow as tf
 
     signature = tf.saved_model.load(str(version_dir)).signatures[features.SIGNATURE_IMAGES]
@@ -37,9 +39,21 @@ def predict_saved_model(version_dir: Path, images: np.ndarray, batch: int = 256)
 def build_for_version(
     paths: StatePaths, model_dir: Path, version: int, images: np.ndarray, source: str
 ) -> Path:
-    """Run ``version`` on ``images`` and save the reference; returns its path."""
-    probabilities = predict_saved_model(Path(model_dir) / str(version), images)
-    reference = build_reference(images, probabilities, source, version)
+    """Run ``version`` on ``images`` and save the reference; returns its path.
+
+    The output features are named after the model's own classes (its exported dataset
+    description); images of another shape than the model's input are refused with both
+    shapes named (a reference of other images would alarm on every window)."""
+    version_dir = Path(model_dir) / str(version)
+    description = from_model(version_dir)
+    if tuple(np.shape(images)[1:]) != description.image_shape:
+        raise ValueError(
+            f"reference images are {tuple(np.shape(images)[1:])} but version {version} takes "
+            f"{description.image_shape} (height, width, channels): build the reference from "
+            "the data the model was trained on"
+        )
+    probabilities = predict_saved_model(version_dir, images)
+    reference = build_reference(images, probabilities, source, version, description.class_names)
     return reference.save(paths.drift_reference(version))
 
 

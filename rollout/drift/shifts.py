@@ -1,6 +1,7 @@
 """Simulated input shifts for the drift benchmark, the offline drift check and the demo.
 
-Each image shift maps uint8 images [N, 32, 32, 3] to uint8 images of the same shape, at one
+Each image shift maps uint8 images [N, H, W, C] (any size, C = 1 gray or 3 colour) to uint8
+images of the same shape, at one
 fixed, documented severity (moderate: a person would notice it, the images stay
 recognisable). ``class_prior`` is not an image transform (it re-weights which images
 arrive; see :func:`class_prior_window`), and ``unlike_cifar`` replaces the images with
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from models import features
+from models.dataset import CIFAR10
 
 
 def _clip(x: np.ndarray) -> np.ndarray:
@@ -55,15 +56,21 @@ def jpeg(
     from PIL import Image
 
     out = np.empty_like(images)
+    gray = images.shape[-1] == 1
     for i, image in enumerate(images):
         buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-        out[i] = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+        Image.fromarray(image[..., 0] if gray else image).save(
+            buffer, format="JPEG", quality=quality
+        )
+        decoded = Image.open(io.BytesIO(buffer.getvalue())).convert("L" if gray else "RGB")
+        out[i] = np.asarray(decoded).reshape(image.shape)
     return out
 
 
 def grayscale(images: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Luma (ITU-R 601) copied to all three channels."""
+    """Luma (ITU-R 601) copied to all three channels (gray images stay as they are)."""
+    if images.shape[-1] == 1:
+        return images.copy()
     gray = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     return _clip(np.repeat(gray[..., None], 3, axis=3))
 
@@ -78,10 +85,15 @@ def darkened(images: np.ndarray, rng: np.random.Generator | None = None) -> np.n
     return _clip(images.astype(np.float32) * 0.5)
 
 
-def unlike_cifar(count: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """``count`` synthesized non-photographic images, an even mix of five kinds."""
+def unlike_cifar(
+    count: int,
+    rng: np.random.Generator | None = None,
+    shape: tuple[int, int, int] = CIFAR10.image_shape,
+) -> np.ndarray:
+    """``count`` synthesized non-photographic images of ``shape`` (height, width, channels),
+    an even mix of five kinds."""
     rng = rng or np.random.default_rng(0)
-    h, w, c = features.IMAGE_SHAPE
+    h, w, c = shape
     out = np.empty((count, h, w, c), np.uint8)
     yy, xx = np.mgrid[0:h, 0:w]
     for i in range(count):
@@ -126,14 +138,19 @@ UNLIKE_CIFAR = "unlike_cifar"  # replaces the images instead of transforming the
 NO_SHIFT = "none"
 SHIFT_NAMES = (NO_SHIFT, *IMAGE_SHIFTS, UNLIKE_CIFAR)  # every name apply() takes
 CLASS_PRIOR = "class_prior"  # a shift of the label mix (class_prior_window), not of images
-CLASS_PRIOR_SHARE = 0.5  # class_prior: half of the window is one class (10 % normally)
+CLASS_PRIOR_SHARE = 0.5  # class_prior: half of the window is one class (1/K normally)
 
 
 def class_prior_window(
-    labels: np.ndarray, size: int, rng: np.random.Generator, share: float = CLASS_PRIOR_SHARE
+    labels: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    share: float = CLASS_PRIOR_SHARE,
+    num_classes: int | None = None,
 ) -> np.ndarray:
-    """Indices of a window where one random class makes up ``share`` (rest as usual)."""
-    target = int(rng.integers(features.NUM_CLASSES))
+    """Indices of a window where one random class (of ``num_classes``; default: up to the
+    highest label) makes up ``share`` (rest as usual)."""
+    target = int(rng.integers(num_classes or int(np.max(labels)) + 1))
     of_class = np.flatnonzero(labels == target)
     others = np.flatnonzero(labels != target)
     n_class = min(int(round(size * share)), len(of_class))
@@ -150,7 +167,7 @@ def apply(name: str, images: np.ndarray, rng: np.random.Generator | None = None)
     if name == NO_SHIFT:
         return images
     if name == UNLIKE_CIFAR:
-        return unlike_cifar(len(images), rng)
+        return unlike_cifar(len(images), rng, tuple(images.shape[1:]))  # type: ignore[arg-type]
     if name not in IMAGE_SHIFTS:
         raise ValueError(f"unknown shift {name!r}; known: {', '.join(SHIFT_NAMES)}")
     return IMAGE_SHIFTS[name](images, rng)

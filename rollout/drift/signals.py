@@ -4,8 +4,10 @@ compared with a reference by a two-sample z-score of the window mean.
 Why not only the pixel histogram (rollout/drift/monitor.py's ``PixelReference``)? A 10-bucket
 intensity histogram is blind to what keeps the intensities but moves everything else:
 blur, noise, JPEG artefacts, grayscale, and a shift in which classes arrive. Each feature
-below targets one such change, is cheap (numpy on 32x32 images) and has a mean that a
-window of a few hundred images estimates well:
+below targets one such change, is cheap (numpy on small images) and has a mean that a
+window of a few hundred images estimates well. Images may be gray (1 channel) or colour (3)
+at any size (the served model's input shape); outputs have one column per class of the
+model's dataset, so a reference records its feature names and says how many classes it has:
 
 * image features: brightness, contrast, per-channel means, saturation (grayscale),
   gradient energy (blur), high-frequency residual (noise), colour high frequency (noise,
@@ -30,8 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from models import features
-
 IMAGE_FEATURES = (
     "brightness",
     "contrast",
@@ -46,20 +46,36 @@ IMAGE_FEATURES = (
     "dark_share",
     "bright_share",
 )
-OUTPUT_FEATURES = (
-    *(f"predicted_{name}" for name in features.LABEL_NAMES),
-    *(f"probability_{name}" for name in features.LABEL_NAMES),
-    "confidence",
-    "entropy",
-)
+OUTPUT_SUMMARY = ("confidence", "entropy")
 IMAGE, OUTPUT = "image", "output"
 _EPS = 1e-6
+_PREDICTED = "predicted_"
+
+
+def output_feature_names(class_names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The output features of a model with these classes: the share predicted as each
+    class, each class's mean probability, then :data:`OUTPUT_SUMMARY`."""
+    return (
+        *(f"{_PREDICTED}{name}" for name in class_names),
+        *(f"probability_{name}" for name in class_names),
+        *OUTPUT_SUMMARY,
+    )
+
+
+def output_class_count(names: tuple[str, ...]) -> int | None:
+    """How many classes an output reference's names describe; None for other references."""
+    k, rest = divmod(len(names) - len(OUTPUT_SUMMARY), 2)
+    if k < 2 or rest or names[-len(OUTPUT_SUMMARY) :] != OUTPUT_SUMMARY:
+        return None
+    return k if all(n.startswith(_PREDICTED) for n in names[:k]) else None
 
 
 def _as_float(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1:] != features.IMAGE_SHAPE:
-        raise ValueError(f"expected images [N, 32, 32, 3], got shape {images.shape}")
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or min(images.shape[1:3]) < 2:
+        raise ValueError(
+            f"expected images [N, height, width, 1 or 3] of at least 2x2, got shape {images.shape}"
+        )
     if images.dtype == np.uint8:
         return images.astype(np.float32) / 255.0
     return images.astype(np.float32)
@@ -72,21 +88,37 @@ def _box3(x: np.ndarray) -> np.ndarray:
     return sum(p[:, i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
 
 
+def _block_edges(length: int) -> np.ndarray:
+    """Which of ``length`` neighbour differences cross an 8x8 JPEG block edge (7|8, 15|16,
+    ...); an image under 9 pixels has none, so every difference counts as inside."""
+    edges = np.zeros(length, bool)
+    edges[7::8] = True
+    return edges
+
+
+def _mean_or_zero(values: np.ndarray) -> np.ndarray:
+    if not values.size:
+        return np.zeros(len(values), np.float32)
+    return np.asarray(values.mean(axis=(1, 2)))
+
+
 def image_features(images: np.ndarray) -> np.ndarray:
-    """float32 [N, len(IMAGE_FEATURES)] for uint8 (or [0, 1] float) images [N, 32, 32, 3]."""
+    """float32 [N, len(IMAGE_FEATURES)] for uint8 (or [0, 1] float) images [N, H, W, C] with
+    C = 3 (colour) or 1 (gray: every channel mean is the gray mean, saturation and colour
+    high frequency are 0)."""
     x = _as_float(images)
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)  # a gray image is a colour image with equal channels
     gray = x @ np.array([0.299, 0.587, 0.114], np.float32)
     n = len(x)
     flat = gray.reshape(n, -1)
-    dx = np.abs(np.diff(gray, axis=2))  # [N, 32, 31]: column-to-column differences
-    dy = np.abs(np.diff(gray, axis=1))
+    dx = np.abs(np.diff(gray, axis=2))  # [N, H, W-1]: column-to-column differences
+    dy = np.abs(np.diff(gray, axis=1))  # [N, H-1, W]
     chroma = x[..., 0] - x[..., 1]
-    # JPEG blocks are 8x8: differences across a block edge (columns 7|8, 15|16, 23|24) grow
-    # relative to those inside a block.
-    edges = np.zeros(dx.shape[2], bool)
-    edges[7::8] = True
-    blockiness = (dx[:, :, edges].mean(axis=(1, 2)) + dy[:, edges, :].mean(axis=(1, 2))) / (
-        dx[:, :, ~edges].mean(axis=(1, 2)) + dy[:, ~edges, :].mean(axis=(1, 2)) + 0.01
+    # JPEG blocks are 8x8: differences across a block edge grow relative to those inside.
+    across_x, across_y = _block_edges(dx.shape[2]), _block_edges(dy.shape[1])
+    blockiness = (_mean_or_zero(dx[:, :, across_x]) + _mean_or_zero(dy[:, across_y, :])) / (
+        _mean_or_zero(dx[:, :, ~across_x]) + _mean_or_zero(dy[:, ~across_y, :]) + 0.01
     )
     columns = [
         flat.mean(axis=1),
@@ -106,11 +138,15 @@ def image_features(images: np.ndarray) -> np.ndarray:
 
 
 def output_features(probabilities: np.ndarray) -> np.ndarray:
-    """float32 [N, len(OUTPUT_FEATURES)] from the model's probabilities [N, 10]."""
-    p = np.asarray(probabilities, np.float32).reshape(-1, features.NUM_CLASSES)
+    """float32 [N, 2 * K + 2] (:func:`output_feature_names`) from the model's
+    probabilities [N, K], K >= 2 classes."""
+    p = np.asarray(probabilities, np.float32)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"expected probabilities [N, classes >= 2], got shape {p.shape}")
+    k = p.shape[1]
     p = np.clip(p, 0.0, 1.0)
-    one_hot = np.eye(features.NUM_CLASSES, dtype=np.float32)[p.argmax(axis=1)]
-    entropy = -(p * np.log(p + 1e-12)).sum(axis=1) / np.log(features.NUM_CLASSES)
+    one_hot = np.eye(k, dtype=np.float32)[p.argmax(axis=1)]
+    entropy = -(p * np.log(p + 1e-12)).sum(axis=1) / np.log(k)
     return np.concatenate([one_hot, p, p.max(axis=1, keepdims=True), entropy[:, None]], axis=1)
 
 
@@ -178,7 +214,9 @@ def class_mix_z(reference: SignalReference, rows: np.ndarray) -> float:
     sampling noise), mapped to the z scale by the Wilson-Hilferty cube root. A class-prior
     shift spread over several confusable classes moves each share a little, which this
     sees and a per-class z does not."""
-    k = features.NUM_CLASSES
+    k = output_class_count(reference.names)
+    if k is None:
+        raise ValueError("class_mix_z needs an output reference (predicted_* features)")
     n = len(rows)
     if n == 0:
         return 0.0
@@ -196,7 +234,7 @@ def window_score(reference: SignalReference, rows: np.ndarray) -> Score:
     z = reference.z_scores(rows)
     worst = int(np.argmax(np.abs(z)))
     best = Score(float(abs(z[worst])), reference.names[worst], float(z[worst]))
-    if reference.names[: features.NUM_CLASSES] == OUTPUT_FEATURES[: features.NUM_CLASSES]:
+    if output_class_count(reference.names) is not None:
         mix = class_mix_z(reference, rows)
         if mix > best.value:
             best = Score(mix, "class_mix", mix)
@@ -255,12 +293,22 @@ class DriftReference:
 
 
 def build_reference(
-    images: np.ndarray, probabilities: np.ndarray | None, source: str, version: int | None = None
+    images: np.ndarray,
+    probabilities: np.ndarray | None,
+    source: str,
+    version: int | None = None,
+    class_names: tuple[str, ...] | None = None,
 ) -> DriftReference:
+    """The reference of ``images`` (any size, 1 or 3 channels) and, when given, the model's
+    ``probabilities`` [N, K] on them; ``class_names`` (the model's, K of them) name the
+    output features (default: ``class_0`` ... ``class_{K-1}``)."""
     image = SignalReference.fit(IMAGE_FEATURES, image_features(images))
-    output = (
-        SignalReference.fit(OUTPUT_FEATURES, output_features(probabilities))
-        if probabilities is not None
-        else None
-    )
+    output = None
+    if probabilities is not None:
+        rows = output_features(probabilities)
+        k = (rows.shape[1] - len(OUTPUT_SUMMARY)) // 2
+        names = tuple(class_names) if class_names else tuple(f"class_{i}" for i in range(k))
+        if len(names) != k:
+            raise ValueError(f"{len(names)} class names for probabilities of {k} classes")
+        output = SignalReference.fit(output_feature_names(names), rows)
     return DriftReference(image, output, source, version, pixel_histogram(images))

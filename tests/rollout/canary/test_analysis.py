@@ -162,3 +162,28 @@ def test_a_one_class_canary_counts_as_collapsed_even_when_models_disagree_anyway
     traffic(m, rollout_settings.CANARY_LABEL, 2, 100, classes=[0, 2, 3, 3, 6, 7])
     canary, stable = window(m)
     assert analysis.analyze(canary, stable, 10, 50, loose).action == analysis.STEP
+
+
+def test_the_collapse_check_is_relative_to_the_class_count():
+    """The policy's share (set for CIFAR-10's ten classes, uniform 10%) keeps its place
+    between uniform and total collapse: 65% on one class is a collapse among ten classes,
+    not among three (uniform 33%), where it takes more than 70%."""
+    assert analysis.collapse_threshold(0.6, 10) == 0.6
+    assert analysis.collapse_threshold(0.6, 3) == pytest.approx(1 / 3 + 0.5 / 0.9 * 2 / 3)
+    assert analysis.collapse_threshold(0.6, 2) == pytest.approx(0.5 + 0.5 / 0.9 * 0.5)
+    loose = replace(POLICY, min_requests=50, max_prediction_divergence=1.0, max_top_class_share=0.6)
+
+    def verdict(num_classes: int, canary_classes: list[int]):
+        m = RouterMetrics()
+        traffic(m, rollout_settings.STABLE_LABEL, 1, 300, classes=[0, 1, 2])
+        traffic(m, rollout_settings.CANARY_LABEL, 2, 100, classes=canary_classes)
+        canary, stable = window(m)
+        return analysis.analyze(canary, stable, 10, 50, loose, num_classes=num_classes)
+
+    mostly_zero = [0] * 13 + [1] * 4 + [2] * 3  # 65% class 0
+    assert verdict(3, mostly_zero).action == analysis.STEP
+    tenfold = verdict(10, mostly_zero)
+    assert tenfold.action == analysis.ROLLBACK
+    assert "65% are one class (> 60% for 10 classes" in tenfold.reason
+    three = verdict(3, [0] * 15 + [1] * 3 + [2] * 2)  # 75%
+    assert three.action == analysis.ROLLBACK and "(> 70% for 3 classes" in three.reason

@@ -11,12 +11,13 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from models import features
+from models.dataset import CIFAR10
 from rollout.canary import payloads
 from serving.errors import ServingError
 from serving.image_codec import encode_png
 from tests.support.encoding import b64, image_example
 
-IMAGES = np.random.default_rng(0).integers(0, 256, (2, *features.IMAGE_SHAPE), np.uint8)
+IMAGES = np.random.default_rng(0).integers(0, 256, (2, *CIFAR10.image_shape), np.uint8)
 
 
 def body(doc: dict) -> bytes:
@@ -69,9 +70,13 @@ def test_what_the_server_refuses_is_refused(doc):
 
 
 def test_other_signatures_and_shapes_are_no_images():
+    """Any [N, H, W, 1 or 3] is an image batch (the router samples only requests the model
+    answered, so their size is the model's); other ranks and channel counts are not."""
     assert payloads.images_from_rest(body({"signature_name": "other", "instances": [1]})) is None
-    small = np.zeros((1, 8, 8, 3), np.uint8).tolist()
-    assert payloads.images_from_rest(body({"inputs": {"images": small}})) is None
+    four_channels = np.zeros((1, 8, 8, 4), np.uint8).tolist()
+    assert payloads.images_from_rest(body({"inputs": {"images": four_channels}})) is None
+    rank_three = np.zeros((1, 8, 8), np.uint8).tolist()
+    assert payloads.images_from_rest(body({"inputs": {"images": rank_three}})) is None
 
 
 def grpc_request(signature: str = "") -> predict_pb2.PredictRequest:
@@ -132,3 +137,14 @@ def test_classes_from_responses():
     rows = {"predictions": [{"class_ids": 2}, {"probabilities": [0.0] * 9 + [1.0]}]}
     assert payloads.classes_from_rest(body(rows)) == [2, 9]
     assert payloads.classes_from_rest(b"not json") == []
+
+
+def test_images_of_any_model_size_and_channels_are_sampled():
+    """A gray 40x24 model's images pass through as sent; encoded images of mixed sizes (which
+    cannot form one batch) are left out of the drift sample, not an error."""
+    gray = np.random.default_rng(1).integers(0, 256, (3, 40, 24, 1), np.uint8)
+    doc = {"signature_name": features.SIGNATURE_IMAGES, "instances": gray.tolist()}
+    np.testing.assert_array_equal(payloads.images_from_rest(body(doc)), gray)
+    mixed = [IMAGES[0], np.zeros((8, 8, 3), np.uint8)]
+    doc = {"instances": [{"image_bytes": b64(encode_png(im))} for im in mixed]}
+    assert payloads.images_from_rest(body(doc)) is None

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from models import features
+from models.dataset import CIFAR10
 from pipeline import configs
 from rollout import settings as rollout_settings
 from rollout.canary import analysis
@@ -53,7 +54,7 @@ def stack(tmp_path, tiny_models):
 
 
 def images(n: int) -> np.ndarray:
-    return np.random.default_rng(n).integers(0, 256, (n, *features.IMAGE_SHAPE), np.uint8)
+    return np.random.default_rng(n).integers(0, 256, (n, *CIFAR10.image_shape), np.uint8)
 
 
 def test_v2_infer_through_the_router_reaches_the_labelled_versions(stack):

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from models import features
+from models.dataset import CIFAR10_CLASS_NAMES
 from rollout import settings as rollout_settings
 from rollout.drift import shifts
 from rollout.drift import signals as ds
@@ -91,7 +92,8 @@ def test_a_class_prior_shift_is_seen_in_the_outputs_not_in_the_pixels(cifar):
 
 def test_class_mix_sees_a_shift_spread_over_several_classes():
     shares = np.full(10, 0.1)
-    reference = ds.SignalReference(ds.OUTPUT_FEATURES[:10], shares, np.sqrt(shares * 0.9), 500)
+    names = ds.output_feature_names([f"c{i}" for i in range(10)])
+    reference = ds.SignalReference(names, np.r_[shares, shares, 0.5, 0.5], np.full(22, 0.3), 500)
     rng = np.random.default_rng(0)
     even = np.eye(10)[rng.choice(10, 300, p=shares)]
     spread = np.eye(10)[
@@ -111,8 +113,10 @@ def test_reference_round_trips_through_json(tmp_path):
 
 
 def test_bad_image_shapes_are_a_clear_error():
-    with pytest.raises(ValueError, match=r"expected images \[N, 32, 32, 3\]"):
+    with pytest.raises(ValueError, match=r"expected images \[N, height, width, 1 or 3\]"):
         ds.image_features(np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match=r"got shape \(2, 28, 28, 4\)"):
+        ds.image_features(np.zeros((2, 28, 28, 4), np.uint8))
     with pytest.raises(ValueError, match="unknown shift 'sepia'"):
         shifts.apply("sepia", np.zeros((1, 32, 32, 3), np.uint8))
 
@@ -125,7 +129,9 @@ def uniform_pixels() -> PixelReference:
 def monitor_with(version: int, signals_for=None) -> DriftMonitor:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (400, 32, 32, 3)).astype(np.uint8)
-    reference = ds.build_reference(images, fake_model(np.arange(400) % 10, 0), "r", version)
+    reference = ds.build_reference(
+        images, fake_model(np.arange(400) % 10, 0), "r", version, CIFAR10_CLASS_NAMES
+    )
     policy = replace(POLICY, threshold=1.0)  # pixel histogram out of the way
     return DriftMonitor(uniform_pixels(), policy, signals=reference, signals_for=signals_for)
 
@@ -169,7 +175,11 @@ def test_probabilities_are_read_from_rest_and_grpc_responses():
     )
     np.testing.assert_allclose(probabilities_from_rest({"outputs": {"probabilities": rows}}), rows)
     assert probabilities_from_rest({"predictions": [{"class_ids": 1}]}) is None
-    assert probabilities_from_rest({"predictions": [[0.5, 0.5]]}) is None
+    # Any class count (the served model's): two classes are read, one column or a flat
+    # list are no probabilities.
+    np.testing.assert_allclose(probabilities_from_rest({"predictions": [[0.5, 0.5]]}), [[0.5, 0.5]])
+    assert probabilities_from_rest({"predictions": [[1.0], [1.0]]}) is None
+    assert probabilities_from_rest({"predictions": [0.5, 0.5]}) is None
     response = predict_pb2.PredictResponse()
     tensor = response.outputs[features.OUTPUT_PROBABILITIES]
     tensor.dtype = 1  # DT_FLOAT
@@ -243,3 +253,28 @@ def test_without_transform_statistics_the_monitor_uses_the_drift_reference(manag
     assert monitor.signals.version == 1 and "pixel histogram of r" in monitor.reference.source
     assert monitor.add(images).distance < 0.01
     assert monitor.add(shifts.darkened(images)).drifted
+
+
+def test_any_size_gray_or_colour_and_any_class_count():
+    """A gray 40x24 dataset of three classes: features, shifts and the output reference work
+    and name the model's classes; a gray image scores like its colour copy."""
+    rng = np.random.default_rng(3)
+    colour = rng.integers(0, 256, (60, 40, 24, 3)).astype(np.uint8)
+    gray = shifts.grayscale(colour)[..., :1]
+    rows = ds.image_features(gray)
+    assert rows.shape == (60, len(ds.IMAGE_FEATURES)) and np.isfinite(rows).all()
+    np.testing.assert_allclose(rows, ds.image_features(np.repeat(gray, 3, axis=3)), atol=1e-5)
+    for name in shifts.SHIFT_NAMES:
+        assert shifts.apply(name, gray, np.random.default_rng(0)).shape == gray.shape, name
+    names = ("cat", "dog", "ship")
+    probabilities = fake_model(np.arange(60) % 3, 0)[:, :3]
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    reference = ds.build_reference(gray, probabilities, "gray", 1, names)
+    assert reference.output.names == ds.output_feature_names(names)
+    assert ds.output_class_count(reference.output.names) == 3
+    assert ds.output_class_count(reference.image.names) is None
+    # Every window predicted as one class: the class mix sees it.
+    collapsed = ds.output_features(np.tile([[0.9, 0.05, 0.05]], (60, 1)))
+    assert ds.window_score(reference.output, collapsed).value > POLICY.score_threshold
+    with pytest.raises(ValueError, match="2 class names for probabilities of 3 classes"):
+        ds.build_reference(gray, probabilities, "gray", 1, names[:2])
