@@ -53,12 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def push_faulty(manager: RolloutManager, behaviour: str) -> int:
-    """Publish a broken model the way the Pusher would (atomically, next free version)."""
+    """Publish a broken model the way the Pusher would (atomically, next free version), for
+    the served model's dataset (its latest version's description; CIFAR-10 if none)."""
     from demos.synthetic_models import write_model
+    from models.dataset import CIFAR10, from_model
     from pipeline.components.atomic_pusher import publish_atomically
 
+    versions = manager.versions_on_disk()
+    description = from_model(manager.model_dir / str(versions[-1])) if versions else CIFAR10
     with tempfile.TemporaryDirectory() as tmp:
-        model = write_model(Path(tmp) / "model", behaviour)
+        model = write_model(Path(tmp) / "model", behaviour, description)
         _, version = publish_atomically(str(model), str(manager.model_dir), int(time.time()))
     say(
         f"[inject-faulty] pushed a '{behaviour}' model as version {version}, as if it had "
