@@ -140,9 +140,12 @@ class Stack:
             "router",
             log,
         )
-        images = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), np.uint8)
         self.load = LoadGenerator(
-            self.router_url, images, np.zeros(64, np.int64), self.rate, send_feedback=False
+            self.router_url,
+            serving_stack.spread_images(),
+            np.zeros(serving_stack.LOAD_IMAGES, np.int64),
+            self.rate,
+            send_feedback=False,
         ).start()
         return server.pid, router.pid
 

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import requests
 import yaml
 
@@ -37,6 +38,17 @@ FAST_POLICY_CHANGES = {
     "router": {"state_poll_seconds": 0.2},
 }
 OUTCOMES = ("PROMOTED", "ROLLED BACK", "DEPLOYED")
+LOAD_IMAGES = 64
+
+
+def spread_images(n: int = LOAD_IMAGES) -> np.ndarray:
+    """``n`` images of evenly spread brightness (plus a little noise): the synthetic
+    ``brightness`` model answers them with every class about equally often, so a healthy
+    canary never looks collapsed onto one class."""
+    rng = np.random.default_rng(0)
+    levels = np.linspace(0, 255, n).reshape(n, 1, 1, 1)
+    noise = rng.integers(-8, 9, (n, *features.IMAGE_SHAPE))
+    return np.clip(levels + noise, 0, 255).astype(np.uint8)
 
 
 def write_fast_policy(path: Path) -> Path:

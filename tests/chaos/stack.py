@@ -130,11 +130,10 @@ class ChaosStack:
         process.popen.wait(timeout=30)
 
     def start_load(self) -> LoadGenerator:
-        images = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), np.uint8)
         self.load = LoadGenerator(
             self.router_url,
-            images,
-            np.zeros(64, np.int64),
+            serving_stack.spread_images(),
+            np.zeros(serving_stack.LOAD_IMAGES, np.int64),
             rate_per_second=LOAD_RATE,
             workers=LOAD_WORKERS,
             send_feedback=False,

@@ -33,13 +33,17 @@ KILL_POINTS = {
 }
 
 
-def wait_for_point(stack: ChaosStack, version: int, point: str) -> int:
-    """Wait until the rollout of ``version`` reached ``point``; the weight it is at."""
+def wait_for_point(stack: ChaosStack, release, version: int, point: str) -> int:
+    """Wait until the rollout of ``version`` reached ``point``; the weight it is at. Fails
+    at once if the release ended first."""
     minimum = KILL_POINTS[point]
 
     def reached():
         state = stack.state()
-        return state.canary == version and state.weight >= minimum and state.weight + 1
+        if state.canary == version and state.weight >= minimum:
+            return state.weight + 1
+        assert release.running(), f"the release ended before {point}:\n{release.log_text()}"
+        return 0
 
     return stack.wait_for(reached, f"the rollout of {version} to reach {point}", 90) - 1
 
@@ -82,7 +86,7 @@ def test_killing_the_release_loses_no_request_and_the_next_release_finishes(chao
     version = chaos.push()
     before = chaos.client_totals()
     release = chaos.start_release()
-    weight = wait_for_point(chaos, version, point)
+    weight = wait_for_point(chaos, release, version, point)
     chaos.kill(release)
     code, log = finish(chaos, release)
     counts = Counts.between(before, chaos.client_totals())
@@ -97,7 +101,7 @@ def test_killing_the_model_server_costs_only_its_downtime(chaos, point):
     version = chaos.push()
     before = chaos.client_totals()
     release = chaos.start_release()
-    wait_for_point(chaos, version, point)
+    wait_for_point(chaos, release, version, point)
     killed = time.monotonic()
     chaos.kill(chaos.server)
     chaos.start_server()  # a supervisor's restart: same flags, same ports
@@ -116,7 +120,7 @@ def test_killing_the_router_costs_only_its_downtime(chaos, point):
     version = chaos.push()
     before = chaos.client_totals()
     release = chaos.start_release()
-    wait_for_point(chaos, version, point)
+    wait_for_point(chaos, release, version, point)
     killed = time.monotonic()
     chaos.kill(chaos.router)
     chaos.start_router()
@@ -136,7 +140,7 @@ def test_a_canary_whose_model_disappears_is_rolled_back_and_no_client_sees_it(ch
     version = chaos.push()
     before = chaos.client_totals()
     release = chaos.start_release()
-    wait_for_point(chaos, version, "mid-canary")
+    wait_for_point(chaos, release, version, "mid-canary")
     os.rename(chaos.manager.model_dir / str(version), chaos.work / f"gone-{version}")
     code, log = finish(chaos, release)
     counts = Counts.between(before, chaos.client_totals())
