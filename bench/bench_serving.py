@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 
 from ingest import settings as ingest_settings  # noqa: E402
 from models import features  # noqa: E402
+from models.dataset import CIFAR10, DatasetDescription, from_model  # noqa: E402
 from pipeline import configs  # noqa: E402
 from serving import defaults as serving_defaults  # noqa: E402
 from serving.image_codec import encode_png  # noqa: E402
@@ -87,12 +88,12 @@ def build_reference_shaped(path: Path) -> Path:
 
     from models.model import build_model
 
-    model = build_model()
-    names = tf.constant(features.LABEL_NAMES)
+    model = build_model()  # CIFAR-10's reference CNN
+    names = tf.constant(CIFAR10.class_names)
 
     def predict_encoded(encoded):
         images = tf.map_fn(
-            lambda b: tf.reshape(tf.io.decode_png(b, channels=3), features.IMAGE_SHAPE),
+            lambda b: tf.reshape(tf.io.decode_png(b, channels=3), CIFAR10.image_shape),
             encoded,
             fn_output_signature=tf.uint8,
         )
@@ -113,7 +114,7 @@ def build_reference_shaped(path: Path) -> Path:
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)
+            tf.TensorSpec([None, *CIFAR10.image_shape], tf.uint8, name=features.INPUT_IMAGES)
         ]
     )
     def serve_images(images):
@@ -137,12 +138,15 @@ def build_reference_shaped(path: Path) -> Path:
     return path
 
 
-def load_images(n: int) -> np.ndarray:
-    if (ingest_settings.SHARED_DATA_ROOT / ingest_settings.TEST_BATCH).is_file():
+def load_images(n: int, description: DatasetDescription = CIFAR10) -> np.ndarray:
+    """``n`` images at the served model's input shape: CIFAR-10's test images for a CIFAR
+    model (when the subset is here), else random pixels of its shape."""
+    cifar_test = ingest_settings.SHARED_DATA_ROOT / ingest_settings.TEST_BATCH
+    if description.image_shape == CIFAR10.image_shape and cifar_test.is_file():
         from ingest import cifar10
 
         return cifar10.load_test(ingest_settings.SHARED_DATA_ROOT).images[:n]
-    return np.random.default_rng(0).integers(0, 256, (n, *features.IMAGE_SHAPE), np.uint8)
+    return np.random.default_rng(0).integers(0, 256, (n, *description.image_shape), np.uint8)
 
 
 def drive(
@@ -482,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     base.mkdir()
     (base / "1").symlink_to(model_dir.resolve(), target_is_directory=True)
     batches = [int(b) for b in args.batches.split(",")]
-    images = load_images(max(batches))
+    images = load_images(max(batches), from_model(model_dir))
     pngs = [encode_png(i) for i in images]
 
     loaded = tf.saved_model.load(str(model_dir))

@@ -21,6 +21,7 @@ keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
 import numpy as np  # noqa: E402
 
 from models import features  # noqa: E402
+from models.dataset import from_model  # noqa: E402
 from pipeline import configs  # noqa: E402
 
 
@@ -54,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp()) / configs.MODEL_NAME
     base.mkdir()
     (base / "1").symlink_to(args.model_dir.resolve(), target_is_directory=True)
-    image = np.random.default_rng(0).integers(0, 256, (1, *features.IMAGE_SHAPE), np.uint8)
+    image = np.random.default_rng(0).integers(
+        0, 256, (1, *from_model(args.model_dir).image_shape), np.uint8
+    )
     signature = tf.saved_model.load(str(args.model_dir)).signatures[features.SIGNATURE_IMAGES]
     server = ModelServer(
         model_name=configs.MODEL_NAME, model_base_path=base, grpc_port=0, rest_port=0

@@ -18,6 +18,7 @@ import requests
 import yaml
 
 from models import features
+from models.dataset import CIFAR10
 from pipeline import configs
 from rollout import settings as rollout_settings
 from serving.model_paths import list_versions
@@ -47,7 +48,7 @@ def spread_images(n: int = LOAD_IMAGES) -> np.ndarray:
     canary never looks collapsed onto one class."""
     rng = np.random.default_rng(0)
     levels = np.linspace(0, 255, n).reshape(n, 1, 1, 1)
-    noise = rng.integers(-8, 9, (n, *features.IMAGE_SHAPE))
+    noise = rng.integers(-8, 9, (n, *CIFAR10.image_shape))
     return np.clip(levels + noise, 0, 255).astype(np.uint8)
 
 
@@ -154,8 +155,8 @@ def served_version(server_url: str, label: str) -> int | None:
             {
                 "name": features.INPUT_IMAGES,
                 "datatype": "UINT8",
-                "shape": [1, *features.IMAGE_SHAPE],
-                "data": [0] * math.prod(features.IMAGE_SHAPE),
+                "shape": [1, *CIFAR10.image_shape],
+                "data": [0] * math.prod(CIFAR10.image_shape),
             }
         ],
     }

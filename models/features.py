@@ -5,8 +5,6 @@ never disagree. What the data *is* (class names, image shape, counts) is not her
 dataset description (``models/dataset.py``), which every layer reads instead of constants.
 """
 
-from models import dataset as _dataset
-
 IMAGE_KEY = "image_raw"  # raw feature: the encoded image as given (any size/format)
 LABEL_KEY = "label"  # raw feature: int64 class id in [0, number of classes)
 IMAGE_PATH_KEY = "image_path"  # unlabelled images to score: path relative to their folder
@@ -25,13 +23,3 @@ INPUT_IMAGE_BYTES = "image_bytes"
 OUTPUT_PROBABILITIES = "probabilities"
 OUTPUT_CLASS_IDS = "class_ids"
 OUTPUT_CLASSES = "classes"  # the predicted class's name, from the dataset description
-
-# Temporary aliases for the modules not yet reading the description (CIFAR-10's values).
-# New code must not use them: read the run's DatasetDescription, or models.dataset.CIFAR10
-# where CIFAR-10 is truly meant.
-LABEL_NAMES = _dataset.CIFAR10.class_names
-NUM_CLASSES = _dataset.CIFAR10.num_classes
-IMAGE_HEIGHT = _dataset.CIFAR10.height
-IMAGE_WIDTH = _dataset.CIFAR10.width
-IMAGE_CHANNELS = _dataset.CIFAR10.channels
-IMAGE_SHAPE = _dataset.CIFAR10.image_shape

@@ -13,7 +13,7 @@ from tensorflow_serving.apis import (
 )
 
 from ingest import settings as ingest_settings
-from models import features
+from models.dataset import CIFAR10
 from serving.image_codec import encode_png as png  # noqa: F401  (the suites' short name)
 from tests.system_deps import shared_cifar
 
@@ -25,7 +25,7 @@ def sample_images(n: int, seed: int = 0) -> np.ndarray:
         if len(images) >= n:
             return images[:n]
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, *features.IMAGE_SHAPE), dtype=np.uint8)
+    return rng.integers(0, 256, size=(n, *CIFAR10.image_shape), dtype=np.uint8)
 
 
 class GrpcClient:

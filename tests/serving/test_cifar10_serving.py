@@ -9,8 +9,8 @@ from ingest import settings as ingest_settings
 from models.dataset import CIFAR10_CLASS_NAMES
 from pipeline import configs
 from serving import cli
-from tests.cifar_fixtures import write_cifar_layout
 from serving import defaults as serving_defaults
+from tests.cifar_fixtures import write_cifar_layout
 
 
 def test_server_defaults_are_the_projects_and_flags_win(tmp_path):

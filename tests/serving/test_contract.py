@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from models import features
+from models.dataset import CIFAR10
 from pipeline import configs
 from rollout import settings as rollout_settings
 from tests.serving.helpers import GrpcClient, outputs, png, sample_images
@@ -84,10 +85,10 @@ def url(endpoint: Endpoint, suffix: str = "", version=None, label=None) -> str:
 
 def check_predictions(probs, ids, classes, n: int) -> None:
     probs, ids = np.asarray(probs, np.float32), np.asarray(ids)
-    assert probs.shape == (n, features.NUM_CLASSES)
+    assert probs.shape == (n, CIFAR10.num_classes)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(ids, probs.argmax(axis=1))
-    assert [features.LABEL_NAMES[i] for i in ids] == [
+    assert [CIFAR10.class_names[i] for i in ids] == [
         c.decode() if isinstance(c, bytes) else c for c in classes
     ]
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from models import features
+from models.dataset import CIFAR10
 from pipeline import configs
 from serving import errors, inference
 from serving.data_plane import ModelRef
@@ -175,7 +176,7 @@ def test_model_info_and_readiness_for_other_front_ends(server):
     assert info.versions == [1] and info.signature == features.SIGNATURE_IMAGES
     (images,) = info.inputs
     assert images.name == features.INPUT_IMAGES
-    assert images.dtype == np.uint8 and images.shape == (None, *features.IMAGE_SHAPE)
+    assert images.dtype == np.uint8 and images.shape == (None, *CIFAR10.image_shape)
     assert {o.name for o in info.outputs} >= {features.OUTPUT_CLASS_IDS}
     assert plane.ready(ModelRef(MODEL)) and plane.ready(ModelRef(MODEL, version=1))
     assert not plane.ready(ModelRef(MODEL, version=2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models import features
+from models.dataset import CIFAR10
 from pipeline import configs
 from rollout import settings as rollout_settings
 from serving import example_client
@@ -41,7 +42,7 @@ def test_client_gets_the_same_classes_over_grpc_and_rest(pipeline_server, capsys
     assert "gRPC and REST agree" in out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == 4
-    assert all(r[2] in features.LABEL_NAMES and r[2] == r[3] for r in rows)
+    assert all(r[2] in CIFAR10.class_names and r[2] == r[3] for r in rows)
 
 
 def test_client_reports_an_unknown_label_and_exits_1(pipeline_server, capsys):

@@ -15,16 +15,17 @@ from pathlib import Path
 import tensorflow as tf
 
 from models import features
+from models.dataset import CIFAR10
 
 
 class _Tiny(tf.Module):
     def __init__(self, version: int) -> None:
         super().__init__()
         self.bias = tf.Variable(
-            5.0 * tf.one_hot(version % features.NUM_CLASSES, features.NUM_CLASSES)
+            5.0 * tf.one_hot(version % CIFAR10.num_classes, CIFAR10.num_classes)
         )
-        self.weights = tf.Variable(tf.range(features.NUM_CLASSES, dtype=tf.float32) * 0.1)
-        self.class_names = tf.constant(features.LABEL_NAMES)
+        self.weights = tf.Variable(tf.range(CIFAR10.num_classes, dtype=tf.float32) * 0.1)
+        self.class_names = tf.constant(CIFAR10.class_names)
 
     def _predict(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         mean = tf.reduce_mean(tf.cast(images, tf.float32) / 255.0, axis=[1, 2, 3])
@@ -39,7 +40,7 @@ class _Tiny(tf.Module):
     def _decode(self, encoded: tf.Tensor) -> tf.Tensor:
         return tf.map_fn(
             lambda b: tf.ensure_shape(
-                tf.io.decode_image(b, channels=3, expand_animations=False), features.IMAGE_SHAPE
+                tf.io.decode_image(b, channels=3, expand_animations=False), CIFAR10.image_shape
             ),
             encoded,
             fn_output_signature=tf.uint8,
@@ -52,7 +53,7 @@ class _Tiny(tf.Module):
         )
         return self._predict(self._decode(parsed[features.IMAGE_KEY]))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8)])
+    @tf.function(input_signature=[tf.TensorSpec([None, *CIFAR10.image_shape], tf.uint8)])
     def images(self, images):
         return self._predict(images)
 
@@ -73,7 +74,7 @@ def build_tiny_model(path: Path, version: int) -> Path:
         features.SIGNATURE_IMAGES: tf.function(
             lambda images: module.images(images),
             input_signature=[
-                tf.TensorSpec([None, *features.IMAGE_SHAPE], tf.uint8, name=features.INPUT_IMAGES)
+                tf.TensorSpec([None, *CIFAR10.image_shape], tf.uint8, name=features.INPUT_IMAGES)
             ],
         ),
         features.SIGNATURE_IMAGE_BYTES: tf.function(

@@ -19,6 +19,7 @@ from tfx.proto import infra_validator_pb2
 from tfx.types import standard_component_specs
 
 from models import features
+from models.dataset import CIFAR10
 from pipeline import configs
 from pipeline.components.atomic_pusher import AtomicPusherExecutor
 from pipeline.components.infra_validation import process_runner
@@ -48,7 +49,7 @@ def write_examples(root: Path, count: int = NUM_TEST_EXAMPLES) -> Path:
         str(split / "data_tfrecord-00000-of-00001.gz"), options="GZIP"
     ) as writer:
         for i in range(count):
-            png = tf.io.encode_png(rng.integers(0, 256, features.IMAGE_SHAPE, np.uint8))
+            png = tf.io.encode_png(rng.integers(0, 256, CIFAR10.image_shape, np.uint8))
             example = tf.train.Example(
                 features=tf.train.Features(
                     feature={
@@ -56,7 +57,7 @@ def write_examples(root: Path, count: int = NUM_TEST_EXAMPLES) -> Path:
                             bytes_list=tf.train.BytesList(value=[png.numpy()])
                         ),
                         features.LABEL_KEY: tf.train.Feature(
-                            int64_list=tf.train.Int64List(value=[i % features.NUM_CLASSES])
+                            int64_list=tf.train.Int64List(value=[i % CIFAR10.num_classes])
                         ),
                     }
                 )
@@ -95,7 +96,7 @@ class TinyModel(tf.Module):
             scores = parsed[self.feature][:, :1]
         return {
             features.OUTPUT_PROBABILITIES: tf.nn.softmax(
-                tf.tile(scores, [1, features.NUM_CLASSES]) * self.scale
+                tf.tile(scores, [1, CIFAR10.num_classes]) * self.scale
             )
         }
 
