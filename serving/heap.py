@@ -8,10 +8,18 @@ REST JSON's p99 and of unstable throughput. After each load the live objects are
 the collector's permanent generation (``gc.freeze``), so full collections only walk what
 requests allocate. Unfreezing and collecting first lets the cyclic garbage of versions
 unloaded since the previous load be freed.
+
+After an unload, :func:`release_unloaded` does that collection at once (the old version's
+objects were frozen with the rest) and asks glibc to hand the pages it freed back to the
+system (``malloc_trim``): glibc keeps freed memory in its arenas, so without it the
+resident size only ever steps up as versions come and go (TF Serving's users see the same,
+tensorflow/serving#1346 and #1664).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import threading
 
@@ -24,3 +32,20 @@ def freeze_long_lived() -> None:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+
+
+def _malloc_trim() -> None:
+    """glibc's ``malloc_trim(0)``; nothing where the C library has none (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
+
+
+def release_unloaded() -> None:
+    """After a version is unloaded: free its objects now and return free C heap to the OS."""
+    freeze_long_lived()
+    with _lock:
+        _malloc_trim()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serving import heap
 from serving.batching import Batcher, BatchingOptions, batchable, parse_parameters
 from serving.errors import from_exception
 from serving.model_paths import BATCHING_PARAMS_FILE
@@ -158,6 +159,7 @@ class Servable:
         for b in batchers.values():
             b.close()
         self._close_model()
+        heap.release_unloaded()  # else glibc keeps the pages and RSS steps up per reload
         return True
 
     def _close_model(self) -> None:
