@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--serving-root",
             default=default(None),
             help="TF Serving root (default <output-root>/serving)",
+        )
+        parser.add_argument(
+            "--model-name",
+            default=default(None),
+            help="the served model (the pipeline's --model-name; default: cifar10 for "
+            "CIFAR-10, else the data folder's name, from $CIFAR10_DATA_ROOT)",
         )
         parser.add_argument("--policy", default=default(str(rollout_settings.ROLLOUT_POLICY_PATH)))
         parser.add_argument(
@@ -172,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def format_status(manager: RolloutManager, state: RolloutState) -> str:
-    lines = [f"model {configs.MODEL_NAME}   config: {manager.config_path}"]
+    lines = [f"model {manager.model_name}   config: {manager.config_path}"]
     lines.append(f"stable:  {state.stable if state.stable is not None else '-'}")
     if state.canary is not None:
         nxt = manager.policy.next_weight(state.weight)
@@ -247,6 +254,7 @@ def _run_router(args: argparse.Namespace, manager: RolloutManager) -> int:
         grpc_port=args.grpc_port,
         drift_monitor=monitor,
         upstream_tls=client_tls.ClientTls.from_args(args),
+        model_name=manager.model_name,
     ).start()
     print(
         f"router: REST {router.rest_url}  gRPC {router.grpc_target}  -> "
@@ -262,11 +270,22 @@ def _run_router(args: argparse.Namespace, manager: RolloutManager) -> int:
     return 0
 
 
+def model_name_of(args: argparse.Namespace) -> str:
+    """``--model-name``, else the pipeline's rule (``pipeline.run_config``) on the data root
+    (``--data-root`` where the command has one, else ``$CIFAR10_DATA_ROOT``)."""
+    if getattr(args, "model_name", None):
+        return str(args.model_name)
+    from pipeline.run_config import default_model_name
+
+    data_root = getattr(args, "data_root", None)
+    return default_model_name(Path(data_root) if data_root else None, "auto", dict(os.environ))
+
+
 def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     if getattr(args, "window", None):
         policy = policy.with_window(args.window)
-    manager = RolloutManager(args.output_root, policy, args.serving_root)
+    manager = RolloutManager(args.output_root, policy, args.serving_root, model_name_of(args))
     actor = args.actor or default_actor()
     common = {"actor": actor, "reason": args.reason}
     cmd = args.command
@@ -283,7 +302,10 @@ def run(args: argparse.Namespace) -> int:
             tls = client_tls.ClientTls.from_args(args)
             manager.start(args.version, weight=0, **common)
             print(f"waiting for version {args.version} to load on {args.server} ...")
-            if not wait_until_available(args.server, args.version, args.wait_seconds, tls=tls):
+            model = manager.model_name
+            if not wait_until_available(
+                args.server, args.version, args.wait_seconds, model=model, tls=tls
+            ):
                 manager.rollback(
                     actor=actor,
                     reason=f"version {args.version} did not "
@@ -291,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
                 )
                 print(f"error: version {args.version} did not load; rolled back", file=sys.stderr)
                 return 1
-            warm_up(args.server, args.version, tls=tls)
+            warm_up(args.server, args.version, model=model, tls=tls)
             manager.step(weight=args.weight, **common)
         else:
             manager.start(args.version, weight=args.weight, **common)

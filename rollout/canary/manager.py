@@ -77,12 +77,14 @@ class RolloutManager:
         output_root: Path | str,
         policy: Policy | None = None,
         serving_root: Path | str | None = None,
+        model_name: str = configs.MODEL_NAME,
     ) -> None:
         self.output_root = Path(output_root)
         self.policy = policy or load_policy()
         self.paths = StatePaths.for_output_root(self.output_root)
         self.serving_root = Path(serving_root or configs.serving_root(self.output_root))
-        self.model_dir = self.serving_root / configs.MODEL_NAME
+        self.model_name = model_name  # TF Serving's: the pipeline's --model-name
+        self.model_dir = self.serving_root / model_name
         self.config_path = self.serving_root / serving_defaults.MODEL_CONFIG_FILENAME
 
     # --- reading -------------------------------------------------------------------------
@@ -128,7 +130,7 @@ class RolloutManager:
         container the models sit at another path (e.g. /models/cifar10) than on the host.
         A file TF Serving would refuse is not built on: it is rewritten from scratch."""
         try:
-            current = model_config.read(self.config_path)
+            current = model_config.read(self.config_path, self.model_name)
         except serving_config.ConfigError as e:
             log.warning("rewriting the model config: %s", e)
             current = None
@@ -148,9 +150,9 @@ class RolloutManager:
         for track in (rollout_settings.STABLE_LABEL, rollout_settings.CANARY_LABEL):
             atomic_io.write_text_atomic(
                 self.config_path.with_name(model_config.track_config_filename(track)),
-                model_config.render(model_config.for_track(served, track)),
+                model_config.render(model_config.for_track(served, track), self.model_name),
             )
-        atomic_io.write_text_atomic(self.config_path, model_config.render(served))
+        atomic_io.write_text_atomic(self.config_path, model_config.render(served, self.model_name))
         if record is not None:
             if not any(r.get("id") == record["id"] for r in self.history()[-50:]):
                 atomic_io.append_jsonl(self.paths.history, record)

@@ -55,7 +55,7 @@ class CanaryWatch:
         self._baseline: Snapshot | None = None  # stable's counters when watching began
 
     def _snapshot(self) -> Snapshot:
-        return analysis.parse_metrics(self.scrape())
+        return analysis.parse_metrics(self.scrape(), self.manager.model_name)
 
     def _window_stats(self, state: RolloutState, before: Snapshot, now: Snapshot):
         canary = analysis.stats_for(

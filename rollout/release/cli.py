@@ -35,7 +35,7 @@ from rollout import client_tls  # noqa: E402
 from rollout import settings as rollout_settings  # noqa: E402
 from rollout.canary.manager import RolloutError, RolloutManager  # noqa: E402
 from rollout.policy import PolicyError, load_policy  # noqa: E402
-from rollout.release import loop, retrain  # noqa: E402
+from rollout.release import loop, pipeline_run, retrain  # noqa: E402
 from rollout.release.outcome import say  # noqa: E402
 from rollout.release.tools import NO_TOOLS, ReleaseTools  # noqa: E402
 from serving.tls import TlsConfigError  # noqa: E402
@@ -54,7 +54,15 @@ def build_parser(
         epilog=doc.split("\n\n", 1)[1],
     )
     p.add_argument("--output-root", default=str(configs.DEFAULT_OUTPUT_ROOT))
-    p.add_argument("--data-root", help="cifar-10-batches-py folder (default: as beam_runner)")
+    p.add_argument(
+        "--data-root",
+        help="an image folder or a cifar-10-batches-py folder (default: as beam_runner)",
+    )
+    p.add_argument(
+        "--model-name",
+        help="the served model (default: as the pipeline: cifar10 for CIFAR-10, else the "
+        "data folder's name)",
+    )
     p.add_argument("--limit", type=int, help="pipeline: first N train and N test images")
     p.add_argument("--epochs", type=int, help="pipeline: training epochs")
     p.add_argument("--accuracy-lower-bound", type=float)
@@ -104,7 +112,9 @@ def run(args: argparse.Namespace, pipeline_args: list[str], tools: ReleaseTools 
     policy = load_policy(args.policy)
     if args.window:
         policy = policy.with_window(args.window)
-    manager = RolloutManager(args.output_root, policy)
+    manager = RolloutManager(
+        args.output_root, policy, model_name=pipeline_run.release_model_name(args, pipeline_args)
+    )
     if args.watch:
         return retrain.watch(args, pipeline_args, manager, tools)
     if args.if_retrain_requested:

@@ -40,6 +40,7 @@ def start_serving(stack: ExitStack, manager: RolloutManager) -> tuple[str, str]:
         rest_port=0,
         grpc_port=0,
         drift_monitor=monitor,
+        model_name=manager.model_name,
     )
     stack.callback(router.stop)
     router.start()

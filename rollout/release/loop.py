@@ -55,13 +55,14 @@ def roll_out(
             say(f"resuming the rollout of version {state.canary} at {state.weight}%")
         canary = manager.state().canary
         tls = ClientTls.from_args(args) if args.server else None  # in-process: plaintext
-        if not wait_until_available(server_url, canary, timeout=120, tls=tls):
+        model = manager.model_name
+        if not wait_until_available(server_url, canary, timeout=120, model=model, tls=tls):
             manager.rollback(actor=ACTOR, reason=f"version {canary} did not load")
             say(f"ROLLED BACK: version {canary} never became AVAILABLE")
             return Outcome(
                 EXIT_ROLLED_BACK, "rolled_back", f"version {canary} never became AVAILABLE"
             )
-        warm_up(server_url, canary, tls=tls)
+        warm_up(server_url, canary, model=model, tls=tls)
         if manager.state().weight == 0:
             manager.step(actor=ACTOR, reason=f"version {canary} AVAILABLE; first weight step")
         say(

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ingest import settings as ingest_settings
-from pipeline import run_config
+from pipeline import configs, run_config
 from rollout.canary.manager import RolloutManager
 from rollout.release.outcome import say
 
@@ -23,7 +23,35 @@ def release_run_config(args: argparse.Namespace, pipeline_args: list[str]) -> ru
     for name in ("data_root", "limit", "epochs", "accuracy_lower_bound"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
-    return run_config.parse(pipeline_args, prog="cifar10-release --").with_changes(**changes)
+    base = run_config.parse(pipeline_args, prog="cifar10-release --")
+    changes.update(_names(base, args))
+    return base.with_changes(**changes)
+
+
+def _names(base: run_config.RunConfig, args: argparse.Namespace) -> dict[str, object]:
+    """The model name (and the pipeline name that follows it) for the release's data root:
+    ``--model-name``, else the pipeline flags' own choice, else the pipeline's rule
+    (``run_config.default_model_name``) on the data root the release runs on."""
+    env = dict(os.environ)
+    chosen = getattr(args, "model_name", None)
+    if not chosen:
+        if base.model_name != run_config.default_model_name(base.data_root, base.data_layout, env):
+            return {}  # the pipeline flags named the model
+        data_root = Path(args.data_root) if args.data_root else base.data_root
+        chosen = run_config.default_model_name(data_root, base.data_layout, env)
+    names: dict[str, object] = {"model_name": chosen}
+    if base.pipeline_name == base.model_name:  # the pipeline name follows the model name
+        names["pipeline_name"] = chosen
+    return names
+
+
+def release_model_name(args: argparse.Namespace, pipeline_args: list[str]) -> str:
+    """The served model the release rolls out: its pipeline run's ``model_name`` (cifar10 for
+    CIFAR-10, the data folder's name for an image folder, or ``--model-name``)."""
+    try:
+        return release_run_config(args, pipeline_args).model_name
+    except run_config.RunConfigError:  # reported when the pipeline runs
+        return getattr(args, "model_name", None) or configs.MODEL_NAME
 
 
 def train_and_push(args: argparse.Namespace, pipeline_args: list[str]) -> tuple[int, int | None]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,32 @@ def test_drift_reads_the_test_batch_of_the_resolved_data_root(
     monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(root))
     code, out, _ = run(output_root, capsys, "drift", "--training-stats", str(stats))
     assert code in (0, 3) and f"of {root / ingest_settings.TEST_BATCH} vs" in out
+
+
+def test_model_name_picks_the_served_model_and_its_config_entry(tmp_path, capsys):
+    """--model-name: the versions under <serving root>/<name> and the models.config entry of
+    that name; the default follows the data root as the pipeline's does."""
+    from pipeline import configs
+    from serving import model_config as serving_config
+
+    model_dir = configs.serving_root(tmp_path) / "my-photos"
+    for version in (1, 2):
+        (model_dir / str(version)).mkdir(parents=True)
+        (model_dir / str(version) / "saved_model.pb").write_bytes(f"graph {version}".encode())
+    code, out, err = run(tmp_path, capsys, "--model-name", "my-photos", "init", "2")
+    assert code == 0, err
+    assert "model my-photos" in out
+    config_path = configs.serving_root(tmp_path) / "models.config"
+    entries = serving_config.load_file(config_path)
+    assert list(entries) == ["my-photos"] and Path(entries["my-photos"].base_path) == model_dir
+    code, _, err = run(tmp_path, capsys, "init", "2")  # default cifar10: no such versions
+    assert code == 1 and "version 2" in err
+
+
+def test_model_name_default_follows_the_data_root(tmp_path, monkeypatch):
+    photos = tmp_path / "my photos"
+    for name in ("cat", "dog"):
+        (photos / name).mkdir(parents=True)
+    monkeypatch.setenv(ingest_settings.DATA_ROOT_ENV, str(photos))
+    args = cli.build_parser().parse_args(["status"])
+    assert cli.model_name_of(args) == "my-photos"
