@@ -104,7 +104,12 @@ def worker_hosts(count: int, name: str = "cifar10-worker") -> Iterator[list[Work
     hosts: list[WorkerHost] = []
     try:
         for n in range(1, count + 1):
-            hosts.append(_add_host(n, f"{name}-{n}", f"c10n{tag}-{n}", f"c10h{tag}-{n}"))
+            host = WorkerHost(
+                f"{name}-{n}", f"c10n{tag}-{n}", f"{SUBNET_PREFIX}.{n}.2", f"{SUBNET_PREFIX}.{n}.1"
+            )
+            _run(_ip(), "netns", "add", host.netns)
+            hosts.append(host)  # removed on exit even if linking it fails below
+            _link(host, f"c10h{tag}-{n}")
         yield hosts
     finally:
         for host in hosts:
@@ -119,22 +124,18 @@ def existing_namespaces() -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
-def _add_host(n: int, hostname: str, netns: str, link: str) -> WorkerHost:
-    gateway, address = f"{SUBNET_PREFIX}.{n}.1", f"{SUBNET_PREFIX}.{n}.2"
-    peer = f"{link}p"
-    ip = _ip()
-    _run(ip, "netns", "add", netns)
-    host = WorkerHost(hostname, netns, address, gateway)
+def _link(host: WorkerHost, link: str) -> None:
+    """A veth pair between this machine (``gateway``) and the host (``address``)."""
+    ip, netns, peer = _ip(), host.netns, f"{link}p"
     _run(ip, "link", "add", link, "type", "veth", "peer", "name", peer, "netns", netns)
-    _run(ip, "addr", "add", f"{gateway}/30", "dev", link)
+    _run(ip, "addr", "add", f"{host.gateway}/30", "dev", link)
     _run(ip, "link", "set", link, "up")
-    _run(ip, "-n", netns, "addr", "add", f"{address}/30", "dev", peer)
+    _run(ip, "-n", netns, "addr", "add", f"{host.address}/30", "dev", peer)
     _run(ip, "-n", netns, "link", "set", peer, "up")
     _run(ip, "-n", netns, "link", "set", "lo", "up")
     # Only the servers are reachable: no default route, so a lookup of anything else fails
     # at once instead of waiting on a DNS server it cannot reach.
-    _run(ip, "-n", netns, "route", "add", f"{SERVER_ADDRESS}/32", "via", gateway)
-    return host
+    _run(ip, "-n", netns, "route", "add", f"{SERVER_ADDRESS}/32", "via", host.gateway)
 
 
 def _tag() -> int:
