@@ -224,3 +224,47 @@ def test_unique_images_counts_distinct_encoded_images(tmp_path):
             example.features.feature["label"].int64_list.value.append(0)
             writer.write(example.SerializeToString())
     assert unique_images(str(tmp_path), "train") == 3
+
+
+def test_a_gray_three_class_run_reads_its_own_classes_everywhere(tmp_path):
+    """A run on an image folder (3 gray classes at 40x24): tables, figures, the model card
+    and the predictions line use the run's description, not CIFAR-10's."""
+    from models.dataset import DatasetDescription
+    from report.evaluation import EvaluationFacts, Predictions
+
+    dataset = DatasetDescription(
+        ("cat", "dog", "ship"), 40, 24, 1, source={"kind": "image_folder", "path": "/d/pets"}
+    )
+    facts = RunFacts(summary=RunSummary(run_id="r1", run_started=1.0e9), output_root=tmp_path)
+    facts.dataset, facts.dataset_source = dataset, "/out/examples/pets/span-1/dataset.json"
+    facts.summary.predicted, facts.summary.unreadable = 7, 1
+    facts.summary.predictions_file = "/out/predictions.csv"
+    facts.data.span = 1
+    facts.data.splits = [
+        data.SplitStats(name, 30, [10, 10, 10], 0, 0, 900.0, 29) for name in ("train", "test")
+    ]
+    histogram = [list(np.full(data.PIXEL_BINS, 1 / data.PIXEL_BINS))]
+    facts.data.pixels = [data.PixelStats("train", 30, [120.0], [40.0], histogram, 120.0)]
+    facts.evaluation = EvaluationFacts(
+        accuracy={"candidate": 0.7},
+        example_count=30,
+        per_class={"candidate": [0.9, 0.5, 0.7]},
+        per_class_count=[10, 10, 10],
+    )
+    labels = np.repeat(np.arange(3), 10)
+    predicted = np.where(labels == 1, 0, labels)  # every dog taken for a cat
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (30, 40, 24, 1), np.uint8)
+    facts.predictions = Predictions(labels, predicted, np.full(30, 0.8), images, 3)
+    page = parse(render.render(facts))
+    assert page.text.count("pets pipeline run r1") >= 1
+    assert "3 classes (cat, dog, ship), model input 40x24, gray (1 channel)" in page.text
+    assert "label not 0-2" in page.text and "gray mean / std" in page.text
+    assert "Per class from 0.500 (dog) to 0.900 (cat)" in page.text
+    assert "Most frequent mistake: dog taken for cat (10 of 10 test images)" in page.text
+    assert "(33% if balanced)" in page.text and "one of the 3 labels" in page.text
+    assert "predictions (--infer-dir) 7 image(s) -> /out/predictions.csv" in page.text
+    for src in page.images:
+        assert decode_png(src).width > 100
+    # class balance, gray pixels, per class, confusion, gray grid (no lineage: no executions)
+    assert len(page.images) == 5
