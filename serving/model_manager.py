@@ -93,6 +93,11 @@ class ModelManager:
         with self._reconcile_lock:
             with self._lock:
                 self._entries = dict(entries)
+                # TF Serving's order: a label moves to a live version before the version it
+                # leaves is unloaded, so no request by label finds its version gone.
+                for name, entry in entries.items():
+                    live, labels = self._live.get(name, {}), self._labels.setdefault(name, {})
+                    labels.update({k: v for k, v in entry.labels.items() if v in live})
             self._reconcile_locked()
             problems = []
             with self._lock:
