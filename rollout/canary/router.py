@@ -9,7 +9,8 @@ between the ``stable`` and ``canary`` version labels and measures each version.
   a label there); health, metadata and readiness pass through (gRPC: rollout/canary/router_grpc.py).
 * Requests naming a version or label, other models and every other call pass through.
 * A request the router chose for the canary that the canary cannot serve at all (its
-  version not loaded: 404/503, or the model server unreachable: 502) is counted as a canary
+  version not loaded: 404/503, its label already dropped by the server: 400 "Unrecognized
+  servable version label", or the model server unreachable: 502) is counted as a canary
   failure, so the analysis still sees it and rolls back, and is sent again to ``stable``:
   the client gets stable's answer instead of an error (gRPC: ``NOT_FOUND``/``UNAVAILABLE``).
   A timeout (504) or an error the model itself gave (e.g. 400) is not retried.
@@ -48,7 +49,7 @@ from aiohttp import web
 from pipeline import configs
 from rollout import settings as rollout_settings
 from rollout.canary import oip_payloads, payloads
-from rollout.canary.router_grpc import GrpcProxy
+from rollout.canary.router_grpc import UNKNOWN_LABEL, GrpcProxy
 from rollout.canary.router_metrics import RouterMetrics
 from rollout.canary.routing import Split, StateWatcher, choose_label
 from rollout.client_tls import ClientTls
@@ -340,7 +341,12 @@ class Router:
     @staticmethod
     def _canary_gone(label: str, response: web.Response) -> bool:
         """Whether a request routed to the canary should be served by stable instead."""
-        return label == rollout_settings.CANARY_LABEL and response.status in CANARY_GONE_STATUSES
+        if label != rollout_settings.CANARY_LABEL:
+            return False
+        if response.status in CANARY_GONE_STATUSES:
+            return True
+        body = response.body if isinstance(response.body, bytes) else b""
+        return response.status == 400 and UNKNOWN_LABEL.encode() in body
 
     def _served(
         self,

@@ -4,7 +4,8 @@ pins a version or label); every other method (status, metadata, health, ...) is 
 as raw bytes. Both protocols are measured per version, with a ``protocol`` label.
 
 A call the router chose for the canary that fails with ``NOT_FOUND`` or ``UNAVAILABLE`` (the
-canary version not loaded, or its server gone) is counted as a canary failure and sent
+canary version not loaded, or its server gone) or with the server's unknown-label
+``INVALID_ARGUMENT`` (the label just dropped) is counted as a canary failure and sent
 again with the ``stable`` label, as the REST front does (rollout/canary/router.py)."""
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ MODEL_INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 PROTOCOL_TF_SERVING = "grpc"  # the protocol label, as the model server's metrics name it
 PROTOCOL_OIP = "grpc-oip"
 CANARY_GONE_CODES = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE})
+# The model server's message for a label it no longer has (INVALID_ARGUMENT, REST 400): the
+# canary label dropped by a rollback or promotion just before the router re-read the state.
+UNKNOWN_LABEL = "Unrecognized servable version label"
 
 
 class GrpcProxy(grpc.GenericRpcHandler):
@@ -113,11 +117,11 @@ class GrpcProxy(grpc.GenericRpcHandler):
                     [],
                     protocol=protocol,
                 )
-            if (
-                relabel is not None
-                and label == rollout_settings.CANARY_LABEL
-                and e.code() in CANARY_GONE_CODES
-            ):
+            gone = e.code() in CANARY_GONE_CODES or (
+                e.code() == grpc.StatusCode.INVALID_ARGUMENT
+                and UNKNOWN_LABEL in (e.details() or "")
+            )
+            if relabel is not None and label == rollout_settings.CANARY_LABEL and gone:
                 stable = rollout_settings.STABLE_LABEL
                 relabel(stable)
                 return await self._call(

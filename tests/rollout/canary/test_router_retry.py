@@ -1,4 +1,5 @@
-"""A canary that cannot serve (its version not loaded, its server gone) costs the clients
+"""A canary that cannot serve (its version not loaded, its label just dropped by the server,
+its server gone) costs the clients
 nothing: the router counts the canary's failure (so the analysis still sees it) and serves
 the request from stable. A canary that answers with an error of its own is not retried."""
 
@@ -15,6 +16,7 @@ from pipeline import configs
 from rollout import settings as rollout_settings
 from rollout.canary import analysis
 from rollout.canary.router import Router
+from rollout.canary.router_grpc import UNKNOWN_LABEL
 from rollout.state import RolloutState, write_state
 from serving import defaults as serving_defaults
 from serving.oip.protos import open_inference_pb2_grpc as oip_grpc
@@ -36,7 +38,8 @@ class CanaryGoneServer(FakeModelServer):
         if "/canary" in request.path:
             with self._lock:
                 self.rest_paths[request.path] += 1
-            return web.json_response({"error": "servable not found"}, status=self.gone_status)
+            message = UNKNOWN_LABEL + ": canary" if self.gone_status == 400 else "not found"
+            return web.json_response({"error": message}, status=self.gone_status)
         return await super()._handle(request)
 
     def _predict(self, request, context):
@@ -66,7 +69,7 @@ def start_router(upstream: FakeModelServer, tmp_path, weight: int = 100) -> Rout
     ).start()
 
 
-@pytest.fixture(params=[404, 503])
+@pytest.fixture(params=[404, 503, 400])
 def gone_stack(request, tmp_path):
     upstream = CanaryGoneServer(
         {rollout_settings.STABLE_LABEL: STABLE, rollout_settings.CANARY_LABEL: CANARY}
