@@ -4,9 +4,13 @@ A version folder holding ``model.tflite`` is loaded into TensorFlow's ``tf.lite.
 instead of a SavedModel session (TF Serving's TfLiteSession). Its signatures (those the
 converter kept, ``serving_default`` for a model without any) become ordinary SignatureDefs,
 so GetModelMetadata, Predict with or without a signature name, REST and the Open Inference
-Protocol work unchanged. TF Serving's interpreter pools: ``--num_tflite_pools`` pools of
-``--num_tflite_interpreters_per_pool`` interpreters; a request takes an idle interpreter
-(waiting for one when all are busy), so that many requests run at once.
+Protocol work unchanged. A model carrying TF Serving's own SignatureDefs (TFLite's
+``signature_defs_metadata`` entry, written by ``signature_def_utils.set_signature_defs``) is
+served under those, as TF Serving does first: their aliases (``x``) name interpreter tensors
+(``tflite_input``) by TensorFlow name, ``:0`` optional. TF Serving's interpreter pools:
+``--num_tflite_pools`` pools of ``--num_tflite_interpreters_per_pool`` interpreters; a
+request takes an idle interpreter (waiting for one when all are busy), so that many
+requests run at once.
 
 :class:`TfliteModel` has :class:`serving.runtime.LoadedModel`'s interface (``meta_graph``,
 ``run``, ``close``).
@@ -59,8 +63,11 @@ class TfliteModel:
         from tensorflow.core.protobuf import meta_graph_pb2
 
         meta = meta_graph_pb2.MetaGraphDef()
+        legacy = legacy_signature_defs(self.path / TFLITE_FILE)
         signatures = interpreter.get_signature_list()
-        if signatures:
+        if legacy:
+            self._adopt_legacy(meta, legacy, interpreter)
+        elif signatures:
             for key in signatures:
                 runner = interpreter.get_signature_runner(key)
                 sig = meta.signature_def[key]
@@ -73,6 +80,27 @@ class TfliteModel:
             self._fill(sig.inputs, "", {d["name"]: d for d in interpreter.get_input_details()})
             self._fill(sig.outputs, "", {d["name"]: d for d in interpreter.get_output_details()})
         return meta
+
+    def _adopt_legacy(self, meta: Any, legacy: Mapping[str, Any], interpreter: Any) -> None:
+        """TF Serving's SignatureDefs as stored, each tensor name resolved to the interpreter's
+        (exact, else without ``:0``); one that names no tensor fails the load, as there."""
+        for key, signature in legacy.items():
+            sig = meta.signature_def[key]
+            sig.CopyFrom(signature)
+            for kind, infos, details in (
+                ("input", sig.inputs, interpreter.get_input_details()),
+                ("output", sig.outputs, interpreter.get_output_details()),
+            ):
+                index_by_name = {d["name"]: int(d["index"]) for d in details}
+                for alias, info in infos.items():
+                    name = _resolve_tensor_name(info.name, index_by_name)
+                    if name is None:
+                        raise ValueError(
+                            f"Signature {kind} {alias} references an unknown tensor: "
+                            f"Unknown tensor '{info.name}'."
+                        )
+                    info.name = name
+                    self._by_name[name] = _Tensor("", alias, index_by_name[name])
 
     def _fill(self, infos: Any, signature: str, details: Mapping[str, Mapping]) -> None:
         import tensorflow as tf
@@ -132,3 +160,40 @@ class TfliteModel:
     def close(self) -> None:
         while not self._idle.empty():
             self._idle.get_nowait()
+
+
+LEGACY_SIGNATURES_METADATA = "signature_defs_metadata"
+
+
+def legacy_signature_defs(model_file: Path) -> dict[str, Any]:
+    """The SignatureDefs a TFLite model carries in its ``signature_defs_metadata`` entry (a
+    FlexBuffer map: signature key -> serialized ``SignatureDef``); empty when it has none."""
+    from flatbuffers import flexbuffers
+    from tensorflow.core.protobuf import meta_graph_pb2
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(model_file.read_bytes(), 0)
+    entry = next(
+        (m for m in model.metadata or [] if m.name == LEGACY_SIGNATURES_METADATA.encode()), None
+    )
+    if entry is None:
+        return {}
+    data = model.buffers[entry.buffer].data
+    try:
+        mapping = flexbuffers.GetRoot(bytes(data if data is not None else b"")).AsMap
+        out = {}
+        for key, value in zip(mapping.Keys, mapping.Values, strict=True):
+            raw = value.AsStringBytes if value.IsString else value.AsBlob
+            out[key.AsKey] = meta_graph_pb2.SignatureDef.FromString(bytes(raw))
+    except Exception as exc:  # a corrupt entry: TF Serving refuses the model too
+        raise ValueError(f"Invalid SignatureDefs found in TfLite model: {exc}") from exc
+    return out
+
+
+def _resolve_tensor_name(name: str, index_by_name: Mapping[str, int]) -> str | None:
+    """TF Serving's FixTfLiteTensorName: the name as is, else its TensorFlow ``:N`` suffix
+    dropped (converters keep TensorFlow's op names)."""
+    if name in index_by_name:
+        return name
+    bare = name.split(":", 1)[0]
+    return bare if bare in index_by_name else None
