@@ -42,22 +42,21 @@ def batch_path(args: argparse.Namespace) -> Path:
 def build_reference(args: argparse.Namespace, manager: RolloutManager, version: int) -> Path:
     """Run ``version`` on the test split and save its drift-signal reference."""
     from ingest import cifar10
-    from rollout.drift.reference import build_for_version
+    from ingest.errors import DataError
+    from models.dataset import DatasetDescriptionError, from_model
+    from rollout.drift.reference import build_for_version, reference_images
 
     if version not in manager.versions_on_disk():
         raise RolloutError(f"version {version} is not in {manager.model_dir}")
     root = data_root(args)
     try:
-        images = cifar10.load_test(root).images
-    except cifar10.CifarDataError as e:
+        description = from_model(manager.model_dir / str(version))
+        images = reference_images(root, description)
+        return build_for_version(
+            manager.paths, manager.model_dir, version, images, f"version {version} on {root}"
+        )
+    except (cifar10.CifarDataError, DataError, DatasetDescriptionError, ValueError) as e:
         raise RolloutError(str(e)) from e
-    return build_for_version(
-        manager.paths,
-        manager.model_dir,
-        version,
-        images,
-        f"version {version} on {root / ingest_settings.TEST_BATCH}",
-    )
 
 
 def drift_reference(args: argparse.Namespace, manager: RolloutManager) -> int:

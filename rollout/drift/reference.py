@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models import features
-from models.dataset import from_model
+from models.dataset import DatasetDescription, from_model
 from rollout.drift.signals import DriftReference, build_reference
 from rollout.state import StatePaths
 
@@ -34,6 +34,24 @@ def predict_saved_model(version_dir: Path, images: np.ndarray, batch: int = 256)
         for i in range(0, len(images), batch)
     ]
     return np.concatenate(out)
+
+
+def reference_images(data_root: Path, description: DatasetDescription) -> np.ndarray:
+    """The test images of a data root at the model's input shape (uint8 [N, H, W, C]):
+    CIFAR-10's test batch, or an image folder's test split as the pipeline carves it,
+    decoded, converted and resized by the models' own graph function."""
+    from ingest import cifar10
+    from ingest import settings as ingest_settings
+    from ingest.folder_plan import plan_folder
+    from ingest.layout import detect_layout
+    from report.examples import decode
+
+    layout = detect_layout(Path(data_root))
+    if layout == ingest_settings.LAYOUT_CIFAR10:
+        return cifar10.load_test(Path(data_root)).images
+    plan = plan_folder(Path(data_root), layout)
+    test = [i for i in plan.images if i.split == ingest_settings.TEST_SPLIT]
+    return decode([plan.path(i).read_bytes() for i in test], description)
 
 
 def build_for_version(

@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from ingest import settings as ingest_settings
 from pipeline import configs, run_config
 from rollout.canary.manager import RolloutManager
 from rollout.release.outcome import say
@@ -99,18 +98,14 @@ def build_drift_reference(args: argparse.Namespace, manager: RolloutManager, ver
     """The drift-signal reference of ``version`` (test split through the new model), so the
     router can compare served outputs with it. Best-effort: monitoring, not the release,
     depends on it."""
-    from ingest import cifar10
-    from rollout.drift.reference import build_for_version
+    from models.dataset import from_model
+    from rollout.drift.reference import build_for_version, reference_images
 
     try:
         root = data_root(args)
-        test = cifar10.load_test(root)
+        images = reference_images(root, from_model(manager.model_dir / str(version)))
         path = build_for_version(
-            manager.paths,
-            manager.model_dir,
-            version,
-            test.images,
-            f"version {version} on {root / ingest_settings.TEST_BATCH}",
+            manager.paths, manager.model_dir, version, images, f"version {version} on {root}"
         )
         say(f"drift reference of version {version}: {path}")
     except Exception as e:  # logged; drift falls back to the pixel histogram
