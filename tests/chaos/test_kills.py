@@ -12,6 +12,7 @@ tests cover that.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 import pytest
@@ -49,16 +50,16 @@ def wait_for_point(stack: ChaosStack, release, version: int, point: str) -> int:
 
 
 def finish(stack: ChaosStack, release) -> tuple[int, str]:
-    """Let the release end (if it still runs); if it did not promote or roll back, run the
-    next release command, which must. Returns (exit code, log) of the deciding run."""
-    if release.running():
-        try:
-            release.popen.wait(timeout=180)
-        finally:
-            release.stop()
-        code, log = release.popen.returncode, release.log_text()
-        if code in (EXIT_PROMOTED, EXIT_ROLLED_BACK):
-            return code, log
+    """Let the release end (it may have already); if it did not promote or roll back (it was
+    killed, or failed), run the next release command, which must. Returns (exit code, log)
+    of the deciding run."""
+    try:
+        release.popen.wait(timeout=180)
+    finally:
+        release.stop()
+    code, log = release.popen.returncode, release.log_text()
+    if code in (EXIT_PROMOTED, EXIT_ROLLED_BACK):
+        return code, log
     code, log = stack.run_release()
     assert code in (EXIT_PROMOTED, EXIT_ROLLED_BACK), log
     return code, log
@@ -141,7 +142,8 @@ def test_a_canary_whose_model_disappears_is_rolled_back_and_no_client_sees_it(ch
     before = chaos.client_totals()
     release = chaos.start_release()
     wait_for_point(chaos, release, version, "mid-canary")
-    os.rename(chaos.manager.model_dir / str(version), chaos.work / f"gone-{version}")
+    model_dir = chaos.manager.model_dir
+    os.rename(model_dir / str(version), model_dir / f".gone-{version}")  # atomic: no half
     code, log = finish(chaos, release)
     counts = Counts.between(before, chaos.client_totals())
     assert code == EXIT_ROLLED_BACK, log
@@ -149,3 +151,4 @@ def test_a_canary_whose_model_disappears_is_rolled_back_and_no_client_sees_it(ch
     assert counts.sent > 0 and counts.failed == 0, counts
     assert chaos.load is not None
     assert chaos.load.view.served[rollout_settings.STABLE_LABEL] > 0
+    shutil.rmtree(model_dir / f".gone-{version}")
