@@ -6,6 +6,7 @@ tf.Examples in, no string output, which TFX's BulkInferrer cannot log) all feed 
 tf.Transform layer, so clients may send
 any form and get identical predictions, and an image of another size is resized exactly as
 training resized it. Each answers probabilities, class ids and the dataset's class names.
+Those taking bytes from clients refuse a decompression bomb from its header first.
 The input signature of ``serving_images`` carries the model's [H, W, C], so TF Serving's
 model metadata says which size to send; the full description is exported beside the graph.
 """
@@ -19,7 +20,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from models import features
+from models import features, preprocessing
 from models.dataset import DESCRIPTION_FILE, MODEL_EXTRA_DIR, DatasetDescription
 
 
@@ -53,7 +54,7 @@ def make_signatures(
     )
     def serve_examples(examples):
         parsed = tf.io.parse_example(examples, raw_spec)
-        return predict_encoded(parsed[features.IMAGE_KEY])
+        return predict_encoded(preprocessing.refuse_oversized(parsed[features.IMAGE_KEY]))
 
     @tf.function(
         input_signature=[tf.TensorSpec([None], tf.string, name=features.INPUT_EXAMPLES)],
@@ -79,7 +80,7 @@ def make_signatures(
         autograph=False,
     )
     def serve_image_bytes(image_bytes):
-        return predict_encoded(image_bytes)
+        return predict_encoded(preprocessing.refuse_oversized(image_bytes))
 
     return {
         features.SIGNATURE_EXAMPLES: serve_examples.get_concrete_function(),

@@ -234,6 +234,14 @@ def test_run_fn_trains_and_exports_for_the_description(gray_transform_output, tm
     ids = by_bytes[features.OUTPUT_CLASS_IDS].numpy()
     names = [n.decode() for n in by_bytes[features.OUTPUT_CLASSES].numpy()]
     assert names == [GRAY.class_names[i] for i in ids]
+    # A decompression bomb is refused from its header by both signatures that take bytes.
+    from tests.ingest.test_bad_input import png_bomb
+
+    bomb = png_bomb(30_000, 30_000)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than 40000000 pixels"):
+        loaded.signatures[features.SIGNATURE_IMAGE_BYTES](image_bytes=tf.constant([bomb]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than 40000000 pixels"):
+        loaded.signatures[features.SIGNATURE_EXAMPLES](examples=tf.constant([example(bomb, 0)]))
 
 
 def test_run_fn_refuses_a_description_that_is_not_the_transforms(transform_output, tmp_path):
