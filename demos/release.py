@@ -77,17 +77,24 @@ def faulty_candidate(args: argparse.Namespace, manager: RolloutManager) -> int |
 
 
 def start_load(stack: ExitStack, router_url: str, args: argparse.Namespace) -> LoadGenerator | None:
-    """Real CIFAR-10 test images through the router at ``--load-rate`` (none with
-    ``--no-load``: then the clients are yours)."""
+    """Real test images of the data root (CIFAR-10's test batch, or an image folder's test
+    split at the served model's input shape) through the router at ``--load-rate``, to the
+    release's model (none with ``--no-load``: then the clients are yours)."""
     if args.no_load:
         return None
     from demos.loadgen import LoadGenerator
-    from ingest import cifar10
+    from models.dataset import CIFAR10, from_model
+    from rollout.drift.reference import labelled_test_split
 
-    test = cifar10.load_test(pipeline_run.data_root(args))
-    load = LoadGenerator(router_url, test.images, test.labels, rate_per_second=args.load_rate)
+    model = pipeline_run.release_model_name(args, [])
+    served = RolloutManager(args.output_root, model_name=model)
+    versions = served.versions_on_disk()
+    description = from_model(served.model_dir / str(versions[-1])) if versions else CIFAR10
+    root = pipeline_run.data_root(args)
+    images, labels = labelled_test_split(root, description)
+    load = LoadGenerator(router_url, images, labels, rate_per_second=args.load_rate, model=model)
     stack.callback(load.stop)
-    say(f"load generator: {args.load_rate:.0f} req/s of CIFAR-10 test images through the router")
+    say(f"load generator: {args.load_rate:.0f} req/s of {root}'s test images through the router")
     load.start()
     return load
 

@@ -40,6 +40,13 @@ def reference_images(data_root: Path, description: DatasetDescription) -> np.nda
     """The test images of a data root at the model's input shape (uint8 [N, H, W, C]):
     CIFAR-10's test batch, or an image folder's test split as the pipeline carves it,
     decoded, converted and resized by the models' own graph function."""
+    return labelled_test_split(data_root, description)[0]
+
+
+def labelled_test_split(
+    data_root: Path, description: DatasetDescription
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`reference_images` with their class ids (for load generators' feedback)."""
     from ingest import cifar10
     from ingest import settings as ingest_settings
     from ingest.folder_plan import plan_folder
@@ -48,10 +55,12 @@ def reference_images(data_root: Path, description: DatasetDescription) -> np.nda
 
     layout = detect_layout(Path(data_root))
     if layout == ingest_settings.LAYOUT_CIFAR10:
-        return cifar10.load_test(Path(data_root)).images
+        batch = cifar10.load_test(Path(data_root))
+        return batch.images, np.asarray(batch.labels)
     plan = plan_folder(Path(data_root), layout)
     test = [i for i in plan.images if i.split == ingest_settings.TEST_SPLIT]
-    return decode([plan.path(i).read_bytes() for i in test], description)
+    images = decode([plan.path(i).read_bytes() for i in test], description)
+    return images, np.asarray([i.label for i in test], np.int64)
 
 
 def build_for_version(

@@ -46,8 +46,8 @@ def test_the_load_generator_reads_images_from_data_root(tmp_path, monkeypatch, g
     sent = []
 
     class FakeLoad:
-        def __init__(self, url, images, labels, rate_per_second):
-            sent.append(images)
+        def __init__(self, url, images, labels, rate_per_second, model):
+            sent.append((images, model))
 
         def start(self):
             return self
@@ -82,8 +82,9 @@ def test_the_load_generator_reads_images_from_data_root(tmp_path, monkeypatch, g
         ]
     )
     loop.roll_out(args, manager, 2, demo_release.DEMO_TOOLS)
-    [images] = sent
+    [(images, model)] = sent
     assert np.array_equal(images, cifar10.load_test(root).images)
+    assert model == "cifar10"  # the pipeline's model name for CIFAR-10 data
 
 
 @pytest.mark.slow
