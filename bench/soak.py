@@ -2,7 +2,7 @@
 a bounded time; every client request must succeed and the model server's and the router's
 memory must stay flat.
 
-    .venv/bin/python -m bench.soak [--minutes 10] [--rate 30] [--plot bench/soak.png]
+    .venv/bin/python -m bench.soak [--minutes 10] [--rate 40] [--plot bench/soak.png]
 
 It starts the model server (``python -m serving.cli`` with the rollout's model config and
 Prometheus metrics on) and the canary router (``cifar10-rollout route``) as processes, a
@@ -16,7 +16,8 @@ writes a PNG of both RSS curves with the releases marked. Exit code 1 when any c
 request failed or a release neither promoted nor rolled back.
 
 The commands, the policy (2 s analysis windows) and the pushes are the chaos suite's
-(demos/serving_stack.py), so the soak runs what the chaos tests break.
+(demos/serving_stack.py), so the soak runs what the chaos tests break. A release that
+rolls back has its reason printed.
 """
 
 from __future__ import annotations
@@ -153,8 +154,7 @@ class Stack:
         return serving_stack.push_new_version(self.model, self.manager.model_dir, self.work)
 
     def release(self) -> tuple[int, str]:
-        log = self.work / "release.log"
-        log.write_text("")
+        log = self.work / f"release-{len(list(self.work.glob('release-*.log'))) + 1:03d}.log"
         proc = start(
             serving_stack.release_command(
                 self.output_root, self.policy, self.server_url, self.router_url, RELEASE_TIMEOUT
@@ -241,7 +241,7 @@ def change(first: float, last: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=10.0, help="stop starting releases after")
-    p.add_argument("--rate", type=float, default=30.0, help="client requests per second")
+    p.add_argument("--rate", type=float, default=40.0, help="client requests per second")
     p.add_argument("--sample-seconds", type=float, default=2.0)
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
     args = p.parse_args(argv)
@@ -274,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"clients so far: {sent} sent, {failed} failed",
                     flush=True,
                 )
+                if code == 3:
+                    print(
+                        "  " + next((line for line in log.splitlines() if "ROLLBACK" in line), "")
+                    )
                 if code not in (0, 3):
                     print(log[-3000:], file=sys.stderr)
                     break

@@ -29,8 +29,10 @@ LOOPBACK = "127.0.0.1"
 # accuracy check and no drift monitoring (no training statistics for synthetic models).
 FAST_POLICY_CHANGES = {
     "analysis": {
-        "window_seconds": 2.0,
-        "min_requests": 4,
+        "window_seconds": 3.0,
+        # 10 or more: with 4 requests a healthy canary that answers 3 with one class
+        # looked "collapsed" (75 % > 60 %) now and then
+        "min_requests": 10,
         "max_wait_windows": 20,
         "min_latency_requests": 10**9,
         "min_feedback": 10**9,

@@ -28,7 +28,7 @@ from tests.support.ports import LOOPBACK, free_port
 from tests.support.processes import StartedProcess, start_process
 from tests.support.waiting import wait_until
 
-LOAD_RATE = 30.0  # requests per second through the router
+LOAD_RATE = 40.0  # requests per second through the router
 LOAD_WORKERS = 4
 RELEASE_TIMEOUT = 90.0  # the release's own --load-timeout
 START_TIMEOUT = 180.0  # a process start on a busy 2-core machine (TensorFlow's import)
