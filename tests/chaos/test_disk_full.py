@@ -43,6 +43,7 @@ def test_a_push_onto_a_full_disk_leaves_no_trace_and_loses_no_request(chaos):
     finally:
         filler.unlink()
     counts = Counts.between(before, chaos.client_totals())
+    print(f"disk full during a push: {counts}")
     assert counts.sent > 0 and counts.failed == 0, counts
     version = chaos.push()
     code, log = chaos.run_release()

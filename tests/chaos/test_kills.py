@@ -92,6 +92,7 @@ def test_killing_the_release_loses_no_request_and_the_next_release_finishes(chao
     code, log = finish(chaos, release)
     counts = Counts.between(before, chaos.client_totals())
     check_outcome(chaos, version, stable_before, code, log)
+    print(f"release killed at {point} ({weight}%): {counts}, outcome exit {code}")
     assert "resuming the rollout" in log, log  # the killed rollout was picked up, not lost
     assert counts.sent > 0 and counts.failed == 0, (point, weight, counts)
 
@@ -110,6 +111,7 @@ def test_killing_the_model_server_costs_only_its_downtime(chaos, point):
     code, log = finish(chaos, release)
     counts = Counts.between(before, chaos.client_totals())
     check_outcome(chaos, version, stable_before, code, log)
+    print(f"server killed at {point}: down {downtime:.1f} s, {counts}, outcome exit {code}")
     # Only requests sent while no server listened fail: the router answers them 502 at once.
     assert counts.failed <= LOAD_RATE * downtime + LOAD_WORKERS, (counts, downtime)
     assert quiet_interval(chaos).failed == 0
@@ -129,6 +131,7 @@ def test_killing_the_router_costs_only_its_downtime(chaos, point):
     code, log = finish(chaos, release)
     counts = Counts.between(before, chaos.client_totals())
     check_outcome(chaos, version, stable_before, code, log)
+    print(f"router killed at {point}: down {downtime:.1f} s, {counts}, outcome exit {code}")
     assert counts.failed <= LOAD_RATE * downtime + LOAD_WORKERS, (counts, downtime)
     assert quiet_interval(chaos).failed == 0
 
@@ -148,6 +151,7 @@ def test_a_canary_whose_model_disappears_is_rolled_back_and_no_client_sees_it(ch
     counts = Counts.between(before, chaos.client_totals())
     assert code == EXIT_ROLLED_BACK, log
     check_outcome(chaos, version, stable_before, code, log)
+    print(f"canary's model removed mid-canary: {counts}, outcome exit {code}")
     assert counts.sent > 0 and counts.failed == 0, counts
     assert chaos.load is not None
     assert chaos.load.view.served[rollout_settings.STABLE_LABEL] > 0
