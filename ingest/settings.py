@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from models import dataset
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DATA_ROOT_ENV = "CIFAR10_DATA_ROOT"
@@ -49,8 +51,8 @@ TEST_FRACTION = 0.2
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 )
-# Images above this many pixels are refused from their header, before any decoding: a
-# 30,000 x 30,000 PNG is a few kilobytes on disk but 2.7 GB once decoded.
-MAX_IMAGE_PIXELS = 40_000_000
+# Images above this many pixels are refused from their header, before any decoding (the
+# limit's home is models.dataset, which the serving signatures apply too).
+MAX_IMAGE_PIXELS = dataset.MAX_IMAGE_PIXELS
 PROGRESS_EVERY = 1000  # images between two progress callbacks
 INFER_EXAMPLES_DIRNAME = "infer"  # unlabelled images for the BulkInferrer, beside the spans

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 DESCRIPTION_FILE = "dataset.json"
+# Images announcing more pixels than this are refused from their header, before decoding, by
+# ingest and by the serving signatures that take client bytes: a 30,000 x 30,000 PNG is a few
+# hundred kilobytes on disk or on the wire and 2.7 GB once decoded.
+MAX_IMAGE_PIXELS = 40_000_000
 CUSTOM_CONFIG_KEY = "dataset"
 # Where the Trainer exports the description inside a SavedModel: TF Serving's folder for
 # files that travel with a model version and that the graph does not read.

@@ -16,10 +16,7 @@ import tensorflow as tf
 
 from models import dataset, features
 
-# Images announcing more pixels than this are refused by the serving signatures before
-# decoding: a 30,000 x 30,000 PNG is a few hundred kilobytes on the wire and 2.7 GB decoded.
-# The same limit as ingest's (``ingest.settings.MAX_IMAGE_PIXELS``).
-MAX_DECODED_PIXELS = 40_000_000
+MAX_DECODED_PIXELS = dataset.MAX_IMAGE_PIXELS  # the one limit, shared with ingest
 _HEADER_BYTES = 32
 _PNG_SIGNATURE = (0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A)
 
