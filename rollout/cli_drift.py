@@ -1,5 +1,5 @@
-"""The drift commands of ``cifar10-rollout``: the offline drift check of a CIFAR batch and
-building a version's drift-signal reference.
+"""The drift commands of ``cifar10-rollout``: the offline drift check of a CIFAR batch (or of
+an image folder's test split) and building a version's drift-signal reference.
 
 The pipeline's Transform records no statistics (the Trainer applies the transform graph
 itself), so a check compares images with the stable version's drift reference: the image
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from ingest import settings as ingest_settings
 from rollout.canary.manager import RolloutError, RolloutManager
@@ -106,9 +107,29 @@ def ensure_reference(args: argparse.Namespace, manager: RolloutManager) -> None:
         print(f"drift reference of version {stable}: {path}", flush=True)
 
 
+def images_to_check(args: argparse.Namespace, manager: RolloutManager) -> tuple[Path, Any]:
+    """(what, uint8 images) the offline check looks at: ``--batch`` (a CIFAR-10 batch), else
+    the data root's test split: CIFAR-10's test batch, or an image folder's at the stable
+    model's input shape (the images its drift reference was built from)."""
+    from ingest import cifar10
+    from ingest.layout import detect_layout
+
+    if args.batch or detect_layout(data_root(args)) == ingest_settings.LAYOUT_CIFAR10:
+        batch = batch_path(args)
+        return batch, cifar10.load_batch(batch).images
+    from models.dataset import CIFAR10, from_model
+    from rollout.drift.reference import reference_images
+
+    stable = manager.state().stable
+    model = manager.model_dir / str(stable) if stable is not None else None
+    description = from_model(model) if model is not None and model.is_dir() else CIFAR10
+    return data_root(args), reference_images(data_root(args), description)
+
+
 def check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
     """Offline drift check; exit 0 quiet, 3 drifted (an alert is recorded as well)."""
     from ingest import cifar10
+    from ingest.errors import DataError
     from rollout.canary.monitoring import drift_monitor_for
     from rollout.drift import shifts
     from rollout.drift.monitor import DriftReferenceError
@@ -121,9 +142,8 @@ def check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:
             Path(args.training_stats) if args.training_stats else None,
             actor=args.actor or "cifar10-rollout drift",
         )
-        batch = batch_path(args)
-        images = cifar10.load_batch(batch).images
-    except (DriftReferenceError, cifar10.CifarDataError) as e:
+        batch, images = images_to_check(args, manager)
+    except (DriftReferenceError, cifar10.CifarDataError, DataError, ValueError) as e:
         raise RolloutError(str(e)) from e
     images = shifts.apply(args.shift, images[: manager.policy.drift.window_images])
     probabilities, version = None, None

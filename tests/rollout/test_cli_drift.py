@@ -64,3 +64,29 @@ def test_shift_choices_are_the_shift_modules_names():
         assert parser.parse_args(["drift", "--shift", name]).shift == name
     with pytest.raises(SystemExit):
         parser.parse_args(["drift", "--shift", shifts.CLASS_PRIOR])
+
+
+def test_the_check_of_an_image_folder_models_test_split(tmp_path, capsys):
+    """A gray 40x24 three-class model pushed under the folder's name: the check builds the
+    stable version's reference from the folder's test split at the model's shape, finds no
+    drift in the same images and finds the inverted ones."""
+    from demos.synthetic_models import write_model
+    from models.dataset import DatasetDescription
+    from pipeline import configs
+    from tests.image_folder_fixtures import write_image_folder
+
+    classes = ("airplane", "cat", "ship")
+    root = write_image_folder(tmp_path / "pets", classes, 350, sizes=[(40, 24)], gray=True)
+    output_root = tmp_path / "out"
+    write_model(
+        configs.serving_root(output_root) / "pets" / "1",
+        "brightness",
+        DatasetDescription(classes, 40, 24, 1),
+    )
+    common = ["--output-root", str(output_root), "--model-name", "pets", "--actor", "t"]
+    assert cli.main([*common, "init", "1"]) == 0
+    code = cli.main([*common, "drift", "--data-root", str(root)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"of {root} vs" in out and "the drift reference of version 1" in out
+    assert cli.main([*common, "drift", "--data-root", str(root), "--shift", "inverted"]) == 3
