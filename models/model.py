@@ -285,8 +285,9 @@ def fit(
 ) -> None:
     """``model.fit`` as the Trainer runs it (epochs, early stopping), shared with the Tuner.
 
-    Early stopping restores the best weights only when it stops the run; a tuning trial
-    scores the model as it leaves this function, which is the model ``run_fn`` would export.
+    Early stopping restores the weights of the lowest ``val_loss`` epoch when training ends,
+    whether or not it stopped the run early (tf_keras' ``on_train_end``); a tuning trial scores
+    the model as it leaves this function, which is the model ``run_fn`` would export.
     """
     callbacks = [
         history,
