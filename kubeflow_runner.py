@@ -78,7 +78,15 @@ def compile_pipeline(
     image_repo_root: str = IMAGE_REPO_ROOT,
 ) -> dict[str, Any]:
     """The PipelineJob (as JSON-ready dict) for ``config``; InfraValidator must be off."""
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_v2
+    try:
+        from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_v2
+    except ModuleNotFoundError as e:
+        if e.name is None or not e.name.startswith("kfp"):
+            raise
+        raise MissingExtraError(
+            f"TFX's Kubeflow v2 compiler needs kfp-pipeline-spec ({e}): install the project's "
+            "'kubeflow' extra (scripts/bootstrap.sh kubeflow)"
+        ) from e
 
     from pipeline import runner
 
@@ -123,9 +131,17 @@ def _use_stock_baseline_strategy(tfx_pipeline: Any) -> None:
     raise ValueError(f"no {baseline_resolver.RESOLVER_ID} node in the pipeline")
 
 
+class MissingExtraError(RuntimeError):
+    """An optional dependency of this command is not installed."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
-    job = compile_pipeline(config, args.image, args.pipeline_root, args.image_repo_root)
+    try:
+        job = compile_pipeline(config, args.image, args.pipeline_root, args.image_repo_root)
+    except MissingExtraError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(job, indent=2, sort_keys=True) + "\n")
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]

@@ -159,6 +159,25 @@ def test_bad_flags_exit_2_with_the_reason(tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def test_without_the_kubeflow_extra_it_says_which_to_install(tmp_path):
+    # kfp-pipeline-spec made unimportable, as in an environment without the extra.
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text("import sys\nsys.modules['kfp'] = None\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{configs.REPO_ROOT}"}
+    result = subprocess.run(
+        [sys.executable, str(RUNNER), "--output", str(tmp_path / "x.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=configs.REPO_ROOT,
+        env=env,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "install the project's 'kubeflow' extra" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
 # --- the real kfp SDK, in its own venv ----------------------------------------------------
 
 
