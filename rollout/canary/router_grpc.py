@@ -171,24 +171,19 @@ class GrpcProxy(grpc.GenericRpcHandler):
         if ours:
             if response.model_spec.HasField("version"):
                 version = response.model_spec.version.value
-            router.metrics.observe(
-                router.model_name,
-                version,
+            await self._answered(
+                context,
+                started,
                 label,
-                time.perf_counter() - started,
-                True,
-                "OK",
+                version,
+                PROTOCOL_TF_SERVING,
                 payloads.classes_from_grpc(response),
-                protocol=PROTOCOL_TF_SERVING,
-            )
-            router._sample_drift(
                 Sample(
                     lambda: payloads.images_from_grpc(request),
                     lambda: probabilities_from_grpc(response),
                     version,
-                )
+                ),
             )
-            await context.send_initial_metadata(((rollout_settings.SERVED_LABEL_HEADER, label),))
         return response
 
     async def _model_infer(self, request, context: grpc.aio.ServicerContext):
@@ -227,25 +222,46 @@ class GrpcProxy(grpc.GenericRpcHandler):
             if response.model_version.isdigit():
                 version = int(response.model_version)
             outputs = oip_payloads.outputs_from_grpc(response)
-            router.metrics.observe(
-                router.model_name,
-                version,
+            await self._answered(
+                context,
+                started,
                 label,
-                time.perf_counter() - started,
-                True,
-                "OK",
+                version,
+                PROTOCOL_OIP,
                 oip_payloads.classes(outputs),
-                protocol=PROTOCOL_OIP,
-            )
-            router._sample_drift(
                 Sample(
                     lambda: oip_payloads.images_from_grpc(request),
                     lambda: probabilities_from_oip(outputs),
                     version,
-                )
+                ),
             )
-            await context.send_initial_metadata(((rollout_settings.SERVED_LABEL_HEADER, label),))
         return response
+
+    async def _answered(
+        self,
+        context: grpc.aio.ServicerContext,
+        started: float,
+        label: str,
+        version: int | None,
+        protocol: str,
+        classes: Any,
+        sample: Sample,
+    ) -> None:
+        """What follows a model answer of ours, for either protocol: count it with its
+        classes, offer it to the drift sampler, tell the client which label served it."""
+        router = self.router
+        router.metrics.observe(
+            router.model_name,
+            version,
+            label,
+            time.perf_counter() - started,
+            True,
+            "OK",
+            classes,
+            protocol=protocol,
+        )
+        router._sample_drift(sample)
+        await context.send_initial_metadata(((rollout_settings.SERVED_LABEL_HEADER, label),))
 
 
 def forwardable(context: grpc.aio.ServicerContext) -> tuple[tuple[str, str], ...]:
