@@ -69,7 +69,9 @@ def link_share(source: Path, target: Path, count: int) -> int:
 
 def child(data: Path, examples: Path) -> int:
     """In a fresh process: ingest ``data`` twice, print what it cost as one JSON line."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from models import keras_runtime
+
+    keras_runtime.prepare_entry_point()
     from ingest import spans
 
     after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

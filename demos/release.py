@@ -19,7 +19,6 @@ back, 1 pipeline or serving failure, 2 bad input data or arguments.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -27,14 +26,15 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from models import keras_runtime
 
-from demos.synthetic_models import BEHAVIOURS
-from rollout.canary.manager import RolloutManager
-from rollout.release import cli, pipeline_run
-from rollout.release.outcome import say
-from rollout.release.tools import ReleaseTools
+keras_runtime.prepare_entry_point()  # before anything loads TensorFlow
+
+from demos.synthetic_models import BEHAVIOURS  # noqa: E402
+from rollout.canary.manager import RolloutManager  # noqa: E402
+from rollout.release import cli, pipeline_run  # noqa: E402
+from rollout.release.outcome import say  # noqa: E402
+from rollout.release.tools import ReleaseTools  # noqa: E402
 
 if TYPE_CHECKING:
     from demos.loadgen import LoadGenerator
