@@ -192,8 +192,10 @@ def test_a_broken_push_keeps_the_old_version_serving(tiny_base, start_server, ca
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"definitely not a SavedModel")
     broken.rename(base / "2")
+    # Version 2 shows up LOADING first; the check is on where its load attempt ends.
     wait_until(
-        lambda: any(s.version == 2 for s in server.manager.status(MODEL)), what="the load attempt"
+        lambda: any(s.version == 2 and s.state == END for s in server.manager.status(MODEL)),
+        what="the load attempt to end",
     )
     (failed,) = server.manager.status(MODEL, 2)
     assert failed.state == END and failed.error_code != "OK" and failed.error_message
