@@ -58,8 +58,24 @@ TUNE_EPOCHS = 5  # epochs per tuning trial (the trial budget is a run setting: -
 
 # --- blessing -----------------------------------------------------------------------------
 ACCURACY_METRIC = "sparse_categorical_accuracy"
-ACCURACY_LOWER_BOUND = 0.30  # absolute floor on the test split
+ACCURACY_LOWER_BOUND = 0.30  # absolute floor on the test split for CIFAR-10's ten classes
 ACCURACY_MAX_DROP = 0.01  # a candidate may be at most this much below the baseline
+# Other class counts get a floor as far above chance (1 / classes) as 0.30 is for ten: the same
+# share of the way from chance to 1. A fixed 0.30 would bless a coin toss on two classes.
+FLOOR_SHARE_ABOVE_CHANCE = (ACCURACY_LOWER_BOUND - 1 / 10) / (1 - 1 / 10)
+
+
+def blessing_floor(num_classes: int, accuracy_lower_bound: float | None = None) -> float:
+    """The test accuracy the Evaluator blesses from: ``accuracy_lower_bound`` when one was asked
+    for, else the default for ``num_classes`` classes: 0.30 for ten, 0.6111 for two, 0.4815 for
+    three (rounded to four places, as printed)."""
+    if accuracy_lower_bound is not None:
+        return accuracy_lower_bound
+    if num_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+    chance = 1 / num_classes
+    return round(chance + (1 - chance) * FLOOR_SHARE_ABOVE_CHANCE, 4)
+
 
 # --- Beam ---------------------------------------------------------------------------------
 DEFAULT_DIRECT_RUNNING_MODE = "in_memory"  # or multi_processing / multi_threading

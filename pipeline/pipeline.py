@@ -117,7 +117,7 @@ def create_pipeline(
     span: int | None = None,
     train_hparams: dict[str, Any] | None = None,
     train_steps: int | None = None,
-    accuracy_lower_bound: float = configs.ACCURACY_LOWER_BOUND,
+    accuracy_lower_bound: float | None = None,
     accuracy_max_drop: float = configs.ACCURACY_MAX_DROP,
     enable_cache: bool = True,
     infra_validation: bool = True,
@@ -138,6 +138,8 @@ def create_pipeline(
     hyperparameters feed the Trainer (module code: models/tuning.py). None: no tuning.
     ``description``: the dataset (ingest's ``dataset.json``), handed to Transform, Tuner and
     Trainer through ``custom_config``; None: CIFAR-10, as the module code defaults to.
+    ``accuracy_lower_bound``: the blessing floor; None: ``configs.blessing_floor``'s default
+    for the description's class count.
     ``inference_examples_dir``: unlabelled examples (``ingest.inference``) that TFX's
     BulkInferrer scores with the blessed model; PredictionsWriter turns its result into a CSV.
     """
@@ -217,7 +219,12 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        eval_config=eval_config(accuracy_lower_bound, accuracy_max_drop),
+        eval_config=eval_config(
+            configs.blessing_floor(
+                (description or dataset.CIFAR10).num_classes, accuracy_lower_bound
+            ),
+            accuracy_max_drop,
+        ),
         example_splits=[ingest_settings.TEST_SPLIT],
     )
 

@@ -48,7 +48,7 @@ class RunConfig:
     new_span: bool = False
     hparams: HParams = field(default_factory=HParams)
     train_steps: int | None = None
-    accuracy_lower_bound: float = configs.ACCURACY_LOWER_BOUND
+    accuracy_lower_bound: float | None = None  # None: configs.accuracy_floor(class count)
     accuracy_max_drop: float = configs.ACCURACY_MAX_DROP
     infer_schema: bool = False
     orchestrator: str = "beam"
@@ -245,7 +245,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=h.batch_size)
     p.add_argument("--learning-rate", type=float, default=h.learning_rate)
     p.add_argument("--train-steps", type=int, help="cap on training steps (default: full epochs)")
-    p.add_argument("--accuracy-lower-bound", type=float, default=d.accuracy_lower_bound)
+    p.add_argument(
+        "--accuracy-lower-bound",
+        type=float,
+        default=d.accuracy_lower_bound,
+        help="test accuracy a model needs to be blessed (default: as far above chance as 0.30 "
+        "is for ten classes: 0.30 for CIFAR-10, 0.61 for two classes)",
+    )
     p.add_argument("--accuracy-max-drop", type=float, default=d.accuracy_max_drop)
     p.add_argument(
         "--infer-schema",

@@ -195,7 +195,10 @@ def run(
     except cifar10.CifarDataError as e:
         print(f"error: {e}", file=err)
         return RunOutcome(EXIT_BAD_INPUT, error=str(e))
-    for line in describe_input(span, inference):
+    for line in [
+        *describe_input(span, inference),
+        describe_blessing(config, span.description.num_classes),
+    ]:
         print(line, file=out)
     log_file = config.output_root / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     print(f"pipeline root: {config.pipeline_root}  (full log: {log_file})", file=out, flush=True)
@@ -224,6 +227,20 @@ def run(
         print(f"\nerror: the pipeline failed: {outcome.error}", file=err)
         print("nothing was pushed; previously pushed models are untouched", file=err)
     return outcome
+
+
+def describe_blessing(config: RunConfig, num_classes: int) -> str:
+    """The Evaluator's gate in one line, so a user sees what "blessed" will mean for this data."""
+    floor = configs.blessing_floor(num_classes, config.accuracy_lower_bound)
+    origin = (
+        f"the default for {num_classes} classes; chance is {1 / num_classes:.4f}"
+        if config.accuracy_lower_bound is None
+        else "--accuracy-lower-bound"
+    )
+    return (
+        f"blessing: test accuracy at least {floor:.4f} ({origin}) and at most "
+        f"{config.accuracy_max_drop:.4f} below the last blessed model"
+    )
 
 
 def describe_input(span: Any, inference: Any) -> list[str]:

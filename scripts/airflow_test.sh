@@ -129,7 +129,9 @@ metadata_db = config.metadata_path
 if metadata_db.exists():  # the same summary table as the Beam runner, from ML Metadata
     result = summary.read_run(metadata_db)
     print("\n" + summary.format_table(result))
-    print(f"blessing bounds: test accuracy at least {config.accuracy_lower_bound:.4f}, at most "
+    floor = ("the default for the class count (0.30 for CIFAR-10's ten)"
+             if config.accuracy_lower_bound is None else f"{config.accuracy_lower_bound:.4f}")
+    print(f"blessing bounds: test accuracy at least {floor}, at most "
           f"{config.accuracy_max_drop:.4f} below the baseline")
     if config.accuracy_lower_bound == 0:
         print("  (this smoke run's bound is 0 (--accuracy-lower-bound 0): any model that trains "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline import configs
 
 
@@ -22,6 +24,25 @@ def test_other_runner_args_pass_through_untouched():
 def test_user_packaging_flags_win():
     args = configs.beam_pipeline_args(extra=["--requirements_file=req.txt"])
     assert not [a for a in args if a.startswith("--setup_file")]
+
+
+@pytest.mark.parametrize(
+    ("classes", "floor"),
+    [(10, configs.ACCURACY_LOWER_BOUND), (2, 0.6111), (3, 0.4815), (100, 0.23)],
+)
+def test_the_default_blessing_floor_sits_as_far_above_chance_as_cifars(classes, floor):
+    assert configs.blessing_floor(classes) == pytest.approx(floor)
+    share = (configs.blessing_floor(classes) - 1 / classes) / (1 - 1 / classes)
+    assert share == pytest.approx(configs.FLOOR_SHARE_ABOVE_CHANCE, abs=1e-3)
+
+
+def test_an_asked_for_floor_wins_even_zero():
+    assert configs.blessing_floor(2, 0.0) == 0.0 and configs.blessing_floor(10, 0.9) == 0.9
+
+
+def test_one_class_has_no_floor():
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        configs.blessing_floor(1)
 
 
 def test_output_layout_is_under_one_root(tmp_path):

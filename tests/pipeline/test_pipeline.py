@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
 from tfx.orchestration import metadata
 
+from models import dataset
 from pipeline import configs
 from pipeline.pipeline import create_pipeline, eval_config
 
@@ -68,6 +71,22 @@ def test_span_selection(tmp_path):
     p = build(tmp_path, span=3)
     example_gen = next(c for c in p.components if c.id == "ImportExampleGen")
     assert '"start_span_number": 3' in example_gen.exec_properties["range_config"]
+
+
+def evaluator_floor(p) -> float:
+    evaluator = next(c for c in p.components if c.id == "Evaluator")
+    config = json_format.Parse(evaluator.exec_properties["eval_config"], tfma.EvalConfig())
+    (spec,) = config.metrics_specs
+    accuracy = next(m for m in spec.metrics if m.class_name == "SparseCategoricalAccuracy")
+    return accuracy.per_slice_thresholds[0].threshold.value_threshold.lower_bound.value
+
+
+def test_the_blessing_floor_follows_the_class_count_unless_asked_for(tmp_path):
+    two = dataset.CIFAR10.with_changes(class_names=("cat", "dog"))
+    assert evaluator_floor(build(tmp_path)) == pytest.approx(configs.ACCURACY_LOWER_BOUND)
+    assert evaluator_floor(build(tmp_path, description=two)) == pytest.approx(0.6111)
+    asked = build(tmp_path, description=two, accuracy_lower_bound=0.2)
+    assert evaluator_floor(asked) == pytest.approx(0.2)
 
 
 def test_accuracy_gate_is_on_the_overall_slice_only():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import configs, metadata_store, runner
+from pipeline import configs, metadata_store, run_config, runner
 from pipeline.run_config import RunConfig
 from tests.cifar_fixtures import write_cifar_layout
 from tests.support.ports import free_port
@@ -104,6 +104,16 @@ def test_the_run_trains_on_the_description_of_its_span(tmp_path):
         description.save(folder)
     assert runner.run_description(config) == pets  # the latest span
     assert runner.run_description(config.with_changes(span=1)) == CIFAR10
+
+
+def test_the_blessing_line_says_where_the_floor_comes_from(tmp_path):
+    config = run_config.parse(["--output-root", str(tmp_path)])
+    assert runner.describe_blessing(config, 2) == (
+        "blessing: test accuracy at least 0.6111 (the default for 2 classes; chance is 0.5000) "
+        "and at most 0.0100 below the last blessed model"
+    )
+    asked = config.with_changes(accuracy_lower_bound=0.25)
+    assert "at least 0.2500 (--accuracy-lower-bound)" in runner.describe_blessing(asked, 2)
 
 
 def test_the_input_lines_name_classes_shape_and_what_was_left_out():

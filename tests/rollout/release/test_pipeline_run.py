@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from models.hparams import HParams
-from pipeline.configs import ACCURACY_LOWER_BOUND
 from pipeline.run_config import RunConfigError
 from rollout.release import pipeline_run
 
@@ -34,7 +33,7 @@ def test_the_release_settings_apply_over_the_pipeline_flags():
 def test_settings_not_given_keep_the_pipeline_defaults():
     config = pipeline_run.release_run_config(release_args(), [])
     assert config.data_root is None and config.limit is None
-    assert config.hparams == HParams() and config.accuracy_lower_bound == ACCURACY_LOWER_BOUND
+    assert config.hparams == HParams() and config.accuracy_lower_bound is None
 
 
 @pytest.mark.parametrize(
