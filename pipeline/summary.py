@@ -278,7 +278,8 @@ def _read_evaluation(uri: str, summary: RunSummary) -> None:
     summary.baseline_accuracy = overall_accuracy(uri, "baseline")
     result = tfma.load_validation_result(uri)
     for per_slice in result.metric_validations_per_slice:
-        where = str(tfma.slicer.deserialize_slice_key(per_slice.slice_key)) or "overall"
+        slice_key = tfma.slicer.deserialize_slice_key(per_slice.slice_key)
+        where = str(slice_key) if slice_key else "overall"  # the empty key reads "()"
         for f in per_slice.failures:
             model = f.metric_key.model_name or "model"
             diff = " change vs baseline" if f.metric_key.is_diff else ""
