@@ -10,7 +10,7 @@
     cifar10-rollout history [--alerts]          every decision (who/what/when/why/metrics)
     cifar10-rollout route                       run the canary router in the foreground
     cifar10-rollout sync                        rewrite the model config from the state
-    cifar10-rollout drift [--shift inverted]    offline drift check of a CIFAR batch
+    cifar10-rollout drift [--batch DIR]         offline drift check of a folder of images
     cifar10-rollout drift-reference [VERSION]   build a version's drift-signal reference
 
 Exit codes: 0 ok, 1 the operation does not apply (message says why), 2 bad arguments,
@@ -139,13 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     command("sync", help="rewrite the model config file from the rollout state")
     drift = command(
         "drift",
-        help="check a batch of CIFAR images for drift against the stable version's drift "
+        help="check a batch of images for drift against the stable version's drift "
         "reference (alerts like the router)",
     )
     drift.add_argument(
         "--batch",
-        help="CIFAR-10 batch file, or a batch name in --data-root such as data_batch_5 "
-        "(default: the test batch of --data-root, which the drift reference is built from)",
+        help="a folder of images (any layout, no labels needed: new photos, say), a CIFAR-10 "
+        "batch file, or a batch name in --data-root such as data_batch_5 (default: the test "
+        "split of --data-root, which the drift reference is built from)",
     )
     drift.add_argument(
         "--data-root",

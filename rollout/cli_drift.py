@@ -1,5 +1,5 @@
-"""The drift commands of ``cifar10-rollout``: the offline drift check of a CIFAR batch (or of
-an image folder's test split) and building a version's drift-signal reference.
+"""The drift commands of ``cifar10-rollout``: the offline drift check of a folder of images, a
+CIFAR batch or the data root's test split, and building a version's drift-signal reference.
 
 The pipeline's Transform records no statistics (the Trainer applies the transform graph
 itself), so a check compares images with the stable version's drift reference: the image
@@ -108,22 +108,36 @@ def ensure_reference(args: argparse.Namespace, manager: RolloutManager) -> None:
 
 
 def images_to_check(args: argparse.Namespace, manager: RolloutManager) -> tuple[Path, Any]:
-    """(what, uint8 images) the offline check looks at: ``--batch`` (a CIFAR-10 batch), else
-    the data root's test split: CIFAR-10's test batch, or an image folder's at the stable
-    model's input shape (the images its drift reference was built from)."""
+    """(what, uint8 images) the offline check looks at: ``--batch`` as a folder of images (new
+    photos, say: any layout, unlabelled, at the stable model's input shape) or as a CIFAR-10
+    batch file; else the data root's test split: CIFAR-10's test batch, or an image folder's
+    at the stable model's input shape (the images its drift reference was built from)."""
     from ingest import cifar10
     from ingest.layout import detect_layout
+    from rollout.drift.reference import folder_images, reference_images
 
+    if args.batch and Path(args.batch).is_dir():
+        batch = Path(args.batch)
+        images, left_out = folder_images(
+            batch, stable_description(manager), manager.policy.drift.window_images
+        )
+        if left_out:
+            print(f"left out of {batch}: {len(left_out)} file(s), e.g. {left_out[0]}")
+        return batch, images
     if args.batch or detect_layout(data_root(args)) == ingest_settings.LAYOUT_CIFAR10:
         batch = batch_path(args)
         return batch, cifar10.load_batch(batch).images
+    return data_root(args), reference_images(data_root(args), stable_description(manager))
+
+
+def stable_description(manager: RolloutManager) -> Any:
+    """The stable version's dataset description (its input shape and classes); CIFAR-10's
+    when nothing is stable yet (the check then compares with training statistics)."""
     from models.dataset import CIFAR10, from_model
-    from rollout.drift.reference import reference_images
 
     stable = manager.state().stable
     model = manager.model_dir / str(stable) if stable is not None else None
-    description = from_model(model) if model is not None and model.is_dir() else CIFAR10
-    return data_root(args), reference_images(data_root(args), description)
+    return from_model(model) if model is not None and model.is_dir() else CIFAR10
 
 
 def check_drift(args: argparse.Namespace, manager: RolloutManager) -> int:

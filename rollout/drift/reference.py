@@ -63,6 +63,36 @@ def labelled_test_split(
     return images, np.asarray([i.label for i in test], np.int64)
 
 
+def folder_images(
+    folder: Path, description: DatasetDescription, limit: int | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """The first ``limit`` readable images under ``folder`` (any layout; labels are not
+    needed to see drift) at the model's input shape, and what was left out ("path: why"):
+    hidden, non-image, empty and corrupt files, as ingest leaves them out. Raises
+    ``DataError`` when nothing usable is there."""
+    from ingest import images
+    from ingest.errors import BadImageError, DataError
+    from ingest.walk import Skipped, image_files
+    from report.examples import decode
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder")
+    skipped: list[Skipped] = []
+    encoded: list[bytes] = []
+    for found in image_files(folder, folder, skipped):
+        if limit is not None and len(encoded) >= limit:
+            break
+        try:
+            encoded.append(images.encoded_bytes(Path(found.path)))
+        except BadImageError as e:
+            skipped.append(Skipped(found.relative, e.reason))
+    left_out = [f"{s.path}: {s.reason}" for s in skipped]
+    if not encoded:
+        raise DataError(f"{folder} holds no usable image ({len(left_out)} file(s) left out)")
+    return decode(encoded, description), left_out
+
+
 def build_for_version(
     paths: StatePaths, model_dir: Path, version: int, images: np.ndarray, source: str
 ) -> Path:

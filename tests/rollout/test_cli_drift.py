@@ -66,10 +66,9 @@ def test_shift_choices_are_the_shift_modules_names():
         parser.parse_args(["drift", "--shift", shifts.CLASS_PRIOR])
 
 
-def test_the_check_of_an_image_folder_models_test_split(tmp_path, capsys):
-    """A gray 40x24 three-class model pushed under the folder's name: the check builds the
-    stable version's reference from the folder's test split at the model's shape, finds no
-    drift in the same images and finds the inverted ones."""
+def pets_model(tmp_path):
+    """A gray 40x24 three-class model pushed under the folder's name and made stable: the
+    folder, and the command line's common flags."""
     from demos.synthetic_models import write_model
     from models.dataset import DatasetDescription
     from pipeline import configs
@@ -85,8 +84,48 @@ def test_the_check_of_an_image_folder_models_test_split(tmp_path, capsys):
     )
     common = ["--output-root", str(output_root), "--model-name", "pets", "--actor", "t"]
     assert cli.main([*common, "init", "1"]) == 0
+    return root, common
+
+
+def test_the_check_of_an_image_folder_models_test_split(tmp_path, capsys):
+    """The check builds the stable version's reference from the folder's test split at the
+    model's shape, finds no drift in the same images and finds the inverted ones."""
+    root, common = pets_model(tmp_path)
     code = cli.main([*common, "drift", "--data-root", str(root)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"of {root} vs" in out and "the drift reference of version 1" in out
     assert cli.main([*common, "drift", "--data-root", str(root), "--shift", "inverted"]) == 3
+
+
+def test_a_folder_of_new_unlabelled_images_is_checked_at_the_models_shape(tmp_path, capsys):
+    """``--batch DIR``: new photos in no particular layout, some in colour (the model is gray),
+    with a broken file among them: decoded and converted as the model does, the broken one
+    listed; their negatives drift, the photos themselves do not. (Photos taken at another
+    size do drift: resizing smooths them, which the blockiness signal sees.)"""
+    from PIL import Image, ImageOps
+
+    from tests.image_folder_fixtures import cifar_images
+
+    root, common = pets_model(tmp_path)
+    new, negatives = tmp_path / "new_photos", tmp_path / "negatives"
+    (new / "day 1").mkdir(parents=True)
+    negatives.mkdir()
+    photos = [p for name in ("airplane", "cat", "ship") for p in cifar_images(name, 60, 360)]
+    for i, pixels in enumerate(photos):  # the classes in the folder's proportions: no drift
+        colour = Image.fromarray(pixels).resize((24, 40), Image.BILINEAR)
+        photo = colour.convert("L")
+        if i % 2:  # in colour, as JPEGs in a sub-folder: the model makes them gray
+            colour.save(new / "day 1" / f"{i}.jpg", quality=95)
+        else:
+            photo.save(new / f"{i}.png")
+        ImageOps.invert(photo).save(negatives / f"{i}.jpg", quality=95)
+    (new / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    assert cli.main([*common, "drift", "--data-root", str(root), "--batch", str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "left out of" in out and "broken.jpg: corrupt or truncated image" in out
+    assert f"of {new} vs" in out and "the drift reference of version 1" in out
+    assert cli.main([*common, "drift", "--data-root", str(root), "--batch", str(negatives)]) == 3
+    (tmp_path / "nothing").mkdir()
+    code = cli.main([*common, "drift", "--batch", str(tmp_path / "nothing")])
+    assert code == 1 and "holds no usable image" in capsys.readouterr().err
