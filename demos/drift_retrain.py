@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ingest import cifar10
+    from models.keras_runtime import prepare_entry_point
+
+    prepare_entry_point()  # the shifts and the reference read images through TensorFlow
 
     parser = build_parser()
     args = parser.parse_args(argv)

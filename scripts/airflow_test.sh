@@ -65,7 +65,7 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}
 export CIFAR10_OUTPUT_ROOT="${CIFAR10_OUTPUT_ROOT:-$work/outputs}"
 export CIFAR10_PIPELINE_ARGS="${CIFAR10_PIPELINE_ARGS:---limit 300 --epochs 1 --accuracy-lower-bound 0}"
 export CIFAR10_AIRFLOW_RETRIES="${CIFAR10_AIRFLOW_RETRIES:-0}"  # a local test fails fast
-export PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2
+export TF_CPP_MIN_LOG_LEVEL=2  # Airflow's own processes import TensorFlow too
 export TMPDIR="$work/tmp"  # TF's autograph and Beam's temp files stay with the run
 mkdir -p "$TMPDIR"
 

@@ -28,7 +28,8 @@ if [ -z "${SKIP_BOOTSTRAP:-}" ]; then
   fi
 fi
 PY=.venv/bin/python
-export TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
+# Keras 2, quiet TensorFlow and Google's environment warnings: each entry point sets them
+# (models.keras_runtime.prepare_entry_point); nothing is silenced globally here.
 rm -rf "$ROOT"
 mkdir -p "$ROOT"
 LOG="${ROOT%/}.log"  # TF/Beam chatter and the background processes' output

@@ -27,7 +27,8 @@ if [ -z "${SKIP_BOOTSTRAP:-}" ]; then
   fi
 fi
 PY=.venv/bin/python
-export TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
+# Keras 2, quiet TensorFlow and Google's environment warnings: each entry point sets them
+# (models.keras_runtime.prepare_entry_point); nothing is silenced globally here.
 rm -rf "$ROOT"
 LOG="${ROOT%/}.log"  # TF/Beam chatter goes here; the terminal shows the release steps
 mkdir -p "$(dirname "$LOG")" && : > "$LOG"
