@@ -243,13 +243,24 @@ def describe_blessing(config: RunConfig, num_classes: int) -> str:
     )
 
 
+def class_list(names: tuple[str, ...], shown: int = 12) -> str:
+    """Class names for one line: all of them up to ``shown``, else the first and last few
+    (a 200-class dataset would fill the terminal; dataset.json has them all)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    head, tail = names[: shown - 3], names[-2:]
+    return (
+        ", ".join(head) + f", ... ({len(names) - len(head) - len(tail)} more), " + ", ".join(tail)
+    )
+
+
 def describe_input(span: Any, inference: Any) -> list[str]:
     """What the run trains on (and scores), in a few lines: span, classes, shape, left out."""
     description = span.description
     lines = [
         f"input span {span.span} ({'reused' if span.reused else 'written'}): "
         + ", ".join(f"{k}={v}" for k, v in span.counts.items()),
-        f"dataset: {description.num_classes} classes ({', '.join(description.class_names)}), "
+        f"dataset: {description.num_classes} classes ({class_list(description.class_names)}), "
         f"model input {description.height}x{description.width}x{description.channels}",
     ]
     if span.ignored:

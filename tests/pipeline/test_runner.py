@@ -116,6 +116,14 @@ def test_the_blessing_line_says_where_the_floor_comes_from(tmp_path):
     assert "at least 0.2500 (--accuracy-lower-bound)" in runner.describe_blessing(asked, 2)
 
 
+def test_many_classes_are_shortened_to_one_line():
+    names = tuple(f"class {i:03d}" for i in range(200))
+    assert runner.class_list(names[:12]) == ", ".join(names[:12])
+    shortened = runner.class_list(names)
+    assert shortened.startswith("class 000, class 001") and "... (189 more)" in shortened
+    assert shortened.endswith("class 198, class 199") and "class 100" not in shortened
+
+
 def test_the_input_lines_name_classes_shape_and_what_was_left_out():
     from ingest.inference import InferenceExamples
     from ingest.spans import SpanInfo
