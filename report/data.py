@@ -105,21 +105,28 @@ def read_statistics(
 
 
 def _read_label(feature, stats: SplitStats) -> None:
-    """Class counts: exact top values when the schema marks the label categorical (string
-    stats), else the numeric histogram."""
+    """Class counts: exact per-value counts when the schema marks the label categorical
+    (string stats), else the numeric histogram.
+
+    Of the string stats, the rank histogram: TFDV keeps every value there (up to 1,000),
+    but only the 20 most frequent in ``top_values``, so a 50-class dataset's other 30
+    classes would read 0."""
     kind = feature.WhichOneof("stats")
     if kind == "string_stats":
         s = feature.string_stats
         stats.label_missing = int(s.common_stats.num_missing)
-        for top in s.top_values:
+        values = [(b.label, b.sample_count) for b in s.rank_histogram.buckets] or [
+            (top.value, top.frequency) for top in s.top_values
+        ]
+        for value, count in values:
             try:
-                label = int(top.value)
+                label = int(value)
             except ValueError:
                 label = -1
             if 0 <= label < len(stats.class_counts):
-                stats.class_counts[label] = int(round(top.frequency))
+                stats.class_counts[label] = int(round(count))
             else:
-                stats.other_labels += int(round(top.frequency))
+                stats.other_labels += int(round(count))
     elif kind == "num_stats":
         s = feature.num_stats
         stats.label_missing = int(s.common_stats.num_missing)

@@ -30,6 +30,25 @@ def test_class_counts_from_tfdv_standard_histogram():
     assert data.class_counts_from_histogram(three, 3) == [12, 7, 3]
 
 
+def test_categorical_label_counts_cover_more_classes_than_tfdvs_top_values():
+    """TFDV lists the 20 most frequent values in ``top_values`` and every value in the rank
+    histogram: a 50-class split's counts come from the latter, all of them."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    feature = statistics_pb2.FeatureNameStatistics()
+    strings = feature.string_stats
+    strings.common_stats.num_missing = 2
+    for label in range(50):
+        strings.rank_histogram.buckets.add(label=str(label), sample_count=100 + label)
+    for label in range(49, 29, -1):
+        strings.top_values.add(value=str(label), frequency=100 + label)
+    strings.rank_histogram.buckets.add(label="77", sample_count=3)  # not a class id
+    stats = data.SplitStats("train", 0, [0] * 50, 0, 0, 0.0, None)
+    data._read_label(feature, stats)
+    assert stats.class_counts == [100 + label for label in range(50)]
+    assert (stats.other_labels, stats.label_missing) == (3, 2)
+
+
 def test_distances():
     assert data.linf_distance([10, 10], [10, 10]) == 0
     assert data.linf_distance([20, 0], [10, 10]) == pytest.approx(0.5)
