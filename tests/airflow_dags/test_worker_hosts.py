@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.airflow_dags import worker_hosts
 from tests.support.waiting import wait_until
@@ -55,7 +56,18 @@ def test_power_off_kills_every_process_on_the_host_and_nothing_else():
         on_lost = [subprocess.Popen(lost.command(["sleep", "120"])) for _ in range(2)]
         on_kept = subprocess.Popen(kept.command(["sleep", "120"]))
         try:
-            wait_until(lambda: len(lost.pids()) == 2, "both sleeps on the lost host", timeout=20)
+            # Each command passes through ip, unshare, sh and a short-lived `hostname` child
+            # before it execs sleep: wait until all three are sleep in their namespace, so
+            # power_off sees exactly them and the kept host already holds its sleep.
+            wait_until(
+                lambda: (
+                    all(_runs_sleep(p.pid) for p in [*on_lost, on_kept])
+                    and sorted(lost.pids()) == sorted(p.pid for p in on_lost)
+                    and kept.pids() == [on_kept.pid]
+                ),
+                "the sleeps to run on their hosts",
+                timeout=60,
+            )
             killed = lost.power_off()
             assert sorted(p.pid for p in on_lost) == killed
             assert [p.wait(timeout=10) for p in on_lost] == [-9, -9]
@@ -64,3 +76,11 @@ def test_power_off_kills_every_process_on_the_host_and_nothing_else():
         finally:
             on_kept.kill()
             on_kept.wait(timeout=10)
+
+
+def _runs_sleep(pid: int) -> bool:
+    """True once ``pid`` has exec'd sleep (its wrappers are done)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
+    except OSError:
+        return False
