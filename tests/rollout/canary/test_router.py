@@ -244,7 +244,8 @@ def test_slow_drift_work_never_holds_up_requests(upstream, state_path):
         disk_stuck.set()
         # the queued samples are taken after the stall: nothing was lost to it
         wait_until(lambda: len(alert_threads) >= 2, "the alerts after the stall")
-    assert max(latencies) < 1.0, latencies  # a stuck alert hook would take 20 s
+    # a stuck alert hook would hold a request 20 s; 5 s leaves room for a loaded machine
+    assert max(latencies) < 5.0, latencies
     assert set(alert_threads) == {THREAD_NAME}
 
 
