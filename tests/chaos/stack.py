@@ -9,6 +9,7 @@ Pusher's way; the analysis window is short so one release takes seconds.
 
 from __future__ import annotations
 
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,12 +107,22 @@ class ChaosStack:
         self.router.wait_for_log(serving_stack.ROUTER_READY_LINE, timeout=START_TIMEOUT)
         return self.router
 
-    def start_release(self) -> StartedProcess:
+    def start_release(
+        self, pipeline: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> StartedProcess:
+        """``cifar10-release`` of the newest version on disk; with ``pipeline`` (its flags),
+        a release that runs the pipeline first (``env`` added to the environment)."""
         command = serving_stack.release_command(
             self.output_root, self.policy_path, self.server_url, self.router_url, RELEASE_TIMEOUT
         )
+        if pipeline is not None:
+            command = [part for part in command if part != "--skip-pipeline"] + pipeline
         return start_process(
-            command, self._log("release"), what="cifar10-release", cwd=configs.REPO_ROOT
+            command,
+            self._log("release"),
+            what="cifar10-release",
+            cwd=configs.REPO_ROOT,
+            env={**os.environ, **(env or {})},
         )
 
     def run_release(self, timeout: float = RELEASE_TIMEOUT + START_TIMEOUT) -> tuple[int, str]:
@@ -181,9 +192,13 @@ class ChaosStack:
         last = self.manager.history()[-1]
         assert last["action"] in ("init", "promote", "rollback"), last
         assert last["stable"] == state.stable, (last, state)
+        # Both labels at once: after a rollback the stable label never moved, so it says
+        # nothing about whether the server has read the config without the canary yet.
         self.wait_for(
-            lambda: self.served_version(rollout_settings.STABLE_LABEL) == state.stable,
-            f"the server's stable label to serve version {state.stable}",
+            lambda: (
+                self.served_version(rollout_settings.STABLE_LABEL) == state.stable
+                and self.served_version(rollout_settings.CANARY_LABEL) is None
+            ),
+            f"the server to serve version {state.stable} as stable and no canary",
         )
-        assert self.served_version(rollout_settings.CANARY_LABEL) is None
         return state
