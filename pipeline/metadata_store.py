@@ -30,6 +30,15 @@ class MetadataStoreError(RuntimeError):
     """ML Metadata cannot be opened (bad address, credentials, or server unreachable)."""
 
 
+def store_errors() -> tuple[type[Exception], ...]:
+    """What a lost store raises (for ``except``; imported only when needed): TFX's
+    ``Metadata`` raises RuntimeError when it cannot connect, the store's calls ML
+    Metadata's status errors (``InternalError: Lost connection to MySQL server``)."""
+    from ml_metadata import errors
+
+    return (RuntimeError, errors.StatusError)
+
+
 @dataclass(frozen=True)
 class MySQLAddress:
     host: str

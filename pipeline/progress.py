@@ -54,6 +54,18 @@ class ComponentProgress(logging.Handler):
         self.stream.flush()
 
 
+class WithoutTraceback(logging.Formatter):
+    """An error's message on the terminal, its traceback only in the log file: a failed
+    component's stack (TFX logs it at ERROR) is for the log, the run's last line says what
+    failed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info or record.exc_text:
+            text += " (traceback in the run's log file)"
+        return text
+
+
 def install(log_file: Path, stream: TextIO | None = None) -> ComponentProgress:
     """Route absl/TFX INFO logs to ``log_file`` (not the terminal) and attach progress output."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +83,7 @@ def install(log_file: Path, stream: TextIO | None = None) -> ComponentProgress:
     absl_logger.addHandler(file_handler)
     warnings_handler = logging.StreamHandler(sys.stderr)
     warnings_handler.setLevel(logging.ERROR)
+    warnings_handler.setFormatter(WithoutTraceback())
     absl_logger.addHandler(warnings_handler)
     # Beam and TF log through the root logger too (Python's default "WARNING:name:msg" on
     # stderr): same split, full text to the file, only errors to the terminal. Plain stream

@@ -293,7 +293,15 @@ def execute(config: RunConfig, span: Any = None, connection: Any = None) -> RunO
         _orchestrator(config.orchestrator)().run(build_pipeline(config, connection))
     except Exception as e:  # any component failure ends the run with its message
         error = root_message(e)
-    result = summary.read_run_from(connection, pipeline_name=config.pipeline_name)
+    try:
+        result = summary.read_run_from(connection, pipeline_name=config.pipeline_name)
+    except metadata_store.store_errors() as e:  # the store was lost mid-run (its server died)
+        lost = (
+            f"ML Metadata ({metadata_store.describe(connection)}) is unreachable, so the "
+            "run's results could not be read"
+        )
+        error = f"{error}; {lost}" if error else f"{lost}: {root_message(e) or type(e).__name__}"
+        result = summary.RunSummary()
     return RunOutcome(
         EXIT_PIPELINE_FAILED if error else EXIT_OK, result, span, error, time.monotonic() - started
     )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.ports import LOOPBACK, free_port
-from tests.support.processes import running_process
+from tests.support.processes import StartedProcess, start_process
 from tests.system_deps import require_binary
 
 USER, PASSWORD, DATABASE = "mlmd", "mlmd-test-password", "mlmd"
@@ -45,43 +46,90 @@ class MariaDB:
 def running_mariadb(workdir: Path, host: str = LOOPBACK) -> Iterator[MariaDB]:
     """A fresh server with database ``DATABASE`` and user ``USER`` (from any client host),
     listening on ``host`` only."""
-    server = require_binary("mariadbd", "mariadb-server")
-    install = require_binary("mariadb-install-db", "mariadb-server")
-    datadir, sock, port = workdir / "data", workdir / "mariadb.sock", free_port(host)
-    as_user = ["--user=root"] if os.geteuid() == 0 else []
-    subprocess.run(
-        [
-            install,
+    with restartable_mariadb(workdir, host) as server:
+        yield server.db
+
+
+class MariaDBServer:
+    """A throw-away server that a test can kill -9 and start again on the same data
+    directory, address and port (a database host that crashes and comes back)."""
+
+    def __init__(self, workdir: Path, host: str = LOOPBACK) -> None:
+        self.workdir = workdir
+        self.datadir = workdir / "data"
+        self.db = MariaDB(host, free_port(host), workdir / "mariadb.sock")
+        self.process: StartedProcess | None = None
+        self._starts = 0
+
+    def install(self) -> None:
+        install = require_binary("mariadb-install-db", "mariadb-server")
+        subprocess.run(
+            [
+                install,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                *_as_user(),
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self) -> MariaDB:
+        """Start the server and wait until it answers a query."""
+        server = require_binary("mariadbd", "mariadb-server")
+        db = self.db
+        command = [
+            server,
             "--no-defaults",
-            f"--datadir={datadir}",
-            *as_user,
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    command = [
-        server,
-        "--no-defaults",
-        f"--datadir={datadir}",
-        *as_user,
-        f"--socket={sock}",
-        f"--port={port}",
-        f"--bind-address={host}",
-        "--skip-name-resolve",
-        f"--pid-file={workdir / 'mariadb.pid'}",
-        "--innodb-buffer-pool-size=64M",
-        "--skip-log-bin",
-    ]
-    # Without --log-error the server logs to stderr, which goes to the process's log file.
-    with running_process(command, workdir / "mariadb.log", what="MariaDB") as proc:
-        db = MariaDB(host, port, sock)
-        proc.wait_ready(lambda: db.sql("SELECT 1"), retry_on=(subprocess.CalledProcessError,))
-        db.sql(
+            f"--datadir={self.datadir}",
+            *_as_user(),
+            f"--socket={db.socket}",
+            f"--port={db.port}",
+            f"--bind-address={db.host}",
+            "--skip-name-resolve",
+            f"--pid-file={self.workdir / 'mariadb.pid'}",
+            "--innodb-buffer-pool-size=64M",
+            "--skip-log-bin",
+        ]
+        self._starts += 1
+        # Without --log-error the server logs to stderr, which goes to the process's log file.
+        log = self.workdir / f"mariadb-{self._starts}.log"
+        self.process = start_process(command, log, what="MariaDB")
+        self.process.wait_ready(
+            lambda: db.sql("SELECT 1"), retry_on=(subprocess.CalledProcessError,)
+        )
+        return db
+
+    def kill(self) -> None:
+        """kill -9 the server (no shutdown, as in a crash) and reap it."""
+        assert self.process is not None
+        self.process.popen.send_signal(signal.SIGKILL)
+        self.process.popen.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@contextlib.contextmanager
+def restartable_mariadb(workdir: Path, host: str = LOOPBACK) -> Iterator[MariaDBServer]:
+    """:class:`MariaDBServer`, installed, started, with database ``DATABASE`` and user
+    ``USER`` (from any client host); stopped at the end whatever happened."""
+    server = MariaDBServer(workdir, host)
+    server.install()
+    try:
+        server.start().sql(
             f"CREATE DATABASE {DATABASE}; "
             f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; "
             f"GRANT ALL ON *.* TO '{USER}'@'%';"
         )
-        yield db
+        yield server
+    finally:
+        server.stop()
+
+
+def _as_user() -> list[str]:
+    return ["--user=root"] if os.geteuid() == 0 else []  # root in CI needs --user=root

@@ -5,8 +5,7 @@ command completes (promote) or rolls back, and the failed client requests are co
 bounded.
 
 ML Metadata is not killed here: a release of a pushed model (``--skip-pipeline``, as here)
-never opens it; only the pipeline run before the push does, and the pipeline's own fault
-tests cover that.
+never opens it; test_metadata_kill.py kills its database during a release's pipeline run.
 """
 
 from __future__ import annotations

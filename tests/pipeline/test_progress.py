@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 
 from pipeline import progress
 
@@ -24,6 +25,20 @@ def test_progress_lines_and_durations():
     assert lines[0].endswith("Transform ... running")
     assert "Transform ... done in" in lines[1] and lines[1].endswith("(cached)")
     assert tracker.durations["Transform"] >= 0
+
+
+def test_errors_reach_the_terminal_without_their_traceback():
+    try:
+        raise ValueError("inner detail")
+    except ValueError:
+        failed = logging.LogRecord(
+            "absl", logging.ERROR, __file__, 1, "[%s] failed", ("Trainer",), sys.exc_info()
+        )
+    shown = progress.WithoutTraceback().format(failed)
+    assert shown == "[Trainer] failed (traceback in the run's log file)"
+    plain = logging.LogRecord("absl", logging.ERROR, __file__, 1, "no %s", ("stack",), None)
+    assert progress.WithoutTraceback().format(plain) == "no stack"
+    assert "Traceback" in logging.Formatter().format(failed), "the file keeps it"
 
 
 def test_progress_goes_to_stdout_as_it_is_when_the_run_starts(monkeypatch):

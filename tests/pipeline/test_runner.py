@@ -46,6 +46,39 @@ def test_a_store_that_does_not_open_stops_the_run_before_any_component(tmp_path,
     assert not config.pipeline_root.exists(), "no component ran"
 
 
+def test_a_store_lost_mid_run_ends_it_with_a_message_not_a_traceback(tmp_path, monkeypatch):
+    """Its server died while the run went on (tests/chaos kills MariaDB for real): the
+    run's results cannot be read back, so the run fails saying so, the components' own
+    failure first."""
+    from ml_metadata import errors
+
+    class FailingRunner:
+        def run(self, pipeline):
+            raise RuntimeError("Error while resolving inputs for Trainer")
+
+    def lost(*args, **kwargs):
+        raise errors.InternalError("mysql_query failed: Lost connection to MySQL server")
+
+    data = write_cifar_layout(tmp_path / "raw", per_batch=4, n_test=6)
+    config = RunConfig(output_root=tmp_path / "out", data_root=data)
+    span, connection = runner.prepare_run(config)
+    monkeypatch.setattr(runner, "_orchestrator", lambda name: FailingRunner)
+    monkeypatch.setattr(runner.summary, "read_run_from", lost)
+    outcome = runner.execute(config, span, connection)
+    assert outcome.exit_code == runner.EXIT_PIPELINE_FAILED and outcome.summary.pushed is None
+    assert outcome.error == (
+        f"Error while resolving inputs for Trainer; ML Metadata (SQLite {config.metadata_path}) "
+        "is unreachable, so the run's results could not be read"
+    )
+    monkeypatch.setattr(
+        runner, "_orchestrator", lambda name: type("Ok", (), {"run": lambda self, p: None})
+    )
+    alone = runner.execute(config, span, connection).error
+    assert alone is not None and alone.endswith(
+        "could not be read: mysql_query failed: Lost connection to MySQL server"
+    )
+
+
 def test_prepare_run_writes_the_span_and_opens_sqlite_in_its_new_folder(tmp_path):
     data = write_cifar_layout(tmp_path / "raw", per_batch=4, n_test=6)
     config = RunConfig(output_root=tmp_path / "out", data_root=data)
