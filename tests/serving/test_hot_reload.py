@@ -141,7 +141,8 @@ def test_retire_waits_for_requests_in_flight(tiny_models):
     assert out[features.OUTPUT_CLASS_IDS].tolist() == [4] * len(IMG)
     assert not done.wait(0.2) and servable.state == UNLOADING
     servable.release()
-    assert done.wait(5) and servable.state == END
+    # after the release, retire collects garbage and trims the heap: seconds when loaded
+    assert done.wait(30) and servable.state == END
 
 
 @pytest.mark.timeout(120)
