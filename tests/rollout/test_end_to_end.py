@@ -86,13 +86,22 @@ def test_a_failing_canary_is_rolled_back_within_one_window_and_stable_never_fail
     verdict = watch.run_window()
     elapsed = time.monotonic() - started
     assert verdict.action == analysis.ROLLBACK
-    assert elapsed <= WINDOW + 2.0  # one window (plus one scrape)
+    # one window plus its last scrape and the state writes: generous for a loaded machine,
+    # still well short of a second window
+    assert elapsed < 2 * WINDOW
     assert "error rate 100.0%" in verdict.reason
     state = manager.state()
     assert (state.stable, state.canary, state.retired) == (1, None, [2])
     assert load.view.served[rollout_settings.CANARY_LABEL] > 0  # the canary did get traffic
     # once the router has re-read the state, clients are served by stable only, unharmed
-    time.sleep(router.policy.router.state_poll_seconds + 0.5)
+    wait_until(lambda: router.split().canary is None, "the router to re-read the state")
+    # A request routed to the canary just before the re-read may still be on its way back
+    # (at most one per load worker): let stable answer 40 more before counting.
+    settled = load.view.served[rollout_settings.STABLE_LABEL] + 40
+    wait_until(
+        lambda: load.view.served[rollout_settings.STABLE_LABEL] >= settled,
+        "40 requests served by stable after the re-read",
+    )
     served_stable = load.view.served[rollout_settings.STABLE_LABEL]
     served_canary = load.view.served[rollout_settings.CANARY_LABEL]
     wait_until(
