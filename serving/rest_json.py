@@ -110,10 +110,9 @@ def decode_b64(value: Any) -> bytes:
     """Standard or URL-safe base64, padding optional."""
     text = value["b64"]
     if len(text) % 4 == 0 and "-" not in text and "_" not in text:
-        try:  # the common case, standard and padded: one C-level pass (3x faster)
-            return base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            pass  # the checks below give the message
+        decoded = _decode_standard(text)
+        if decoded is not None:
+            return decoded
     body = text.rstrip("=")
     if not _B64.match(text) or len(body) % 4 == 1:
         raise invalid("Unable to base64 decode")
@@ -122,6 +121,25 @@ def decode_b64(value: Any) -> bytes:
         return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise invalid("Unable to base64 decode") from exc
+
+
+def _decode_standard(text: str) -> bytes | None:
+    """Standard padded base64 (length a multiple of 4) in one C pass, or None when ``text``
+    is anything else (the general path then decodes it or gives the message).
+
+    ``binascii.a2b_base64`` skips characters outside the alphabet and stops at a padding
+    sequence instead of failing, so its output alone proves nothing. Its length does: each
+    alphabet character before the trailing ``=`` adds 6 bits, and the output is exactly
+    ``3 * len / 4 - padding`` bytes only if every one of them was consumed, i.e. ``text``
+    is ``[A-Za-z0-9+/]*={0,2}``, what ``b64decode(validate=True)`` checks with a regular
+    expression that costs twice the decode itself.
+    """
+    padding = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    try:
+        decoded = binascii.a2b_base64(text)
+    except (binascii.Error, ValueError):  # bad padding or length, non-ASCII text
+        return None
+    return decoded if len(decoded) == len(text) // 4 * 3 - padding else None
 
 
 def _string_leaves(value: Any, depth: int = 0) -> tuple[list[int], list[bytes]]:

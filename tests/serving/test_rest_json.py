@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import re
 
 import numpy as np
 import pytest
 
 from serving.errors import ServingError
-from serving.rest_json import dumps, parse_body, predict_response, request_inputs, to_array
+from serving.rest_json import (
+    decode_b64,
+    dumps,
+    parse_body,
+    predict_response,
+    request_inputs,
+    to_array,
+)
 from serving.signatures import Signature, TensorSpec
 
 IMAGES = TensorSpec("images", "images:0", 4, np.dtype(np.uint8), (None, 2, 2, 3))
@@ -62,6 +71,74 @@ def test_b64_and_plain_strings():
     assert inputs["image_bytes"].tolist() == [raw, b"text"]
     cols, _ = request_inputs({"inputs": {"b64": base64.b64encode(b"x").decode()}}, STR)
     assert cols["image_bytes"].tolist() == b"x"
+
+
+def _b64_by_the_rule(text: str) -> bytes | None:
+    """What decode_b64 promises, written plainly: standard or URL-safe alphabet, at most two
+    '=' and only at the end, padding optional; None: the client's error."""
+    if not re.fullmatch(r"[A-Za-z0-9+/_-]*={0,2}", text):
+        return None
+    body = text.rstrip("=")
+    if len(body) % 4 == 1:
+        return None
+    body = body.replace("-", "+").replace("_", "/")
+    return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+
+
+def _b64_variants(rng: random.Random) -> str:
+    """An encoding of random bytes in any accepted form, often damaged: characters inserted,
+    dropped or replaced by alphabet, padding, URL-safe, junk or non-ASCII characters."""
+    raw = rng.randbytes(rng.randrange(16))
+    text = rng.choice([base64.b64encode, base64.urlsafe_b64encode])(raw).decode()
+    if rng.random() < 0.3:
+        text = text.rstrip("=")
+    for _ in range(rng.randrange(3)):
+        pos = rng.randrange(len(text) + 1)
+        char = rng.choice("AZaz09+/==--__!! \n\té\x00")
+        edit = rng.randrange(3)
+        if edit == 0:
+            text = text[:pos] + char + text[pos:]
+        elif edit == 1:
+            text = text[:pos] + text[pos + 1 :]
+        else:
+            text = text[:pos] + char + text[pos + 1 :]
+    return text
+
+
+def test_b64_decode_follows_the_rule_for_every_form():
+    """The one-pass decoder of standard padded base64 takes exactly what the rule takes,
+    with the same bytes, and everything else goes to the general path's checks."""
+    rng = random.Random(20261207)
+    accepted = refused = 0
+    for _ in range(20_000):
+        text = _b64_variants(rng)
+        expected = _b64_by_the_rule(text)
+        if expected is None:
+            with pytest.raises(ServingError, match="Unable to base64 decode"):
+                decode_b64({"b64": text})
+            refused += 1
+        else:
+            assert decode_b64({"b64": text}) == expected, text
+            accepted += 1
+    assert accepted > 5_000 and refused > 5_000  # both sides of the rule were exercised
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["QUJD", "QUJDRA==", "QUJDREU=", "QUJDRA", "QUJDREU", "-_-_", "+/+/"],
+)
+def test_b64_decode_forms(text):
+    assert decode_b64({"b64": text}) == _b64_by_the_rule(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    # skipped or stopping characters that a decoder without checks would pass over
+    ["QU!D", "QUJD\n", "QQ==QUJD", "QUJ=RA==", "QUJD====", "QUJDR===", "QUJDé===", "QUJD QUI="],
+)
+def test_b64_decode_refuses_what_a_lenient_decoder_skips(text):
+    with pytest.raises(ServingError, match="Unable to base64 decode"):
+        decode_b64({"b64": text})
 
 
 @pytest.mark.parametrize(
