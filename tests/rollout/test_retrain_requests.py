@@ -46,16 +46,21 @@ def test_a_failed_request_keeps_its_reason(tmp_path):
     assert retrain_requests.running(paths) == [] and retrain_requests.claim(paths, "x") is None
 
 
+# Every barrier wait is bounded: a party that died breaks the barrier for the others (a
+# BrokenBarrierError) instead of leaving the test and the spawned workers hanging.
+BARRIER_TIMEOUT = 120.0
+
+
 def _race_worker(root: str, rounds: int, barrier, results) -> None:
     paths = StatePaths(Path(root))
     won = []
     for _ in range(rounds):
-        barrier.wait()
+        barrier.wait(BARRIER_TIMEOUT)
         claimed = retrain_requests.claim(paths, f"pid {os.getpid()}")
         if claimed is not None:
             won.append(claimed.id)
             retrain_requests.finish(paths, claimed, retrain_requests.DONE, "ok", "w")
-        barrier.wait()  # the filer files the next request only after both tried
+        barrier.wait(BARRIER_TIMEOUT)  # the filer files the next request only after both tried
     results.put(won)
 
 
@@ -72,8 +77,8 @@ def test_two_processes_racing_claim_each_request_exactly_once(tmp_path):
         w.start()
     for i in range(rounds):
         assert retrain_requests.file_request(paths, request(i), "router")
-        barrier.wait()  # both workers claim now
-        barrier.wait()
+        barrier.wait(BARRIER_TIMEOUT)  # both workers claim now
+        barrier.wait(BARRIER_TIMEOUT)
     won = [results.get(timeout=60) for _ in workers]
     for w in workers:
         w.join(timeout=60)
