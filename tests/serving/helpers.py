@@ -17,6 +17,11 @@ from models.dataset import CIFAR10
 from serving.image_codec import encode_png as png  # noqa: F401  (the suites' short name)
 from tests.system_deps import shared_cifar
 
+# How long a test waits for a model version to load (or to end its load attempt) on a busy
+# 2-core machine: a TensorFlow SavedModel load there takes far longer than the seconds it
+# takes alone. The servers' startup_timeout in conftest.py is the same 60 s.
+MODEL_LOAD_TIMEOUT = 60.0
+
 
 def sample_images(n: int, seed: int = 0) -> np.ndarray:
     """``n`` real CIFAR-10 test images when the shared subset is there, else random ones."""

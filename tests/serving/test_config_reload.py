@@ -18,7 +18,7 @@ from serving.model_config import ModelEntry
 from serving.servable import END
 from serving.server import StartupError
 from serving.version_policy import ALL, SPECIFIC, VersionPolicy
-from tests.serving.helpers import GrpcClient, sample_images
+from tests.serving.helpers import MODEL_LOAD_TIMEOUT, GrpcClient, sample_images
 from tests.serving.tiny_models import push
 from tests.support.waiting import wait_until
 
@@ -146,7 +146,9 @@ def test_allow_labels_for_unavailable_models(tiny_base, tiny_models, tmp_path, s
     assert r.status_code == 404
     push(tiny_models(3), base, 3)
     wait_until(
-        lambda: served_by(client, rollout_settings.CANARY_LABEL) == 3, what="v3 under canary"
+        lambda: served_by(client, rollout_settings.CANARY_LABEL) == 3,
+        what="v3 under canary",
+        timeout=MODEL_LOAD_TIMEOUT,
     )
     assert served_by(client, rollout_settings.STABLE_LABEL) == 1
     client.close()
@@ -161,14 +163,22 @@ def test_models_added_and_removed_by_config(tiny_base, tiny_models, tmp_path, st
     server = start_server(model_config_file=config)
     assert server.manager.model_names() == [MODEL]
     write_config(config, base, {}, extra={"other": ModelEntry("other", other)})
-    wait_until(lambda: server.manager.available_versions().get("other") == [5], what="other")
+    wait_until(
+        lambda: server.manager.available_versions().get("other") == [5],
+        what="other",
+        timeout=MODEL_LOAD_TIMEOUT,
+    )
     client = GrpcClient(server.grpc_target)
     resp = client.predict(
         "other", {features.INPUT_IMAGES: IMG}, signature=features.SIGNATURE_IMAGES
     )
     assert resp.model_spec.version.value == 5
     write_config(config, other, {}, policy=VersionPolicy())  # cifar10 now points at "other"
-    wait_until(lambda: server.manager.available_versions() == {MODEL: [5]}, what="swap")
+    wait_until(
+        lambda: server.manager.available_versions() == {MODEL: [5]},
+        what="swap",
+        timeout=MODEL_LOAD_TIMEOUT,
+    )
     with pytest.raises(grpc.RpcError) as info:
         client.predict("other", {features.INPUT_IMAGES: IMG}, signature=features.SIGNATURE_IMAGES)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND

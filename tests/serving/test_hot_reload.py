@@ -14,7 +14,7 @@ from models import features
 from pipeline import configs
 from serving import defaults as serving_defaults
 from serving.servable import AVAILABLE, END, UNLOADING, Servable
-from tests.serving.helpers import GrpcClient, outputs, sample_images
+from tests.serving.helpers import MODEL_LOAD_TIMEOUT, GrpcClient, outputs, sample_images
 from tests.serving.tiny_models import push
 from tests.support.waiting import wait_until
 
@@ -95,7 +95,9 @@ def test_push_new_version_under_load(tiny_base, tiny_models, start_server):
     with Load(server) as load:
         wait_until(lambda: all(len(s) >= 3 for s in load.seen), what="traffic on v1")
         push(tiny_models(2), base, 2)
-        wait_until(lambda: load.latest() == {2}, what="every client on v2")
+        wait_until(
+            lambda: load.latest() == {2}, what="every client on v2", timeout=MODEL_LOAD_TIMEOUT
+        )
         wait_until(lambda: server.manager.status(MODEL, 1)[0].state == END, what="v1 retired")
         marks = [len(s) for s in load.seen]
         wait_until(
@@ -197,6 +199,7 @@ def test_a_broken_push_keeps_the_old_version_serving(tiny_base, start_server, ca
     wait_until(
         lambda: any(s.version == 2 and s.state == END for s in server.manager.status(MODEL)),
         what="the load attempt to end",
+        timeout=MODEL_LOAD_TIMEOUT,
     )
     (failed,) = server.manager.status(MODEL, 2)
     assert failed.state == END and failed.error_code != "OK" and failed.error_message
