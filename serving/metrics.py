@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -159,6 +159,11 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+# One request label set's children: requests, errors (None for OK), latency, and TF
+# Serving's (API, entrypoint) labels (None when TF Serving records nothing for it).
+_Series = tuple[Any, Any, Any, "tuple[str, str] | None"]
+
+
 class ServerMetrics:
     """Everything the server counts; ``observe`` is called once per finished request."""
 
@@ -203,15 +208,19 @@ class ServerMetrics:
             "Models with at least one AVAILABLE version",
             registry=self.registry,
         )
+        self._series: dict[tuple[str, str, str, str, str], _Series] = {}
 
     def observe(
         self, *, model: str, version: str, api: str, protocol: str, code: str, seconds: float
     ) -> None:
-        self.requests.labels(model, version, api, protocol, code).inc()
-        if code != "OK":
-            self.errors.labels(model, version, api, protocol, code).inc()
-        self.latency.labels(model, version, api, protocol).observe(seconds)
-        tf_labels = tf_serving_api(protocol, api)
+        series = self._series.get((model, version, api, protocol, code))
+        if series is None:
+            series = self._new_series(model, version, api, protocol, code)
+        requests, errors, latency, tf_labels = series
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(seconds)
         if tf_labels is not None:
             self.tf_serving.record(
                 model_name=model,
@@ -220,6 +229,19 @@ class ServerMetrics:
                 status=code,
                 microseconds=int(seconds * 1_000_000),
             )
+
+    def _new_series(self, model: str, version: str, api: str, protocol: str, code: str) -> _Series:
+        """The children one label set records into, looked up once: ``labels()`` checks and
+        locks on every call, which made up most of :meth:`observe`'s cost per request."""
+        series = (
+            self.requests.labels(model, version, api, protocol, code),
+            self.errors.labels(model, version, api, protocol, code) if code != "OK" else None,
+            self.latency.labels(model, version, api, protocol),
+            tf_serving_api(protocol, api),
+        )
+        # Bounded as the registry's own children are: one entry per series it exposes.
+        self._series[(model, version, api, protocol, code)] = series
+        return series
 
     def observe_batch(self, model: str, version: int, rows: int) -> None:
         self.batch_rows.labels(model, str(version)).observe(rows)

@@ -132,6 +132,31 @@ def test_which_requests_tf_serving_records(protocol, api, recorded):
     )
 
 
+def test_repeated_requests_add_up_per_label_set():
+    """Each label set keeps its own counts however often it recurs (``observe`` reuses a
+    series' children after its first request); errors count only non-OK requests."""
+    metrics = ServerMetrics()
+    calls = [("1", "OK")] * 3 + [("2", "OK"), ("1", "NOT_FOUND"), ("1", "NOT_FOUND")]
+    for version, code in calls:
+        metrics.observe(
+            model="m", version=version, api="predict", protocol="rest", code=code, seconds=0.004
+        )
+    _, samples = parse(metrics.exposition().decode())
+
+    def series(name: str, **labels: str) -> float | None:
+        return samples.get((name, lab(model="m", api="predict", protocol="rest", **labels)))
+
+    assert series("model_server_requests_total", version="1", code="OK") == 3
+    assert series("model_server_requests_total", version="2", code="OK") == 1
+    assert series("model_server_requests_total", version="1", code="NOT_FOUND") == 2
+    assert series("model_server_request_errors_total", version="1", code="NOT_FOUND") == 2
+    assert series("model_server_request_errors_total", version="1", code="OK") is None
+    assert series("model_server_request_latency_seconds_count", version="1") == 5
+    assert series("model_server_request_latency_seconds_count", version="2") == 1
+    assert samples[(TF_REQUEST_COUNT, lab(model_name="m", status="OK"))] == 4
+    assert samples[(TF_REQUEST_COUNT, lab(model_name="m", status="NOT_FOUND"))] == 2
+
+
 def test_server_exports_tf_serving_names_for_grpc_and_rest(tiny_base, start_server):
     server = start_server(model_base_path=tiny_base(1))
     client = GrpcClient(server.grpc_target)
