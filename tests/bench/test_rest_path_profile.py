@@ -1,0 +1,41 @@
+"""bench/rest_path_profile.py runs on a tiny model and its clocks add up."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import configs
+from tests.serving.tiny_models import build_tiny_model
+
+
+@pytest.mark.slow
+def test_the_three_clocks_and_their_differences_are_reported(tmp_path):
+    model_dir = build_tiny_model(tmp_path / "model", 1)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.rest_path_profile",
+            f"--model-dir={model_dir}",
+            "--batch=4",
+            "--requests=30",
+        ],
+        cwd=configs.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = dict(re.findall(r"^  (.+?)\s+(-?[0-9.]+) ms$", done.stdout, re.M))
+    assert len(figures) == 5, done.stdout
+    round_trip = float(figures["client round trip"])
+    tracked = float(figures["server, tracked (request log latency_ms)"])
+    outside = float(figures["front end and wire (round trip - tracked)"])
+    # The server's part of a request cannot exceed the client's wait for it.
+    assert 0 < tracked < round_trip and 0 < outside < round_trip, done.stdout
+    assert float(figures["session call alone (same inputs)"]) > 0, done.stdout
