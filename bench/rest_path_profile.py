@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
 
     session = median_ms(calls)
     print(
-        f"v1 REST b64, batch {args.batch}, one client, medians of {args.requests} requests:\n"
+        f"v1 REST b64, batch {args.batch}, one client, {body_file.stat().st_size:,} byte body, "
+        f"medians of {args.requests} requests:\n"
         f"  client round trip                          {median_ms(round_trips):7.3f} ms\n"
         f"  server, tracked (request log latency_ms)   {median_ms(tracked):7.3f} ms\n"
         f"  session call alone (same inputs)           {session:7.3f} ms\n"
