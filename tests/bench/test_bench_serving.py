@@ -26,6 +26,20 @@ def test_oip_rest_body_decodes_to_the_images():
 
 
 @pytest.mark.slow
+def test_every_client_makes_a_call_even_past_the_deadline():
+    """A client thread started late (a busy machine) still measures one call, so a short run
+    never reports 0 images/s."""
+    import threading
+
+    callers: set[int] = set()
+
+    def call() -> None:
+        callers.add(threading.get_ident())
+
+    calls, seconds, latencies = bench_serving.drive(call, clients=3, duration=0.0, warmup=0)
+    assert len(callers) == 3 and calls == len(latencies) >= 3 and seconds > 0
+
+
 def test_a_short_run_prints_every_row(tmp_path):
     model_dir = build_tiny_model(tmp_path / "model", 3)
     done = subprocess.run(
