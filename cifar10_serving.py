@@ -135,8 +135,9 @@ def client_main(argv: list[str] | None = None) -> int:
 def test_images(root: Path, count: int) -> tuple[list[bytes], list[str]]:
     """The first ``count`` test images of a data root, encoded, with their class names:
     CIFAR-10's test batch (as PNGs, ``batches.meta``'s names) or an image folder's test split
-    as the pipeline carves it (the files as they are; the model resizes them)."""
-    from ingest import cifar10
+    as the pipeline carves it (each file as ingest stores it: as it is, or as PNG when
+    TensorFlow cannot decode it as it is, e.g. WebP; the model resizes them)."""
+    from ingest import cifar10, images
     from ingest import settings as ingest_settings
     from ingest.folder_plan import plan_folder
     from ingest.layout import detect_layout
@@ -151,7 +152,8 @@ def test_images(root: Path, count: int) -> tuple[list[bytes], list[str]]:
         return [encode_png(i) for i in test.images[:count]], [names[int(k)] for k in labels]
     plan = plan_folder(root, layout)
     picked = [i for i in plan.images if i.split == ingest_settings.TEST_SPLIT][:count]
-    return [plan.path(i).read_bytes() for i in picked], [plan.class_names[i.label] for i in picked]
+    encoded = [images.encoded_bytes(plan.path(i)) for i in picked]
+    return encoded, [plan.class_names[i.label] for i in picked]
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from serving import defaults as serving_defaults
+from serving import image_codec
 from serving.model_paths import model_url
 
 
@@ -155,7 +156,8 @@ def main(
     args = build_parser(defaults).parse_args(argv)
     try:
         if args.image:
-            images = [path.read_bytes() for path in args.image]
+            # Formats the model's graph cannot decode (WebP, TIFF) go as PNG.
+            images = [image_codec.tf_decodable(path.read_bytes()) for path in args.image]
             truth = ["?"] * len(images)
         if not images:
             raise ClientError("no images: pass --image FILE")

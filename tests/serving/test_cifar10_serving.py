@@ -55,6 +55,24 @@ def test_client_takes_an_image_folders_test_split_with_its_class_names(tmp_path)
     assert all(i.startswith(b"\xff\xd8") for i in images)  # the JPEG files as they are
 
 
+def test_client_sends_what_the_model_decodes_for_files_tensorflow_cannot_read(tmp_path):
+    """A WebP photo in the folder (ingest trained on it as PNG) goes as that PNG: sent as
+    it is, the model's graph would answer "Unknown image file format"."""
+    from PIL import Image
+
+    from tests.image_folder_fixtures import cifar_images
+
+    photos = iter(cifar_images("cat", 8))
+    for name in ("a", "b"):
+        for split, count in (("train", 3), ("test", 1)):
+            folder = tmp_path / "shop" / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(next(photos)).save(folder / f"p{i}.webp", lossless=True)
+    images, truth = cifar10_serving.test_images(tmp_path / "shop", 5)
+    assert truth == ["a", "b"] and all(i.startswith(b"\x89PNG") for i in images)
+
+
 @pytest.mark.slow  # needs the pipeline-made model (shared session fixture)
 def test_client_sends_real_test_images(pipeline_server, capsys):
     code = cifar10_serving.client_main(
