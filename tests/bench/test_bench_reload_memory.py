@@ -5,13 +5,11 @@ are refused with a message."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 from bench import bench_reload_memory
-from pipeline import configs
+from tests.bench.cli import run_bench
 
 
 @pytest.mark.slow
@@ -20,20 +18,13 @@ def test_a_short_run_reloads_every_version_and_plots(tmp_path):
 
     model = write_model(tmp_path / "model", "brightness")
     plot = tmp_path / "reloads.png"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.bench_reload_memory",
-            "--reloads=3",
-            "--warmup=2",
-            "--requests=5",
-            f"--model-dir={model}",
-            f"--plot={plot}",
-        ],
-        cwd=configs.REPO_ROOT,
-        capture_output=True,
-        text=True,
+    done = run_bench(
+        "bench_reload_memory",
+        "--reloads=3",
+        "--warmup=2",
+        "--requests=5",
+        f"--model-dir={model}",
+        f"--plot={plot}",
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -3,9 +3,6 @@ run on a tiny model prints every row."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -13,6 +10,7 @@ from bench import bench_serving
 from models import features
 from pipeline import configs
 from serving.oip import rest_codec
+from tests.bench.cli import run_bench
 from tests.serving.tiny_models import build_tiny_model
 
 
@@ -42,22 +40,13 @@ def test_every_client_makes_a_call_even_past_the_deadline():
 
 def test_a_short_run_prints_every_row(tmp_path):
     model_dir = build_tiny_model(tmp_path / "model", 3)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.bench_serving",
-            f"--model-dir={model_dir}",
-            "--batches=2",
-            "--clients=1",
-            "--duration=0.2",
-            "--rounds=1",
-        ],
-        cwd=configs.REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run_bench(
+        "bench_serving",
+        f"--model-dir={model_dir}",
+        "--batches=2",
+        "--clients=1",
+        "--duration=0.2",
+        "--rounds=1",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout.split("Serving benchmark", 1)[1]

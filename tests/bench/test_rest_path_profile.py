@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from pipeline import configs
+from tests.bench.cli import run_bench
 from tests.serving.tiny_models import build_tiny_model
 
 
 @pytest.mark.slow
 def test_the_three_clocks_and_their_differences_are_reported(tmp_path):
     model_dir = build_tiny_model(tmp_path / "model", 1)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.rest_path_profile",
-            f"--model-dir={model_dir}",
-            "--batch=4",
-            "--requests=30",
-        ],
-        cwd=configs.REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_bench("rest_path_profile", f"--model-dir={model_dir}", "--batch=4", "--requests=30")
     assert done.returncode == 0, done.stderr[-3000:]
     figures = dict(re.findall(r"^  (.+?)\s+(-?[0-9.]+) ms$", done.stdout, re.M))
     assert len(figures) == 5, done.stdout

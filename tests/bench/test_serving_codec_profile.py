@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from pipeline import configs
+from tests.bench.cli import run_bench
 from tests.serving.tiny_models import build_tiny_model
 
 
 @pytest.mark.slow
 def test_every_stage_and_the_gc_line_are_reported(tmp_path):
     model_dir = build_tiny_model(tmp_path / "model", 1)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.serving_codec_profile",
-            f"--model-dir={model_dir}",
-            "--repeats=3",
-        ],
-        cwd=configs.REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_bench("serving_codec_profile", f"--model-dir={model_dir}", "--repeats=3")
     assert done.returncode == 0, done.stderr[-3000:]
     stages = [
         (name, ms)
