@@ -48,7 +48,7 @@ class RunConfig:
     new_span: bool = False
     hparams: HParams = field(default_factory=HParams)
     train_steps: int | None = None
-    accuracy_lower_bound: float | None = None  # None: configs.accuracy_floor(class count)
+    accuracy_lower_bound: float | None = None  # None: configs.blessing_floor(class count)
     accuracy_max_drop: float = configs.ACCURACY_MAX_DROP
     infer_schema: bool = False
     orchestrator: str = "beam"
