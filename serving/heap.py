@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import threading
+from typing import Any
 
 _lock = threading.Lock()
 
@@ -34,14 +36,21 @@ def freeze_long_lived() -> None:
         gc.freeze()
 
 
-def _malloc_trim() -> None:
-    """glibc's ``malloc_trim(0)``; nothing where the C library has none (musl, macOS)."""
+@functools.cache
+def _malloc_trim_function() -> Any:
+    """glibc's ``malloc_trim``, looked up once (``find_library`` runs ``ldconfig`` in a
+    subprocess); None where the C library has none (musl, macOS)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        return
-    trim(0)
+        return None
+
+
+def _malloc_trim() -> None:
+    """glibc's ``malloc_trim(0)``; nothing where the C library has none."""
+    trim = _malloc_trim_function()
+    if trim is not None:
+        trim(0)
 
 
 def release_unloaded() -> None:
