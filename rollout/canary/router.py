@@ -39,7 +39,6 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -270,15 +269,12 @@ class Router:
             path = model_path(self.model_name, verb, label=label)
         started = time.perf_counter()
         response = await self._forward(request, path, body)
-        if url.version is None and url.label is None:
-            response, label, version, started = await self._stable_if_canary_gone(
-                request,
-                body,
-                (response, label, version, started),
-                split,
-                PROTOCOL_REST,
-                lambda chosen: model_path(self.model_name, verb, label=chosen),
-            )
+        if url.version is None and url.label is None and self._canary_gone(label, response):
+            self._served(response, label, version, started, [], PROTOCOL_REST)
+            label, version = rollout_settings.STABLE_LABEL, split.stable
+            started = time.perf_counter()
+            path = model_path(self.model_name, verb, label=label)
+            response = await self._forward(request, path, body)
         classes: list[int] = []
         ok = 200 <= response.status < 300
         if verb == "predict":
@@ -318,14 +314,12 @@ class Router:
             version = split.version_of(label)
         started = time.perf_counter()
         response = await self._forward(request, path, body)
-        if route.version is None:
-            response, label, version, started = await self._stable_if_canary_gone(
-                request,
-                body,
-                (response, label, version, started),
-                split,
-                PROTOCOL_OIP_REST,
-                lambda chosen: oip_infer_path(self.model_name, chosen) + query,
+        if route.version is None and self._canary_gone(label, response):
+            self._served(response, label, version, started, [], PROTOCOL_OIP_REST)
+            label, version = rollout_settings.STABLE_LABEL, split.stable
+            started = time.perf_counter()
+            response = await self._forward(
+                request, oip_infer_path(self.model_name, label) + query, body
             )
         classes: list[int] = []
         if 200 <= response.status < 300:
@@ -343,28 +337,6 @@ class Router:
                 )
             )
         return self._served(response, label, version, started, classes, PROTOCOL_OIP_REST)
-
-    async def _stable_if_canary_gone(
-        self,
-        request: web.Request,
-        body: bytes,
-        answered: tuple[web.Response, str, int | None, float],
-        split: Split,
-        protocol: str,
-        path_for: Callable[[str], str],
-    ) -> tuple[web.Response, str, int | None, float]:
-        """For a request the router labelled itself, ``answered`` = (response, label, version,
-        started): when the canary could not serve it at all, that counts as the canary's
-        failure and the request goes to stable (``path_for(label)``); the same four of the
-        answer the client gets."""
-        response, label, version, started = answered
-        if not self._canary_gone(label, response):
-            return answered
-        self._served(response, label, version, started, [], protocol)
-        stable = rollout_settings.STABLE_LABEL
-        started = time.perf_counter()
-        response = await self._forward(request, path_for(stable), body)
-        return response, stable, split.stable, started
 
     @staticmethod
     def _canary_gone(label: str, response: web.Response) -> bool:
